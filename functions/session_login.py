@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared import keys, limits
+from shared.auth import new_session_token, sha256, verify_password
+from shared.errors import InvalidCredentials
+from shared.registry import operation
+from shared.schema import Str
+
+
+@operation("session.login", "POST", "/v1/sessions", aliases=("LOGIN",), idempotent=False,
+           fields=(Str("name", max_len=64), Str("password", max_len=1024, secret=True)))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Log a player in and return a session token (random, 256 bits, stored hashed).
+
+    Stores the session (TTL SESSION_TTL) and last_seen. A wrong name or password raises
+    invalid_credentials and counts toward the name and address locks (rate_limited, 429).
+    """
+    lname = args["name"].lower()
+    ip_applies = ctx.caller.kind != "server"
+    pipe = ctx.redis.pipeline(transaction=False)
+    for key in limits.login_lock_keys(lname, ctx.ip, ip_applies):
+        pipe.ttl(key)
+    pipe.hmget(keys.player(lname), "id", "name", "pw")
+    *ttls, (player_id, name, pw) = pipe.execute()
+    limits.raise_if_locked(ttls)
+    if not pw or not verify_password(pw, args["password"]):
+        limits.count_login_failure(ctx, lname, ip_applies)
+        raise InvalidCredentials("wrong name or password")
+    token = new_session_token(lname)
+    token_hash, now, ttl = sha256(token), int(ctx.now()), ctx.config.session_ttl
+    tx = ctx.redis.pipeline()
+    tx.set(keys.player_session(lname, token_hash), json.dumps({"id": player_id, "name": name}),
+           ex=ttl)
+    tx.sadd(keys.player_sessions(lname), token_hash)
+    tx.hset(keys.player(lname), "last_seen", now)
+    tx.delete(keys.login_fails_name(lname))
+    tx.execute()
+    return {"token": token, "player": {"id": player_id, "name": name}, "expires_at": now + ttl}

@@ -1,0 +1,111 @@
+"""Configuration, parsed and checked once at start.
+
+Every setting comes from the environment. A malformed value, or an unknown variable with the
+``SSM_`` prefix, fails at start with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(name: str, default: int, lo: int = 0, hi: int = 2**31) -> object:
+    return field(default=default, metadata={"env": name, "kind": int, "lo": lo, "hi": hi})
+
+
+def _str(name: str, default: str | None) -> object:
+    return field(default=default, metadata={"env": name, "kind": str})
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings; field metadata names the environment variable of each."""
+
+    redis_url: str | None = _str("REDIS_URL", None)
+    port: int = _int("PORT", 5000, 1, 65535)
+    relay_port: int = _int("RELAY_PORT", 53450, 1, 65535)
+    relay_host: str = _str("RELAY_HOST", "0.0.0.0")
+    admin_token: str | None = _str("SSM_ADMIN_TOKEN", None)
+    status_ttl: int = _int("STATUS_TTL", 90, 1)
+    session_ttl: int = _int("SESSION_TTL", 30 * 86400, 60)
+    scrypt_log2_n: int = _int("SSM_SCRYPT_LOG2_N", 14, 1, 20)
+    trusted_proxies: int = _int("SSM_TRUSTED_PROXIES", 0, 0, 10)
+    data_dir: str = _str("SSM_DATA_DIR", "data")
+    embedded_redis_port: int = _int("SSM_REDIS_PORT", 6390, 1, 65535)
+    # limits (SPEC §4)
+    message_body_max: int = _int("MESSAGE_BODY_MAX", 1024, 1)
+    mail_subject_max: int = _int("MAIL_SUBJECT_MAX", 100, 1)
+    mail_body_max: int = _int("MAIL_BODY_MAX", 2000, 1)
+    mailbox_max: int = _int("MAILBOX_MAX", 200, 1)
+    request_body_max: int = _int("REQUEST_BODY_MAX", 64 * 1024, 1024)
+    register_limit_per_ip_hour: int = _int("REGISTER_LIMIT_PER_IP_HOUR", 100, 0)
+    settings_value_max: int = _int("SETTINGS_VALUE_MAX", 4096, 2)
+    settings_keys_max: int = _int("SETTINGS_KEYS_MAX", 256, 1)
+    login_name_fails: int = _int("LOGIN_NAME_FAILS", 5, 1)
+    login_name_lock: int = _int("LOGIN_NAME_LOCK_SECONDS", 60, 1)
+    login_ip_fails: int = _int("LOGIN_IP_FAILS", 10, 1)
+    login_ip_lock: int = _int("LOGIN_IP_LOCK_SECONDS", 600, 1)
+    login_window: int = _int("LOGIN_FAIL_WINDOW_SECONDS", 600, 1)
+    idempotency_ttl: int = _int("IDEMPOTENCY_TTL", 86400, 60)
+    message_keep_count: int = _int("MESSAGE_KEEP_COUNT", 10000, 1)
+    message_keep_seconds: int = _int("MESSAGE_KEEP_SECONDS", 7 * 86400, 60)
+    message_hard_cap: int = _int("MESSAGE_HARD_CAP", 100000, 1)
+    longpoll_max: int = _int("LONGPOLL_MAX_SECONDS", 30, 0, 30)
+    # relay (SPEC §5); 0 = no limit
+    relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
+    relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)
+    relay_idle_timeout: int = _int("RELAY_IDLE_TIMEOUT", 300, 0)
+    relay_threads: int = _int("RELAY_THREADS", 16, 1, 512)
+    # workers (SPEC §6)
+    sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
+        """Read every field from ``environ`` (default ``os.environ``); overrides win."""
+        env = os.environ if environ is None else environ
+        known = {f.metadata["env"] for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in env if k.startswith("SSM_") and k not in known)
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]}: known SSM_ settings are "
+                              + ", ".join(sorted(k for k in known if k.startswith("SSM_"))))
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            name, raw = f.metadata["env"], env.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            if f.metadata["kind"] is int:
+                values[f.name] = _parse_int(name, raw, f.metadata["lo"], f.metadata["hi"])
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+    def require_redis(self) -> str:
+        """The Redis URL, or a ConfigError that says what to set."""
+        if not self.redis_url:
+            raise ConfigError("REDIS_URL is not set: set REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
+                              "or run everything with `python -m shared.up`, which starts an "
+                              "embedded Redis for you")
+        return self.redis_url
+
+
+def _parse_int(name: str, raw: str, lo: int, hi: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def env_table() -> list[tuple[str, object]]:
+    """(variable, default) for every setting, for the docs."""
+    return [(f.metadata["env"], f.default) for f in dataclasses.fields(Config)]

@@ -1,0 +1,109 @@
+"""The one way an operation is run, whatever the transport: auth rule, validation, idempotency.
+
+HTTP and the relay gather raw arguments and a caller, then call :func:`run`. Handlers see a
+:class:`Ctx` and validated args; they return a dict (or None for "no content") or raise ApiError.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import keys
+from shared.auth import Caller
+from shared.config import Config
+from shared.errors import ApiError, Conflict, Forbidden, InvalidInput, Unauthenticated
+from shared.registry import Operation
+from shared.schema import validate
+
+IDEMPOTENCY_KEY_MAX = 64
+_PENDING = "pending"
+
+
+@dataclass
+class Ctx:
+    """What a handler may use: Redis, config, the clock, the caller and where they came from."""
+
+    redis: Any
+    config: Config
+    caller: Caller
+    ip: str = ""
+    via: str = "http"  # http | relay
+    clock: Callable[[], float] = field(default=time.time)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict | None
+
+
+def authorize(op: Operation, caller: Caller) -> None:
+    """Refuse a caller whose kind the operation does not admit (before validating input)."""
+    if caller.kind in op.auth:
+        return
+    if caller.kind == "anonymous":
+        raise Unauthenticated(f"{op.name} needs a bearer token")
+    raise Forbidden(f"{op.name} is not allowed for a {caller.kind}")
+
+
+def check_owner(op: Operation, caller: Caller, args: Mapping[str, Any]) -> None:
+    """A player or server may act only on its own resources; the admin on any."""
+    if op.owner is None or caller.kind == "admin":
+        return
+    target = str(args.get(op.owner, ""))
+    mine = caller.lname if caller.kind == "player" else caller.id
+    if target.lower() != mine.lower():
+        raise Forbidden(f"{op.name}: you may act only on your own {op.owner}")
+
+
+def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
+        text_fields: frozenset[str] | set[str] = frozenset(),
+        idempotency_key: str | None = None) -> Outcome:
+    """Authorize, validate and run ``op``; replay the first answer for a repeated key."""
+    authorize(op, ctx.caller)
+    args = validate(op.fields, raw, ctx.config, text_fields)
+    check_owner(op, ctx.caller, args)
+    if idempotency_key is None or not op.idempotent:
+        return Outcome(op.status, op.handler(ctx, args))
+    if not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+        raise InvalidInput("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+    ident = ctx.caller.ident if ctx.caller.kind != "anonymous" else f"ip:{ctx.ip}"
+    key = keys.idempotency(ident, op.name, idempotency_key)
+    ttl = ctx.config.idempotency_ttl
+    if not ctx.redis.set(key, _PENDING, nx=True, ex=ttl):
+        return _replay(ctx.redis.get(key))
+    try:
+        body = op.handler(ctx, args)
+    except ApiError as err:
+        if err.status >= 500:
+            ctx.redis.delete(key)
+        else:
+            ctx.redis.set(key, json.dumps({"error": [err.status, err.code, err.message,
+                                                     err.retry_after]}), ex=ttl)
+        raise
+    except BaseException:
+        ctx.redis.delete(key)
+        raise
+    ctx.redis.set(key, json.dumps({"status": op.status, "body": body}), ex=ttl)
+    return Outcome(op.status, body)
+
+
+def _replay(stored: str | None) -> Outcome:
+    if stored is None or stored == _PENDING:
+        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly",
+                       code="request_in_progress")
+    data = json.loads(stored)
+    if "error" in data:
+        status, code, message, retry_after = data["error"]
+        raise ApiError(message, code=code, status=status, retry_after=retry_after)
+    return Outcome(data["status"], data["body"])

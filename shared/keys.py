@@ -1,0 +1,189 @@
+"""Every Redis key SSMGlobal uses is built here, and only here.
+
+Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster slot:
+
+- ``{p:<lowercase name>}``: one player: account, sessions, settings, mail, login failures.
+- ``{s:<server id>}``: one game server: record, key hash, settings, online players.
+- ``{b:<board>}``: one leaderboard: meta, ranking, records.
+- ``{msg}``: all server inboxes, channel memberships and the server directory, so a broadcast
+  or channel send is one atomic script.
+- ``{status}``: the live-server index and the heartbeat payloads.
+
+Operations that span groups (player delete, presence, record submit) are listed in docs/DESIGN.md.
+"""
+
+from __future__ import annotations
+
+P = "ssm:"
+
+
+# --- players: tag {p:<lname>} ---------------------------------------------------------------
+def _p(lname: str) -> str:
+    return f"{P}{{p:{lname}}}"
+
+
+def player(lname: str) -> str:
+    """hash: id, name (display case), created, pw (KDF string), last_seen, server."""
+    return f"{_p(lname)}:acct"
+
+
+def player_settings(lname: str) -> str:
+    """hash: setting key -> JSON text."""
+    return f"{_p(lname)}:settings"
+
+
+def player_session(lname: str, token_hash: str) -> str:
+    """string with TTL: the session's expiry (unix seconds); exists while the token is valid."""
+    return f"{_p(lname)}:sess:{token_hash}"
+
+
+def player_sessions(lname: str) -> str:
+    """set: token hashes of the player's sessions (for revocation)."""
+    return f"{_p(lname)}:sessions"
+
+
+def player_boards(lname: str) -> str:
+    """set: board ids on which the player holds a record."""
+    return f"{_p(lname)}:boards"
+
+
+def mailbox(lname: str) -> str:
+    """zset: mail id -> sequence number (newest = highest)."""
+    return f"{_p(lname)}:mail"
+
+
+def mailbox_unread(lname: str) -> str:
+    """zset: unread mail id -> sequence number."""
+    return f"{_p(lname)}:unread"
+
+
+def mail(lname: str, mail_id: str) -> str:
+    """hash: id, from, subject, body, at, read."""
+    return f"{_p(lname)}:mail:{mail_id}"
+
+
+def mail_seq(lname: str) -> str:
+    """string counter: last mail sequence number of this mailbox."""
+    return f"{_p(lname)}:mailseq"
+
+
+def mail_notified(lname: str) -> str:
+    """set: mail ids whose live notice was already sent (worker idempotency)."""
+    return f"{_p(lname)}:notified"
+
+
+def login_fails_name(lname: str) -> str:
+    """string counter with TTL: failed logins for this name in the window."""
+    return f"{_p(lname)}:fails"
+
+
+def login_lock_name(lname: str) -> str:
+    """string with TTL: present while the name is locked."""
+    return f"{_p(lname)}:lock"
+
+
+# --- servers: tag {s:<id>} ------------------------------------------------------------------
+def _s(server_id: str) -> str:
+    return f"{P}{{s:{server_id}}}"
+
+
+def server(server_id: str) -> str:
+    """hash: id, name, key (sha256 of the key), created."""
+    return f"{_s(server_id)}:srv"
+
+
+def server_settings(server_id: str) -> str:
+    """hash: setting key -> JSON text."""
+    return f"{_s(server_id)}:settings"
+
+
+def server_players(server_id: str) -> str:
+    """set: lowercase names of registered players online on this server."""
+    return f"{_s(server_id)}:players"
+
+
+# --- messaging: tag {msg} -------------------------------------------------------------------
+def servers_all() -> str:
+    """set: ids of every registered server (broadcast targets)."""
+    return f"{P}{{msg}}:servers"
+
+
+def inbox(server_id: str) -> str:
+    """stream: everything addressed to one server (messages, mail notices, server_offline).
+
+    Fields: ``e`` (event: message|mail|server_offline) and ``d`` (JSON payload)."""
+    return f"{P}{{msg}}:inbox:{server_id}"
+
+
+def inbox_prefix() -> str:
+    """Prefix of every inbox key (the relay strips it to get the server id)."""
+    return f"{P}{{msg}}:inbox:"
+
+
+def channel(name: str) -> str:
+    """set: server ids that joined the channel."""
+    return f"{P}{{msg}}:chan:{name}"
+
+
+def server_channels(server_id: str) -> str:
+    """set: channel names the server joined."""
+    return f"{P}{{msg}}:chans:{server_id}"
+
+
+# --- status: tag {status} -------------------------------------------------------------------
+def status_live() -> str:
+    """zset: server id -> last heartbeat (unix ms)."""
+    return f"{P}{{status}}:live"
+
+
+def status_data() -> str:
+    """hash: server id -> JSON of the last heartbeat payload."""
+    return f"{P}{{status}}:data"
+
+
+def status_sweep_lock() -> str:
+    """string with TTL: held by the worker running the expiry sweep."""
+    return f"{P}{{status}}:sweeplock"
+
+
+# --- boards: tag {b:<board>} ----------------------------------------------------------------
+def _b(board: str) -> str:
+    return f"{P}{{b:{board}}}"
+
+
+def board(board_id: str) -> str:
+    """hash: id, order (asc|desc), operator (best|set|incr|decr), created."""
+    return f"{_b(board_id)}:meta"
+
+
+def board_rank(board_id: str) -> str:
+    """zset: member '<at ms, 13 digits>:<lname>' -> score (negated when order is desc).
+
+    Equal scores sort by member, so the earlier record ranks first in either order."""
+    return f"{_b(board_id)}:rank"
+
+
+def board_records(board_id: str) -> str:
+    """hash: lname -> JSON {player, score, meta, server, at, member}."""
+    return f"{_b(board_id)}:rec"
+
+
+# --- rate limits and idempotency ------------------------------------------------------------
+def login_fails_ip(ip: str) -> str:
+    """string counter with TTL: failed logins from one address in the window."""
+    return f"{P}ipfails:{ip}"
+
+
+def login_lock_ip(ip: str) -> str:
+    """string with TTL: present while the address is locked."""
+    return f"{P}iplock:{ip}"
+
+
+def register_count(ip: str, hour: int) -> str:
+    """string counter with TTL: registrations from one address in one clock hour."""
+    return f"{P}reg:{ip}:{hour}"
+
+
+def idempotency(caller: str, operation: str, key: str) -> str:
+    """string with TTL: JSON of the first answer to a POST with this Idempotency-Key."""
+    return f"{P}idem:{caller}:{operation}:{key}"

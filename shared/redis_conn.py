@@ -1,0 +1,40 @@
+"""The Redis connection: one pool per process, passed explicitly to whoever needs it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError
+from redis.retry import Retry
+
+# Long-polls block up to 30 s; the socket timeout must outlast them.
+SOCKET_TIMEOUT = 45
+
+
+def connect(url: str, **kw: Any) -> redis.Redis:
+    """A client for ``url`` that decodes to str and retries a dropped connection briefly."""
+    opts: dict[str, Any] = dict(
+        decode_responses=True, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=5,
+        socket_keepalive=True, health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+    opts.update(kw)
+    return redis.Redis.from_url(url, **opts)
+
+
+class Lua:
+    """A Lua script sent by SHA (one round trip), loaded on first use."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, r: Any, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+        try:
+            return r.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return r.eval(self.source, len(keys), *keys, *args)

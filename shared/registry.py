@@ -1,0 +1,79 @@
+"""The one registry of operations. HTTP routes, relay commands, HELP and OpenAPI come from it.
+
+An operation is declared next to its handler in ``functions/<name>.py``::
+
+    @operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201,
+               fields=(Str("to", pattern=PLAYER_NAME), ...), aliases=("MAIL",))
+    def handler(ctx, args): ...
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.schema import Field
+
+# Who may call: a set of caller kinds. ANYONE also admits anonymous callers.
+ANYONE = frozenset({"anonymous", "player", "server", "admin"})
+PLAYER = frozenset({"player"})
+SERVER = frozenset({"server"})
+ADMIN = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    method: str
+    path: str  # OpenAPI style: /v1/players/{name}
+    handler: Callable[..., Any]
+    fields: tuple[Field, ...]
+    auth: frozenset[str]
+    owner: str | None  # path field that must name the caller (player name or server id)
+    status: int
+    summary: str
+    description: str
+    aliases: tuple[str, ...]
+    idempotent: bool  # honours Idempotency-Key
+    reads: bool  # a read (GET); used by docs and benchmarks
+
+    @property
+    def relay_fields(self) -> tuple[Field, ...]:
+        """Fields in the order relay words fill them (path fields first, as declared)."""
+        return self.fields
+
+
+REGISTRY: dict[str, Operation] = {}
+
+
+def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYONE,
+              owner: str | None = None, fields: tuple[Field, ...] = (), status: int = 200,
+              aliases: tuple[str, ...] = (), idempotent: bool | None = None) -> Callable:
+    """Register the decorated handler as operation ``name``."""
+
+    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        if name in REGISTRY:
+            raise ValueError(f"operation {name} registered twice")
+        doc = (handler.__doc__ or name).strip()
+        summary, _, description = doc.partition("\n")
+        REGISTRY[name] = Operation(
+            name=name, method=method, path=path, handler=handler, fields=fields, auth=auth,
+            owner=owner, status=status, summary=summary.strip(),
+            description=description.strip(), aliases=tuple(a.upper() for a in aliases),
+            idempotent=(method == "POST") if idempotent is None else idempotent,
+            reads=method == "GET")
+        return handler
+
+    return register
+
+
+def load() -> dict[str, Operation]:
+    """Import every module of ``functions`` (each registers itself) and return the registry."""
+    import functions
+
+    for mod in pkgutil.iter_modules(functions.__path__):
+        importlib.import_module(f"functions.{mod.name}")
+    return REGISTRY

@@ -1,0 +1,203 @@
+"""Declared inputs of an operation: validated once at the boundary, rendered into OpenAPI.
+
+A field's value arrives typed (a JSON body, a relay JSON object) or as text (a path segment, a
+query string, a relay word). Text is converted; typed values must already have the right type.
+Limits may name a Config attribute (``max_len="mail_body_max"``) so they follow configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import InvalidInput, TooLarge
+
+MISSING: Any = object()
+PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+
+PLAYER_NAME = r"[A-Za-z0-9_.\-\[\]()|]{2,15}"
+SERVER_ID = r"[a-z0-9]{1,32}"
+BOARD_ID = r"[a-z0-9_.:-]{1,64}"
+SETTING_KEY = r"[A-Za-z0-9_.:-]{1,64}"
+CHANNEL = r"[A-Za-z0-9_.:-]{1,64}"
+MAX_SAFE_INT = 2**53 - 1
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input. ``where`` is path, query or body; ``rest`` takes the rest of a relay line."""
+
+    name: str
+    kind: str = "str"  # str | int | bool | json | strlist | enum
+    required: bool = True
+    where: str = "body"
+    pattern: str | None = None
+    min_len: int = 0
+    max_len: int | str | None = None
+    lo: int | None = None
+    hi: int | None = None
+    choices: tuple[str, ...] = ()
+    max_items: int | str | None = None
+    item: Field | None = None
+    max_bytes: int | str | None = None
+    default: Any = MISSING
+    rest: bool = False
+    secret: bool = False
+    doc: str = ""
+    _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pattern:
+            object.__setattr__(self, "_regex", re.compile(f"^(?:{self.pattern})$"))
+
+
+def Str(name: str, **kw: Any) -> Field:  # noqa: N802 (reads like a type in declarations)
+    return Field(name, "str", **kw)
+
+
+def Int(name: str, **kw: Any) -> Field:  # noqa: N802
+    return Field(name, "int", **kw)
+
+
+def Bool(name: str, **kw: Any) -> Field:  # noqa: N802
+    return Field(name, "bool", **kw)
+
+
+def Json(name: str, **kw: Any) -> Field:  # noqa: N802
+    return Field(name, "json", **kw)
+
+
+def Enum(name: str, choices: tuple[str, ...], **kw: Any) -> Field:  # noqa: N802
+    return Field(name, "enum", choices=choices, **kw)
+
+
+def StrList(name: str, item: Field, **kw: Any) -> Field:  # noqa: N802
+    return Field(name, "strlist", item=item, **kw)
+
+
+def _limit(value: int | str | None, config: Any) -> int | None:
+    return getattr(config, value) if isinstance(value, str) else value
+
+
+def check(f: Field, value: Any, config: Any, text: bool, label: str | None = None) -> Any:
+    """Return the converted value of one field, or raise InvalidInput naming it."""
+    label = label or f.name
+    if f.kind == "str" or f.kind == "enum":
+        if not isinstance(value, str):
+            raise InvalidInput(label, "must be a string")
+        if f.kind == "enum":
+            if value not in f.choices:
+                raise InvalidInput(label, "must be one of " + ", ".join(f.choices))
+            return value
+        if not PRINTABLE.match(value) and f.pattern is None:
+            raise InvalidInput(label, "must not contain control characters")
+        limit = _limit(f.max_len, config)
+        if len(value) < f.min_len:
+            raise InvalidInput(label, f"must be at least {f.min_len} characters")
+        if limit is not None and len(value) > limit:
+            raise InvalidInput(label, f"must be at most {limit} characters")
+        if f._regex is not None and not f._regex.match(value):
+            raise InvalidInput(label, f"has an invalid format (expected {f.pattern})")
+        return value
+    if f.kind == "int":
+        if text and isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value.strip()):
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(label, "must be an integer")
+        lo = f.lo if f.lo is not None else -MAX_SAFE_INT
+        hi = f.hi if f.hi is not None else MAX_SAFE_INT
+        if not lo <= value <= hi:
+            raise InvalidInput(label, f"must be between {lo} and {hi}")
+        return value
+    if f.kind == "bool":
+        if text and isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off", ""):
+                return False
+        if not isinstance(value, bool):
+            raise InvalidInput(label, "must be true or false")
+        return value
+    if f.kind == "json":
+        if text and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # plain words are a string value
+        try:
+            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (ValueError, TypeError):
+            raise InvalidInput(label, "must be a JSON value (no NaN or Infinity)") from None
+        limit = _limit(f.max_bytes, config)
+        if limit is not None and len(encoded.encode()) > limit:
+            raise TooLarge(f"{label}: must be at most {limit} bytes as JSON")
+        return value
+    if f.kind == "strlist":
+        if text and isinstance(value, str):
+            value = [v for v in value.split(",") if v] if value else []
+        if not isinstance(value, list):
+            raise InvalidInput(label, "must be a list")
+        limit = _limit(f.max_items, config)
+        if limit is not None and len(value) > limit:
+            raise InvalidInput(label, f"must have at most {limit} items")
+        assert f.item is not None
+        return [check(f.item, v, config, text, f"{label}[{i}]") for i, v in enumerate(value)]
+    raise AssertionError(f"unknown field kind {f.kind}")  # a declaration bug, not input
+
+
+def validate(fields: tuple[Field, ...], raw: Mapping[str, Any], config: Any,
+             text_fields: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """Check ``raw`` against ``fields``; values named in ``text_fields`` arrived as text."""
+    known = {f.name for f in fields}
+    for name in raw:
+        if name not in known:
+            raise InvalidInput(str(name)[:64], "unknown field")
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = raw.get(f.name, MISSING)
+        if value is MISSING or value is None:
+            if f.required:
+                raise InvalidInput(f.name, "is required")
+            if f.default is not MISSING:
+                out[f.name] = f.default
+            continue
+        if isinstance(value, float) and f.kind == "int" and not math.isfinite(value):
+            raise InvalidInput(f.name, "must be an integer")
+        out[f.name] = check(f, value, config, f.name in text_fields or f.where != "body")
+    return out
+
+
+def json_schema(f: Field) -> dict[str, Any]:
+    """OpenAPI (JSON Schema) of one field."""
+    if f.kind == "str":
+        s: dict[str, Any] = {"type": "string"}
+        if f.pattern:
+            s["pattern"] = f"^(?:{f.pattern})$"
+        if f.min_len:
+            s["minLength"] = f.min_len
+        if isinstance(f.max_len, int):
+            s["maxLength"] = f.max_len
+    elif f.kind == "int":
+        s = {"type": "integer", "minimum": f.lo if f.lo is not None else -MAX_SAFE_INT,
+             "maximum": f.hi if f.hi is not None else MAX_SAFE_INT}
+    elif f.kind == "bool":
+        s = {"type": "boolean"}
+    elif f.kind == "enum":
+        s = {"type": "string", "enum": list(f.choices)}
+    elif f.kind == "strlist":
+        assert f.item is not None
+        s = {"type": "array", "items": json_schema(f.item)}
+        if isinstance(f.max_items, int):
+            s["maxItems"] = f.max_items
+    else:
+        s = {}
+    if f.doc:
+        s["description"] = f.doc
+    if f.default is not MISSING:
+        s["default"] = f.default
+    return s

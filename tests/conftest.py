@@ -1,0 +1,124 @@
+"""Fixtures: a throwaway embedded Redis (the binary we ship) on a free port, flushed per test.
+
+Nothing here touches any other Redis: the only server flushed is the one this session started.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.config import Config
+from shared.embedded import EmbeddedRedis
+from shared.redis_conn import connect
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def r(redis_server: EmbeddedRedis) -> Iterator[Any]:
+    client = connect(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+class Clock:
+    """Real time plus an offset that tests can advance."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_config(redis_url: str, **overrides: Any) -> Config:
+    base: dict[str, Any] = dict(redis_url=redis_url, admin_token=ADMIN_TOKEN, scrypt_log2_n=4)
+    base.update(overrides)
+    return Config(**base)
+
+
+@pytest.fixture
+def config(redis_server: EmbeddedRedis) -> Config:
+    return make_config(redis_server.url)
+
+
+@pytest.fixture
+def app(config: Config, r: Any, clock: Clock) -> Any:
+    from wsgi import create_app
+
+    return create_app(config, r, clock=clock)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+class Api:
+    """Auth helpers over the Flask test client."""
+
+    def __init__(self, client: Any):
+        self.client = client
+        self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    @staticmethod
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def server(self, name: str = "srv") -> tuple[str, dict[str, str]]:
+        """A new game server: (id, auth headers)."""
+        resp = self.client.post("/v1/servers", json={"name": name}, headers=self.admin)
+        assert resp.status_code == 201, resp.json
+        return resp.json["id"], self.bearer(resp.json["key"])
+
+    def player(self, name: str = "alice", password: str = "secret1") -> dict[str, str]:
+        """Register and log in a player: their auth headers."""
+        resp = self.client.post("/v1/players", json={"name": name, "password": password})
+        assert resp.status_code == 201, resp.json
+        return self.login(name, password)
+
+    def login(self, name: str, password: str = "secret1") -> dict[str, str]:
+        resp = self.client.post("/v1/sessions", json={"name": name, "password": password})
+        assert resp.status_code == 200, resp.json
+        return self.bearer(resp.json["token"])
+
+    def token(self, headers: dict[str, str]) -> str:
+        return headers["Authorization"].split(" ", 1)[1]
+
+    def heartbeat(self, server_id: str, headers: dict[str, str], **over: Any) -> Any:
+        body = {"name": "Srv", "host": "ac.example.org", "port": 28763, "map": "ac_desert",
+                "mode": "ctf", "players": [], "max_players": 16, "version": "1.3",
+                "public": True}
+        body.update(over)
+        return self.client.put(f"/v1/servers/{server_id}/status", json=body, headers=headers)
+
+    def join(self, server_id: str, server_headers: dict[str, str],
+             player_headers: dict[str, str]) -> Any:
+        return self.client.post(f"/v1/servers/{server_id}/players",
+                                json={"token": self.token(player_headers)},
+                                headers=server_headers)
+
+
+@pytest.fixture
+def api(client: Any) -> Api:
+    return Api(client)

@@ -1,0 +1,85 @@
+"""The HTTP frame: error format, auth header handling, body parsing, health, docs."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_unknown_route_is_json_404(client):
+    resp = client.get("/v1/nope")
+    assert resp.status_code == 404
+    assert resp.json["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_json_405(client):
+    resp = client.patch("/v1/players")
+    assert resp.status_code == 405
+    assert resp.json["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("body,field", [
+    (b"not json", "body"),
+    (b"[1, 2]", "body"),
+    (b'"str"', "body"),
+    (b'{"name": 5, "password": "secret1"}', "name"),
+    (b'{"name": "ab", "password": "secret1", "extra": 1}', "extra"),
+    (b'{"password": "secret1"}', "name"),
+    (b"\xff\xfe", "body"),
+])
+def test_bad_bodies_name_the_field(client, body, field):
+    resp = client.post("/v1/players", data=body, content_type="application/json")
+    assert resp.status_code == 400
+    assert resp.json["error"]["code"] == "invalid_input"
+    assert resp.json["error"]["message"].startswith(field)
+
+
+def test_multipart_body_is_a_clear_error(client):
+    resp = client.post("/v1/players", data={"name": "bob", "password": "secret1"},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 400
+    assert resp.json["error"]["code"] == "invalid_input"
+
+
+def test_oversize_body_is_413(client):
+    resp = client.post("/v1/players", data=b"x" * (65 * 1024), content_type="application/json")
+    assert resp.status_code == 413
+    assert resp.json["error"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer   ", "token"])
+def test_malformed_authorization_is_401(client, header):
+    resp = client.get("/v1/status", headers={"Authorization": header})
+    assert resp.status_code == 401
+    assert resp.json["error"]["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize("token", ["p.bad.token", "s.abc.def", "garbage", "p.YWxpY2U.x"])
+def test_unknown_token_is_401(client, token):
+    resp = client.get("/v1/status", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+
+
+def test_health_and_ready(client):
+    assert client.get("/healthz").json == {"ok": True}
+    assert client.get("/readyz").json == {"ok": True}
+
+
+def test_readyz_503_when_redis_down(config):
+    from shared.redis_conn import connect
+    from wsgi import create_app
+
+    dead = connect("redis://127.0.0.1:1/0", retry=None, socket_connect_timeout=0.2)
+    resp = create_app(config, dead).test_client().get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json["error"]["code"] == "unavailable"
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_openapi_lists_every_operation(client):
+    from shared.registry import load
+
+    doc = client.get("/openapi.json").json
+    ids = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
+    assert ids == set(load())
+    assert client.get("/docs").status_code == 200
+    assert b"player.register" in client.get("/docs").data

@@ -1,0 +1,171 @@
+"""The HTTP adapter: a Flask app whose routes are generated from the operation registry.
+
+``gunicorn wsgi:app`` (see ``shared/gunicorn_conf.py``). Everything about HTTP lives here:
+reading the bearer token, gathering path/query/body arguments, status codes, JSON errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+import redis
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from shared import auth, openapi, pages
+from shared.config import Config
+from shared.dispatch import Ctx, run
+from shared.errors import ApiError, InvalidInput, Unauthenticated
+from shared.redis_conn import connect
+from shared.registry import Operation, load
+
+log = logging.getLogger("ssm.web")
+
+HTTP_CODES = {400: "invalid_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "too_large",
+              415: "invalid_input", 429: "rate_limited", 503: "unavailable"}
+
+
+def create_app(config: Config | None = None, redis_client: Any = None,
+               clock: Callable[[], float] = time.time) -> Flask:
+    """Build the app: one route per registered operation, plus health, docs and status page."""
+    config = config or Config.from_env()
+    r = redis_client if redis_client is not None else connect(config.require_redis())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.request_body_max
+    app.json.sort_keys = False
+    app.extensions["ssm"] = {"config": config, "redis": r, "clock": clock}
+    if config.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
+
+    registry = load()
+    for op in registry.values():
+        rule = re.sub(r"\{(\w+)\}", r"<\1>", op.path)
+        app.add_url_rule(rule, endpoint=op.name, view_func=_view(op, config, r, clock),
+                         methods=[op.method])
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"ok": True}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        r.ping()
+        return {"ok": True}
+
+    @app.get("/openapi.json")
+    def openapi_json() -> Any:
+        return openapi.document(registry, config)
+
+    @app.get("/docs")
+    def docs() -> Any:
+        return Response(pages.docs_page(registry, config), mimetype="text/html")
+
+    @app.get("/")
+    def status_page() -> Any:
+        ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock)
+        listing = run(registry["status.list"], ctx, {}).body or {}
+        return Response(pages.status_page(listing.get("servers", []), clock()),
+                        mimetype="text/html")
+
+    @app.errorhandler(ApiError)
+    def api_error(err: ApiError) -> Any:
+        return _error(err.status, err.code, err.message, err.retry_after)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Any:
+        status = err.code or 500
+        message = err.description or err.name
+        if status == 413:
+            message = f"request body larger than {config.request_body_max} bytes"
+        return _error(status, HTTP_CODES.get(status, "error"), message)
+
+    @app.errorhandler(redis.RedisError)
+    def redis_down(err: redis.RedisError) -> Any:
+        log.warning("redis unavailable: %s", type(err).__name__)
+        return _error(503, "unavailable", "storage is unavailable; retry shortly", 1)
+
+    @app.errorhandler(Exception)
+    def crash(err: Exception) -> Any:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error(500, "internal", "internal error")
+
+    @app.cli.command("create-server")
+    @click.argument("name")
+    def create_server(name: str) -> None:
+        """Register a game server and print its id and key (shown once)."""
+        ctx = Ctx(r, config, auth.ADMIN_CALLER, ip="cli", clock=clock)
+        body = run(registry["server.create"], ctx, {"name": name}).body or {}
+        click.echo(json.dumps(body, indent=2))
+
+    return app
+
+
+def _error(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
+    resp = Response(json.dumps({"error": {"code": code, "message": message}}), status=status,
+                    mimetype="application/json")
+    if retry_after:
+        resp.headers["Retry-After"] = str(retry_after)
+    return resp
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_data(cache=False)
+    if not data.strip():
+        return {}
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("body", "is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    return body
+
+
+def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> Callable:
+    query_fields = [f.name for f in op.fields if f.where == "query"]
+    has_body = any(f.where == "body" for f in op.fields)
+
+    def view(**path: str) -> Any:
+        ctx = Ctx(r, config, auth.resolve(r, config, _bearer()),
+                  ip=request.remote_addr or "", clock=clock)
+        raw: dict[str, Any] = _body() if has_body else {}
+        for name in query_fields:
+            if name in request.args:
+                raw[name] = request.args[name]
+        raw.update(path)
+        outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))
+        if outcome.body is None:
+            return Response(status=204)
+        return Response(json.dumps(outcome.body), status=outcome.status,
+                        mimetype="application/json")
+
+    view.__name__ = op.name.replace(".", "_")
+    return view
+
+
+def __getattr__(name: str) -> Any:
+    """``wsgi.app`` is built on first access, so importing this module needs no Redis."""
+    if name == "app":
+        app = create_app()
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)
