@@ -1,0 +1,64 @@
+"""Configuration is parsed once at start and fails loudly, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.config import Config, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults():
+    c = Config.from_env({})
+    assert (c.port, c.relay_port, c.status_ttl, c.mailbox_max) == (5000, 53450, 90, 200)
+    assert c.admin_token is None and c.redis_url is None
+
+
+def test_values_are_read():
+    c = Config.from_env({"PORT": "8080", "STATUS_TTL": "30", "SSM_ADMIN_TOKEN": "t",
+                         "REDIS_URL": "redis://x:1/0", "MAILBOX_MAX": "5"})
+    assert (c.port, c.status_ttl, c.admin_token, c.redis_url, c.mailbox_max) == (
+        8080, 30, "t", "redis://x:1/0", 5)
+
+
+@pytest.mark.parametrize("env,name", [
+    ({"PORT": "http"}, "PORT"), ({"STATUS_TTL": "0"}, "STATUS_TTL"),
+    ({"RELAY_PORT": "70000"}, "RELAY_PORT"), ({"MAILBOX_MAX": "1.5"}, "MAILBOX_MAX"),
+    ({"SSM_ADMIN_TOKN": "typo"}, "SSM_ADMIN_TOKN"),
+])
+def test_malformed_or_unknown_setting_names_the_variable(env, name):
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env(env)
+
+
+def test_missing_redis_url_says_what_to_set():
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        Config.from_env({}).require_redis()
+
+
+def _env_without_redis() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["PORT"] = "0"
+    return env
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(":", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("name", sorted(procfile()))
+def test_process_without_redis_url_fails_at_once(name):
+    env = _env_without_redis()
+    env["PORT"] = "5999"
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    proc = subprocess.run(procfile()[name].strip(), shell=True, cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "REDIS_URL" in proc.stderr
