@@ -83,3 +83,9 @@ def test_openapi_lists_every_operation(client):
     assert ids == set(load())
     assert client.get("/docs").status_code == 200
     assert b"player.register" in client.get("/docs").data
+
+
+def test_api_doc_matches_registry():
+    from shared import apidoc
+
+    assert apidoc.PATH.read_text() == apidoc.render(), "run: python -m shared.apidoc"
