@@ -28,6 +28,7 @@ class Caller:
     kind: str  # anonymous | player | server | admin
     id: str = ""  # player id or server id
     name: str = ""  # player display name or server name
+    session: str = ""  # player callers: sha256 of the session token they used
 
     @property
     def lname(self) -> str:
@@ -124,11 +125,12 @@ def read_session(r: Any, token: str) -> Caller | None:
     lname = session_owner(token)
     if lname is None:
         return None
-    raw = r.get(keys.player_session(lname, sha256(token)))
+    token_hash = sha256(token)
+    raw = r.get(keys.player_session(lname, token_hash))
     if raw is None:
         return None
     data = json.loads(raw)
-    return Caller("player", data["id"], data["name"])
+    return Caller("player", data["id"], data["name"], token_hash)
 
 
 def resolve(r: Any, config: Any, token: str | None) -> Caller:
