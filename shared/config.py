@@ -48,6 +48,7 @@ class Config:
     register_limit_per_ip_hour: int = _int("REGISTER_LIMIT_PER_IP_HOUR", 100, 0)
     settings_value_max: int = _int("SETTINGS_VALUE_MAX", 4096, 2)
     settings_keys_max: int = _int("SETTINGS_KEYS_MAX", 256, 1)
+    record_meta_max: int = _int("RECORD_META_MAX", 1024, 4)
     login_name_fails: int = _int("LOGIN_NAME_FAILS", 5, 1)
     login_name_lock: int = _int("LOGIN_NAME_LOCK_SECONDS", 60, 1)
     login_ip_fails: int = _int("LOGIN_IP_FAILS", 10, 1)
