@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.errors import NotFound
+from shared.players import NAME
+from shared.redis_conn import Lua
+from shared.registry import SERVER, operation
+from shared.schema import SERVER_ID, Str
+
+# KEYS: account. ARGV: server id, now. Returns -1 unknown player, 0 not on it, 1 went offline.
+LEAVE = Lua("""
+local acct = redis.call('HMGET', KEYS[1], 'id', 'server')
+if not acct[1] then return -1 end
+if acct[2] ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'server')
+redis.call('HSET', KEYS[1], 'last_seen', ARGV[2])
+return 1""")
+
+
+@operation("presence.leave", "DELETE", "/v1/servers/{id}/players/{name}", auth=SERVER,
+           owner="id", aliases=("OFFLINE",),
+           fields=(Str("id", where="path", pattern=SERVER_ID), NAME))
+def handler(ctx: Any, args: dict[str, Any]) -> None:
+    """A player leaves this server and goes offline.
+
+    Clears the account's ``server`` (setting ``last_seen``) only when the player is online on
+    THIS server: a server cannot log a player off another server, and such a call changes
+    nothing (still 204). Always drops the name from this server's player set. One MULTI
+    (script on the account + SREM). Raises not_found (404) for an unknown player.
+    """
+    server_id, lname = args["id"], args["name"].lower()
+    tx = ctx.redis.pipeline()
+    tx.eval(LEAVE.source, 1, keys.player(lname), server_id, int(ctx.now()))
+    tx.srem(keys.server_players(server_id), lname)
+    left, _ = tx.execute()
+    if left == -1:
+        raise NotFound(f"no player named {args['name']}")
+    return None

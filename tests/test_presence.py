@@ -1,0 +1,167 @@
+"""presence.join / presence.leave."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from rq import Queue
+
+from shared import keys
+
+
+def mail_jobs(redis_server) -> int:
+    return Queue("mail", connection=redis.Redis.from_url(redis_server.url)).count
+
+
+@pytest.fixture
+def live(api):
+    """A live server: (id, headers)."""
+    sid, srv = api.server("one")
+    assert api.heartbeat(sid, srv).status_code == 200
+    return sid, srv
+
+
+def test_join_puts_player_online(api, client, live, r):
+    sid, srv = live
+    alice = api.player("Alice")
+    resp = api.join(sid, srv, alice)
+    assert resp.status_code == 200, resp.json
+    assert resp.json == {"player": {"id": resp.json["player"]["id"], "name": "Alice"},
+                         "server": sid, "online": True}
+    assert r.smembers(keys.server_players(sid)) == {"alice"}
+    assert r.hget(keys.player("alice"), "server") == sid
+    assert r.hget(keys.player("alice"), "last_seen")
+
+
+def test_join_moves_player_between_servers(api, live, r):
+    sid, srv = live
+    sid2, srv2 = api.server("two")
+    api.heartbeat(sid2, srv2)
+    alice = api.player("alice")
+    assert api.join(sid, srv, alice).status_code == 200
+    assert api.join(sid2, srv2, alice).status_code == 200
+    assert r.smembers(keys.server_players(sid)) == set()
+    assert r.smembers(keys.server_players(sid2)) == {"alice"}
+    assert r.hget(keys.player("alice"), "server") == sid2
+
+
+def test_join_twice_on_same_server(api, live, r):
+    sid, srv = live
+    alice = api.player("alice")
+    assert api.join(sid, srv, alice).status_code == 200
+    assert api.join(sid, srv, alice).status_code == 200
+    assert r.smembers(keys.server_players(sid)) == {"alice"}
+
+
+def test_join_needs_live_server(api, clock, config):
+    sid, srv = api.server()
+    alice = api.player("alice")
+    resp = api.join(sid, srv, alice)
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "server_not_live"
+    api.heartbeat(sid, srv)
+    assert api.join(sid, srv, alice).status_code == 200
+    clock.advance(config.status_ttl + 1)
+    resp = api.join(sid, srv, alice)
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "server_not_live"
+
+
+@pytest.mark.parametrize("token", ["nonsense", "p.YWxpY2U.wrongsecret", "p.!!!.x", "s.abc.def"])
+def test_join_bad_player_token(api, client, live, token):
+    sid, srv = live
+    api.player("alice")
+    resp = client.post(f"/v1/servers/{sid}/players", json={"token": token}, headers=srv)
+    assert resp.status_code == 401
+    assert resp.json["error"]["code"] == "invalid_credentials"
+    assert "player token" in resp.json["error"]["message"]
+
+
+def test_join_expired_session(api, client, live, r):
+    sid, srv = live
+    alice = api.player("alice")
+    for key in r.keys(keys.player_session("alice", "*")):
+        r.delete(key)
+    resp = api.join(sid, srv, alice)
+    assert resp.status_code == 401 and resp.json["error"]["code"] == "invalid_credentials"
+
+
+@pytest.mark.parametrize("body,field", [({}, "token"), ({"token": 5}, "token"),
+                                        ({"token": "x" * 513}, "token"),
+                                        ({"token": "a", "extra": 1}, "extra")])
+def test_join_validation(api, client, live, body, field):
+    sid, srv = live
+    resp = client.post(f"/v1/servers/{sid}/players", json=body, headers=srv)
+    assert resp.status_code == 400
+    assert resp.json["error"]["message"].startswith(field)
+
+
+def test_join_auth(api, client, live):
+    sid, srv = live
+    alice = api.player("alice")
+    _, other = api.server("other")
+    assert api.join(sid, {}, alice).status_code == 401
+    assert api.join(sid, alice, alice).status_code == 403
+    assert api.join(sid, other, alice).status_code == 403
+    assert api.join(sid, api.admin, alice).status_code == 403
+
+
+def test_join_queues_pending_notice_only_with_unread_mail(api, live, r, redis_server):
+    sid, srv = live
+    alice = api.player("alice")
+    assert api.join(sid, srv, alice).status_code == 200
+    assert mail_jobs(redis_server) == 0
+    r.zadd(keys.mailbox_unread("alice"), {"m1": 1})
+    assert api.join(sid, srv, alice).status_code == 200
+    queue = Queue("mail", connection=redis.Redis.from_url(redis_server.url))
+    assert queue.count == 1
+    job = queue.jobs[0]
+    assert job.func_name == "shared.jobs.notify_pending" and job.args == ("alice", sid)
+
+
+def test_join_not_live_queues_nothing(api, r, redis_server):
+    sid, srv = api.server()
+    alice = api.player("alice")
+    r.zadd(keys.mailbox_unread("alice"), {"m1": 1})
+    assert api.join(sid, srv, alice).status_code == 409
+    assert mail_jobs(redis_server) == 0
+    assert r.hget(keys.player("alice"), "server") is None
+
+
+# --- leave ----------------------------------------------------------------------------------
+def test_leave_takes_player_offline(api, client, live, r):
+    sid, srv = live
+    alice = api.player("alice")
+    api.join(sid, srv, alice)
+    resp = client.delete(f"/v1/servers/{sid}/players/ALICE", headers=srv)
+    assert resp.status_code == 204
+    assert r.hget(keys.player("alice"), "server") is None
+    assert r.smembers(keys.server_players(sid)) == set()
+
+
+def test_leave_cannot_log_off_from_another_server(api, client, live, r):
+    sid, srv = live
+    sid2, srv2 = api.server("two")
+    alice = api.player("alice")
+    api.join(sid, srv, alice)
+    resp = client.delete(f"/v1/servers/{sid2}/players/alice", headers=srv2)
+    assert resp.status_code == 204
+    assert r.hget(keys.player("alice"), "server") == sid
+    assert r.smembers(keys.server_players(sid)) == {"alice"}
+
+
+def test_leave_unknown_player(api, client, live):
+    sid, srv = live
+    resp = client.delete(f"/v1/servers/{sid}/players/nobody", headers=srv)
+    assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found"
+
+
+def test_leave_auth_and_validation(api, client, live):
+    sid, srv = live
+    alice = api.player("alice")
+    _, other = api.server("other")
+    url = f"/v1/servers/{sid}/players/alice"
+    assert client.delete(url).status_code == 401
+    assert client.delete(url, headers=alice).status_code == 403
+    assert client.delete(url, headers=other).status_code == 403
+    assert client.delete(url, headers=api.admin).status_code == 403
+    resp = client.delete(f"/v1/servers/{sid}/players/a", headers=srv)
+    assert resp.status_code == 400 and resp.json["error"]["message"].startswith("name")
