@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.auth import hash_password, verify_password
+from shared.errors import InvalidCredentials
+from shared.players import NAME, PASSWORD_MAX, PASSWORD_MIN
+from shared.redis_conn import Lua
+from shared.registry import PLAYER, operation
+from shared.schema import Str
+
+# KEYS: account hash, sessions set. ARGV: new pw, current token hash, session key prefix.
+# Sets the password and ends every session but the current one. Returns sessions ended.
+CHANGE = Lua("""
+redis.call('HSET', KEYS[1], 'pw', ARGV[1])
+local n = 0
+for _, h in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if h ~= ARGV[2] then
+    redis.call('DEL', ARGV[3] .. h)
+    redis.call('SREM', KEYS[2], h)
+    n = n + 1
+  end
+end
+return n""")
+
+
+@operation("player.password", "PUT", "/v1/players/{name}/password", auth=PLAYER, owner="name",
+           fields=(NAME, Str("old", max_len=1024, secret=True),
+                   Str("new", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Change the calling player's password; every other session of theirs ends at once.
+
+    Stores the new scrypt hash; the session making the call stays valid. Returns
+    ``{sessions_ended: n}``. A wrong ``old`` raises invalid_credentials (401); it does not count
+    toward the login lockout (the caller already holds a valid session). Two round trips.
+    """
+    lname = ctx.caller.lname
+    stored = ctx.redis.hget(keys.player(lname), "pw")
+    if not stored or not verify_password(stored, args["old"]):
+        raise InvalidCredentials("old: wrong password")
+    pw = hash_password(args["new"], ctx.config.scrypt_log2_n)
+    ended = CHANGE(ctx.redis, [keys.player(lname), keys.player_sessions(lname)],
+                   [pw, ctx.caller.session, keys.player_session(lname, "")])
+    return {"sessions_ended": int(ended)}

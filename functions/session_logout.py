@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.registry import PLAYER, operation
+
+
+@operation("session.logout", "DELETE", "/v1/sessions/current", auth=PLAYER,
+           aliases=("LOGOUT",))
+def handler(ctx: Any, args: dict[str, Any]) -> None:
+    """End the session whose token made this call (204); the token is refused at once.
+
+    Deletes the session key and its entry in the player's sessions set (one MULTI/EXEC).
+    The player's other sessions stay valid.
+    """
+    lname, token_hash = ctx.caller.lname, ctx.caller.session
+    tx = ctx.redis.pipeline()
+    tx.delete(keys.player_session(lname, token_hash))
+    tx.srem(keys.player_sessions(lname), token_hash)
+    tx.execute()
