@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.boards import BOARD, OPERATORS, ORDERS
+from shared.errors import Conflict
+from shared.redis_conn import Lua
+from shared.registry import ADMIN, operation
+from shared.schema import Enum
+
+# KEYS: meta. ARGV: id, order, operator, created. Returns {order, operator, created, new (0|1)}.
+CREATE = Lua("""
+local old = redis.call('HMGET', KEYS[1], 'order', 'operator', 'created')
+if old[1] then return {old[1], old[2], old[3], 0} end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'order', ARGV[2], 'operator', ARGV[3],
+           'created', ARGV[4])
+return {ARGV[2], ARGV[3], ARGV[4], 1}""")
+
+
+@operation("board.create", "PUT", "/v1/boards/{board}", auth=ADMIN, status=201,
+           aliases=("BOARD",),
+           fields=(BOARD,
+                   Enum("order", ORDERS, doc="asc: lower is better; desc: higher is better"),
+                   Enum("operator", OPERATORS,
+                        doc="best keeps the better, set replaces, incr adds, decr subtracts "
+                            "(floors at 0)")))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Create a leaderboard (admin); repeating the same settings is safe.
+
+    Stores the board's meta hash (id, order, operator, created) in one script call. Returns
+    ``{board, order, operator, created}``; for a board that already exists with the same
+    settings it answers the existing board unchanged. Raises board_exists (409) when the board
+    exists with another order or operator (changing either would corrupt the ranking).
+    """
+    board, order, operator = args["board"], args["order"], args["operator"]
+    old_order, old_op, created, _new = CREATE(ctx.redis, [keys.board(board)],
+                                              [board, order, operator, int(ctx.now())])
+    if (old_order, old_op) != (order, operator):
+        raise Conflict(f"board {board} exists with order {old_order} and operator {old_op}",
+                       code="board_exists")
+    return {"board": board, "order": order, "operator": operator, "created": int(created)}

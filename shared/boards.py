@@ -1,0 +1,149 @@
+"""Leaderboards: how records are encoded in Redis, the scripts that read and write them, and how
+a record is rendered.
+
+A board ``{b:<board>}`` has three keys (see shared/keys.py): ``meta`` (order, operator, created),
+``rank`` (zset) and ``rec`` (hash lname -> record JSON). The zset member is
+``<at ms, 13 digits>:<lname>`` and its score the value, negated on a ``desc`` board, so ZRANGE
+ascending is rank order and equal values rank the earlier record first. Values are integers
+kept within +-(2**53 - 1) (exact in a double); ``incr`` saturates there, ``decr`` floors at 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from shared import keys
+from shared.errors import NotFound
+from shared.redis_conn import Lua
+from shared.schema import BOARD_ID, Str
+
+BOARD = Str("board", where="path", pattern=BOARD_ID, doc="board id [a-z0-9_.:-]{1,64}")
+ORDERS = ("asc", "desc")
+OPERATORS = ("best", "set", "incr", "decr")
+
+
+def board_keys(board_id: str) -> list[str]:
+    """The board's meta, rank and records keys (one hash tag), in the order scripts take them."""
+    return [keys.board(board_id), keys.board_rank(board_id), keys.board_records(board_id)]
+
+
+def member(at_ms: int, lname: str) -> str:
+    return f"{at_ms:013d}:{lname}"
+
+
+# KEYS: meta, rank, rec. ARGV: lname, score, record JSON without its score (ends in '}'),
+# new member, max. Returns false for an unknown board, else {rank, value as text, improved}.
+# Numbers go back to Redis through string.format('%.0f') (Lua's tostring keeps 14 digits).
+SUBMIT = Lua("""
+local order = redis.call('HGET', KEYS[1], 'order')
+if not order then return false end
+local op = redis.call('HGET', KEYS[1], 'operator')
+local desc = order == 'desc'
+local new, max = tonumber(ARGV[2]), tonumber(ARGV[5])
+local old, oldmember
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if raw then
+  oldmember = cjson.decode(raw)['member']
+  old = tonumber(redis.call('ZSCORE', KEYS[2], oldmember))
+  if desc then old = -old end
+end
+local value = new
+if old then
+  if op == 'best' then
+    if (desc and old >= new) or ((not desc) and old <= new) then value = old end
+  elseif op == 'incr' then value = old + new
+  elseif op == 'decr' then value = old - new end
+elseif op == 'decr' then value = -new end
+if op == 'decr' and value < 0 then value = 0 end
+if value > max then value = max elseif value < -max then value = -max end
+if value == 0 then value = 0 end
+local improved = (not old) or (desc and value > old) or ((not desc) and value < old)
+local m = oldmember
+if (not old) or value ~= old then
+  if oldmember then redis.call('ZREM', KEYS[2], oldmember) end
+  m = ARGV[4]
+  local z = value
+  if desc then z = -value end
+  if z == 0 then z = 0 end
+  local text = string.format('%.0f', value)
+  redis.call('ZADD', KEYS[2], string.format('%.0f', z), m)
+  redis.call('HSET', KEYS[3], ARGV[1], string.sub(ARGV[3], 1, -2) .. ',"score":' .. text .. '}')
+end
+return {redis.call('ZRANK', KEYS[2], m) + 1, string.format('%.0f', value), improved and 1 or 0}
+""")
+
+# KEYS: meta, rank, rec. ARGV: first index (0-based), count. Returns false for an unknown
+# board, else {more (0|1), record JSON...} for up to count records from that index.
+TOP = Lua("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local first, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local members = redis.call('ZRANGE', KEYS[2], first, first + n)
+local out = {0}
+if #members > n then out[1] = 1; members[#members] = nil end
+for _, m in ipairs(members) do
+  out[#out + 1] = redis.call('HGET', KEYS[3], string.sub(m, 15)) or 'null'
+end
+return out""")
+
+# KEYS: meta, rank, rec. ARGV: lname, around. Returns false for an unknown board, {} when the
+# player has no record, else {first rank (1-based), record JSON...} from rank-around to rank+around.
+AROUND = Lua("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if not raw then return {} end
+local rank = redis.call('ZRANK', KEYS[2], cjson.decode(raw)['member'])
+if not rank then return {} end
+local around = tonumber(ARGV[2])
+local first = math.max(0, rank - around)
+local out = {first + 1}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], first, rank + around)) do
+  out[#out + 1] = redis.call('HGET', KEYS[3], string.sub(m, 15)) or 'null'
+end
+return out""")
+
+# KEYS: rank, rec. ARGV: lname. Returns {rank (1-based), record JSON} or false.
+ONE = Lua("""
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return false end
+local rank = redis.call('ZRANK', KEYS[1], cjson.decode(raw)['member'])
+if not rank then return false end
+return {rank + 1, raw}""")
+
+
+def render(raw: str, rank: int) -> dict[str, Any]:
+    """A stored record as callers see it: {rank, player, score, meta, server, at}."""
+    rec = json.loads(raw)
+    return {"rank": rank, "player": rec["player"], "score": rec["score"], "meta": rec["meta"],
+            "server": rec["server"], "at": rec["at"]}
+
+
+def no_board(board_id: str) -> NotFound:
+    return NotFound(f"no board named {board_id}")
+
+
+def run_pipeline(r: Any, script: Lua, fill: Callable[[Any], None],
+                 transaction: bool = False) -> list[Any]:
+    """Execute a pipeline that ``fill`` builds (calling ``script`` by EVALSHA): one round trip.
+
+    If Redis lacks the script (NOSCRIPT), load it and run the pipeline once more, so every other
+    command ``fill`` queues must be safe to repeat."""
+    for attempt in (1, 2):
+        pipe = r.pipeline(transaction=transaction)
+        fill(pipe)
+        try:
+            return pipe.execute()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            r.script_load(script.source)
+    raise AssertionError("unreachable")
+
+
+def evalsha(pipe: Any, script: Lua, keys_: list[str], args: list[Any]) -> None:
+    """Queue ``script`` on ``pipe``."""
+    pipe.evalsha(script.sha, len(keys_), *keys_, *args)
+
