@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys, settings
+from shared.players import NAME
+from shared.registry import PLAYER, operation
+
+
+@operation("player.settings.delete", "DELETE", "/v1/players/{name}/settings/{key}",
+           auth=PLAYER, owner="name", fields=(NAME, settings.KEY))
+def handler(ctx: Any, args: dict[str, Any]) -> None:
+    """Delete one setting of the calling player (204).
+
+    Deleting a key that is not set also answers 204, so a retried DELETE is harmless.
+    """
+    settings.remove(ctx, keys.player_settings(args["name"].lower()), args["key"])
