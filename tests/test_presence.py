@@ -165,3 +165,35 @@ def test_leave_auth_and_validation(api, client, live):
     assert client.delete(url, headers=api.admin).status_code == 403
     resp = client.delete(f"/v1/servers/{sid}/players/a", headers=srv)
     assert resp.status_code == 400 and resp.json["error"]["message"].startswith("name")
+
+
+def test_profile_shows_presence(api, client, live, clock, config):
+    sid, srv = live
+    alice = api.player("alice")
+    api.join(sid, srv, alice)
+    got = client.get("/v1/players/alice").json
+    assert got["online"] is True and got["server"] == sid
+    client.delete(f"/v1/servers/{sid}/players/alice", headers=srv)
+    got = client.get("/v1/players/alice").json
+    assert got["online"] is False and got["server"] is None and got["last_seen"]
+    api.join(sid, srv, alice)
+    clock.advance(config.status_ttl + 1)
+    assert client.get("/v1/players/alice").json["online"] is False
+
+
+def test_join_racing_another_join_leaves_one_server(api, live, r, monkeypatch):
+    import functions.presence_join as mod
+
+    sid, srv = live
+    alice = api.player("alice")
+    real = mod.is_live
+
+    def concurrent_join_elsewhere(score, ctx):  # runs between the reads and the write
+        r.sadd(keys.server_players("elsewhere"), "alice")
+        r.hset(keys.player("alice"), "server", "elsewhere")
+        return real(score, ctx)
+
+    monkeypatch.setattr(mod, "is_live", concurrent_join_elsewhere)
+    assert api.join(sid, srv, alice).status_code == 200
+    assert r.smembers(keys.server_players("elsewhere")) == set()
+    assert r.smembers(keys.server_players(sid)) == {"alice"}
