@@ -59,6 +59,7 @@ class Config:
     message_keep_seconds: int = _int("MESSAGE_KEEP_SECONDS", 7 * 86400, 60)
     message_hard_cap: int = _int("MESSAGE_HARD_CAP", 100000, 1)
     longpoll_max: int = _int("LONGPOLL_MAX_SECONDS", 30, 0, 30)
+    channels_per_server_max: int = _int("CHANNELS_PER_SERVER_MAX", 64, 1)
     # relay (SPEC §5); 0 = no limit
     relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)
