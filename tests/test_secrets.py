@@ -1,0 +1,49 @@
+"""No password, key or token appears in a log line, or in any response but the one issuing it."""
+
+from __future__ import annotations
+
+import logging
+
+
+def test_secrets_stay_secret(api, client, caplog):
+    caplog.set_level(logging.DEBUG)
+    bodies: list[str] = []
+
+    def call(method, url, **kw):
+        resp = client.open(url, method=method, **kw)
+        bodies.append(resp.get_data(as_text=True))
+        return resp
+
+    password, new_password = "hunter2-very-secret", "correct-horse-battery"
+    created = call("POST", "/v1/servers", json={"name": "s"}, headers=api.admin).json
+    sid, key = created["id"], created["key"]
+    srv = api.bearer(key)
+    call("POST", "/v1/players", json={"name": "Sec", "password": password})
+    token = call("POST", "/v1/sessions", json={"name": "sec", "password": password}).json["token"]
+    player = api.bearer(token)
+    call("POST", "/v1/sessions", json={"name": "sec", "password": "wrong-password-x"})
+    api.heartbeat(sid, srv)
+    call("POST", f"/v1/servers/{sid}/players", json={"token": token}, headers=srv)
+    call("GET", "/v1/players/sec")
+    call("GET", f"/v1/status/{sid}")
+    call("GET", "/v1/status")
+    call("PUT", "/v1/players/sec/password", json={"old": password, "new": new_password},
+         headers=player)
+    rotated = call("POST", f"/v1/servers/{sid}/key", headers=api.admin).json["key"]
+    call("GET", "/openapi.json")
+
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (password, new_password, token, key, rotated, api.token(player)):
+        assert secret not in logs
+    for secret in (password, new_password, "wrong-password-x"):
+        assert not any(secret in b for b in bodies), secret
+    for issued in (token, key, rotated):
+        assert sum(issued in b for b in bodies) == 1, issued
+    r = client.application.extensions["ssm"]["redis"]
+    readers = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
+               "zset": lambda k: r.zrange(k, 0, -1), "list": lambda k: r.lrange(k, 0, -1),
+               "stream": lambda k: r.xrange(k)}
+    stored = "\n".join(f"{k} {readers[r.type(k)](k)}" for k in r.keys("ssm:*"))
+    assert "scrypt$" in stored  # the reader does see stored values
+    for secret in (password, new_password, token, key, rotated):
+        assert secret not in stored  # only hashes are kept
