@@ -20,7 +20,7 @@ return 1""")
 
 
 @operation("presence.leave", "DELETE", "/v1/servers/{id}/players/{name}", auth=SERVER,
-           owner="id", aliases=("OFFLINE",),
+           owner="id", status=204, aliases=("OFFLINE",),
            fields=(Str("id", where="path", pattern=SERVER_ID), NAME))
 def handler(ctx: Any, args: dict[str, Any]) -> None:
     """A player leaves this server and goes offline.
