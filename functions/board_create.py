@@ -4,6 +4,7 @@ from typing import Any
 
 from shared import keys
 from shared.boards import BOARD, OPERATORS, ORDERS
+from shared.dispatch import Outcome
 from shared.errors import Conflict
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
@@ -25,18 +26,19 @@ return {ARGV[2], ARGV[3], ARGV[4], 1}""")
                    Enum("operator", OPERATORS,
                         doc="best keeps the better, set replaces, incr adds, decr subtracts "
                             "(floors at 0)")))
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
     """Create a leaderboard (admin); repeating the same settings is safe.
 
     Stores the board's meta hash (id, order, operator, created) in one script call. Returns
     ``{board, order, operator, created}``; for a board that already exists with the same
-    settings it answers the existing board unchanged. Raises board_exists (409) when the board
+    settings it answers the existing board unchanged, with 200 instead of 201. Raises board_exists (409) when the board
     exists with another order or operator (changing either would corrupt the ranking).
     """
     board, order, operator = args["board"], args["order"], args["operator"]
-    old_order, old_op, created, _new = CREATE(ctx.redis, [keys.board(board)],
+    old_order, old_op, created, new = CREATE(ctx.redis, [keys.board(board)],
                                               [board, order, operator, int(ctx.now())])
     if (old_order, old_op) != (order, operator):
         raise Conflict(f"board {board} exists with order {old_order} and operator {old_op}",
                        code="board_exists")
-    return {"board": board, "order": order, "operator": operator, "created": int(created)}
+    body = {"board": board, "order": order, "operator": operator, "created": int(created)}
+    return Outcome(201 if new else 200, body)

@@ -1,7 +1,9 @@
 """The one way an operation is run, whatever the transport: auth rule, validation, idempotency.
 
 HTTP and the relay gather raw arguments and a caller, then call :func:`run`. Handlers see a
-:class:`Ctx` and validated args; they return a dict (or None for "no content") or raise ApiError.
+:class:`Ctx` and validated args; they return a dict (or None for "no content"), or an
+:class:`Outcome` when the status depends on what happened (201 created / 200 existed), or raise
+ApiError.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
     args = validate(op.fields, raw, ctx.config, text_fields)
     check_owner(op, ctx.caller, args)
     if idempotency_key is None or not op.idempotent:
-        return Outcome(op.status, op.handler(ctx, args))
+        return _outcome(op, op.handler(ctx, args))
     if not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise InvalidInput("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     ident = ctx.caller.ident if ctx.caller.kind != "anonymous" else f"ip:{ctx.ip}"
@@ -83,7 +85,7 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
     if not ctx.redis.set(key, _PENDING, nx=True, ex=ttl):
         return _replay(ctx.redis.get(key))
     try:
-        body = op.handler(ctx, args)
+        outcome = _outcome(op, op.handler(ctx, args))
     except ApiError as err:
         if err.status >= 500:
             ctx.redis.delete(key)
@@ -94,8 +96,12 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
     except BaseException:
         ctx.redis.delete(key)
         raise
-    ctx.redis.set(key, json.dumps({"status": op.status, "body": body}), ex=ttl)
-    return Outcome(op.status, body)
+    ctx.redis.set(key, json.dumps({"status": outcome.status, "body": outcome.body}), ex=ttl)
+    return outcome
+
+
+def _outcome(op: Operation, result: dict | Outcome | None) -> Outcome:
+    return result if isinstance(result, Outcome) else Outcome(op.status, result)
 
 
 def _replay(stored: str | None) -> Outcome:

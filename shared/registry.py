@@ -50,7 +50,7 @@ REGISTRY: dict[str, Operation] = {}
 
 
 def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYONE,
-              owner: str | None = None, fields: tuple[Field, ...] = (), status: int = 200,
+              owner: str | None = None, fields: tuple[Field, ...] = (), status: int | None = None,
               aliases: tuple[str, ...] = (), idempotent: bool | None = None) -> Callable:
     """Register the decorated handler as operation ``name``."""
 
@@ -61,7 +61,8 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
         summary, _, description = doc.partition("\n")
         REGISTRY[name] = Operation(
             name=name, method=method, path=path, handler=handler, fields=fields, auth=auth,
-            owner=owner, status=status, summary=summary.strip(),
+            owner=owner, status=status or (204 if method == "DELETE" else 200),
+            summary=summary.strip(),
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
             reads=method == "GET")
