@@ -5,6 +5,13 @@ A send to a server id, to ``*`` (every registered server but the sender) or to `
 messaging keys share the ``{msg}`` tag). Every copy carries the same stream id, taken from a
 small id log, so a message has one id everywhere. Entry fields: ``e`` (event: message | mail |
 server_offline) and ``d`` (JSON payload). ``message.read`` and relay pushes read these streams.
+
+Everything written to an inbox must go through :func:`deliver` (workers included): an inbox only
+accepts ids from the id log, so a direct ``XADD *`` could make a later delivery fail.
+
+Retention (SPEC: "at least the last 10,000 or 7 days"): an entry is dropped only when it is
+older than MESSAGE_KEEP_SECONDS *and* not among the newest MESSAGE_KEEP_COUNT of its inbox; an
+inbox never holds more than about MESSAGE_HARD_CAP entries whatever their age.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ from shared.errors import NotFound
 from shared.redis_conn import Lua
 
 ID_LOG = "ssm:{msg}:idlog"
+TRIM_STEP = 100  # at most this many aged entries are dropped per delivery and inbox
 
-# KEYS: servers set, id log, target set (channel members; unused otherwise)
-# ARGV: mode (server|all|set), target server id, sender, event, data, cap, inbox prefix
+# KEYS: servers set, id log, channel set (unused unless mode is set)
+# ARGV: mode (server|all|set), target server id, sender, event, data, hard cap, inbox prefix,
+#       keep count, keep seconds. Returns {id, copies}, or false for an unknown server id.
 DELIVER = Lua("""
 local mode, target, sender = ARGV[1], ARGV[2], ARGV[3]
+local keep, step = tonumber(ARGV[8]), tonumber(ARGV[10])
 local targets
 if mode == 'server' then
   if redis.call('SISMEMBER', KEYS[1], target) == 0 then return false end
@@ -29,13 +39,21 @@ if mode == 'server' then
 elseif mode == 'all' then
   targets = redis.call('SMEMBERS', KEYS[1])
 else
-  targets = redis.call('SMEMBERS', KEYS[3])
+  targets = redis.call('SINTER', KEYS[3], KEYS[1])
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'e', ARGV[4])
+local now = redis.call('TIME')
+local oldest = '(' .. (tonumber(now[1]) - tonumber(ARGV[9])) * 1000 .. '-0'
 local n = 0
 for _, t in ipairs(targets) do
   if mode == 'server' or t ~= sender then
-    redis.call('XADD', ARGV[7] .. t, 'MAXLEN', '~', ARGV[6], id, 'e', ARGV[4], 'd', ARGV[5])
+    local key = ARGV[7] .. t
+    redis.call('XADD', key, 'MAXLEN', '~', ARGV[6], id, 'e', ARGV[4], 'd', ARGV[5])
+    local extra = redis.call('XLEN', key) - keep
+    if extra > 0 then
+      local aged = redis.call('XRANGE', key, '-', oldest, 'COUNT', math.min(extra, step))
+      if #aged > 0 then redis.call('XTRIM', key, 'MAXLEN', keep + extra - #aged) end
+    end
     n = n + 1
   end
 end
@@ -46,7 +64,9 @@ def deliver(r: Any, config: Any, to: str, sender: str, event: str,
             data: dict[str, Any]) -> tuple[str, int]:
     """Append ``data`` to the inbox of each target of ``to``; returns (stream id, copies).
 
-    ``to`` is a server id, ``*`` or ``#channel``. NotFound for an unknown server id.
+    ``to`` is a server id, ``*`` or ``#channel`` (channel names are lowercase). A server id
+    target receives the entry even when it is the sender; ``*`` and channels skip the sender.
+    NotFound for an unknown server id. One round trip.
     """
     if to == "*":
         mode, target, members = "all", "", keys.servers_all()
@@ -56,7 +76,8 @@ def deliver(r: Any, config: Any, to: str, sender: str, event: str,
         mode, target, members = "server", to, keys.servers_all()
     got = DELIVER(r, [keys.servers_all(), ID_LOG, members],
                   [mode, target, sender, event, json.dumps(data), config.message_hard_cap,
-                   keys.inbox_prefix()])
+                   keys.inbox_prefix(), config.message_keep_count, config.message_keep_seconds,
+                   TRIM_STEP])
     if not got:
         raise NotFound(f"no server with id {to}")
     return got[0], int(got[1])
@@ -73,9 +94,10 @@ def event(fields: dict[str, str]) -> str:
 
 def read(r: Any, server_id: str, cursor: str, count: int,
          block_ms: int | None = None) -> list[tuple[str, dict[str, str]]]:
-    """Entries after ``cursor`` ("0" = the oldest kept), waiting up to ``block_ms`` if none."""
-    if block_ms:
-        got = r.xread({keys.inbox(server_id): cursor}, count=count, block=block_ms)
-        return got[0][1] if got else []
-    return r.xrange(keys.inbox(server_id), min=f"({cursor}" if cursor != "0" else "-",
-                    count=count)
+    """Entries after ``cursor`` ("0" = the oldest kept), oldest first, at most ``count``.
+
+    With ``block_ms`` and nothing pending, waits up to that long for the first arrival (one
+    XREAD [BLOCK]: it answers at once when entries are already there). One round trip.
+    """
+    got = r.xread({keys.inbox(server_id): cursor}, count=count, block=block_ms or None)
+    return got[0][1] if got else []

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.errors import Conflict
+from shared.redis_conn import Lua
+from shared.registry import SERVER, operation
+from shared.schema import CHANNEL, SERVER_ID, Str
+
+# KEYS: the server's channel set, the channel's member set; ARGV: channel, server id, cap
+JOIN = Lua("""
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 and
+   redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1""")
+
+
+@operation("channel.join", "PUT", "/v1/servers/{id}/channels/{channel}", auth=SERVER,
+           owner="id", aliases=("JOIN",),
+           fields=(Str("id", where="path", pattern=SERVER_ID),
+                   Str("channel", where="path", pattern=CHANNEL,
+                       doc="channel name, case-insensitive")))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Join a channel: messages sent to ``#channel`` then reach this server.
+
+    Adds the server to the channel and the channel to the server's list in one script (one
+    round trip). Channel names are case-insensitive (kept lowercase); joining again is a no-op.
+    Returns ``{channel, joined: true}``. Raises too_many_channels (409) when the server already
+    is in CHANNELS_PER_SERVER_MAX channels.
+    """
+    name, server_id = args["channel"].lower(), args["id"]
+    cap = ctx.config.channels_per_server_max
+    if not JOIN(ctx.redis, [keys.server_channels(server_id), keys.channel(name)],
+                [name, server_id, cap]):
+        raise Conflict(f"a server may be in at most {cap} channels", code="too_many_channels")
+    return {"channel": name, "joined": True}

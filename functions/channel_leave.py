@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.registry import SERVER, operation
+from shared.schema import CHANNEL, SERVER_ID, Str
+
+
+@operation("channel.leave", "DELETE", "/v1/servers/{id}/channels/{channel}", auth=SERVER,
+           owner="id", aliases=("PART",),
+           fields=(Str("id", where="path", pattern=SERVER_ID),
+                   Str("channel", where="path", pattern=CHANNEL,
+                       doc="channel name, case-insensitive")))
+def handler(ctx: Any, args: dict[str, Any]) -> None:
+    """Leave a channel: ``#channel`` messages stop reaching this server.
+
+    Removes the membership from both sets in one MULTI/EXEC (one round trip). Leaving a
+    channel the server is not in is not an error (204 either way).
+    """
+    name, server_id = args["channel"].lower(), args["id"]
+    tx = ctx.redis.pipeline()
+    tx.srem(keys.channel(name), server_id)
+    tx.srem(keys.server_channels(server_id), name)
+    tx.execute()
+    return None
