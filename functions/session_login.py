@@ -16,18 +16,18 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Log a player in and return a session token (random, 256 bits, stored hashed).
 
     Stores the session (TTL SESSION_TTL) and last_seen. A wrong name or password raises
-    invalid_credentials and counts toward the name and address locks (rate_limited, 429).
+    invalid_credentials and counts toward the name and address locks (rate_limited, 429);
+    a success resets the name's count. Two round trips (limits + account, then the session).
     """
     lname = args["name"].lower()
     ip_applies = ctx.caller.kind != "server"
     pipe = ctx.redis.pipeline(transaction=False)
-    for key in limits.login_lock_keys(lname, ctx.ip, ip_applies):
-        pipe.ttl(key)
+    limits.begin_login(pipe, ctx, lname, ip_applies)
     pipe.hmget(keys.player(lname), "id", "name", "pw")
-    *ttls, (player_id, name, pw) = pipe.execute()
-    limits.raise_if_locked(ttls)
+    wait, (player_id, name, pw) = pipe.execute()
+    limits.raise_if_refused(wait)
     if not pw or not verify_password(pw, args["password"]):
-        limits.count_login_failure(ctx, lname, ip_applies)
+        limits.login_failed(ctx, lname, ip_applies)
         raise InvalidCredentials("wrong name or password")
     token = new_session_token(lname)
     token_hash, now, ttl = sha256(token), int(ctx.now()), ctx.config.session_ttl
@@ -36,6 +36,6 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
            ex=ttl)
     tx.sadd(keys.player_sessions(lname), token_hash)
     tx.hset(keys.player(lname), "last_seen", now)
-    tx.delete(keys.login_fails_name(lname))
+    limits.login_succeeded(tx, ctx, lname, ip_applies)
     tx.execute()
     return {"token": token, "player": {"id": player_id, "name": name}, "expires_at": now + ttl}
