@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.errors import NotFound
+from shared.mailbox import MAIL_ID
+from shared.redis_conn import Lua
+from shared.registry import PLAYER, operation
+from shared.schema import Str
+
+# KEYS: mailbox, unread, mail hash, notified set; ARGV: mail id. Returns 1, or 0 if none.
+DELETE = Lua("""
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('DEL', KEYS[3])
+return 1""")
+
+
+@operation("mail.delete", "DELETE", "/v1/mail/{id}", auth=PLAYER, aliases=("DELMAIL",),
+           fields=(Str("id", where="path", pattern=MAIL_ID),))
+def handler(ctx: Any, args: dict[str, Any]) -> None:
+    """Delete one of the caller's mails (frees its mailbox slot).
+
+    Removes the mail hash and its place in the mailbox, unread and notified sets in one script
+    (one round trip). Raises not_found (404) when the caller has no mail with that id.
+    """
+    lname, mail_id = ctx.caller.lname, args["id"]
+    if not DELETE(ctx.redis, [keys.mailbox(lname), keys.mailbox_unread(lname),
+                              keys.mail(lname, mail_id), keys.mail_notified(lname)], [mail_id]):
+        raise NotFound(f"no mail {mail_id}")
+    return None

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys, mailbox
+from shared.redis_conn import Lua
+from shared.registry import PLAYER, operation
+from shared.schema import Bool, Int, Str
+
+# KEYS: mailbox or unread zset; ARGV: max score ('+inf' or '(seq'), limit, mail key prefix.
+# Returns {more, id, seq, from, subject, at, read, id, ...}, newest first.
+LIST = Lua("""
+local got = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES',
+                       'LIMIT', 0, tonumber(ARGV[2]) + 1)
+local n = math.min(#got / 2, tonumber(ARGV[2]))
+local out = {#got / 2 > n and 1 or 0}
+for i = 1, n do
+  local id = got[2 * i - 1]
+  local m = redis.call('HMGET', ARGV[3] .. id, 'from', 'subject', 'at', 'read')
+  for _, v in ipairs({id, got[2 * i], m[1], m[2], m[3], m[4]}) do out[#out + 1] = v end
+end
+return out""")
+COLUMNS = ("from", "subject", "at", "read")
+
+
+@operation("mail.list", "GET", "/v1/mail", auth=PLAYER, aliases=("INBOX",),
+           fields=(Bool("unread", where="query", required=False, default=False,
+                        doc="1 = only unread mail"),
+                   Str("cursor", where="query", required=False, pattern=r"[0-9]{1,15}",
+                       doc="next_cursor of the previous page"),
+                   Int("limit", where="query", required=False, default=20, lo=1, hi=100)))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """List the caller's mail, newest first, without bodies.
+
+    Returns ``{mail: [{id, from, subject, at, read}], next_cursor}``; ``next_cursor`` is null
+    on the last page. Pages stay stable while new mail arrives (the cursor is the mailbox
+    sequence of the last mail shown). One round trip (one script).
+    """
+    lname = ctx.caller.lname
+    zset = keys.mailbox_unread(lname) if args["unread"] else keys.mailbox(lname)
+    top = f"({args['cursor']}" if args.get("cursor") else "+inf"
+    flat = LIST(ctx.redis, [zset], [top, args["limit"], keys.mail(lname, "")])
+    rows = [flat[i:i + 6] for i in range(1, len(flat), 6)]
+    mail = [mailbox.summary(row[0], dict(zip(COLUMNS, row[2:], strict=True))) for row in rows]
+    more = flat[0] == 1 and rows
+    return {"mail": mail, "next_cursor": str(int(float(rows[-1][1]))) if more else None}

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.errors import NotFound
+from shared.mailbox import MAIL_ID
+from shared.redis_conn import Lua
+from shared.registry import PLAYER, operation
+from shared.schema import Str
+
+# KEYS: mailbox, unread, mail hash; ARGV: mail id. Returns the hash (flat) or false.
+READ = Lua("""
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return false end
+redis.call('HSET', KEYS[3], 'read', '1')
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('HGETALL', KEYS[3])""")
+
+
+@operation("mail.read", "GET", "/v1/mail/{id}", auth=PLAYER, aliases=("READMAIL",),
+           fields=(Str("id", where="path", pattern=MAIL_ID),))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Read one of the caller's mails in full and mark it read.
+
+    Returns ``{id, from, subject, body, at, read: true}``. Only the recipient can see a mail:
+    anyone else's id is not_found (404), like a missing one. One round trip (one script).
+    """
+    lname, mail_id = ctx.caller.lname, args["id"]
+    flat = READ(ctx.redis, [keys.mailbox(lname), keys.mailbox_unread(lname),
+                            keys.mail(lname, mail_id)], [mail_id])
+    if not flat:
+        raise NotFound(f"no mail {mail_id}")
+    m = dict(zip(flat[::2], flat[1::2], strict=True))
+    return {"id": mail_id, "from": m["from"], "subject": m["subject"], "body": m["body"],
+            "at": float(m["at"]), "read": True}

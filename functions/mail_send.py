@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import mailbox, status
+from shared.auth import new_id
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.registry import PLAYER, SERVER, operation
+from shared.schema import PLAYER_NAME, Str
+
+TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*"  # printable, plus tab and line breaks
+
+
+@operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201, aliases=("MAIL",),
+           fields=(Str("to", pattern=PLAYER_NAME, doc="recipient player name"),
+                   Str("body", min_len=1, max_len="mail_body_max", pattern=TEXT, rest=True,
+                       doc="text; tab and line breaks allowed, other control characters not"),
+                   Str("subject", required=False, default="", max_len="mail_subject_max"),
+                   Str("from", required=False, pattern=PLAYER_NAME,
+                       doc="sending player; required when a server sends for a player")))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Send mail to a player; stored in their mailbox before the answer.
+
+    A player sends as themselves (``from`` absent or their own name). A server sends for a
+    player online on it: ``from`` names a player whose current server is the caller and whose
+    server is live. Stored ``from`` is the sender's display name; a player may mail themselves.
+    Stores the mail hash and its place in the mailbox and unread sets, and queues its live
+    notice, in one MULTI/EXEC (one round trip): the notice job exists exactly when the mail does.
+    Returns ``{id}``. Raises forbidden (403) for a ``from`` the caller may not use, not_found
+    (404) when no player has the name ``to``, mailbox_full (409) at MAILBOX_MAX mails (nothing
+    is dropped).
+    """
+    sender = args.get("from")
+    if ctx.caller.kind == "server":
+        if sender is None:
+            raise InvalidInput("from", "is required when a server sends mail")
+        sender_lname, display, server_id = sender.lower(), "", ctx.caller.id
+    else:
+        if sender is not None and sender.lower() != ctx.caller.lname:
+            raise Forbidden("a player may send mail only as themselves")
+        sender_lname, display, server_id = ctx.caller.lname, ctx.caller.name, ""
+    mail_id, to = new_id(), args["to"]
+    fields = {"from": display, "subject": args["subject"], "body": args["body"],
+              "at": ctx.now_ms() / 1000}
+    outcome, detail = mailbox.store_with_notice(
+        ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
+        status.cutoff_ms(ctx), ctx.config.mailbox_max)
+    if outcome == "ok":
+        return {"id": mail_id}
+    if detail == "not_online":
+        raise Forbidden(f"{sender} is not online on this server")
+    if detail == "not_found":
+        raise NotFound(f"no player named {to}")
+    if detail == "mailbox_full":
+        raise Conflict(f"the mailbox of {to} is full", code="mailbox_full")
+    raise Conflict("mail id collision; please retry")

@@ -1,0 +1,80 @@
+"""Player mailboxes: storage scripts shared by the mail operations.
+
+A mailbox is ``keys.mailbox`` (zset: mail id -> sequence, newest highest), ``keys.mailbox_unread``
+(the unread subset) and one hash per mail (``keys.mail``: id, from, subject, body, at, read).
+Mail ids are 12 random base-36 characters; the sequence (``keys.mail_seq``) orders a mailbox
+and is the paging cursor of ``mail.list``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq import Queue
+from rq.job import Job
+
+from shared import jobs, keys
+
+MAIL_ID = r"[a-z0-9]{1,32}"
+
+# Runs inside the MULTI that queued the live notice, after it, so the notice exists exactly
+# when the mail does: on refusal the script removes the job it follows.
+# KEYS: 1 recipient account, 2 mailbox, 3 unread, 4 sequence, 5 mail hash, 6 sender account,
+#       7 live-server index, 8 notice job hash, 9 mail queue list
+# ARGV: 1 mail id, 2 subject, 3 body, 4 at, 5 mailbox cap, 6 sender display name (player),
+#       7 sending server id ('' for a player), 8 oldest live heartbeat (ms), 9 notice job id
+# Returns {'ok', from} or {'refused', reason}.
+STORE = """
+local function refuse(why)
+  redis.call('DEL', KEYS[8])
+  redis.call('LREM', KEYS[9], -1, ARGV[9])
+  return {'refused', why}
+end
+local from = ARGV[6]
+if ARGV[7] ~= '' then
+  local acct = redis.call('HMGET', KEYS[6], 'name', 'server')
+  local beat = redis.call('ZSCORE', KEYS[7], ARGV[7])
+  if not acct[1] or acct[2] ~= ARGV[7] or not beat or tonumber(beat) < tonumber(ARGV[8]) then
+    return refuse('not_online')
+  end
+  from = acct[1]
+end
+if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return refuse('not_found') end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return refuse('mailbox_full') end
+if redis.call('EXISTS', KEYS[5]) == 1 then return refuse('id_taken') end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[5], 'id', ARGV[1], 'from', from, 'subject', ARGV[2], 'body', ARGV[3],
+           'at', ARGV[4], 'read', '0')
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('ZADD', KEYS[3], seq, ARGV[1])
+return {'ok', from}"""
+
+
+def notice_job_id(lname: str, mail_id: str) -> str:
+    """The id ``jobs.enqueue_mail_notice`` gives the notice job of one mail."""
+    return f"mail-{jobs._safe(lname)}-{mail_id}"
+
+
+def store_with_notice(r: Any, lname: str, mail_id: str, fields: dict[str, Any],
+                      sender_lname: str, server_id: str, live_cutoff_ms: int, cap: int) -> list:
+    """Queue the live notice and store the mail in one MULTI/EXEC (one round trip).
+
+    Returns the script's answer: ``['ok', from]`` or ``['refused', reason]`` (then neither the
+    mail nor its notice job exists).
+    """
+    job_id = notice_job_id(lname, mail_id)
+    tx = r.pipeline()
+    tx.multi()
+    jobs.enqueue_mail_notice(r, tx, lname, mail_id)
+    tx.eval(STORE, 9, keys.player(lname), keys.mailbox(lname), keys.mailbox_unread(lname),
+            keys.mail_seq(lname), keys.mail(lname, mail_id), keys.player(sender_lname),
+            keys.status_live(), Job.key_for(job_id), Queue(jobs.MAIL_QUEUE, connection=r).key,
+            mail_id, fields["subject"], fields["body"], fields["at"], cap, fields["from"],
+            server_id, live_cutoff_ms, job_id)
+    return tx.execute()[-1]
+
+
+def summary(mail_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    """A mail as ``mail.list`` shows it."""
+    return {"id": mail_id, "from": fields["from"], "subject": fields["subject"],
+            "at": float(fields["at"]), "read": fields["read"] == "1"}
