@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared import jobs, keys
@@ -8,7 +7,28 @@ from shared.auth import session_owner, sha256
 from shared.errors import Conflict, InvalidCredentials
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Str
-from shared.status import is_live
+from shared.redis_conn import Lua
+from shared.status import cutoff_ms
+
+# The old server's player-set key is built in the script from these two parts.
+PLAYERS_KEY = keys.server_players("\0").split("\0")
+
+# KEYS: session, account, live index, unread zset, this server's player set.
+# ARGV: server id, oldest live heartbeat (ms), now (s), player-set key prefix and suffix, lname.
+# Returns -1 for a bad session, -2 when the server is not live, else {id, name, unread}.
+JOIN = Lua("""
+local sess = redis.call('GET', KEYS[1])
+if not sess then return -1 end
+local acct = redis.call('HMGET', KEYS[2], 'id', 'name', 'server')
+if not acct[1] or cjson.decode(sess)['id'] ~= acct[1] then return -1 end
+local beat = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not beat or tonumber(beat) < tonumber(ARGV[2]) then return -2 end
+if acct[3] and acct[3] ~= ARGV[1] then
+  redis.call('SREM', ARGV[4] .. acct[3] .. ARGV[5], ARGV[6])
+end
+redis.call('SADD', KEYS[5], ARGV[6])
+redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[3])
+return {acct[1], acct[2], redis.call('ZCARD', KEYS[4])}""")
 
 
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
@@ -18,40 +38,32 @@ from shared.status import is_live
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """A player (proven by their session token) comes online on this server.
 
-    Moves the player from any other server: removes them from the old server's player set,
-    adds them to this one's, sets the account's ``server`` and ``last_seen``; when they have
-    unread mail, queues the pending-mail notice in the same MULTI/EXEC. Joining again where the
-    player already is only refreshes ``last_seen`` (and queues the notice again if mail waits).
-    Returns ``{player: {id, name}, server, online: true}``. Raises invalid_credentials (401)
+    One script checks the token and the server's heartbeat and moves the player: removes them
+    from the old server's player set, adds them to this one's, sets the account's ``server`` and
+    ``last_seen``. Joining again where the player already is only refreshes ``last_seen``. When
+    unread mail waits, the pending-mail notice job is queued before the answer (a second round
+    trip only then); a crash between the two means no 2xx was sent, and the retried join queues
+    it. Returns ``{player: {id, name}, server, online: true}``. Raises invalid_credentials (401)
     for a bad or expired player token, server_not_live (409) without a heartbeat within
-    STATUS_TTL. Two round trips (reads, then one MULTI) plus a third only if a concurrent join
-    moved the player in between (to clear that server's set).
+    STATUS_TTL (then nothing changes).
     """
     server_id, token = args["id"], args["token"]
     lname = session_owner(token)
     if lname is None:
         raise InvalidCredentials("the player token is invalid or expired")
-    pipe = ctx.redis.pipeline(transaction=False)
-    pipe.get(keys.player_session(lname, sha256(token)))
-    pipe.hmget(keys.player(lname), "id", "name", "server")
-    pipe.zscore(keys.status_live(), server_id)
-    pipe.zcard(keys.mailbox_unread(lname))
-    session, (player_id, name, old), live, unread = pipe.execute()
-    if session is None or player_id is None or json.loads(session)["id"] != player_id:
+    got = JOIN(ctx.redis,
+               [keys.player_session(lname, sha256(token)), keys.player(lname), keys.status_live(),
+                keys.mailbox_unread(lname), keys.server_players(server_id)],
+               [server_id, cutoff_ms(ctx), int(ctx.now()), *PLAYERS_KEY, lname])
+    if got == -1:
         raise InvalidCredentials("the player token is invalid or expired")
-    if not is_live(live, ctx):
+    if got == -2:
         raise Conflict(f"server {server_id} is not live: send a heartbeat first",
                        code="server_not_live")
-    tx = ctx.redis.pipeline()
-    tx.multi()
-    tx.hget(keys.player(lname), "server")
-    if old and old != server_id:
-        tx.srem(keys.server_players(old), lname)
-    tx.sadd(keys.server_players(server_id), lname)
-    tx.hset(keys.player(lname), mapping={"server": server_id, "last_seen": int(ctx.now())})
+    player_id, name, unread = got
     if unread:
+        tx = ctx.redis.pipeline()
+        tx.multi()
         jobs.enqueue_pending_notice(ctx.redis, tx, lname, server_id)
-    previous = tx.execute()[0]
-    if previous and previous not in (old, server_id):
-        ctx.redis.srem(keys.server_players(previous), lname)
+        tx.execute()
     return {"player": {"id": player_id, "name": name}, "server": server_id, "online": True}

@@ -7,7 +7,7 @@ from shared import boards, keys
 from shared.errors import Forbidden, NotFound
 from shared.registry import SERVER, operation
 from shared.schema import MAX_SAFE_INT, PLAYER_NAME, Int, Json, Str
-from shared.status import is_live
+from shared.status import cutoff_ms
 
 
 @operation("record.submit", "POST", "/v1/boards/{board}/records", auth=SERVER,
@@ -27,34 +27,23 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     its time stay. Adds the board to the player's board set. Returns ``{rank, score, improved}``
     (``improved``: first record, or the value got better in the board's order). Raises
     not_found (404) for an unknown board or player, forbidden (403) when the player is not
-    online on this server or this server's heartbeat lapsed. Two round trips: reads, then one
-    MULTI (the board script + SADD).
+    online on this server or this server's heartbeat lapsed. One script (one round trip) checks,
+    writes and adds the board to the player's set atomically.
     """
     board, lname, server_id = args["board"], args["player"].lower(), ctx.caller.id
-    pipe = ctx.redis.pipeline(transaction=False)
-    pipe.exists(keys.board(board))
-    pipe.hmget(keys.player(lname), "name", "server")
-    pipe.zscore(keys.status_live(), server_id)
-    exists, (name, online_on), live = pipe.execute()
-    if not exists:
-        raise boards.no_board(board)
-    if name is None:
-        raise NotFound(f"no player named {args['player']}")
-    if online_on != server_id or not is_live(live, ctx):
-        raise Forbidden(f"player {name} is not online on this server")
     at_ms = ctx.now_ms()
     member = boards.member(at_ms, lname)
-    head = json.dumps({"player": name, "meta": args.get("meta"), "server": server_id,
-                       "at": at_ms / 1000, "member": member})
-    board_keys = boards.board_keys(board)
-
-    def fill(tx: Any) -> None:
-        boards.evalsha(tx, boards.SUBMIT, board_keys,
-                       [lname, args["score"], head, member, MAX_SAFE_INT])
-        tx.sadd(keys.player_boards(lname), board)
-
-    result, _ = boards.run_pipeline(ctx.redis, boards.SUBMIT, fill, transaction=True)
+    head = json.dumps({"meta": args.get("meta"), "server": server_id, "at": at_ms / 1000,
+                       "member": member})
+    result = boards.SUBMIT(
+        ctx.redis, [*boards.board_keys(board), keys.player(lname), keys.status_live(),
+                    keys.player_boards(lname)],
+        [lname, args["score"], head, member, MAX_SAFE_INT, server_id, cutoff_ms(ctx), board])
     if not result:
         raise boards.no_board(board)
+    if result == -1:
+        raise NotFound(f"no player named {args['player']}")
+    if result == -2:
+        raise Forbidden(f"player {args['player']} is not online on this server")
     rank, value, improved = result
     return {"rank": rank, "score": int(value), "improved": bool(improved)}

@@ -35,12 +35,21 @@ def member(at_ms: int, lname: str) -> str:
     return f"{at_ms:013d}:{lname}"
 
 
-# KEYS: meta, rank, rec. ARGV: lname, score, record JSON without its score (ends in '}'),
-# new member, max. Returns false for an unknown board, else {rank, value as text, improved}.
-# Numbers go back to Redis through string.format('%.0f') (Lua's tostring keeps 14 digits).
+# KEYS: meta, rank, rec, player account, live index, player's board set.
+# ARGV: lname, score, record JSON without player and score ('{...}'), new member, max,
+# submitting server id, oldest live heartbeat (ms), board id.
+# Returns false for an unknown board, -1 for an unknown player, -2 when the player is not online
+# on this live server, else {rank, value as text, improved}. The online check, the write and
+# the player's board set change together (one round trip; the keys span three hash tags, so on
+# a Redis Cluster this script would be split). Numbers go back to Redis through
+# string.format('%.0f') (Lua's tostring keeps 14 digits).
 SUBMIT = Lua("""
 local order = redis.call('HGET', KEYS[1], 'order')
 if not order then return false end
+local acct = redis.call('HMGET', KEYS[4], 'name', 'server')
+if not acct[1] then return -1 end
+local beat = redis.call('ZSCORE', KEYS[5], ARGV[6])
+if acct[2] ~= ARGV[6] or not beat or tonumber(beat) < tonumber(ARGV[7]) then return -2 end
 local op = redis.call('HGET', KEYS[1], 'operator')
 local desc = order == 'desc'
 local new, max = tonumber(ARGV[2]), tonumber(ARGV[5])
@@ -71,8 +80,10 @@ if (not old) or value ~= old then
   if z == 0 then z = 0 end
   local text = string.format('%.0f', value)
   redis.call('ZADD', KEYS[2], string.format('%.0f', z), m)
-  redis.call('HSET', KEYS[3], ARGV[1], string.sub(ARGV[3], 1, -2) .. ',"score":' .. text .. '}')
+  redis.call('HSET', KEYS[3], ARGV[1], '{"player":' .. cjson.encode(acct[1]) .. ',' ..
+             string.sub(ARGV[3], 2, -2) .. ',"score":' .. text .. '}')
 end
+redis.call('SADD', KEYS[6], ARGV[8])
 return {redis.call('ZRANK', KEYS[2], m) + 1, string.format('%.0f', value), improved and 1 or 0}
 """)
 
