@@ -1,0 +1,290 @@
+"""Bench fixtures and one successful request per operation.
+
+Fixtures are made in-process through the real operations (``shared.dispatch.run``) against the
+stack's Redis, with a cheap password-hash cost so thousands of players take seconds: a login
+verifies against the cost stored in the hash, so cheap fixtures do not change what a request
+costs, except the login player of scenario 6, registered at the configured cost.
+
+:func:`requests_for` gives, for any registered operation, a list of requests that each answer
+2xx. Operations that consume what they act on (logout, delete, password change) get a pool of
+``n`` distinct requests; ``%N%`` in a path or body is replaced by a unique token per request
+(register). Operations not in the table get a request derived from their declared fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import auth, keys
+from shared.config import Config
+from shared.dispatch import Ctx, run
+from shared.registry import Operation
+
+PW = "benchpass1"
+PW2 = "benchpass2"
+KDF_BOUND = ("player.register", "session.login", "player.password")
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # JSON-able, or None
+    unique: bool = False  # "%N%" in path/body must be replaced per request
+
+    def body_bytes(self, token: str = "") -> bytes | None:
+        if self.body is None:
+            return None
+        text = json.dumps(self.body)
+        return (text.replace("%N%", token) if self.unique else text).encode()
+
+    def url_path(self, token: str = "") -> str:
+        return self.path.replace("%N%", token) if self.unique else self.path
+
+    def all_headers(self) -> dict[str, str]:
+        h = dict(self.headers)
+        if self.body is not None:
+            h["Content-Type"] = "application/json"
+        return h
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def heartbeat_body(name: str, players: list[str]) -> dict[str, Any]:
+    return {"name": name, "host": "127.0.0.1", "port": 28763, "map": "ac_desert", "mode": "ctf",
+            "players": players, "max_players": 16, "version": "1.3", "public": True}
+
+
+class World:
+    """Servers, players, boards, mail and messages made through the operations themselves."""
+
+    def __init__(self, r: Any, config: Config, registry: dict[str, Operation], prefix: str = "b",
+                 n_servers: int = 6, n_players: int = 40):
+        self.r, self.registry, self.prefix = r, registry, prefix
+        self.config = config
+        self.cheap = dataclasses.replace(config, scrypt_log2_n=4, register_limit_per_ip_hour=0,
+                                         mailbox_max=10**7)
+        self.admin = bearer(config.admin_token or "")
+        self.servers: list[tuple[str, str]] = []  # (id, key)
+        self.tokens: dict[str, str] = {}  # player name -> session token
+        self.players = [f"{prefix}p{i}" for i in range(n_players)]
+        self.n_servers = n_servers
+        self.mail_ids: list[str] = []
+        self.login_name = f"{prefix}login"
+        self._seq = 0
+
+    # --- calling operations in-process -----------------------------------------------------
+    def call(self, op_name: str, caller: auth.Caller, config: Config | None = None, /,
+             **raw: Any) -> Any:
+        ctx = Ctx(self.r, config or self.cheap, caller, ip="127.0.0.2")
+        return run(self.registry[op_name], ctx, raw).body
+
+    def server_caller(self, i: int) -> auth.Caller:
+        return auth.Caller("server", self.servers[i][0], f"{self.prefix}s{i}")
+
+    def new_server(self, name: str) -> tuple[str, str]:
+        body = self.call("server.create", auth.ADMIN_CALLER, name=name)
+        return body["id"], body["key"]
+
+    def new_player(self, name: str, config: Config | None = None) -> str:
+        """Register ``name`` and log in: the session token."""
+        self.call("player.register", auth.ANONYMOUS, config, name=name, password=PW)
+        return self.login(name)
+
+    def login(self, name: str) -> str:
+        return self.call("session.login", auth.ANONYMOUS, name=name, password=PW)["token"]
+
+    def uniq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # --- the fixture set --------------------------------------------------------------------
+    def build(self) -> World:
+        p = self.prefix
+        self.servers = [self.new_server(f"{p}s{i}") for i in range(self.n_servers)]
+        for name in self.players:
+            self.tokens[name] = self.new_player(name)
+        self.refresh()
+        online = self.players[:len(self.players) // 2]
+        for name in online:  # half the players online on server 0
+            self.call("presence.join", self.server_caller(0), id=self.servers[0][0],
+                      token=self.tokens[name])
+        self.call("board.create", auth.ADMIN_CALLER, board=f"{p}.best", order="desc",
+                  operator="best")
+        self.call("board.create", auth.ADMIN_CALLER, board=f"{p}.incr", order="desc",
+                  operator="incr")
+        for i, name in enumerate(online):
+            for board in (f"{p}.best", f"{p}.incr"):
+                self.call("record.submit", self.server_caller(0), board=board, player=name,
+                          score=1000 + i * 7, meta={"map": "ac_desert"})
+        for i in range(20):  # mail for player 1 from player 2
+            body = self.call("mail.send", self.player_caller(self.players[2]), to=self.players[1],
+                             subject=f"hello {i}", body="a bench mail body " * 4)
+            self.mail_ids.append(body["id"])
+        for k in ("volume", "crosshair", "team"):
+            self.call("player.settings.set", self.player_caller(self.players[0]),
+                      name=self.players[0], key=k, value={"v": k})
+            self.call("server.settings.set", self.server_caller(0), id=self.servers[0][0],
+                      key=k, value={"v": k})
+        for i in range(10):  # a short inbox for server 3
+            self.call("message.send", self.server_caller(1), to=self.servers[3][0],
+                      body=f"bench message {i}")
+        self.call("channel.join", self.server_caller(0), id=self.servers[0][0],
+                  channel=f"{p}chan")
+        self.tokens[self.login_name] = self.new_player(self.login_name, self.config)
+        return self
+
+    def player_caller(self, name: str) -> auth.Caller:
+        return auth.resolve(self.r, self.config, self.tokens[name])
+
+    def refresh(self) -> None:
+        """Heartbeat every fixture server (presence and records need a live server)."""
+        for i, (sid, _) in enumerate(self.servers):
+            players = self.players[:len(self.players) // 2] if i == 0 else []
+            self.call("status.update", self.server_caller(i), id=sid,
+                      **heartbeat_body(f"{self.prefix} bench {i}", players))
+
+
+# --- one request per operation -----------------------------------------------------------------
+def _s(w: World, i: int) -> dict[str, str]:
+    return bearer(w.servers[i][1])
+
+
+def _p(w: World, name: str) -> dict[str, str]:
+    return bearer(w.tokens[name])
+
+
+def _logout(w: World, n: int) -> list[Req]:
+    name = f"{w.prefix}out{w.uniq()}"
+    w.new_player(name)
+    return [Req("DELETE", "/v1/sessions/current", bearer(w.login(name))) for _ in range(n)]
+
+
+def _password(w: World, n: int) -> list[Req]:
+    out = []
+    for _ in range(n):
+        name = f"{w.prefix}pw{w.uniq()}"
+        token = w.new_player(name)
+        out.append(Req("PUT", f"/v1/players/{name}/password", bearer(token),
+                       {"old": PW, "new": PW2}))
+    return out
+
+
+def _player_delete(w: World, n: int) -> list[Req]:
+    out = []
+    for _ in range(n):
+        name = f"{w.prefix}del{w.uniq()}"
+        w.call("player.register", auth.ANONYMOUS, name=name, password=PW)
+        out.append(Req("DELETE", f"/v1/players/{name}", w.admin))
+    return out
+
+
+def _server_delete(w: World, n: int) -> list[Req]:
+    ids = [w.new_server(f"{w.prefix} doomed")[0] for _ in range(n)]
+    return [Req("DELETE", f"/v1/servers/{sid}", w.admin) for sid in ids]
+
+
+def _mail_delete(w: World, n: int) -> list[Req]:
+    name = f"{w.prefix}md{w.uniq()}"
+    token = w.new_player(name)
+    sender = w.player_caller(w.players[2])
+    ids = [w.call("mail.send", sender, to=name, body="to be deleted")["id"] for _ in range(n)]
+    return [Req("DELETE", f"/v1/mail/{mid}", bearer(token)) for mid in ids]
+
+
+def _rotate(w: World, n: int) -> list[Req]:  # noqa: ARG001
+    sid, _ = w.new_server(f"{w.prefix} rotating")
+    return [Req("POST", f"/v1/servers/{sid}/key", w.admin)]
+
+
+def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
+    """Operation name -> (n -> requests). Each request answers 2xx when run once."""
+    p, (s0, s1, s2, s3, s4) = w.prefix, [w.servers[i][0] for i in range(5)]
+    p0, p1, p2 = w.players[0], w.players[1], w.players[2]
+    one = lambda *a, **k: (lambda n: [Req(*a, **k)])  # noqa: E731
+    return {
+        "player.register": one("POST", "/v1/players", {}, {"name": f"r{p}%N%", "password": PW},
+                               unique=True),
+        "session.login": one("POST", "/v1/sessions", {}, {"name": w.login_name, "password": PW}),
+        "session.logout": lambda n: _logout(w, n),
+        "player.get": one("GET", f"/v1/players/{p0}"),
+        "player.password": lambda n: _password(w, n),
+        "player.delete": lambda n: _player_delete(w, n),
+        "player.settings.get": one("GET", f"/v1/players/{p0}/settings", _p(w, p0)),
+        "player.settings.set": one("PUT", f"/v1/players/{p0}/settings/volume", _p(w, p0),
+                                   {"value": {"music": 0.5, "fx": 0.8}}),
+        "player.settings.delete": one("DELETE", f"/v1/players/{p0}/settings/unset", _p(w, p0)),
+        "server.create": one("POST", "/v1/servers", w.admin, {"name": f"{p} created"}),
+        "server.rotate_key": lambda n: _rotate(w, n),
+        "server.delete": lambda n: _server_delete(w, n),
+        "server.settings.get": one("GET", f"/v1/servers/{s0}/settings", _s(w, 0)),
+        "server.settings.set": one("PUT", f"/v1/servers/{s0}/settings/motd", _s(w, 0),
+                                   {"value": "welcome to the bench"}),
+        "server.settings.delete": one("DELETE", f"/v1/servers/{s0}/settings/unset", _s(w, 0)),
+        "status.update": one("PUT", f"/v1/servers/{s1}/status", _s(w, 1),
+                             heartbeat_body(f"{p} bench 1", ["Alpha", "Bravo", "Charlie"])),
+        "status.list": one("GET", "/v1/status"),
+        "status.get": one("GET", f"/v1/status/{s0}"),
+        "presence.join": one("POST", f"/v1/servers/{s0}/players", _s(w, 0),
+                             {"token": w.tokens[w.players[3]]}),
+        "presence.leave": one("DELETE", f"/v1/servers/{s0}/players/{w.players[-1]}", _s(w, 0)),
+        "board.create": one("PUT", f"/v1/boards/{p}.best", w.admin,
+                            {"order": "desc", "operator": "best"}),
+        "record.submit": one("POST", f"/v1/boards/{p}.incr/records", _s(w, 0),
+                             {"player": p0, "score": 5, "meta": {"map": "ac_desert"}}),
+        "record.top": one("GET", f"/v1/boards/{p}.best/records?limit=10"),
+        "record.player": one("GET", f"/v1/boards/{p}.best/records/{w.players[10]}?around=5"),
+        "record.of_player": one("GET", f"/v1/players/{p0}/records"),
+        "message.send": one("POST", "/v1/messages", _s(w, 1), {"to": s2, "body": "hello there"}),
+        "message.read": one("GET", "/v1/messages?cursor=0&wait=0", _s(w, 3)),
+        "channel.join": one("PUT", f"/v1/servers/{s0}/channels/{p}chan", _s(w, 0)),
+        "channel.leave": one("DELETE", f"/v1/servers/{s4}/channels/{p}none", _s(w, 4)),
+        "mail.send": one("POST", "/v1/mail", _p(w, p2),
+                         {"to": w.players[-2], "subject": "gg", "body": "good game, rematch?"}),
+        "mail.list": one("GET", "/v1/mail", _p(w, p1)),
+        "mail.read": one("GET", f"/v1/mail/{w.mail_ids[0]}", _p(w, p1)),
+        "mail.delete": lambda n: _mail_delete(w, n),
+        "mail.unread_count": one("GET", "/v1/mail/unread", _p(w, p1)),
+    }
+
+
+def generic(w: World, op: Operation) -> list[Req]:
+    """A request derived from the declared fields, for operations the table does not know."""
+    values = {"id": w.servers[0][0], "name": w.players[0], "board": f"{w.prefix}.best",
+              "key": "volume", "channel": f"{w.prefix}chan", "player": w.players[0],
+              "to": w.players[1]}
+    path, query, body = op.path, [], {}
+    for f in op.fields:
+        if not f.required and f.where != "path":
+            continue
+        v = values.get(f.name) or {"int": 1, "bool": True, "json": {"a": 1}, "strlist": [],
+                                   "enum": (f.choices or ("",))[0]}.get(f.kind, "bench")
+        if f.where == "path":
+            path = path.replace("{" + f.name + "}", str(v))
+        elif f.where == "query":
+            query.append(f"{f.name}={v}")
+        else:
+            body[f.name] = v
+    if query:
+        path += "?" + "&".join(query)
+    if "anonymous" in op.auth:
+        headers: dict[str, str] = {}
+    elif "server" in op.auth:
+        headers = _s(w, 0)
+    elif "player" in op.auth:
+        headers = _p(w, w.players[0])
+    else:
+        headers = w.admin
+    return [Req(op.method, path, headers, body if body else None)]
+
+
+def requests_for(w: World, op: Operation, n: int = 1) -> list[Req]:
+    builder = table(w).get(op.name)
+    return builder(n) if builder else generic(w, op)
