@@ -10,8 +10,11 @@ from shared.redis_conn import Lua
 from shared.registry import operation
 from shared.schema import PLAYER_NAME, Str
 
+# A hash without ``id`` is a leftover (a last_seen or presence write racing a player.delete):
+# it does not hold the name.
 CREATE = Lua("""
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'id') == 1 then return 0 end
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'created', ARGV[3], 'pw', ARGV[4])
 return 1""")
 

@@ -168,6 +168,16 @@ def test_delete_removes_everything_and_frees_name(api, client, r):
                       headers=api.login("alice", "newpass1")).json == {"settings": {}}
 
 
+def test_leftover_of_a_racing_write_does_not_hold_the_name(api, client, r):
+    api.player("alice")
+    client.delete("/v1/players/alice", headers=api.admin)
+    r.hset(keys.player("alice"), mapping={"last_seen": 1, "server": "gone"})  # a late write
+    assert client.post("/v1/players", json={"name": "alice", "password": "secret1"}
+                       ).status_code == 201
+    assert client.get("/v1/players/alice").json["server"] is None
+    assert r.hget(keys.player("alice"), "server") is None
+
+
 def test_admin_may_delete_any_player(api, client):
     api.player("alice")
     assert client.delete("/v1/players/alice", headers=api.admin).status_code == 204
