@@ -67,6 +67,8 @@ class Config:
     relay_threads: int = _int("RELAY_THREADS", 16, 1, 512)
     # workers (SPEC §6)
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
+    trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
+    test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:

@@ -72,6 +72,11 @@ def mail_notified(lname: str) -> str:
     return f"{_p(lname)}:notified"
 
 
+def mail_notice_at(lname: str) -> str:
+    """string with TTL: unix ms of the last mail notice (live or pending) sent for the player."""
+    return f"{_p(lname)}:noticeat"
+
+
 def login_fails_name(lname: str) -> str:
     """string counter with TTL: failed logins for this name in the window."""
     return f"{_p(lname)}:fails"
@@ -128,6 +133,11 @@ def channel(name: str) -> str:
 def server_channels(server_id: str) -> str:
     """set: channel names the server joined."""
     return f"{P}{{msg}}:chans:{server_id}"
+
+
+def inbox_trim_lock() -> str:
+    """string with TTL: held by the worker that queued the periodic inbox trim."""
+    return f"{P}{{msg}}:trimlock"
 
 
 # --- status: tag {status} -------------------------------------------------------------------
