@@ -1,0 +1,189 @@
+"""Live pushes: one task per relay process reads the inboxes of the servers connected to it.
+
+A single ``XREAD BLOCK`` on one dedicated Redis connection covers every subscribed inbox, each
+from this process's cursor; each entry is rendered once and written to every connection of its
+server. A new subscription interrupts the blocked read (``CLIENT UNBLOCK``) so it is covered at
+once. Redis going away is retried with backoff; cursors survive, so nothing is skipped.
+
+Per connection: ``last_id`` (the newest entry it was sent) and ``replaying``. ``RESUME`` (and a
+subscription that starts behind this process's cursor) replays from the stream in batches in the
+thread pool while live delivery to that connection waits, so a connection sees its entries in
+order, each once, with no gap between replay and live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+
+from relay import protocol as p
+from shared import keys, messages
+
+log = logging.getLogger("ssm.relay")
+
+BLOCK_MS = 5000
+COUNT = 100  # entries per inbox per read
+REPLAY_BATCH = 500
+BACKOFF_MAX = 5.0
+
+
+def render(entries: list[tuple[str, dict[str, str]]]) -> list[tuple[tuple[int, int], bytes]]:
+    return [(p.stream_key(sid), p.push(messages.event(f), sid, messages.entry(sid, f)))
+            for sid, f in entries]
+
+
+class FanOut:
+    def __init__(self, url: str, sync_redis: Any, pool: Any) -> None:
+        self.url, self.r, self.pool = url, sync_redis, pool
+        self.subs: dict[str, set[Any]] = {}  # server id -> connections
+        self.cursor: dict[str, str] = {}  # server id -> last id read by this process
+        self.wake = asyncio.Event()
+        self.dirty = False
+        self.blocked = False
+        self.reader: Any = None
+        self.reader_id: int | None = None
+        self.ctl: Any = None
+        self.poking = False
+
+    # --- subscriptions (loop thread) -------------------------------------------------------
+    def subscribe(self, conn: Any, server_id: str, tail: str) -> None:
+        conn.tail = conn.last_id = tail
+        conns = self.subs.setdefault(server_id, set())
+        conns.add(conn)
+        mine = self.cursor.setdefault(server_id, tail)
+        if p.stream_key(mine) > p.stream_key(tail):
+            self.resume(conn, tail)  # this process already read past where conn starts
+        self.dirty = True
+        self.wake.set()
+        if self.blocked and not self.poking:
+            asyncio.get_running_loop().create_task(self._poke())
+
+    def unsubscribe(self, conn: Any) -> None:
+        server_id = conn.caller.id
+        conns = self.subs.get(server_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.subs[server_id]
+                self.cursor.pop(server_id, None)
+                self.dirty = True
+
+    def resume(self, conn: Any, after: str) -> None:
+        """Replay what the inbox keeps after ``after``, then continue live."""
+        skip = (p.stream_key(conn.tail), p.stream_key(conn.last_id))  # already sent live
+        start_gen = conn.replaying = (conn.replaying or 0) + 1
+        loop = asyncio.get_running_loop()
+        server_id = conn.caller.id
+
+        def batch(cursor: str) -> None:
+            fut = loop.run_in_executor(self.pool, messages.read, self.r, server_id, cursor,
+                                       REPLAY_BATCH)
+            fut.add_done_callback(lambda f: got(cursor, f))
+
+        def got(cursor: str, fut: Any) -> None:
+            if conn.closed or conn.replaying != start_gen:
+                return
+            try:
+                entries = fut.result()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("replay read failed (%s); retrying", type(exc).__name__)
+                loop.call_later(0.5, batch, cursor)
+                return
+            for key, line in render(entries):
+                if not skip[0] < key <= skip[1]:
+                    conn.send(line)
+            if entries:
+                cursor = entries[-1][0]
+            mine = self.cursor.get(server_id, cursor)
+            if len(entries) < REPLAY_BATCH and p.stream_key(cursor) >= p.stream_key(mine):
+                conn.last_id = max(cursor, conn.last_id, key=p.stream_key)
+                conn.replaying = False
+            else:
+                batch(cursor)
+
+        batch(after)
+
+    def _dispatch(self, server_id: str, entries: list[tuple[str, dict[str, str]]]) -> None:
+        conns = self.subs.get(server_id)
+        if not conns or not entries:
+            return
+        self.cursor[server_id] = last = entries[-1][0]
+        lines = render(entries)
+        for conn in list(conns):
+            if conn.replaying:
+                continue
+            mark = p.stream_key(conn.last_id)
+            for key, line in lines:
+                if key > mark:
+                    conn.send(line)
+            conn.last_id = max(last, conn.last_id, key=p.stream_key)
+
+    # --- the reader task --------------------------------------------------------------------
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                if not self.subs:
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                if self.reader is None:
+                    self.reader = aredis.Redis.from_url(
+                        self.url, decode_responses=True, single_connection_client=True,
+                        socket_timeout=BLOCK_MS / 1000 + 10, socket_connect_timeout=5)
+                    self.reader_id = await self.reader.client_id()
+                streams = {keys.inbox(s): self.cursor[s] for s in self.subs}
+                self.dirty = False
+                self.blocked = True
+                try:
+                    got = await self.reader.xread(streams, count=COUNT, block=BLOCK_MS)
+                finally:
+                    self.blocked = False
+                prefix = len(keys.inbox_prefix())
+                for key, entries in got or []:
+                    self._dispatch(key[prefix:], entries)
+                backoff = 0.1
+            except (redis.RedisError, OSError) as exc:
+                log.warning("fan-out: redis error (%s); retrying in %.1f s",
+                            type(exc).__name__, backoff)
+                await self._drop_reader()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _poke(self) -> None:
+        """Interrupt the blocked read so it picks up new subscriptions now."""
+        self.poking = True
+        try:
+            if self.ctl is None:
+                self.ctl = aredis.Redis.from_url(self.url, socket_timeout=5,
+                                                 socket_connect_timeout=5)
+            for _ in range(50):
+                if not (self.dirty and self.blocked) or self.reader_id is None:
+                    return
+                if await self.ctl.client_unblock(self.reader_id):
+                    return
+                await asyncio.sleep(0.01)  # not blocked yet: the read is on its way
+        except (redis.RedisError, OSError) as exc:
+            log.warning("fan-out: unblock failed (%s)", type(exc).__name__)
+        finally:
+            self.poking = False
+
+    async def _drop_reader(self) -> None:
+        reader, self.reader, self.reader_id = self.reader, None, None
+        if reader is not None:
+            try:
+                await reader.aclose()
+            except (redis.RedisError, OSError):
+                pass
+
+    async def close(self) -> None:
+        await self._drop_reader()
+        if self.ctl is not None:
+            try:
+                await self.ctl.aclose()
+            except (redis.RedisError, OSError):
+                pass

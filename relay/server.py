@@ -1,0 +1,289 @@
+"""The relay's I/O: one asyncio process, a light Protocol object per connection, no task each.
+
+:class:`Relay` is the process: config, the operation registry as commands, the thread pool
+that runs operations (so none stalls the loop), connection limits, the idle sweep, the push
+fan-out and the mail watch. :class:`Connection` is a :class:`~relay.session.Session` bound to
+a transport: bounded reads (LineReader), one bounded outbound buffer (the transport's; a client
+that lets it fill is dropped), commands handled one at a time per connection, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import resource
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from relay import protocol as p
+from relay.fanout import FanOut
+from relay.mailwatch import MailWatch
+from relay.session import BUILTINS, Session, Step
+from shared import auth, keys
+from shared.config import Config
+from shared.dispatch import Ctx, Outcome, run
+from shared.redis_conn import connect
+from shared.registry import Operation, load
+
+log = logging.getLogger("ssm.relay")
+
+OUT_MAX = 256 * 1024  # bytes waiting for one client before it is dropped
+BUILTIN_USAGE = {
+    "MODE": "MODE <SERVER|CLIENT|HUMAN|LIST>", "HELP": "HELP [command]", "QUIT": "QUIT",
+    "HW": f"HW [n] (n <= {p.HW_MAX})", "AUTH": "AUTH <server_id> <key>",
+    "LOGIN": "LOGIN <name> <password>", "TOKEN": "TOKEN <token>",
+    "RESUME": "RESUME <stream id> (0 = everything kept)"}
+
+
+class Relay:
+    """One relay process: what every connection shares."""
+
+    def __init__(self, config: Config, redis_client: Any = None) -> None:
+        self.config = config
+        # Pushes make long-polls pointless here, and they would hold pool threads.
+        self.op_config = dataclasses.replace(config, longpoll_max=0)
+        url = config.require_redis()
+        self.redis = redis_client or connect(url, max_connections=config.relay_threads + 8)
+        self.pool = ThreadPoolExecutor(config.relay_threads, thread_name_prefix="relay-op")
+        self.commands: dict[str, Operation] = {}
+        for op in load().values():
+            for name in op.aliases:
+                self.commands.setdefault(name, op)
+        for op in load().values():
+            self.commands[op.name.upper()] = op
+        self.builtin_usage = BUILTIN_USAGE
+        ops = load().values()
+        self.help_names = [*BUILTINS, *sorted(op.name for op in ops),
+                           *sorted({a for op in ops for a in op.aliases} - set(BUILTINS))]
+        self.help_lines = [f"  {BUILTIN_USAGE[n]}" for n in BUILTINS] + [
+            f"  {self.usage(op)} - {op.summary}" for op in sorted(set(self.commands.values()),
+                                                                   key=lambda o: o.name)]
+        self.conns: set[Connection] = set()
+        self.per_ip: dict[str, int] = {}
+        self.fanout = FanOut(url, self.redis, self.pool)
+        self.mailwatch = MailWatch(self.redis, self.pool)
+        self.server: asyncio.base_events.Server | None = None
+        self.tasks: list[asyncio.Task] = []
+
+    @staticmethod
+    def usage(op: Operation) -> str:
+        args = " ".join(f"<{f.name}>" if f.required else f"[{f.name}]" for f in op.fields)
+        alias = f" (alias {', '.join(op.aliases)})" if op.aliases else ""
+        return f"{op.name}{alias} {args}".rstrip()
+
+    # --- blocking work, run in the pool -----------------------------------------------------
+    def run(self, op: Operation, caller: auth.Caller, ip: str, raw: Any, text_fields: Any,
+            key: str | None) -> Outcome:
+        ctx = Ctx(self.redis, self.op_config, caller, ip=ip, via="relay")
+        return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
+
+    def inbox_tail(self, server_id: str) -> str:
+        last = self.redis.xrevrange(keys.inbox(server_id), count=1)
+        return last[0][0] if last else "0-0"
+
+    def check_server(self, server_id: str, key: str) -> tuple[auth.Caller | None, str]:
+        caller = auth.check_server_key(self.redis, server_id, key)
+        return caller, self.inbox_tail(server_id) if caller else ""
+
+    def _position(self, caller: auth.Caller, mode: str | None) -> str:
+        if mode == "SERVER" and caller.kind == "server":
+            return self.inbox_tail(caller.id)
+        if mode == "HUMAN" and caller.kind == "player":
+            return self.redis.get(keys.mail_seq(caller.lname)) or "0"
+        return ""
+
+    def resolve(self, token: str, mode: str | None) -> tuple[auth.Caller, str]:
+        caller = auth.resolve(self.redis, self.config, token)
+        return caller, self._position(caller, mode)
+
+    def login(self, caller: auth.Caller, ip: str, raw: dict[str, str],
+              watch_mail: bool) -> tuple[Outcome, str]:
+        outcome = self.run(self.commands["SESSION.LOGIN"], caller, ip, raw, frozenset(raw), None)
+        lname = (outcome.body or {}).get("player", {}).get("name", "").lower()
+        seq = (self.redis.get(keys.mail_seq(lname)) or "0") if watch_mail and lname else "0"
+        return outcome, seq
+
+    # --- connections (loop thread) ----------------------------------------------------------
+    def admit(self, conn: Connection) -> bytes | None:
+        """None to accept ``conn``, else the line that refuses it."""
+        limit, per_ip = self.config.relay_max_clients, self.config.relay_max_per_ip
+        if limit and len(self.conns) >= limit:
+            return p.error(p.SERVER_FULL)
+        if per_ip and self.per_ip.get(conn.ip, 0) >= per_ip:
+            return p.error(p.TOO_MANY)
+        self.conns.add(conn)
+        self.per_ip[conn.ip] = self.per_ip.get(conn.ip, 0) + 1
+        return None
+
+    def forget(self, conn: Connection) -> None:
+        """Stop pushes and mail notices to ``conn``."""
+        if conn.caller.kind == "server":
+            self.fanout.unsubscribe(conn)
+        self.mailwatch.remove(conn)
+
+    def release(self, conn: Connection) -> None:
+        if conn in self.conns:
+            self.conns.discard(conn)
+            left = self.per_ip.get(conn.ip, 1) - 1
+            if left:
+                self.per_ip[conn.ip] = left
+            else:
+                self.per_ip.pop(conn.ip, None)
+        self.forget(conn)
+
+    async def sweep_idle(self) -> None:
+        idle = self.config.relay_idle_timeout
+        while idle:
+            await asyncio.sleep(min(5.0, max(0.5, idle / 4)))
+            cutoff = time.monotonic() - idle
+            for conn in [c for c in self.conns if c.active < cutoff]:
+                conn.send(p.text(["ERROR: Idle timeout."]) if conn.human else
+                          p.error("Idle timeout."))
+                conn.close()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        """Listen; returns the port (pass port 0 for a free one)."""
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: Connection(self), host or self.config.relay_host,
+            self.config.relay_port if port is None else port, backlog=4096, reuse_address=True)
+        self.tasks = [loop.create_task(t) for t in
+                      (self.fanout.run(), self.mailwatch.run(), self.sweep_idle())]
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop listening, tell every client, flush what is queued (up to ``grace`` s), close."""
+        if self.server is not None:
+            self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        for conn in list(self.conns):
+            conn.send(p.text(["ERROR: Server shutting down."]) if conn.human else
+                      p.error("Server shutting down."))
+            conn.close()
+        deadline = time.monotonic() + grace
+        while self.conns and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.conns):
+            conn.transport.abort()
+        await self.fanout.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Connection(Session, asyncio.Protocol):
+    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed")
+
+    def __init__(self, hub: Relay) -> None:
+        Session.__init__(self, hub, "")
+        self.reader = p.LineReader()
+        self.active = time.monotonic()
+        self.busy = self.closed = False
+        self.pending: list[bytes | None] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.ip = str(peer[0]) if peer else "?"
+        refusal = self.hub.admit(self)
+        if refusal is not None:
+            self.closed = True
+            transport.write(refusal)
+            transport.close()
+            return
+        transport.set_write_buffer_limits(high=OUT_MAX)
+        transport.write(p.GREETING)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.hub.release(self)
+
+    def pause_writing(self) -> None:
+        """The client is not reading and OUT_MAX bytes wait for it: drop it."""
+        log.info("dropping %s: not reading", self.ip)
+        self.closed = True
+        self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        self.active = time.monotonic()
+        lines = self.reader.feed(data)
+        if self.busy:
+            self.pending = (self.pending or []) + lines
+            self.transport.pause_reading()
+        elif lines:
+            self._process(lines)
+
+    def _process(self, lines: list[bytes | None]) -> None:
+        for i, line in enumerate(lines):
+            if not self._apply(self.on_line(line)):
+                return
+            if self.busy:
+                if i + 1 < len(lines):
+                    self.pending = lines[i + 1:]
+                self.transport.pause_reading()
+                return
+
+    def _apply(self, step: Step) -> bool:
+        """Write, close, or start the step's work; False once the connection is closing."""
+        if step.out:
+            self.send(step.out)
+        if step.close:
+            self.close()
+        if self.closed:
+            return False
+        if step.work is not None:
+            self.busy = True
+            fut = asyncio.get_running_loop().run_in_executor(self.hub.pool, step.work)
+            fut.add_done_callback(partial(self._done, step.then))
+        return True
+
+    def _done(self, then: Any, fut: asyncio.Future) -> None:
+        self.busy = False
+        if self.closed or fut.cancelled():
+            return
+        try:
+            step = then(fut.result())
+        except Exception as exc:  # the barrier: ApiError, Redis down, or a bug -> error line
+            step = self.failed(exc)
+        if not self._apply(step) or self.busy:
+            return
+        pending, self.pending = self.pending, None
+        if pending:
+            self._process(pending)
+        if not self.busy and not self.closed:
+            self.transport.resume_reading()
+
+    def send(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft open-file limit to the hard limit; returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+async def serve(config: Config) -> None:
+    """Run one relay process until SIGTERM or SIGINT."""
+    relay = Relay(config)
+    port = await relay.start()
+    log.info("relay listening on %s:%s", config.relay_host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("relay stopping")
+    await relay.stop()

@@ -1,0 +1,240 @@
+"""One connection's conversation: mode, caller, guards; no sockets.
+
+:meth:`Session.on_line` takes one received line and returns a :class:`Step`: bytes to write,
+whether to close, and optionally blocking ``work`` (an operation through ``shared.dispatch``)
+that the I/O layer runs in the thread pool before handing its result to ``then`` on the loop.
+Every operation in the registry is a command; the relay adds MODE, HELP, QUIT, HW, AUTH, LOGIN,
+TOKEN and RESUME. The caller a connection authenticated as is what operations see.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from relay import protocol as p
+from shared.auth import ANONYMOUS, Caller, sha256
+from shared.errors import ApiError
+
+log = logging.getLogger("ssm.relay")
+
+AUTH_TRIES = 3
+CURSOR = re.compile(r"[0-9]{1,19}(-[0-9]{1,19})?")
+NEED_AUTH = "Not authenticated: send AUTH <server_id> <key> first."
+# Built-in commands and the names their JSON-object args may use, in word order.
+BUILTINS: dict[str, tuple[str, ...]] = {
+    "MODE": ("mode",), "HELP": ("command",), "QUIT": (), "HW": ("n",), "AUTH": ("id", "key"),
+    "LOGIN": ("name", "password"), "TOKEN": ("token",), "RESUME": ("id",)}
+OPEN_IN_SERVER_MODE = {"MODE", "HELP", "QUIT", "HW", "AUTH", "TOKEN"}
+
+
+@dataclass(slots=True)
+class Step:
+    out: bytes = b""
+    close: bool = False
+    work: Callable[[], Any] | None = None  # blocking; run in the thread pool
+    then: Callable[[Any], Step] | None = None  # on the loop, with work's result
+
+
+class Session:
+    """Per-connection state. ``hub`` is the process (see relay.server.Relay)."""
+
+    __slots__ = ("hub", "ip", "mode", "caller", "fails", "tail", "last_id", "replaying",
+                 "mail_seq")
+
+    def __init__(self, hub: Any, ip: str) -> None:
+        self.hub, self.ip = hub, ip
+        self.mode: str | None = None
+        self.caller: Caller = ANONYMOUS
+        self.fails = 0
+        self.tail = self.last_id = "0-0"  # pushes: inbox id at AUTH, last id delivered
+        self.replaying = False
+        self.mail_seq = 0  # HUMAN players: last mailbox sequence announced
+
+    # --- replies in the connection's mode -------------------------------------------------------
+    @property
+    def human(self) -> bool:
+        return self.mode == "HUMAN"
+
+    def reply(self, msg: str, data: Any = p._NOTHING, lines: list[str] | None = None) -> Step:
+        if self.human:
+            shown = lines if lines is not None else [msg] if data is p._NOTHING else p.human_lines(data)
+            return Step(p.text(shown) + p.PROMPT)
+        return Step(p.ok(msg, data))
+
+    def fail(self, msg: str, code: str | None = None, retry_after: int | None = None,
+             close: bool = False) -> Step:
+        if self.human:
+            return Step(p.text([f"ERROR: {msg}"]) + (b"" if close else p.PROMPT), close)
+        return Step(p.error(msg, code, retry_after), close)
+
+    def failed(self, exc: BaseException) -> Step:
+        """The exception barrier around every command: an error line, never a crash."""
+        if isinstance(exc, ApiError):
+            return self.fail(exc.message, exc.code, exc.retry_after)
+        if isinstance(exc, redis.RedisError):
+            log.warning("redis unavailable: %s", type(exc).__name__)
+            return self.fail("storage is unavailable; retry shortly", "unavailable", 1)
+        log.error("relay command failed", exc_info=exc)
+        return self.fail("internal error", "internal")
+
+    # --- input ------------------------------------------------------------------------------
+    def on_line(self, raw: bytes | None) -> Step:
+        if raw is None:
+            return self.fail(p.LINE_TOO_LONG, "too_large")
+        try:
+            line = raw.decode()
+        except UnicodeDecodeError:
+            return self.fail(p.BAD_UTF8, "invalid_input")
+        if not line.strip():
+            return Step(p.PROMPT if self.human else b"")
+        try:
+            if self.mode is None:
+                name, args, key = p.parse_any(line)
+                if name != "MODE":
+                    return Step(p.error(p.NO_MODE), close=True)
+            elif self.human:
+                (name, args), key = p.parse_text(line), None
+            else:
+                name, args, key = p.parse_json(line)
+        except p.ProtocolError as err:
+            if self.mode is None:
+                return Step(p.error(p.NO_MODE), close=True)
+            return self.fail(str(err))
+        try:
+            return self.command(name, args, key)
+        except Exception as exc:  # the barrier: one bad command never takes the relay down
+            return self.failed(exc)
+
+    def command(self, name: str, args: str | dict[str, Any], key: str | None) -> Step:
+        if self.mode == "SERVER" and self.caller.kind not in ("server", "admin") \
+                and name not in OPEN_IN_SERVER_MODE \
+                and (name in BUILTINS or name in self.hub.commands):
+            return self.fail(NEED_AUTH, "unauthenticated")
+        if name in BUILTINS:
+            if isinstance(args, dict):
+                args = " ".join(str(args[k]) for k in BUILTINS[name] if args.get(k) is not None)
+            return getattr(self, "cmd_" + name.lower())(args.split())
+        op = self.hub.commands.get(name)
+        if op is None:
+            return self.fail(p.NOT_FOUND)
+        if isinstance(args, dict):
+            raw, text_fields = args, frozenset()
+        else:
+            raw, text_fields = p.words(op.fields, args)
+        caller, hub = self.caller, self.hub
+        return Step(work=lambda: hub.run(op, caller, self.ip, raw, text_fields, key),
+                    then=lambda outcome: self.reply(op.name, outcome.body))
+
+    # --- built-in commands ------------------------------------------------------------------
+    def cmd_mode(self, words: list[str]) -> Step:
+        mode = words[0].upper() if words else ""
+        if mode == "LIST":
+            return self.reply(" ".join(p.MODES)) if self.mode else Step(p.ok(" ".join(p.MODES)))
+        if mode not in p.MODES:
+            shown = (words[0] if words else "")[:32]
+            if self.mode is None:
+                return Step(p.error(f"Invalid mode: {shown}"), close=True)
+            return self.fail(f"Invalid mode: {shown}")
+        if self.mode is not None and mode != self.mode:
+            return self.fail(f"Mode already set: {self.mode}")
+        self.mode = mode
+        if mode == "HUMAN":
+            return Step(p.text([p.WELCOME]) + p.PROMPT)
+        return Step(p.ok(f"Mode: {mode}"))
+
+    def cmd_help(self, words: list[str]) -> Step:
+        if words:
+            name = words[0].upper()
+            if name in BUILTINS:
+                return self.reply(self.hub.builtin_usage[name])
+            op = self.hub.commands.get(name)
+            if op is None:
+                return self.fail(p.NOT_FOUND)
+            usage = self.hub.usage(op)
+            return self.reply(usage, lines=[usage, op.summary])
+        if self.human:
+            return self.reply("", lines=["Available commands:", *self.hub.help_lines])
+        return Step(p.ok(" ".join(self.hub.help_names)))
+
+    def cmd_quit(self, words: list[str]) -> Step:
+        return Step(p.text(["Goodbye."]) if self.human else p.ok("Goodbye."), close=True)
+
+    def cmd_hw(self, words: list[str]) -> Step:
+        n = words[0] if words else "1"
+        if not n.isdigit() or not 1 <= int(n) <= p.HW_MAX:
+            return self.fail(f"n: must be a whole number from 1 to {p.HW_MAX}", "invalid_input")
+        if self.human:
+            return self.reply("", lines=[p.HELLO] * int(n))
+        return Step(p.ok(" ".join([p.HELLO] * int(n))))
+
+    def cmd_auth(self, words: list[str]) -> Step:
+        if len(words) != 2:
+            return self.fail("Usage: AUTH <server_id> <key>", "invalid_input")
+        hub, (server_id, key) = self.hub, words
+        return Step(work=lambda: hub.check_server(server_id, key), then=self._auth_done)
+
+    def _auth_done(self, result: tuple[Caller | None, str]) -> Step:
+        caller, tail = result
+        if caller is None:
+            self.fails += 1
+            return self.fail("Invalid server id or key.", "unauthenticated",
+                             close=self.fails >= AUTH_TRIES)
+        return self._become(caller, tail, f"Authenticated as server {caller.id}.",
+                            {"id": caller.id, "name": caller.name, "cursor": tail})
+
+    def cmd_token(self, words: list[str]) -> Step:
+        if len(words) != 1:
+            return self.fail("Usage: TOKEN <token>", "invalid_input")
+        hub, token = self.hub, words[0]
+        return Step(work=lambda: hub.resolve(token, self.mode),
+                    then=lambda res: self._become(res[0], res[1], f"Authenticated as {res[0].kind} "
+                                                  f"{res[0].name}.", {"kind": res[0].kind,
+                                                                     "id": res[0].id,
+                                                                     "name": res[0].name}))
+
+    def cmd_login(self, words: list[str]) -> Step:
+        if len(words) != 2:
+            return self.fail("Usage: LOGIN <name> <password>", "invalid_input")
+        hub, caller = self.hub, self.caller
+        keep = self.mode == "SERVER"  # a server logs players in for them and keeps its identity
+        raw = {"name": words[0], "password": words[1]}
+
+        def done(result: tuple[Any, int]) -> Step:
+            body = result[0].body
+            if keep:
+                return self.reply("session.login", body)
+            who = Caller("player", body["player"]["id"], body["player"]["name"],
+                         sha256(body["token"]))
+            return self._become(who, str(result[1]), f"Logged in as {who.name}.", body)
+        return Step(work=lambda: hub.login(caller, self.ip, raw, not keep and self.human),
+                    then=done)
+
+    def _become(self, caller: Caller, position: str, msg: str, data: Any) -> Step:
+        """Switch the connection's caller; start pushes (SERVER) or mail notices (HUMAN)."""
+        self.hub.forget(self)
+        self.caller = caller
+        if self.mode == "SERVER" and caller.kind == "server":
+            self.hub.fanout.subscribe(self, caller.id, position)
+        elif self.human and caller.kind == "player":
+            self.mail_seq = int(position or 0)
+            self.hub.mailwatch.add(self, caller.lname)
+        return self.reply(msg, data, lines=[msg] + p.human_lines(data) if self.human else None)
+
+    def cmd_resume(self, words: list[str]) -> Step:
+        if self.mode != "SERVER" or self.caller.kind != "server":
+            return self.fail("RESUME needs SERVER mode and AUTH", "unauthenticated")
+        if len(words) != 1 or not CURSOR.fullmatch(words[0]):
+            return self.fail("Usage: RESUME <stream id> (0 = everything kept)", "invalid_input")
+        self.hub.fanout.resume(self, words[0])
+        return self.reply(f"Resuming after {words[0]}.")
+
+    # --- pushes from the process ---------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Write unasked bytes (a push); the I/O layer overrides this."""
+        raise NotImplementedError
