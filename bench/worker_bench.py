@@ -10,7 +10,8 @@ web, relay and worker; bench/stack.py) and prints:
   ``python -m shared.worker --burst`` drains them; the rate is taken from the first to the last
   notice's stream time, so process start-up is not counted.
 
-Functions return dicts, for ``python -m bench`` to call (bench/relay_glue.py: ``mail_latency(stack)``).
+Functions return dicts, for ``python -m bench`` to call
+(bench/relay_glue.py: ``mail_latency(stack)``).
 """
 
 from __future__ import annotations
