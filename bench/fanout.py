@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.http_load import conn_for, percentile
 from bench.world import World, bearer
+from shared import auth
 
 CONNECT_CONCURRENCY = 100
 
@@ -122,4 +123,8 @@ def run(world: World, base_url: str, relay_port: int, n: int = 1000, rounds: int
     raise_nofile()
     servers = [world.new_server(f"fanout {i}") for i in range(n)]
     sender = world.new_server("fanout sender")
-    return asyncio.run(_fanout(base_url, relay_port, servers, sender[1], rounds, timeout))
+    try:
+        return asyncio.run(_fanout(base_url, relay_port, servers, sender[1], rounds, timeout))
+    finally:  # later broadcasts (fleet, HTTP table) reach the bench world only
+        for sid, _ in [*servers, sender]:
+            world.call("server.delete", auth.ADMIN_CALLER, id=sid)

@@ -139,4 +139,6 @@ def run(world: World, base_url: str, n_servers: int = 200, duration: float = 60.
     fleet = Fleet(world, n_servers, players_per_server)
     fleet.setup()
     asyncio.run(fleet.run(base_url, duration))
+    for sid, _ in fleet.servers:  # later scenarios measure against the bench world only
+        world.call("server.delete", auth.ADMIN_CALLER, id=sid)
     return fleet.report(duration)
