@@ -100,11 +100,13 @@ async def _fanout(base_url: str, relay_port: int, servers: list[tuple[str, str]]
             json.dumps({"to": "*", "body": marker}).encode())
         if status != 202:
             raise RuntimeError(f"broadcast answered {status}: {body[:200]!r}")
+        post_ms = (time.perf_counter() - sent) * 1000
         arrivals = await asyncio.gather(*waiters)
         got = [(a - sent) * 1000 for a in arrivals if a is not None]
         missing += len(arrivals) - len(got)
         latencies += got
-        per_round.append({"p50_ms": round(percentile(got, 50), 1),
+        per_round.append({"post_ms": round(post_ms, 1), "first_ms": round(min(got, default=0), 1),
+                          "p50_ms": round(percentile(got, 50), 1),
                           "p99_ms": round(percentile(got, 99), 1),
                           "max_ms": round(max(got, default=0), 1), "missing": len(arrivals) - len(got)})
         await asyncio.sleep(0.2)
