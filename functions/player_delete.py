@@ -12,7 +12,8 @@ def _split(key_of: Any) -> list[str]:
     return key_of("\0").split("\0")
 
 
-# KEYS: acct, settings, sessions, mailbox, unread, mailseq, notified, fails, lock, boards.
+# KEYS: acct, settings, sessions, mailbox, unread, mailseq, notified, fails, lock, boards,
+# notice time.
 # ARGV: lname, session key prefix, mail key prefix, then prefix/suffix pairs of a board's records
 # key, a board's rank key and a server's player set (the script reads the boards and the server
 # itself, so the whole delete is one round trip; those keys span hash tags: split on a Cluster).
@@ -30,7 +31,7 @@ for _, b in ipairs(redis.call('SMEMBERS', KEYS[10])) do
   end
 end
 if server then redis.call('SREM', ARGV[8] .. server .. ARGV[9], ARGV[1]) end
-for i = 1, 10 do redis.call('DEL', KEYS[i]) end
+for i = 1, 11 do redis.call('DEL', KEYS[i]) end
 return 1""")
 
 
@@ -48,7 +49,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
     ks = [keys.player(lname), keys.player_settings(lname), keys.player_sessions(lname),
           keys.mailbox(lname), keys.mailbox_unread(lname), keys.mail_seq(lname),
           keys.mail_notified(lname), keys.login_fails_name(lname), keys.login_lock_name(lname),
-          keys.player_boards(lname)]
+          keys.player_boards(lname), keys.mail_notice_at(lname)]
     argv = [lname, keys.player_session(lname, ""), keys.mail(lname, ""),
             *_split(keys.board_records), *_split(keys.board_rank), *_split(keys.server_players)]
     if not DELETE(ctx.redis, ks, argv):

@@ -222,7 +222,7 @@ return dropped""")
 
 
 def _base_keys() -> list[str]:
-    return [keys.servers_all(), messages.ID_LOG]
+    return [keys.servers_all(), keys.message_ids()]
 
 
 # --- jobs -----------------------------------------------------------------------------------

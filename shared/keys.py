@@ -120,6 +120,11 @@ def inbox(server_id: str) -> str:
     return f"{P}{{msg}}:inbox:{server_id}"
 
 
+def message_ids() -> str:
+    """stream (capped): one entry per send; its ids are the ids every inbox copy carries."""
+    return f"{P}{{msg}}:idlog"
+
+
 def inbox_prefix() -> str:
     """Prefix of every inbox key (the relay strips it to get the server id)."""
     return f"{P}{{msg}}:inbox:"

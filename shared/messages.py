@@ -23,7 +23,6 @@ from shared import keys
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 
-ID_LOG = "ssm:{msg}:idlog"
 TRIM_STEP = 100  # at most this many aged entries are dropped per delivery and inbox
 
 # KEYS: servers set, id log, channel set (unused unless mode is set)
@@ -74,7 +73,7 @@ def deliver(r: Any, config: Any, to: str, sender: str, event: str,
         mode, target, members = "set", "", keys.channel(to[1:])
     else:
         mode, target, members = "server", to, keys.servers_all()
-    got = DELIVER(r, [keys.servers_all(), ID_LOG, members],
+    got = DELIVER(r, [keys.servers_all(), keys.message_ids(), members],
                   [mode, target, sender, event, json.dumps(data), config.message_hard_cap,
                    keys.inbox_prefix(), config.message_keep_count, config.message_keep_seconds,
                    TRIM_STEP])
