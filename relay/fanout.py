@@ -19,6 +19,8 @@ from typing import Any
 
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from relay import protocol as p
 from shared import keys, messages
@@ -48,6 +50,7 @@ class FanOut:
         self.reader_id: int | None = None
         self.ctl: Any = None
         self.poking = False
+        self.stopping = False
 
     # --- subscriptions (loop thread) -------------------------------------------------------
     def subscribe(self, conn: Any, server_id: str, tail: str) -> None:
@@ -125,7 +128,7 @@ class FanOut:
     # --- the reader task --------------------------------------------------------------------
     async def run(self) -> None:
         backoff = 0.1
-        while True:
+        while not self.stopping:
             try:
                 if not self.subs:
                     self.wake.clear()
@@ -134,8 +137,10 @@ class FanOut:
                 if self.reader is None:
                     self.reader = aredis.Redis.from_url(
                         self.url, decode_responses=True, single_connection_client=True,
-                        socket_timeout=BLOCK_MS / 1000 + 10, socket_connect_timeout=5)
+                        socket_timeout=BLOCK_MS / 1000 + 10, socket_connect_timeout=5,
+                        retry=Retry(NoBackoff(), 0))  # a reconnect must change reader_id
                     self.reader_id = await self.reader.client_id()
+                    continue  # re-check: stopping or subscriptions may have changed
                 streams = {keys.inbox(s): self.cursor[s] for s in self.subs}
                 self.dirty = False
                 self.blocked = True
@@ -148,6 +153,8 @@ class FanOut:
                     self._dispatch(key[prefix:], entries)
                 backoff = 0.1
             except (redis.RedisError, OSError) as exc:
+                if self.stopping:
+                    return
                 log.warning("fan-out: redis error (%s); retrying in %.1f s",
                             type(exc).__name__, backoff)
                 await self._drop_reader()
@@ -162,7 +169,7 @@ class FanOut:
                 self.ctl = aredis.Redis.from_url(self.url, socket_timeout=5,
                                                  socket_connect_timeout=5)
             for _ in range(50):
-                if not (self.dirty and self.blocked) or self.reader_id is None:
+                if not (self.dirty and self.blocked and self.reader_id is not None):
                     return
                 if await self.ctl.client_unblock(self.reader_id):
                     return
@@ -180,7 +187,16 @@ class FanOut:
             except (redis.RedisError, OSError):
                 pass
 
+    async def stop(self) -> None:
+        """Make the reader task return (wake it if idle, unblock it if reading)."""
+        self.stopping = True
+        self.wake.set()
+        if self.blocked and self.reader_id is not None:
+            self.dirty = True
+            await self._poke()
+
     async def close(self) -> None:
+        self.stopping = True
         await self._drop_reader()
         if self.ctl is not None:
             try:

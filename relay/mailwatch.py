@@ -27,6 +27,7 @@ class MailWatch:
     def __init__(self, sync_redis: Any, pool: Any) -> None:
         self.r, self.pool = sync_redis, pool
         self.watch: dict[Any, str] = {}  # connection -> lowercase player name
+        self.poll = POLL
 
     def add(self, conn: Any, lname: str) -> None:
         self.watch[conn] = lname
@@ -62,7 +63,7 @@ class MailWatch:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(POLL)
+            await asyncio.sleep(self.poll)
             if not self.watch:
                 continue
             seen: dict[str, int] = {}

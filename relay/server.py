@@ -160,8 +160,10 @@ class Relay:
         """Stop listening, tell every client, flush what is queued (up to ``grace`` s), close."""
         if self.server is not None:
             self.server.close()
+        await self.fanout.stop()
         for task in self.tasks:
             task.cancel()
+        await asyncio.wait(self.tasks, timeout=1)
         for conn in list(self.conns):
             conn.send(p.text(["ERROR: Server shutting down."]) if conn.human else
                       p.error("Server shutting down."))

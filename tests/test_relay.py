@@ -1,0 +1,519 @@
+"""The relay over real sockets against the real embedded Redis (SPEC §5).
+
+Most tests run the relay in-process (its own event loop in a thread, a free port); the
+multi-process, SIGTERM and `python -m relay` tests run it as subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relay.server import Relay
+from shared.embedded import EmbeddedRedis, free_port
+from shared.registry import load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Client:
+    """A line client: send lines, read CRLF lines, JSON replies, pushes."""
+
+    def __init__(self, port: int, rcvbuf: int | None = None, timeout: float = 5.0):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.pushes: list[dict[str, Any]] = []
+
+    def send(self, line: str | bytes) -> None:
+        self.sock.sendall((line.encode() if isinstance(line, str) else line) + b"\r\n")
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line + b"\r\n"
+
+    def upto(self, marker: bytes) -> bytes:
+        while marker not in self.buf:
+            self._fill()
+        head, _, self.buf = self.buf.partition(marker)
+        return head + marker
+
+    def reply(self) -> dict[str, Any]:
+        """The next non-push JSON line (pushes are kept in self.pushes)."""
+        while True:
+            obj = json.loads(self.line())
+            if obj["state"] != "PUSH":
+                return obj
+            self.pushes.append(obj)
+
+    def push(self) -> dict[str, Any]:
+        if self.pushes:
+            return self.pushes.pop(0)
+        obj = json.loads(self.line())
+        assert obj["state"] == "PUSH", obj
+        return obj
+
+    def cmd(self, cmd: str, args: Any = None, **extra: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"cmd": cmd, **extra}
+        if args is not None:
+            body["args"] = args
+        self.send(json.dumps(body))
+        return self.reply()
+
+    def is_closed(self, timeout: float = 3.0) -> bool:
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                if not self.sock.recv(65536):
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def greeted(port: int, mode: str = "CLIENT", **kw: Any) -> Client:
+    c = Client(port, **kw)
+    assert c.line() == b'{"state": "OK", "msg": "CONNECTED serversquaredGlobal"}\r\n'
+    c.send(f"MODE {mode}")
+    if mode == "HUMAN":
+        assert c.upto(b"> ").endswith(b"Backend.\r\n> ")
+    else:
+        assert c.line() == f'{{"state": "OK", "msg": "Mode: {mode}"}}\r\n'.encode()
+    return c
+
+
+@pytest.fixture
+def start_relay(config: Any, r: Any) -> Any:
+    running: list[tuple[asyncio.AbstractEventLoop, Relay, threading.Thread]] = []
+
+    def start(cfg: Any = None, **over: Any) -> Relay:
+        base = dict(relay_max_per_ip=0, relay_idle_timeout=0)
+        base.update(over)
+        relay = Relay(dataclasses.replace(cfg or config, **base))
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        relay.port = asyncio.run_coroutine_threadsafe(  # type: ignore[attr-defined]
+            relay.start("127.0.0.1", 0), loop).result(5)
+        running.append((loop, relay, thread))
+        return relay
+
+    yield start
+    for loop, relay, thread in running:
+        asyncio.run_coroutine_threadsafe(relay.stop(grace=0.2), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+@pytest.fixture
+def relay(start_relay: Any) -> Relay:
+    return start_relay()
+
+
+def server_creds(api: Any, name: str = "srv") -> tuple[str, str, dict[str, str]]:
+    server_id, headers = api.server(name)
+    return server_id, api.token(headers), headers
+
+
+def authed(port: int, server_id: str, key: str) -> Client:
+    c = greeted(port, "SERVER")
+    got = c.cmd("AUTH", f"{server_id} {key}")
+    assert got["state"] == "OK" and got["data"]["id"] == server_id, got
+    return c
+
+
+# --- the legacy transcript ------------------------------------------------------------------
+def test_mode_list_then_anything_but_mode_closes(relay):
+    c = Client(relay.port)
+    c.line()
+    c.send("MODE LIST")
+    assert c.line() == b'{"state": "OK", "msg": "SERVER CLIENT HUMAN"}\r\n'
+    c.send("HW")
+    assert c.line() == b'{"state": "ERROR", "msg": "No mode set."}\r\n'
+    assert c.is_closed()
+
+
+@pytest.mark.parametrize("first,answer", [
+    (b"HELP", b'{"state": "ERROR", "msg": "No mode set."}\r\n'),
+    (b'{"cmd": "HW"}', b'{"state": "ERROR", "msg": "No mode set."}\r\n'),
+    (b"MODE FOO", b'{"state": "ERROR", "msg": "Invalid mode: FOO"}\r\n'),
+    (b'{"cmd": "MODE", "args": "X"}', b'{"state": "ERROR", "msg": "Invalid mode: X"}\r\n'),
+])
+def test_first_command_errors_close(relay, first, answer):
+    c = Client(relay.port)
+    c.line()
+    c.send(first)
+    assert c.line() == answer
+    assert c.is_closed()
+
+
+def test_mode_as_json_and_json_mode_transcript(relay):
+    c = Client(relay.port)
+    c.line()
+    c.send('{"cmd": "MODE", "args": "CLIENT"}')
+    assert c.line() == b'{"state": "OK", "msg": "Mode: CLIENT"}\r\n'
+    c.send('{"cmd": "HW", "args": "3"}')
+    assert c.line() == (b'{"state": "OK", "msg": "Hello, world! Hello, world! '
+                        b'Hello, world!"}\r\n')
+    c.send('{"cmd": "NOPE"}')
+    assert c.line() == b'{"state": "ERROR", "msg": "Command not found."}\r\n'
+    c.send("HW 3")
+    assert c.line() == b'{"state": "ERROR", "msg": "Invalid JSON."}\r\n'
+    assert c.cmd("HW", "65")["state"] == "ERROR"
+    names = c.cmd("help")["msg"].split()
+    assert {"MODE", "QUIT", "HELP", "HW", "AUTH", "LOGIN", "TOKEN", "RESUME"} <= set(names)
+    assert set(load()) <= set(names)
+    c.send('{"cmd": "QUIT"}')
+    assert c.line() == b'{"state": "OK", "msg": "Goodbye."}\r\n'
+    assert c.is_closed()
+
+
+def test_human_mode_transcript(relay):
+    c = Client(relay.port)
+    c.line()
+    c.send("MODE HUMAN")
+    assert c.upto(b"> ") == b"Welcome to serversquared Modification Global Backend.\r\n> "
+    c.send("HW 3")
+    assert c.upto(b"> ") == b"Hello, world!\r\n" * 3 + b"> "
+    c.send("")
+    assert c.upto(b"> ") == b"> "
+    c.send("help")
+    lines = c.upto(b"\r\n> ").decode().split("\r\n")
+    assert lines[0] == "Available commands:"
+    for name in ["MODE", "QUIT", "HELP", "HW", *load()]:
+        assert sum(1 for line in lines if line.strip().startswith(name)) >= 1, name
+    c.send("frobnicate")
+    assert c.upto(b"> ") == b"ERROR: Command not found.\r\n> "
+    c.send("servers")
+    assert c.upto(b"> ") == b"servers: []\r\n> "
+    c.send("quit")
+    assert c.line() == b"Goodbye.\r\n"
+    assert c.is_closed()
+
+
+def test_mode_cannot_change_once_set(relay):
+    c = greeted(relay.port, "CLIENT")
+    assert c.cmd("MODE", "LIST")["msg"] == "SERVER CLIENT HUMAN"
+    assert c.cmd("MODE", "CLIENT")["msg"] == "Mode: CLIENT"
+    assert c.cmd("MODE", "HUMAN") == {"state": "ERROR", "msg": "Mode already set: CLIENT"}
+
+
+# --- auth -----------------------------------------------------------------------------------
+def test_server_mode_needs_auth_and_three_strikes_close(relay, api):
+    server_id, key, _ = server_creds(api)
+    c = greeted(relay.port, "SERVER")
+    assert c.cmd("status.list")["code"] == "unauthenticated"
+    assert c.cmd("HW")["state"] == "OK"
+    for _ in range(2):
+        got = c.cmd("AUTH", f"{server_id} s.{server_id}.wrong")
+        assert (got["state"], got["code"]) == ("ERROR", "unauthenticated")
+    assert c.cmd("AUTH", "nosuch key")["code"] == "unauthenticated"
+    assert c.is_closed()
+    c = authed(relay.port, server_id, key)
+    assert c.cmd("status.list") == {"state": "OK", "msg": "status.list", "data": {"servers": []}}
+
+
+def test_login_sets_the_caller(relay, api):
+    api.player("alice")
+    c = greeted(relay.port, "CLIENT")
+    assert c.cmd("UNREAD")["code"] == "unauthenticated"
+    bad = c.cmd("LOGIN", "alice wrongpass")
+    assert (bad["state"], bad["code"]) == ("ERROR", "invalid_credentials")
+    got = c.cmd("LOGIN", {"name": "alice", "password": "secret1"})
+    assert got["msg"] == "Logged in as alice." and got["data"]["player"]["name"] == "alice"
+    assert c.cmd("UNREAD") == {"state": "OK", "msg": "mail.unread_count", "data": {"unread": 0}}
+    other = greeted(relay.port, "CLIENT")
+    assert other.cmd("TOKEN", got["data"]["token"])["data"]["name"] == "alice"
+    assert other.cmd("player.settings.get", "alice")["data"] == {"settings": {}}
+    assert other.cmd("TOKEN", "p.bogus.token")["code"] == "unauthenticated"
+
+
+# --- operations: same data and codes as HTTP ------------------------------------------------
+BEAT = {"name": "Srv", "host": "ac.example.org", "port": 28763, "map": "ac_desert",
+        "mode": "ctf", "players": ["a", "b"], "max_players": 16, "version": "1.3",
+        "public": True}
+
+
+def test_operation_over_relay_matches_http(relay, api, client):
+    server_id, key, headers = server_creds(api)
+    c = authed(relay.port, server_id, key)
+    words = f"{server_id} Srv ac.example.org 28763 ac_desert ctf a,b 16 1.3 true"
+    by_words = c.cmd("HEARTBEAT", words)
+    assert by_words["state"] == "OK", by_words
+    by_json = c.cmd("status.update", {"id": server_id, **BEAT})
+    assert {k: v for k, v in by_words["data"].items() if k not in ("updated", "expires_at")} \
+        == {k: v for k, v in by_json["data"].items() if k not in ("updated", "expires_at")}
+    over_http = client.get(f"/v1/status/{server_id}").json
+    assert c.cmd("status.get", server_id)["data"] == over_http
+    assert c.cmd("STATUS", server_id)["data"] == over_http
+
+
+@pytest.mark.parametrize("cmd,args,method,path,body", [
+    ("status.get", "nosuch", "get", "/v1/status/nosuch", None),
+    ("status.get", "BAD!", "get", "/v1/status/BAD!", None),
+    ("status.update", {"id": "other", **BEAT}, "put", "/v1/servers/other/status", BEAT),
+    ("status.update", {"id": "SELF", **{**BEAT, "port": 0}}, "put", "/v1/servers/SELF/status",
+     {**BEAT, "port": 0}),
+    ("status.update", {"id": "SELF"}, "put", "/v1/servers/SELF/status", {}),
+    ("server.create", "x", "post", "/v1/servers", {"name": "x"}),
+    ("message.send", "nosuchsrv hello", "post", "/v1/messages",
+     {"to": "nosuchsrv", "body": "hello"}),
+    ("message.send", "SELF", "post", "/v1/messages", {"to": "SELF"}),
+])
+def test_error_codes_match_http(relay, api, client, cmd, args, method, path, body):
+    server_id, key, headers = server_creds(api)
+    swap = (lambda v: json.loads(json.dumps(v).replace("SELF", server_id)))
+    args, path, body = swap(args), path.replace("SELF", server_id), swap(body)
+    resp = getattr(client, method)(path, json=body, headers=headers)
+    want = resp.json["error"]
+    got = authed(relay.port, server_id, key).cmd(cmd, args)
+    assert (got["state"], got["code"], got["msg"]) == ("ERROR", want["code"], want["message"])
+
+
+# --- pushes ---------------------------------------------------------------------------------
+def test_push_after_http_send_arrives_fast_and_matches_message_read(relay, api, client):
+    a_id, a_key, a_headers = server_creds(api, "a")
+    b_id, _, b_headers = server_creds(api, "b")
+    c = authed(relay.port, a_id, a_key)
+    t0 = time.monotonic()
+    sent = client.post("/v1/messages", json={"to": a_id, "body": "hi there"}, headers=b_headers)
+    assert sent.status_code == 202
+    push = c.push()
+    assert time.monotonic() - t0 < 1.0
+    read = client.get("/v1/messages", headers=a_headers).json["messages"]
+    assert push == {"state": "PUSH", "event": "message", "id": sent.json["id"], "data": read[-1]}
+    assert push["data"]["body"] == "hi there" and push["data"]["from"] == b_id
+
+
+def test_relay_send_reaches_relay_connected_target(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    b_id, b_key, _ = server_creds(api, "b")
+    a, b = authed(relay.port, a_id, a_key), authed(relay.port, b_id, b_key)
+    got = b.cmd("SEND", f"{a_id} hello over  the relay")
+    assert got["state"] == "OK" and got["msg"] == "message.send"
+    push = a.push()
+    assert push["id"] == got["data"]["id"] and push["data"]["body"] == "hello over  the relay"
+    b.cmd("SEND", "* to everyone")
+    assert a.push()["data"]["to"] == "*"
+    b.cmd("HW")
+    assert b.pushes == []  # a broadcast skips its sender
+
+
+def test_resume_after_reconnect_misses_nothing(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    b_id, b_key, _ = server_creds(api, "b")
+    early = [relay.redis and _send(relay, b_id, a_id, f"early {i}") for i in range(3)]
+    a = authed(relay.port, a_id, a_key)
+    first = _send(relay, b_id, a_id, "live 0")
+    assert a.push()["id"] == first
+    a.close()
+    missed = [_send(relay, b_id, a_id, f"missed {i}") for i in range(5)]
+    a = authed(relay.port, a_id, a_key)
+    live_before_resume = _send(relay, b_id, a_id, "live 1")
+    assert a.push()["id"] == live_before_resume
+    assert a.cmd("RESUME", first)["msg"] == f"Resuming after {first}."
+    later = _send(relay, b_id, a_id, "live 2")
+    got = [a.push()["id"] for _ in range(6)]
+    assert got == missed + [later]  # in order, each once, the one already pushed not again
+    a.close()
+    a = authed(relay.port, a_id, a_key)
+    a.cmd("RESUME", "0")
+    everything = [a.push()["id"] for _ in range(11)]
+    assert everything == early + [first] + missed + [live_before_resume, later]
+    assert a.cmd("RESUME", "x")["code"] == "invalid_input"
+
+
+def _send(relay: Relay, sender: str, to: str, body: str) -> str:
+    from shared import messages
+
+    data = {"from": sender, "to": to, "type": "text", "body": body, "at": time.time()}
+    return messages.deliver(relay.redis, relay.config, to, sender, "message", data)[0]
+
+
+def test_two_subscriptions_of_one_server_both_get_pushes(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    one, two = authed(relay.port, a_id, a_key), authed(relay.port, a_id, a_key)
+    sent = _send(relay, "x", a_id, "both")
+    assert one.push()["id"] == two.push()["id"] == sent
+    one.close()
+    sent = _send(relay, "x", a_id, "still")
+    assert two.push()["id"] == sent
+
+
+def test_human_player_gets_a_mail_line(start_relay, api, client, monkeypatch):
+    monkeypatch.setattr("relay.mailwatch.POLL", 0.1)
+    relay = start_relay()
+    api.player("alice")
+    bob = api.player("bob")
+    c = greeted(relay.port, "HUMAN")
+    c.send("LOGIN alice secret1")
+    assert c.upto(b"> ").startswith(b"Logged in as alice.\r\n")
+    resp = client.post("/v1/mail", json={"to": "alice", "subject": "hey", "body": "b"},
+                       headers=bob)
+    assert resp.status_code == 201, resp.json
+    note = c.upto(b"> ").decode()
+    assert f"New mail from bob: hey (READMAIL {resp.json['id']})" in note
+    assert "* 1 unread" in note
+
+
+# --- hygiene and limits ---------------------------------------------------------------------
+def _prompt_hw(port: int) -> float:
+    t0 = time.monotonic()
+    c = greeted(port, "CLIENT")
+    assert c.cmd("HW")["msg"] == "Hello, world!"
+    c.close()
+    return time.monotonic() - t0
+
+
+def test_garbage_huge_lines_and_telnet_never_hurt(relay):
+    c = greeted(relay.port, "CLIENT")
+    rng = random.Random(7)
+    c.sock.sendall(bytes(rng.randrange(256) for _ in range(20000)) + b"\r\n")
+    c.sock.sendall(b"x" * 200_000 + b"\r\n")
+    assert _prompt_hw(relay.port) < 0.5
+    c.send('{"cmd": "HW", "args": "2"}')
+    replies = []
+    while not replies or replies[-1]["state"] != "OK":
+        replies.append(c.reply())
+    assert {"msg": "Line too long (max 8192 bytes).", "state": "ERROR", "code": "too_large"} \
+        in replies
+    c.sock.sendall(b"\xc3\x28\xfe\r\n")
+    assert c.reply()["msg"] == "Invalid UTF-8."
+    t = Client(relay.port)
+    t.line()
+    t.sock.sendall(b"\xff\xfd\x18\xff\xfb\x1f\xff\xfa\x18\x01\xff\xf0MODE HUMAN\r\n")
+    assert t.upto(b"> ").startswith(b"Welcome")
+    t.sock.sendall(b"HW\xff\xf1 2\r\n")
+    assert t.upto(b"> ") == b"Hello, world!\r\n" * 2 + b"> "
+
+
+def test_client_that_never_reads_is_dropped_without_delaying_others(relay):
+    slow = greeted(relay.port, "HUMAN", rcvbuf=4096)
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    slow.sock.settimeout(0.5)
+    try:
+        for _ in range(600):  # ~4 KB of output each, never read
+            slow.sock.sendall(b"HELP\r\n" * 10)
+    except (OSError, TimeoutError):
+        pass  # dropped while we were still writing
+    deadline = time.monotonic() + 5
+    while len(relay.conns) > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(relay.conns) == 0
+    assert _prompt_hw(relay.port) < 0.5
+
+
+def test_limits_per_ip_and_max_clients(start_relay):
+    per_ip = start_relay(relay_max_per_ip=2)
+    keep = [greeted(per_ip.port) for _ in range(2)]
+    c = Client(per_ip.port)
+    assert c.line() == b'{"state": "ERROR", "msg": "Too many connections."}\r\n'
+    assert c.is_closed()
+    keep.pop().close()
+    time.sleep(0.1)
+    keep.append(greeted(per_ip.port))
+    full = start_relay(relay_max_clients=1)
+    keep.append(greeted(full.port))
+    c = Client(full.port)
+    assert c.line() == b'{"state": "ERROR", "msg": "Server full."}\r\n'
+    assert c.is_closed()
+
+
+def test_idle_connections_are_closed(start_relay):
+    relay = start_relay(relay_idle_timeout=1)
+    c = greeted(relay.port)
+    assert c.line() == b'{"state": "ERROR", "msg": "Idle timeout."}\r\n'
+    assert c.is_closed()
+
+
+def test_pushes_resume_after_redis_restarts(start_relay, config, api, tmp_path):
+    own = EmbeddedRedis(tmp_path / "redis", appendonly=True).start()
+    try:
+        relay = start_relay(dataclasses.replace(config, redis_url=own.url))
+        from functions import server_create  # noqa: F401  (registry loaded)
+        from shared.auth import ADMIN_CALLER
+        from shared.dispatch import Ctx, run
+
+        ctx = Ctx(relay.redis, relay.config, ADMIN_CALLER)
+        made = run(load()["server.create"], ctx, {"name": "a"}).body
+        c = authed(relay.port, made["id"], made["key"])
+        own.stop()
+        time.sleep(0.3)
+        own.start()
+        sent = _send(relay, "x", made["id"], "after restart")
+        assert c.push()["id"] == sent
+    finally:
+        own.stop()
+
+
+# --- as processes ---------------------------------------------------------------------------
+def spawn(redis_url: str, **env: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    full = dict(os.environ, REDIS_URL=redis_url, RELAY_PORT=str(port), RELAY_HOST="127.0.0.1",
+                RELAY_MAX_PER_IP="0", **env)
+    proc = subprocess.Popen([sys.executable, "-m", "relay"], cwd=ROOT, env=full,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(proc.stderr.read() if proc.stderr else "relay did not start")
+
+
+def test_two_relay_processes_deliver_to_each_other(redis_server, r, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    b_id, b_key, _ = server_creds(api, "b")
+    (one, port1), (two, port2) = spawn(redis_server.url), spawn(redis_server.url)
+    try:
+        a, b = authed(port1, a_id, a_key), authed(port2, b_id, b_key)
+        sent = b.cmd("SEND", f"{a_id} across processes")["data"]["id"]
+        assert a.push()["id"] == sent
+        sent = a.cmd("SEND", f"{b_id} and back")["data"]["id"]
+        assert b.push()["data"]["body"] == "and back" and b.pushes == []
+        a.close()
+        b.close()
+    finally:
+        for proc in (one, two):
+            proc.terminate()
+            proc.wait(5)
+
+
+def test_sigterm_tells_clients_and_exits_cleanly(redis_server):
+    proc, port = spawn(redis_server.url)
+    c = greeted(port)
+    proc.send_signal(signal.SIGTERM)
+    assert c.line() == b'{"state": "ERROR", "msg": "Server shutting down."}\r\n'
+    assert c.is_closed()
+    assert proc.wait(5) == 0

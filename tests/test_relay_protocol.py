@@ -1,0 +1,119 @@
+"""The relay's pure protocol layer: no sockets, no Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from relay import protocol as p
+from shared.schema import Bool, Int, Str
+
+
+def test_byte_exact_lines():
+    assert p.GREETING == b'{"state": "OK", "msg": "CONNECTED serversquaredGlobal"}\r\n'
+    assert p.ok("Mode: CLIENT") == b'{"state": "OK", "msg": "Mode: CLIENT"}\r\n'
+    assert p.error(p.NO_MODE) == b'{"state": "ERROR", "msg": "No mode set."}\r\n'
+    assert p.error(p.SERVER_FULL) == b'{"state": "ERROR", "msg": "Server full."}\r\n'
+    assert p.error(p.TOO_MANY) == b'{"state": "ERROR", "msg": "Too many connections."}\r\n'
+    assert p.error("x", "not_found", 3) == (
+        b'{"state": "ERROR", "msg": "x", "code": "not_found", "retry_after": 3}\r\n')
+    assert p.ok("m", {"a": 1}) == b'{"state": "OK", "msg": "m", "data": {"a": 1}}\r\n'
+    assert p.push("message", "1-0", {"id": "1-0"}) == (
+        b'{"state": "PUSH", "event": "message", "id": "1-0", "data": {"id": "1-0"}}\r\n')
+
+
+@pytest.mark.parametrize("chunks,lines", [
+    ([b"HW\r\n"], [b"HW"]),
+    ([b"HW\n"], [b"HW"]),  # LF alone accepted
+    ([b"H", b"W 3\r", b"\nQUIT\r\n"], [b"HW 3", b"QUIT"]),
+    ([b"a\r\n\r\nb\r\n"], [b"a", b"", b"b"]),
+    ([b"no newline yet"], []),
+])
+def test_line_reader_splits(chunks, lines):
+    reader = p.LineReader()
+    got = [line for chunk in chunks for line in reader.feed(chunk)]
+    assert got == lines
+
+
+@pytest.mark.parametrize("data,line", [
+    (b"\xff\xfd\x18\xff\xfb\x1fMODE CLIENT\r\n", b"MODE CLIENT"),  # DO / WILL negotiation
+    (b"MO\xff\xfa\x18\x01\xff\xf0DE\r\n", b"MODE"),  # subnegotiation dropped
+    (b"\xff\xf1HW\r\n", b"HW"),  # NOP
+    (b"a\xff\xffb\r\n", b"a\xffb"),  # escaped 0xFF is data
+])
+def test_line_reader_drops_telnet_iac(data, line):
+    assert p.LineReader().feed(data) == [line]
+
+
+def test_line_reader_iac_split_across_chunks():
+    reader = p.LineReader()
+    assert reader.feed(b"HW\xff") == []
+    assert reader.feed(b"\xfb") == []
+    assert reader.feed(b"\x01 2\r\n") == [b"HW 2"]
+
+
+def test_overlong_line_is_one_none_then_reading_resumes():
+    reader = p.LineReader()
+    got = []
+    for _ in range(25):  # a 200 KB line in 8 KB chunks
+        got += reader.feed(b"x" * 8192)
+    got += reader.feed(b"tail of it\r\nHW\r\n")
+    assert got == [None, b"HW"]
+    assert reader.feed(b"y" * p.MAX_LINE + b"\r\n") == [b"y" * p.MAX_LINE]
+    assert reader.feed(b"y" * (p.MAX_LINE + 1) + b"\r\nok\n") == [None, b"ok"]
+
+
+def test_parse_text_and_json():
+    assert p.parse_text("  send  srv hello  there ") == ("SEND", "srv hello  there")
+    assert p.parse_text("   ") == ("", "")
+    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None)
+    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None)
+    assert p.parse_json('{"cmd": "x", "args": {"a": 1}, "idempotency_key": "k"}') == (
+        "X", {"a": 1}, "k")
+    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None)
+    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == ("MODE", "CLIENT", None)
+
+
+@pytest.mark.parametrize("line,msg", [
+    ("HW 3", p.INVALID_JSON), ("[1]", p.INVALID_JSON), ('{"args": "x"}', p.INVALID_JSON),
+    ('{"cmd": 5}', p.INVALID_JSON), ("[" * 5000, p.INVALID_JSON),
+    ('{"cmd": "HW", "args": [1]}', p.BAD_ARGS), ('{"cmd": "HW", "args": true}', p.BAD_ARGS),
+])
+def test_parse_json_rejects(line, msg):
+    with pytest.raises(p.ProtocolError, match=msg.replace(".", r"\.")):
+        p.parse_json(line)
+
+
+SEND = (Str("to"), Str("body", rest=True), Str("type", required=False))
+BEAT = (Str("id"), Int("port"), Bool("public"))
+
+
+@pytest.mark.parametrize("fields,line,raw", [
+    (SEND, "srv1 hello  there ", {"to": "srv1", "body": "hello  there"}),
+    (SEND, "srv1", {"to": "srv1"}),
+    (SEND, "", {}),
+    (BEAT, "a 80 yes", {"id": "a", "port": "80", "public": "yes"}),
+    (BEAT, "a 80 yes extra words", {"id": "a", "port": "80", "public": "yes extra words"}),
+    ((), "ignored words", {}),
+])
+def test_words_fill_fields_in_order(fields, line, raw):
+    got, text_fields = p.words(fields, line)
+    assert got == raw
+    assert text_fields == frozenset(raw)
+
+
+def test_human_lines():
+    assert p.human_lines(None) == ["OK"]
+    assert p.human_lines({"id": "a", "n": 3, "ok": True, "x": None}) == [
+        "id: a", "n: 3", "ok: true", "x: -"]
+    assert p.human_lines({"records": [{"rank": 1, "player": "bob"}], "next": None}) == [
+        "records: 1", "  rank=1, player=bob", "next: -"]
+    assert p.human_lines({"body": "two\r\nlines"}) == ["body: two\\r\\nlines"]
+    assert p.human_lines({"player": {"id": "x"}}) == ["player: id=x"]
+
+
+def test_stream_key_orders_ids():
+    ids = ["0", "5", "5-1", "10-0", "9-99"]
+    assert sorted(ids, key=p.stream_key) == ["0", "5", "5-1", "9-99", "10-0"]
+    assert json.loads(p.push("mail", "1-1", {}))["event"] == "mail"
