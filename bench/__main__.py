@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [s.strip() for s in opts.only.split(",") if s.strip()]
     quick = opts.quick
     plan = {
-        "duration": 1 if quick else 5, "every": 2 if quick else 1, "connections": 32,
+        "duration": 1 if quick else 5, "every": 1, "connections": 32,
         "fleet_s": 20 if quick else 60, "fleet_servers": 200, "fanout_n": 1000,
         "fanout_rounds": 3, "relay_conns": 2000 if quick else 10000,
         "mail_n": 100 if quick else 300, "jobs_n": 300 if quick else 2000,
