@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = {
         "duration": 1 if quick else 5, "every": 1, "connections": 32,
         "fleet_s": 20 if quick else 60, "fleet_servers": 200, "fanout_n": 1000,
-        "fanout_rounds": 3, "relay_conns": 2000 if quick else 10000,
+        "fanout_rounds": 3, "relay_conns": 10000, "relay_s": 2 if quick else 3,
         "mail_n": 100 if quick else 300, "jobs_n": 300 if quick else 2000,
         "login_s": 2 if quick else 5,
     }
@@ -159,6 +159,13 @@ def print_table(figures: dict[str, Any], details: dict[str, Any]) -> None:
         shown = "-" if value is None else (f"{value:.3g}" if isinstance(value, float) else value)
         print(f"{key:28}{shown!s:>12}  {(op + ' ' + str(target)) if op else '':10}"
               f"{verdict(key, value):6}{what}")
+    others = {k: v for k, v in figures.items() if k not in TARGETS and v is not None
+              and not (k.startswith("http_") and k.endswith("_ratio"))}
+    if others:
+        print("\nother figures: " + ", ".join(f"{k} {v}" for k, v in others.items()))
+    if details.get("kdf_hashes_per_s_one_core"):
+        print("scrypt hashes/s on one core by cost: " + ", ".join(
+            f"{k}: {v}" for k, v in details["kdf_hashes_per_s_one_core"].items()))
     for k, v in details.get("notes", {}).items():
         print(f"note ({k}): {v}")
     for k, v in details.get("failed", {}).items():

@@ -16,8 +16,19 @@ def _module(name: str) -> Any:
 
 
 def relay(stack: Any, plan: dict[str, Any]) -> dict[str, Any]:
+    """One relay process (the Procfile's command, limits off, on this run's Redis) and the bare
+    asyncio line server, measured the same way in the same run."""
     mod = _module("relay_bench")
-    raise RuntimeError(f"relay_bench API not wired yet: {sorted(dir(mod))}")
+    figs = mod.run(n=plan["relay_conns"], conns=100, seconds=plan["relay_s"],
+                   redis_url=stack.redis_url)
+    relay_f, bare = figs["relay"], figs["bare"]
+    return {"relay_kib_per_conn_ratio": figs["kib_per_conn_ratio"],
+            "relay_cmd_ratio": figs["cmd_ratio"],
+            "relay_kib_per_conn": relay_f["kib_per_conn"], "bare_kib_per_conn": bare["kib_per_conn"],
+            "relay_cmd_per_s": relay_f["cmd_per_s"], "bare_cmd_per_s": bare["cmd_per_s"],
+            "relay_op_per_s": relay_f.get("op_per_s", 0),
+            "relay_connections": relay_f["connections"], "relay_greeted": relay_f["greeted"],
+            "relay_detail": figs}
 
 
 def mail(stack: Any, world: Any, plan: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
