@@ -63,8 +63,9 @@ class Session:
 
     def reply(self, msg: str, data: Any = p._NOTHING, lines: list[str] | None = None) -> Step:
         if self.human:
-            shown = lines if lines is not None else [msg] if data is p._NOTHING else p.human_lines(data)
-            return Step(p.text(shown) + p.PROMPT)
+            if lines is None:
+                lines = [msg] if data is p._NOTHING else p.human_lines(data)
+            return Step(p.text(lines) + p.PROMPT)
         return Step(p.ok(msg, data))
 
     def fail(self, msg: str, code: str | None = None, retry_after: int | None = None,
@@ -192,11 +193,12 @@ class Session:
         if len(words) != 1:
             return self.fail("Usage: TOKEN <token>", "invalid_input")
         hub, token = self.hub, words[0]
-        return Step(work=lambda: hub.resolve(token, self.mode),
-                    then=lambda res: self._become(res[0], res[1], f"Authenticated as {res[0].kind} "
-                                                  f"{res[0].name}.", {"kind": res[0].kind,
-                                                                     "id": res[0].id,
-                                                                     "name": res[0].name}))
+
+        def done(result: tuple[Caller, str]) -> Step:
+            who, position = result
+            return self._become(who, position, f"Authenticated as {who.kind} {who.name}.",
+                                {"kind": who.kind, "id": who.id, "name": who.name})
+        return Step(work=lambda: hub.resolve(token, self.mode), then=done)
 
     def cmd_login(self, words: list[str]) -> Step:
         if len(words) != 2:

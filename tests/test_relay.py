@@ -23,6 +23,9 @@ from typing import Any
 import pytest
 
 from relay.server import Relay
+from shared import messages
+from shared.auth import ADMIN_CALLER
+from shared.dispatch import Ctx, run
 from shared.embedded import EmbeddedRedis, free_port
 from shared.registry import load
 
@@ -330,7 +333,7 @@ def test_relay_send_reaches_relay_connected_target(relay, api):
 def test_resume_after_reconnect_misses_nothing(relay, api):
     a_id, a_key, _ = server_creds(api, "a")
     b_id, b_key, _ = server_creds(api, "b")
-    early = [relay.redis and _send(relay, b_id, a_id, f"early {i}") for i in range(3)]
+    early = [_send(relay, b_id, a_id, f"early {i}") for i in range(3)]
     a = authed(relay.port, a_id, a_key)
     first = _send(relay, b_id, a_id, "live 0")
     assert a.push()["id"] == first
@@ -352,8 +355,6 @@ def test_resume_after_reconnect_misses_nothing(relay, api):
 
 
 def _send(relay: Relay, sender: str, to: str, body: str) -> str:
-    from shared import messages
-
     data = {"from": sender, "to": to, "type": "text", "body": body, "at": time.time()}
     return messages.deliver(relay.redis, relay.config, to, sender, "message", data)[0]
 
@@ -458,10 +459,6 @@ def test_pushes_resume_after_redis_restarts(start_relay, config, api, tmp_path):
     own = EmbeddedRedis(tmp_path / "redis", appendonly=True).start()
     try:
         relay = start_relay(dataclasses.replace(config, redis_url=own.url))
-        from functions import server_create  # noqa: F401  (registry loaded)
-        from shared.auth import ADMIN_CALLER
-        from shared.dispatch import Ctx, run
-
         ctx = Ctx(relay.redis, relay.config, ADMIN_CALLER)
         made = run(load()["server.create"], ctx, {"name": "a"}).body
         c = authed(relay.port, made["id"], made["key"])
