@@ -22,7 +22,7 @@ from typing import Any
 from relay import protocol as p
 from relay.fanout import FanOut
 from relay.mailwatch import MailWatch
-from relay.session import BUILTINS, Session, Step
+from relay.session import BUILTINS, Expired, Session, Step
 from shared import auth, keys
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
@@ -76,10 +76,23 @@ class Relay:
         return f"{op.name}{alias} {args}".rstrip()
 
     # --- blocking work, run in the pool -----------------------------------------------------
-    def run(self, op: Operation, caller: auth.Caller, ip: str, raw: Any, text_fields: Any,
-            key: str | None) -> Outcome:
-        ctx = Ctx(self.redis, self.op_config, caller, ip=ip, via="relay")
+    def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
+            text_fields: Any, key: str | None) -> Outcome:
+        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret), ip=ip, via="relay")
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
+
+    def fresh(self, caller: auth.Caller, secret: str | None) -> auth.Caller:
+        """Re-check a player's session or a server's key (one round trip, as HTTP's auth):
+        a logout, password change, key rotation or delete takes effect on the next command."""
+        if caller.kind == "server":
+            now = auth.check_server_key(self.redis, caller.id, secret or "")
+        elif caller.kind == "player":
+            now = auth.read_session(self.redis, secret or "")
+        else:
+            return caller
+        if now is None:
+            raise Expired("your session or server key is no longer valid; authenticate again")
+        return now
 
     def inbox_tail(self, server_id: str) -> str:
         last = self.redis.xrevrange(keys.inbox(server_id), count=1)
@@ -100,9 +113,10 @@ class Relay:
         caller = auth.resolve(self.redis, self.config, token)
         return caller, self._position(caller, mode)
 
-    def login(self, caller: auth.Caller, ip: str, raw: dict[str, str],
+    def login(self, caller: auth.Caller, secret: str | None, ip: str, raw: dict[str, str],
               watch_mail: bool) -> tuple[Outcome, str]:
-        outcome = self.run(self.commands["SESSION.LOGIN"], caller, ip, raw, frozenset(raw), None)
+        outcome = self.run(self.commands["SESSION.LOGIN"], caller, secret, ip, raw,
+                           frozenset(raw), None)
         lname = (outcome.body or {}).get("player", {}).get("name", "").lower()
         seq = (self.redis.get(keys.mail_seq(lname)) or "0") if watch_mail and lname else "0"
         return outcome, seq

@@ -19,7 +19,7 @@ import redis
 
 from relay import protocol as p
 from shared.auth import ANONYMOUS, Caller, sha256
-from shared.errors import ApiError
+from shared.errors import ApiError, Unauthenticated
 
 log = logging.getLogger("ssm.relay")
 
@@ -33,6 +33,10 @@ BUILTINS: dict[str, tuple[str, ...]] = {
 OPEN_IN_SERVER_MODE = {"MODE", "HELP", "QUIT", "HW", "AUTH", "TOKEN"}
 
 
+class Expired(Unauthenticated):
+    """The key or session a connection authenticated with is no longer valid."""
+
+
 @dataclass(slots=True)
 class Step:
     out: bytes = b""
@@ -44,13 +48,14 @@ class Step:
 class Session:
     """Per-connection state. ``hub`` is the process (see relay.server.Relay)."""
 
-    __slots__ = ("hub", "ip", "mode", "caller", "fails", "tail", "last_id", "replaying",
-                 "mail_seq")
+    __slots__ = ("hub", "ip", "mode", "caller", "secret", "fails", "tail", "last_id",
+                 "replaying", "mail_seq")
 
     def __init__(self, hub: Any, ip: str) -> None:
         self.hub, self.ip = hub, ip
         self.mode: str | None = None
         self.caller: Caller = ANONYMOUS
+        self.secret: str | None = None  # the key or token behind caller, re-checked per command
         self.fails = 0
         self.tail = self.last_id = "0-0"  # pushes: inbox id at AUTH, last id delivered
         self.replaying = False
@@ -76,6 +81,9 @@ class Session:
 
     def failed(self, exc: BaseException) -> Step:
         """The exception barrier around every command: an error line, never a crash."""
+        if isinstance(exc, Expired):
+            self.hub.forget(self)
+            self.caller, self.secret = ANONYMOUS, None
         if isinstance(exc, ApiError):
             return self.fail(exc.message, exc.code, exc.retry_after)
         if isinstance(exc, redis.RedisError):
@@ -128,9 +136,15 @@ class Session:
             raw, text_fields = args, frozenset()
         else:
             raw, text_fields = p.words(op.fields, args)
-        caller, hub = self.caller, self.hub
-        return Step(work=lambda: hub.run(op, caller, self.ip, raw, text_fields, key),
-                    then=lambda outcome: self.reply(op.name, outcome.body))
+        caller, secret, hub = self.caller, self.secret, self.hub
+        return Step(work=lambda: hub.run(op, caller, secret, self.ip, raw, text_fields, key),
+                    then=lambda outcome: self.result(op.name, outcome.body))
+
+    def result(self, name: str, body: Any) -> Step:
+        """An operation's answer; no ``data`` for a 204 (HUMAN: ``OK``)."""
+        if body is None:
+            return self.reply(name, lines=["OK"]) if self.human else Step(p.ok(name))
+        return self.reply(name, body)
 
     # --- built-in commands ------------------------------------------------------------------
     def cmd_mode(self, words: list[str]) -> Step:
@@ -178,16 +192,16 @@ class Session:
         if len(words) != 2:
             return self.fail("Usage: AUTH <server_id> <key>", "invalid_input")
         hub, (server_id, key) = self.hub, words
-        return Step(work=lambda: hub.check_server(server_id, key), then=self._auth_done)
 
-    def _auth_done(self, result: tuple[Caller | None, str]) -> Step:
-        caller, tail = result
-        if caller is None:
-            self.fails += 1
-            return self.fail("Invalid server id or key.", "unauthenticated",
-                             close=self.fails >= AUTH_TRIES)
-        return self._become(caller, tail, f"Authenticated as server {caller.id}.",
-                            {"id": caller.id, "name": caller.name, "cursor": tail})
+        def done(result: tuple[Caller | None, str]) -> Step:
+            caller, tail = result
+            if caller is None:
+                self.fails += 1
+                return self.fail("Invalid server id or key.", "unauthenticated",
+                                 close=self.fails >= AUTH_TRIES)
+            return self._become(caller, key, tail, f"Authenticated as server {caller.id}.",
+                                {"id": caller.id, "name": caller.name, "cursor": tail})
+        return Step(work=lambda: hub.check_server(server_id, key), then=done)
 
     def cmd_token(self, words: list[str]) -> Step:
         if len(words) != 1:
@@ -196,31 +210,34 @@ class Session:
 
         def done(result: tuple[Caller, str]) -> Step:
             who, position = result
-            return self._become(who, position, f"Authenticated as {who.kind} {who.name}.",
+            label = {"server": f"server {who.id}", "player": f"player {who.name}"}
+            msg = f"Authenticated as {label.get(who.kind, who.kind)}."
+            return self._become(who, token, position, msg,
                                 {"kind": who.kind, "id": who.id, "name": who.name})
         return Step(work=lambda: hub.resolve(token, self.mode), then=done)
 
     def cmd_login(self, words: list[str]) -> Step:
         if len(words) != 2:
             return self.fail("Usage: LOGIN <name> <password>", "invalid_input")
-        hub, caller = self.hub, self.caller
+        hub, caller, secret = self.hub, self.caller, self.secret
         keep = self.mode == "SERVER"  # a server logs players in for them and keeps its identity
         raw = {"name": words[0], "password": words[1]}
 
         def done(result: tuple[Any, int]) -> Step:
             body = result[0].body
             if keep:
-                return self.reply("session.login", body)
+                return self.result("session.login", body)
             who = Caller("player", body["player"]["id"], body["player"]["name"],
                          sha256(body["token"]))
-            return self._become(who, str(result[1]), f"Logged in as {who.name}.", body)
-        return Step(work=lambda: hub.login(caller, self.ip, raw, not keep and self.human),
+            return self._become(who, body["token"], str(result[1]), f"Logged in as {who.name}.",
+                                body)
+        return Step(work=lambda: hub.login(caller, secret, self.ip, raw, not keep and self.human),
                     then=done)
 
-    def _become(self, caller: Caller, position: str, msg: str, data: Any) -> Step:
+    def _become(self, caller: Caller, secret: str, position: str, msg: str, data: Any) -> Step:
         """Switch the connection's caller; start pushes (SERVER) or mail notices (HUMAN)."""
         self.hub.forget(self)
-        self.caller = caller
+        self.caller, self.secret = caller, secret
         if self.mode == "SERVER" and caller.kind == "server":
             self.hub.fanout.subscribe(self, caller.id, position)
         elif self.human and caller.kind == "player":

@@ -256,7 +256,20 @@ def test_login_sets_the_caller(relay, api):
     other = greeted(relay.port, "CLIENT")
     assert other.cmd("TOKEN", got["data"]["token"])["data"]["name"] == "alice"
     assert other.cmd("player.settings.get", "alice")["data"] == {"settings": {}}
+    assert other.cmd("LOGOUT") == {"state": "OK", "msg": "session.logout"}  # a 204: no data
+    assert other.cmd("player.settings.get", "alice")["code"] == "unauthenticated"
     assert other.cmd("TOKEN", "p.bogus.token")["code"] == "unauthenticated"
+
+
+def test_rotated_key_stops_working_on_the_next_command(relay, api, client):
+    server_id, key, _ = server_creds(api)
+    c = authed(relay.port, server_id, key)
+    assert c.cmd("status.list")["state"] == "OK"
+    new_key = client.post(f"/v1/servers/{server_id}/key", headers=api.admin).json["key"]
+    assert c.cmd("status.list")["code"] == "unauthenticated"
+    assert c.cmd("status.list")["msg"].startswith("Not authenticated")  # caller dropped
+    assert c.cmd("AUTH", f"{server_id} {new_key}")["state"] == "OK"
+    assert c.cmd("status.list")["state"] == "OK"
 
 
 # --- operations: same data and codes as HTTP ------------------------------------------------
@@ -514,3 +527,24 @@ def test_sigterm_tells_clients_and_exits_cleanly(redis_server):
     assert c.line() == b'{"state": "ERROR", "msg": "Server shutting down."}\r\n'
     assert c.is_closed()
     assert proc.wait(5) == 0
+
+
+# --- contract: every operation in the registry behaves the same over HTTP and the relay -----
+@pytest.mark.parametrize("who", ["anonymous", "admin"])
+def test_every_operation_answers_like_http(relay, client, who):
+    from tests.conftest import ADMIN_TOKEN
+
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if who == "admin" else {}
+    c = greeted(relay.port, "CLIENT")
+    if who == "admin":
+        assert c.cmd("TOKEN", ADMIN_TOKEN)["data"]["kind"] == "admin"
+    for name, op in sorted(load().items()):
+        path_args = {f.name: "xx" for f in op.fields if f.where == "path"}
+        path = op.path.format(**path_args)
+        body = {} if any(f.where == "body" for f in op.fields) else None
+        resp = client.open(path, method=op.method, json=body, headers=headers)
+        got = c.cmd(name, path_args)
+        if resp.status_code < 300:
+            assert got["state"] == "OK", (name, got)
+        else:
+            assert (got["state"], got["code"]) == ("ERROR", resp.json["error"]["code"]), name
