@@ -33,9 +33,20 @@ REPLAY_BATCH = 500
 BACKOFF_MAX = 5.0
 
 
-def render(entries: list[tuple[str, dict[str, str]]]) -> list[tuple[tuple[int, int], bytes]]:
-    return [(p.stream_key(sid), p.push(messages.event(f), sid, messages.entry(sid, f)))
-            for sid, f in entries]
+def render(entries: list[tuple[str, dict[str, str]]], cache: dict[Any, bytes] | None = None
+           ) -> list[tuple[tuple[int, int], bytes]]:
+    """Push lines for inbox entries. ``cache`` shares the work between inboxes: a broadcast
+    puts the same entry (same id, same payload) in every inbox."""
+    out = []
+    for sid, f in entries:
+        memo = (sid, f.get("d"))
+        line = cache.get(memo) if cache is not None else None
+        if line is None:
+            line = p.push(messages.event(f), sid, messages.entry(sid, f))
+            if cache is not None:
+                cache[memo] = line
+        out.append((p.stream_key(sid), line))
+    return out
 
 
 class FanOut:
@@ -110,12 +121,13 @@ class FanOut:
 
         batch(after)
 
-    def _dispatch(self, server_id: str, entries: list[tuple[str, dict[str, str]]]) -> None:
+    def _dispatch(self, server_id: str, entries: list[tuple[str, dict[str, str]]],
+                  cache: dict[Any, bytes]) -> None:
         conns = self.subs.get(server_id)
         if not conns or not entries:
             return
         self.cursor[server_id] = last = entries[-1][0]
-        lines = render(entries)
+        lines = render(entries, cache)
         for conn in list(conns):
             if conn.replaying:
                 continue
@@ -148,9 +160,9 @@ class FanOut:
                     got = await self.reader.xread(streams, count=COUNT, block=BLOCK_MS)
                 finally:
                     self.blocked = False
-                prefix = len(keys.inbox_prefix())
+                prefix, cache = len(keys.inbox_prefix()), {}
                 for key, entries in got or []:
-                    self._dispatch(key[prefix:], entries)
+                    self._dispatch(key[prefix:], entries, cache)
                 backoff = 0.1
             except (redis.RedisError, OSError) as exc:
                 if self.stopping:
