@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in out.items():
                 (figures if isinstance(v, (int, float)) and not isinstance(v, bool)
                  else details)[k] = v
+        details["redis_slowlog"] = _slowlog(stack)
     except KeyboardInterrupt:
         log("bench: interrupted")
         return 130
@@ -170,6 +171,15 @@ def print_table(figures: dict[str, Any], details: dict[str, Any]) -> None:
         print(f"note ({k}): {v}")
     for k, v in details.get("failed", {}).items():
         print(f"FAILED scenario {k}: {v}")
+
+
+def _slowlog(stack: Stack) -> list[list[Any]]:
+    """Redis commands slower than 10 ms during the run (one slow script stalls every client)."""
+    r = connect(stack.redis_url)
+    try:
+        return [[e["duration"], str(e["command"])[:120]] for e in r.slowlog_get(10)]
+    finally:
+        r.close()
 
 
 def _http(stack: Stack, world: World, registry: dict, plan: dict, tool: str,

@@ -52,6 +52,9 @@ def run(base_url: str, reqs: list[Req], duration: float, connections: int = 32,
 
 
 # --- wrk ------------------------------------------------------------------------------------
+CHUNK = 2000
+
+
 def _lua_str(s: str) -> str:
     out = []
     for b in s.encode():
@@ -66,7 +69,8 @@ def _lua_str(s: str) -> str:
 
 
 _LUA = """
-local specs = {%(specs)s}
+specs = {}
+%(specs)s
 local n, nthreads, salt = #specs, %(threads)d, %(salt)s
 local cache, idx, counter = {}, 0, 0
 local seq = 0
@@ -100,7 +104,7 @@ end
 
 
 def _lua_script(reqs: list[Req], threads: int) -> str:
-    specs = []
+    specs = []  # added in chunks, one function each: a Lua function holds at most 65536 constants
     for q in reqs:
         headers = ", ".join(f"[{_lua_str(k)}] = {_lua_str(v)}" for k, v in q.all_headers().items())
         body = q.body_bytes("%N%")
@@ -109,7 +113,10 @@ def _lua_script(reqs: list[Req], threads: int) -> str:
             _lua_str(body.decode()) if body is not None else "nil",
             "true" if q.unique else "false"))
     salt = "".join(random.choices(string.ascii_lowercase, k=2))
-    return _LUA % {"specs": ",\n".join(specs), "threads": threads, "salt": _lua_str(salt)}
+    chunks = [";(function() local t = specs\n" + "\n".join(f"t[#t + 1] = {x}" for x in
+                                                          specs[i:i + CHUNK]) + "\nend)()"
+              for i in range(0, len(specs), CHUNK)]
+    return _LUA % {"specs": "\n".join(chunks), "threads": threads, "salt": _lua_str(salt)}
 
 
 def run_wrk(base_url: str, reqs: list[Req], duration: float, connections: int) -> Result:
@@ -122,12 +129,12 @@ def run_wrk(base_url: str, reqs: list[Req], duration: float, connections: int) -
             ["wrk", "-t", str(threads), "-c", str(connections),
              "-d", f"{max(1, round(duration))}s",  # wrk takes whole seconds
              "--timeout", "10s", "-s", script, base_url],
-            capture_output=True, text=True, timeout=duration + 60).stdout
+            capture_output=True, text=True, timeout=duration + 60)
     finally:
         os.unlink(script)
-    line = next((x for x in out.splitlines() if x.startswith("WRKJSON ")), None)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
-        raise RuntimeError(f"wrk gave no result:\n{out}")
+        raise RuntimeError(f"wrk gave no result:\n{out.stdout}\n{out.stderr}")
     d = json.loads(line[len("WRKJSON "):])
     secs = d["duration_us"] / 1e6
     return Result(d["requests"] / secs if secs else 0.0, d["p50"] / 1000, d["p99"] / 1000,
