@@ -31,7 +31,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
 
     Stores the board's meta hash (id, order, operator, created) in one script call. Returns
     ``{board, order, operator, created}``; for a board that already exists with the same
-    settings it answers the existing board unchanged, with 200 instead of 201. Raises board_exists (409) when the board
+    settings it answers the existing board unchanged, with 200 instead of 201. Raises
+    board_exists (409) when the board
     exists with another order or operator (changing either would corrupt the ranking).
     """
     board, order, operator = args["board"], args["order"], args["operator"]

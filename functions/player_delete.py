@@ -7,6 +7,7 @@ from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, PLAYER, operation
 
+
 def _split(key_of: Any) -> list[str]:
     """A key builder's prefix and suffix around the id, for building keys inside a script."""
     return key_of("\0").split("\0")

@@ -20,7 +20,8 @@ return 1""")
 
 
 @operation("player.register", "POST", "/v1/players", status=201, aliases=("REGISTER",),
-           fields=(Str("name", pattern=PLAYER_NAME, doc="2-15 chars of A-Z a-z 0-9 _ . - [ ] ( ) |"),
+           fields=(Str("name", pattern=PLAYER_NAME,
+                       doc="2-15 chars of A-Z a-z 0-9 _ . - [ ] ( ) |"),
                    Str("password", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)))
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Register a player; names are unique case-insensitively, display case kept.

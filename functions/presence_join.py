@@ -5,9 +5,9 @@ from typing import Any
 from shared import jobs, keys
 from shared.auth import session_owner, sha256
 from shared.errors import Conflict, InvalidCredentials
+from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Str
-from shared.redis_conn import Lua
 from shared.status import cutoff_ms
 
 # The old server's player-set key is built in the script from these two parts.

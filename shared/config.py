@@ -94,7 +94,8 @@ class Config:
     def require_redis(self) -> str:
         """The Redis URL, or a ConfigError that says what to set."""
         if not self.redis_url:
-            raise ConfigError("REDIS_URL is not set: set REDIS_URL (e.g. redis://127.0.0.1:6379/0), "
+            raise ConfigError("REDIS_URL is not set: set REDIS_URL (e.g. "
+                              "redis://127.0.0.1:6379/0), "
                               "or run everything with `python -m shared.up`, which starts an "
                               "embedded Redis for you")
         return self.redis_url

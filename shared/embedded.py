@@ -57,8 +57,9 @@ class EmbeddedRedis:
                     return self
             except redis.ConnectionError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded Redis did not start on port {self.port} "
-                                       f"(is the port free? exit code {self.proc.poll()})") from None
+                    raise RuntimeError(
+                        f"embedded Redis did not start on port {self.port} "
+                        f"(is the port free? exit code {self.proc.poll()})") from None
                 time.sleep(0.02)
             finally:
                 client.close()

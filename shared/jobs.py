@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from rq import Queue, Retry, get_current_job
@@ -258,7 +258,7 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
         job = get_current_job()
         at = job.enqueued_at if job else None
         if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=timezone.utc)  # RQ stores UTC
+            at = at.replace(tzinfo=UTC)  # RQ stores UTC
         joined_ms = int(at.timestamp() * 1000) if at else 0
     _pause(config)
     outcome = NOTIFY_PENDING(

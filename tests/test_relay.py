@@ -306,7 +306,10 @@ def test_operation_over_relay_matches_http(relay, api, client):
 ])
 def test_error_codes_match_http(relay, api, client, cmd, args, method, path, body):
     server_id, key, headers = server_creds(api)
-    swap = (lambda v: json.loads(json.dumps(v).replace("SELF", server_id)))
+
+    def swap(v):
+        return json.loads(json.dumps(v).replace("SELF", server_id))
+
     args, path, body = swap(args), path.replace("SELF", server_id), swap(body)
     resp = getattr(client, method)(path, json=body, headers=headers)
     want = resp.json["error"]

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _request(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
+    data = json.dumps(body).encode() if body else None
+    req = urllib.request.Request(url, method=method, data=data,
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
