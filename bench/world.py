@@ -111,11 +111,8 @@ class World:
         self.servers = [self.new_server(f"{p}s{i}") for i in range(self.n_servers)]
         for name in self.players:
             self.tokens[name] = self.new_player(name)
-        self.refresh()
+        self.refresh()  # heartbeats; half the players join server 0
         online = self.players[:len(self.players) // 2]
-        for name in online:  # half the players online on server 0
-            self.call("presence.join", self.server_caller(0), id=self.servers[0][0],
-                      token=self.tokens[name])
         self.call("board.create", auth.ADMIN_CALLER, board=f"{p}.best", order="desc",
                   operator="best")
         self.call("board.create", auth.ADMIN_CALLER, board=f"{p}.incr", order="desc",
@@ -152,11 +149,19 @@ class World:
         return auth.resolve(self.r, self.config, self.tokens[name])
 
     def refresh(self) -> None:
-        """Heartbeat every fixture server (presence and records need a live server)."""
+        """Heartbeat every fixture server (presence and records need a live server). When
+        server 0 had lapsed (scenarios longer than STATUS_TTL ran since), the worker's sweep
+        marked its players offline: join them again."""
+        beat = self.r.zscore(keys.status_live(), self.servers[0][0])
+        lapsed = beat is None or beat < (self.r.time()[0] - self.config.status_ttl + 5) * 1000
+        online = self.players[:len(self.players) // 2]
         for i, (sid, _) in enumerate(self.servers):
-            players = self.players[:len(self.players) // 2] if i == 0 else []
             self.call("status.update", self.server_caller(i), id=sid,
-                      **heartbeat_body(f"{self.prefix} bench {i}", players))
+                      **heartbeat_body(f"{self.prefix} bench {i}", online if i == 0 else []))
+        if lapsed:
+            for name in online:
+                self.call("presence.join", self.server_caller(0), id=self.servers[0][0],
+                          token=self.tokens[name])
 
 
 # --- one request per operation -----------------------------------------------------------------
