@@ -82,12 +82,12 @@ async def _fanout(base_url: str, relay_port: int, servers: list[tuple[str, str]]
     for rnd in range(rounds):
         marker = f"fanout {rnd} {time.time()}"
 
-        async def wait_push(c: RelayClient) -> float | None:
+        async def wait_push(c: RelayClient, marker: str = marker) -> float | None:
             end = time.perf_counter() + timeout
             while True:
                 try:
                     msg = await c.line(max(0.01, end - time.perf_counter()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return None
                 if msg.get("state") == "PUSH" and (msg.get("data") or {}).get("body") == marker:
                     return time.perf_counter()
@@ -108,7 +108,8 @@ async def _fanout(base_url: str, relay_port: int, servers: list[tuple[str, str]]
         per_round.append({"post_ms": round(post_ms, 1), "first_ms": round(min(got, default=0), 1),
                           "p50_ms": round(percentile(got, 50), 1),
                           "p99_ms": round(percentile(got, 99), 1),
-                          "max_ms": round(max(got, default=0), 1), "missing": len(arrivals) - len(got)})
+                          "max_ms": round(max(got, default=0), 1),
+                          "missing": len(arrivals) - len(got)})
         await asyncio.sleep(0.2)
     http.close()
     for c in clients:

@@ -108,10 +108,10 @@ def _lua_script(reqs: list[Req], threads: int) -> str:
     for q in reqs:
         headers = ", ".join(f"[{_lua_str(k)}] = {_lua_str(v)}" for k, v in q.all_headers().items())
         body = q.body_bytes("%N%")
-        specs.append("{%s, %s, {%s}, %s, %s}" % (
-            _lua_str(q.method), _lua_str(q.path), headers,
-            _lua_str(body.decode()) if body is not None else "nil",
-            "true" if q.unique else "false"))
+        lua_body = _lua_str(body.decode()) if body is not None else "nil"
+        unique = "true" if q.unique else "false"
+        specs.append(f"{{{_lua_str(q.method)}, {_lua_str(q.path)}, {{{headers}}}, {lua_body}, "
+                     f"{unique}}}")
     salt = "".join(random.choices(string.ascii_lowercase, k=2))
     chunks = [";(function() local t = specs\n" + "\n".join(f"t[#t + 1] = {x}" for x in
                                                           specs[i:i + CHUNK]) + "\nend)()"

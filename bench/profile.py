@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                     else requests_for(world, registry[name], 20000))
             out = Path(tempfile.mkdtemp(prefix="ssm-prof-"))
             result: list[http_load.Result] = []
-            load_thread = threading.Thread(target=lambda: result.append(http_load.run(
-                stack.base_url, reqs, opts.seconds + 1, 32)))
+            load_thread = threading.Thread(target=lambda res=result, rq=reqs: res.append(
+                http_load.run(stack.base_url, rq, opts.seconds + 1, 32)))
             load_thread.start()
             for p in sample(workers, opts.seconds, out):
                 p.wait()

@@ -24,7 +24,8 @@ def relay(stack: Any, plan: dict[str, Any]) -> dict[str, Any]:
     relay_f, bare = figs["relay"], figs["bare"]
     return {"relay_kib_per_conn_ratio": figs["kib_per_conn_ratio"],
             "relay_cmd_ratio": figs["cmd_ratio"],
-            "relay_kib_per_conn": relay_f["kib_per_conn"], "bare_kib_per_conn": bare["kib_per_conn"],
+            "relay_kib_per_conn": relay_f["kib_per_conn"],
+            "bare_kib_per_conn": bare["kib_per_conn"],
             "relay_cmd_per_s": relay_f["cmd_per_s"], "bare_cmd_per_s": bare["cmd_per_s"],
             "relay_op_per_s": relay_f.get("op_per_s", 0),
             "relay_connections": relay_f["connections"], "relay_greeted": relay_f["greeted"],
