@@ -145,7 +145,7 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
     has_body = any(f.where == "body" for f in op.fields)
 
     def view(**path: str) -> Any:
-        ctx = Ctx(r, config, auth.resolve(r, config, _bearer()),
+        ctx = Ctx(r, config, auth.resolve(r, config, _bearer(), op.account),
                   ip=request.remote_addr or "", clock=clock)
         raw: dict[str, Any] = _body() if has_body else {}
         for name in query_fields:

@@ -26,6 +26,7 @@ return n""")
 
 
 @operation("player.password", "PUT", "/v1/players/{name}/password", auth=PLAYER, owner="name",
+           account=("pw",),
            fields=(NAME, Str("old", max_len=1024, secret=True),
                    Str("new", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)))
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
@@ -33,10 +34,11 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     Stores the new scrypt hash; the session making the call stays valid. Returns
     ``{sessions_ended: n}``. A wrong ``old`` raises invalid_credentials (401); it does not count
-    toward the login lockout (the caller already holds a valid session). Two round trips.
+    toward the login lockout (the caller already holds a valid session). Two round trips: the
+    stored hash arrives with the session check (``account=("pw",)``), then one script writes.
     """
     lname = ctx.caller.lname
-    stored = ctx.redis.hget(keys.player(lname), "pw")
+    stored = ctx.caller.account.get("pw")
     if not stored or not verify_password(stored, args["old"]):
         raise InvalidCredentials("old: wrong password")
     pw = hash_password(args["new"], ctx.config.scrypt_log2_n)

@@ -78,16 +78,18 @@ class Relay:
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
             text_fields: Any, key: str | None) -> Outcome:
-        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret), ip=ip, via="relay")
+        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip,
+                  via="relay")
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
 
-    def fresh(self, caller: auth.Caller, secret: str | None) -> auth.Caller:
+    def fresh(self, caller: auth.Caller, secret: str | None,
+              account: tuple[str, ...] = ()) -> auth.Caller:
         """Re-check a player's session or a server's key (one round trip, as HTTP's auth):
         a logout, password change, key rotation or delete takes effect on the next command."""
         if caller.kind == "server":
             now = auth.check_server_key(self.redis, caller.id, secret or "")
         elif caller.kind == "player":
-            now = auth.read_session(self.redis, secret or "")
+            now = auth.read_session(self.redis, secret or "", account)
         else:
             return caller
         if now is None:

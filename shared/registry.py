@@ -39,6 +39,7 @@ class Operation:
     aliases: tuple[str, ...]
     idempotent: bool  # honours Idempotency-Key
     reads: bool  # a read (GET); used by docs and benchmarks
+    account: tuple[str, ...] = ()  # account fields of a player caller, read with the session
 
     @property
     def relay_fields(self) -> tuple[Field, ...]:
@@ -51,7 +52,8 @@ REGISTRY: dict[str, Operation] = {}
 
 def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYONE,
               owner: str | None = None, fields: tuple[Field, ...] = (), status: int | None = None,
-              aliases: tuple[str, ...] = (), idempotent: bool | None = None) -> Callable:
+              aliases: tuple[str, ...] = (), idempotent: bool | None = None,
+              account: tuple[str, ...] = ()) -> Callable:
     """Register the decorated handler as operation ``name``."""
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,7 +67,7 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
             summary=summary.strip(),
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
-            reads=method == "GET")
+            reads=method == "GET", account=account)
         return handler
 
     return register

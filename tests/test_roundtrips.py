@@ -1,0 +1,26 @@
+"""Every operation but register/login costs at most 2 Redis round trips, auth included.
+
+Counted exactly (a pipeline or MULTI/EXEC block is one exchange) with the benchmark's counting
+connection, over the benchmark's world, so a change that adds a round trip fails here first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bench import roundtrips
+from bench.world import World
+from shared.registry import load
+
+
+def test_every_operation_within_two_round_trips(redis_server, r, config):
+    registry = load()
+    config = dataclasses.replace(config, mailbox_max=10**6)
+    counts = roundtrips.count(redis_server.url, config, registry,
+                              lambda rc: World(rc, config, registry, prefix="t").build())
+    assert set(counts) == set(registry)
+    failed = {k: v["status"] for k, v in counts.items() if v["status"] >= 400}
+    assert not failed, failed  # each request is a real, successful call
+    over = {k: v["roundtrips"] for k, v in counts.items()
+            if k not in roundtrips.EXCLUDED and v["roundtrips"] > 2}
+    assert not over, over
