@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 import redis
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from shared import auth, openapi, pages
@@ -24,6 +24,7 @@ from shared.dispatch import Ctx, run
 from shared.errors import ApiError, InvalidInput, Unauthenticated
 from shared.redis_conn import connect
 from shared.registry import Operation, load
+from shared.schema import validate
 
 log = logging.getLogger("ssm.web")
 
@@ -140,18 +141,31 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def _prefetch(op: Operation, raw: dict[str, Any]) -> Any:
+    """The operation's reads, bound to its arguments, to send with the credential check; None
+    when it declares none or the arguments are invalid (then dispatch reports the error)."""
+    if op.prefetch is None:
+        return None
+    try:
+        args = validate(op.fields, raw, current_app.extensions["ssm"]["config"])
+    except ApiError:
+        return None
+    reads = op.prefetch
+    return lambda pipe, who: reads(pipe, args, who)
+
+
 def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> Callable:
     query_fields = [f.name for f in op.fields if f.where == "query"]
     has_body = any(f.where == "body" for f in op.fields)
 
     def view(**path: str) -> Any:
-        ctx = Ctx(r, config, auth.resolve(r, config, _bearer(), op.account),
-                  ip=request.remote_addr or "", clock=clock)
-        raw: dict[str, Any] = _body() if has_body else {}
-        for name in query_fields:
-            if name in request.args:
-                raw[name] = request.args[name]
+        raw: dict[str, Any] = {n: request.args[n] for n in query_fields if n in request.args}
         raw.update(path)
+        caller, fetched = auth.resolve_with(r, config, _bearer(), op.account, _prefetch(op, raw))
+        ctx = Ctx(r, config, caller, ip=request.remote_addr or "", clock=clock,
+                  prefetched=fetched)
+        if has_body:
+            raw = {**_body(), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))
         if outcome.body is None:
             return Response(status=204)

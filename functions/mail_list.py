@@ -23,7 +23,13 @@ return out""")
 COLUMNS = ("from", "subject", "at", "read")
 
 
-@operation("mail.list", "GET", "/v1/mail", auth=PLAYER, aliases=("INBOX",),
+def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:
+    zset = keys.mailbox_unread(lname) if args["unread"] else keys.mailbox(lname)
+    top = f"({args['cursor']}" if args.get("cursor") else "+inf"
+    pipe.eval(LIST.source, 1, zset, top, args["limit"], keys.mail(lname, ""))
+
+
+@operation("mail.list", "GET", "/v1/mail", auth=PLAYER, aliases=("INBOX",), prefetch=reads,
            fields=(Bool("unread", where="query", required=False, default=False,
                         doc="1 = only unread mail"),
                    Str("cursor", where="query", required=False, pattern=r"[0-9]{1,15}",
@@ -34,12 +40,10 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     Returns ``{mail: [{id, from, subject, at, read}], next_cursor}``; ``next_cursor`` is null
     on the last page. Pages stay stable while new mail arrives (the cursor is the mailbox
-    sequence of the last mail shown). One round trip (one script).
+    sequence of the last mail shown). The listing script travels with the credential check: one
+    round trip in all.
     """
-    lname = ctx.caller.lname
-    zset = keys.mailbox_unread(lname) if args["unread"] else keys.mailbox(lname)
-    top = f"({args['cursor']}" if args.get("cursor") else "+inf"
-    flat = LIST(ctx.redis, [zset], [top, args["limit"], keys.mail(lname, "")])
+    (flat,) = ctx.fetch(reads, args)
     rows = [flat[i:i + 6] for i in range(1, len(flat), 6)]
     mail = [mailbox.summary(row[0], dict(zip(COLUMNS, row[2:], strict=True))) for row in rows]
     more = flat[0] == 1 and rows

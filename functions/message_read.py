@@ -2,14 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import messages
+from shared import keys, messages
 from shared.registry import SERVER, operation
 from shared.schema import Int, Str
 
 CURSOR = r"[0-9]{1,19}(-[0-9]{1,19})?"
 
 
+def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:
+    pipe.xread({keys.inbox(server_id): args["cursor"]}, count=args["limit"])
+
+
 @operation("message.read", "GET", "/v1/messages", auth=SERVER, aliases=("MESSAGES",),
+           prefetch=reads,
            fields=(Str("cursor", where="query", required=False, default="0", pattern=CURSOR,
                        doc="id of the last message seen; absent or 0 = from the oldest kept"),
                    Int("wait", where="query", required=False, default=0, lo=0, hi=30,
@@ -23,10 +28,14 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     entry returned, or the cursor given when none (pass it back to continue). With ``wait``
     (capped at LONGPOLL_MAX_SECONDS) and nothing pending, answers as soon as something arrives
     or with an empty list when the wait runs out. Messages older than the retention may be gone.
-    One round trip (XREAD [BLOCK]). Raises invalid_input naming ``cursor`` for a malformed one.
+    What is pending travels with the credential check (one round trip in all); only an empty
+    inbox with ``wait`` blocks in a second one. Raises invalid_input naming a malformed ``cursor``.
     """
+    (pending,) = ctx.fetch(reads, args)
+    got = pending[0][1] if pending else []
     wait = min(args["wait"], ctx.config.longpoll_max)
-    got = messages.read(ctx.redis, ctx.caller.id, args["cursor"], args["limit"],
-                        block_ms=wait * 1000 or None)
+    if not got and wait:
+        got = messages.read(ctx.redis, ctx.caller.id, args["cursor"], args["limit"],
+                            block_ms=wait * 1000)
     items = [messages.entry(stream_id, fields) for stream_id, fields in got]
     return {"messages": items, "cursor": items[-1]["id"] if items else args["cursor"]}

@@ -7,11 +7,17 @@ from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Str
 
 
+def reads(pipe: Any, args: dict[str, Any], who: str) -> None:  # noqa: ARG001
+    pipe.hgetall(keys.server_settings(args["id"]))
+
+
 @operation("server.settings.get", "GET", "/v1/servers/{id}/settings", auth=SERVER, owner="id",
-           fields=(Str("id", where="path", pattern=SERVER_ID),))
+           fields=(Str("id", where="path", pattern=SERVER_ID),), prefetch=reads)
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Every setting of the calling server: ``{settings: {key: value}}`` (empty when none).
 
-    Only that server may read them (403 for others, admin included). One Redis round trip.
+    Only that server may read them (403 for others, admin included). The read travels with
+    the credential check: one round trip in all.
     """
-    return settings.get_all(ctx, keys.server_settings(args["id"]))
+    (raw,) = ctx.fetch(reads, args)
+    return settings.render(raw)

@@ -16,7 +16,7 @@ import hmac
 import json
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,52 +124,80 @@ def session_owner(token: str) -> str | None:
     return name if 2 <= len(name) <= 15 else None
 
 
+# Reads an operation declares (Operation.prefetch) are queued behind the credential check in
+# the same pipeline: ``extra(pipe, who)`` with the name or server id the token claims. Their
+# results are used only once the credential is proven (and they are reads only).
+Extra = Callable[[Any, str], None] | None
+
+
 def read_session(r: Any, token: str, account: Sequence[str] = ()) -> Caller | None:
     """The player a session token belongs to, or None. One Redis round trip, which also reads
     the ``account`` fields an operation needs (same hash tag), sparing it a round trip."""
-    lname = session_owner(token)
-    if lname is None:
-        return None
-    token_hash = sha256(token)
-    if account:
-        pipe = r.pipeline(transaction=False)
-        pipe.get(keys.player_session(lname, token_hash))
-        pipe.hmget(keys.player(lname), *account)
-        raw, values = pipe.execute()
-    else:
-        raw, values = r.get(keys.player_session(lname, token_hash)), []
-    if raw is None:
-        return None
-    data = json.loads(raw)
-    return Caller("player", data["id"], data["name"], token_hash, dict(zip(account, values)))
+    return _session(r, token, account, None)[0]
+
+
+def check_server_key(r: Any, server_id: str, key: str) -> Caller | None:
+    """The server caller if ``key`` is the current key of ``server_id``. One round trip."""
+    return _server(r, server_id, key, None)[0]
 
 
 def resolve(r: Any, config: Any, token: str | None, account: Sequence[str] = ()) -> Caller:
     """The caller a bearer token names; ANONYMOUS for none; Unauthenticated for a bad one.
 
     For a player, ``account`` names account fields to read in the same round trip."""
+    return resolve_with(r, config, token, account)[0]
+
+
+def resolve_with(r: Any, config: Any, token: str | None, account: Sequence[str] = (),
+                 extra: Extra = None) -> tuple[Caller, list | None]:
+    """:func:`resolve`, plus the results of ``extra``'s reads, sent in the same round trip
+    (None when they were not sent: no token, or the admin token, which needs no Redis)."""
     if not token:
-        return ANONYMOUS
+        return ANONYMOUS, None
     if config.admin_token and hmac.compare_digest(token.encode(), config.admin_token.encode()):
-        return ADMIN_CALLER
+        return ADMIN_CALLER, None
+    found: tuple[Caller | None, list | None] = (None, None)
     if token.startswith("s."):
         parts = token.split(".")
-        if len(parts) == 3 and parts[1].isalnum():
-            caller = check_server_key(r, parts[1], token)
-            if caller:
-                return caller
+        if len(parts) == 3:
+            found = _server(r, parts[1], token, extra)
     elif token.startswith("p."):
-        caller = read_session(r, token, account)
-        if caller:
-            return caller
-    raise Unauthenticated("invalid or expired token")
+        found = _session(r, token, account, extra)
+    if found[0] is None:
+        raise Unauthenticated("invalid or expired token")
+    return found[0], found[1]
 
 
-def check_server_key(r: Any, server_id: str, key: str) -> Caller | None:
-    """The server caller if ``key`` is the current key of ``server_id``. One round trip."""
+def _session(r: Any, token: str, account: Sequence[str],
+             extra: Extra) -> tuple[Caller | None, list | None]:
+    lname = session_owner(token)
+    if lname is None:
+        return None, None
+    token_hash = sha256(token)
+    pipe = r.pipeline(transaction=False)
+    pipe.get(keys.player_session(lname, token_hash))
+    if account:
+        pipe.hmget(keys.player(lname), *account)
+    if extra:
+        extra(pipe, lname)
+    got = pipe.execute()
+    raw, values = got[0], (got[1] if account else [])
+    if raw is None:
+        return None, None
+    data = json.loads(raw)
+    fields = dict(zip(account, values, strict=True))
+    caller = Caller("player", data["id"], data["name"], token_hash, fields)
+    return caller, (got[2 if account else 1:] if extra else None)
+
+
+def _server(r: Any, server_id: str, key: str, extra: Extra) -> tuple[Caller | None, list | None]:
     if not server_id.isalnum() or len(server_id) > 32:
-        return None
-    stored, name = r.hmget(keys.server(server_id), "key", "name")
+        return None, None
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.server(server_id), "key", "name")
+    if extra:
+        extra(pipe, server_id)
+    (stored, name), *fetched = pipe.execute()
     if stored and hmac.compare_digest(stored, sha256(key)):
-        return Caller("server", server_id, name or "")
-    return None
+        return Caller("server", server_id, name or ""), (fetched if extra else None)
+    return None, None

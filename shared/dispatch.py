@@ -35,6 +35,17 @@ class Ctx:
     ip: str = ""
     via: str = "http"  # http | relay
     clock: Callable[[], float] = field(default=time.time)
+    prefetched: list | None = None  # results of the operation's prefetch, sent with the auth
+
+    def fetch(self, reads: Callable[[Any, dict[str, Any], str], None],
+              args: dict[str, Any]) -> list:
+        """Results of ``reads(pipe, args, who)``: already fetched with the credential check when
+        the transport could (HTTP), else fetched now in one round trip."""
+        if self.prefetched is not None:
+            return self.prefetched
+        pipe = self.redis.pipeline(transaction=False)
+        reads(pipe, args, self.caller.lname if self.caller.kind == "player" else self.caller.id)
+        return pipe.execute()
 
     def now(self) -> float:
         return self.clock()

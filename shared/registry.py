@@ -40,6 +40,9 @@ class Operation:
     idempotent: bool  # honours Idempotency-Key
     reads: bool  # a read (GET); used by docs and benchmarks
     account: tuple[str, ...] = ()  # account fields of a player caller, read with the session
+    # reads only: prefetch(pipe, args, who) queues them; HTTP sends them with the credential
+    # check (one round trip for both); a handler gets the results from ctx.fetch
+    prefetch: Callable[[Any, dict[str, Any], str], None] | None = None
 
     @property
     def relay_fields(self) -> tuple[Field, ...]:
@@ -53,7 +56,8 @@ REGISTRY: dict[str, Operation] = {}
 def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYONE,
               owner: str | None = None, fields: tuple[Field, ...] = (), status: int | None = None,
               aliases: tuple[str, ...] = (), idempotent: bool | None = None,
-              account: tuple[str, ...] = ()) -> Callable:
+              account: tuple[str, ...] = (),
+              prefetch: Callable[[Any, dict[str, Any], str], None] | None = None) -> Callable:
     """Register the decorated handler as operation ``name``."""
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,7 +71,7 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
             summary=summary.strip(),
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
-            reads=method == "GET", account=account)
+            reads=method == "GET", account=account, prefetch=prefetch)
         return handler
 
     return register

@@ -29,9 +29,8 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1""")
 
 
-def get_all(ctx: Any, hash_key: str) -> dict[str, Any]:
-    """``{settings: {key: value}}``. One round trip."""
-    raw = ctx.redis.hgetall(hash_key)
+def render(raw: dict[str, str]) -> dict[str, Any]:
+    """A settings hash as callers see it: ``{settings: {key: value}}``."""
     return {"settings": {k: json.loads(v) for k, v in sorted(raw.items())}}
 
 

@@ -24,3 +24,18 @@ def test_every_operation_within_two_round_trips(redis_server, r, config):
     over = {k: v["roundtrips"] for k, v in counts.items()
             if k not in roundtrips.EXCLUDED and v["roundtrips"] > 2}
     assert not over, over
+
+
+def test_prefetching_reads_cost_one_round_trip(redis_server, r, config):
+    registry = load()
+    prefetching = {name for name, op in registry.items() if op.prefetch}
+    assert {"mail.list", "message.read", "player.settings.get"} <= prefetching
+    counts = roundtrips.count(redis_server.url, config, registry,
+                              lambda rc: World(rc, config, registry, prefix="u").build())
+    assert {name: counts[name]["roundtrips"] for name in prefetching} == dict.fromkeys(
+        prefetching, 1)
+
+
+def test_only_reads_prefetch():
+    """Prefetched commands run before the credential is proven, so they must not write."""
+    assert all(op.method == "GET" for op in load().values() if op.prefetch)

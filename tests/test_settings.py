@@ -122,3 +122,14 @@ def test_player_name_is_case_insensitive(api, client):
     alice = api.player("Alice")
     client.put("/v1/players/ALICE/settings/k", json={"value": 1}, headers=alice)
     assert client.get("/v1/players/alice/settings", headers=alice).json["settings"] == {"k": 1}
+
+
+def test_prefetched_settings_never_reach_another_caller(api, client):
+    """The settings read travels with the credential check; a wrong caller still sees none."""
+    alice = api.player("alice")
+    client.put("/v1/players/alice/settings/secret", json={"value": "x"}, headers=alice)
+    bob = api.player("bob")
+    for headers, status in ((bob, 403), ({"Authorization": "Bearer p.YWxpY2U.forged"}, 401),
+                            ({}, 401)):
+        resp = client.get("/v1/players/alice/settings", headers=headers)
+        assert resp.status_code == status and b"secret" not in resp.data
