@@ -7,12 +7,6 @@ from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, PLAYER, operation
 
-
-def _split(key_of: Any) -> list[str]:
-    """A key builder's prefix and suffix around the id, for building keys inside a script."""
-    return key_of("\0").split("\0")
-
-
 # KEYS: acct, settings, sessions, mailbox, unread, mailseq, notified, fails, lock, boards,
 # notice time.
 # ARGV: lname, session key prefix, mail key prefix, then prefix/suffix pairs of a board's records
@@ -52,6 +46,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
           keys.mail_notified(lname), keys.login_fails_name(lname), keys.login_lock_name(lname),
           keys.player_boards(lname), keys.mail_notice_at(lname)]
     argv = [lname, keys.player_session(lname, ""), keys.mail(lname, ""),
-            *_split(keys.board_records), *_split(keys.board_rank), *_split(keys.server_players)]
+            *keys.around(keys.board_records(keys.HOLE)), *keys.around(keys.board_rank(keys.HOLE)),
+            *keys.around(keys.server_players(keys.HOLE))]
     if not DELETE(ctx.redis, ks, argv):
         raise NotFound(f"no player named {args['name']}")

@@ -11,7 +11,7 @@ from shared.schema import SERVER_ID, Str
 from shared.status import cutoff_ms
 
 # The old server's player-set key is built in the script from these two parts.
-PLAYERS_KEY = keys.server_players("\0").split("\0")
+PLAYERS_KEY = keys.around(keys.server_players(keys.HOLE))
 
 # KEYS: session, account, live index, unread zset, this server's player set.
 # ARGV: server id, oldest live heartbeat (ms), now (s), player-set key prefix and suffix, lname.

@@ -5,7 +5,23 @@ from typing import Any
 from shared import boards, keys
 from shared.errors import NotFound
 from shared.players import NAME
+from shared.redis_conn import Lua
 from shared.registry import operation
+
+# KEYS: account, the player's board set. ARGV: lname, prefix/suffix of a board's rank key and
+# of its records key. Returns false for an unknown player, else {board, rank, record JSON, ...}.
+# Board keys are built in the script (they span hash tags: split on a Redis Cluster).
+OF_PLAYER = Lua("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local out = {}
+for _, b in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local raw = redis.call('HGET', ARGV[4] .. b .. ARGV[5], ARGV[1])
+  if raw then
+    local rank = redis.call('ZRANK', ARGV[2] .. b .. ARGV[3], cjson.decode(raw)['member'])
+    if rank then out[#out + 1] = b; out[#out + 1] = rank + 1; out[#out + 1] = raw end
+  end
+end
+return out""")
 
 
 @operation("record.of_player", "GET", "/v1/players/{name}/records", aliases=("RECORDS",),
@@ -13,28 +29,19 @@ from shared.registry import operation
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Every record a player holds: ``{records: [{board, rank, score, meta, server, at}]}``.
 
-    Sorted by board id. Two round trips (account + board set, then one script call per board,
-    pipelined); one when the player holds no record. Raises not_found (404) for an unknown
+    Sorted by board id. One round trip (one script). Raises not_found (404) for an unknown
     player.
     """
     lname = args["name"].lower()
-    pipe = ctx.redis.pipeline(transaction=False)
-    pipe.exists(keys.player(lname))
-    pipe.smembers(keys.player_boards(lname))
-    exists, board_ids = pipe.execute()
-    if not exists:
+    flat = OF_PLAYER(ctx.redis, [keys.player(lname), keys.player_boards(lname)],
+                     [lname, *keys.around(keys.board_rank(keys.HOLE)),
+                      *keys.around(keys.board_records(keys.HOLE))])
+    if flat is None:
         raise NotFound(f"no player named {args['name']}")
-    board_ids = sorted(board_ids)
-
-    def fill(p: Any) -> None:
-        for board in board_ids:
-            boards.evalsha(p, boards.ONE, boards.board_keys(board)[1:], [lname])
-
-    found = boards.run_pipeline(ctx.redis, boards.ONE, fill) if board_ids else []
     records = []
-    for board, hit in zip(board_ids, found, strict=True):
-        if hit:
-            rec = boards.render(hit[1], hit[0])
-            del rec["player"]
-            records.append({"board": board, **rec})
+    for i in range(0, len(flat), 3):
+        rec = boards.render(flat[i + 2], flat[i + 1])
+        del rec["player"]
+        records.append({"board": flat[i], **rec})
+    records.sort(key=lambda rec: rec["board"])
     return {"records": records}

@@ -82,12 +82,6 @@ def _pause(config: Config) -> None:
         time.sleep(config.test_job_pause_ms / 1000)
 
 
-def _split(key: str) -> tuple[str, str]:
-    """A key builder's text around its variable part, for keys a script derives from ids."""
-    pre, _, post = key.partition("\0")
-    return pre, post
-
-
 def _deliver_args(config: Config) -> list[Any]:
     return [config.message_hard_cap, keys.inbox_prefix(), config.message_keep_count,
             config.message_keep_seconds, messages.TRIM_STEP]
@@ -265,7 +259,7 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
         r, [*_base_keys(), keys.mailbox_unread(lname), keys.mail_notified(lname),
             keys.player(lname), "", keys.status_live(), keys.mail_notice_at(lname)],
         [*_deliver_args(config), server_id, config.status_ttl, NOTICE_AT_TTL_MS, joined_ms,
-         *_split(keys.mail(lname, "\0"))])
+         *keys.around(keys.mail(lname, keys.HOLE))])
     _pause(config)
     return outcome
 
@@ -284,7 +278,8 @@ def sweep_status() -> list[str]:
     while True:
         got = SWEEP(r, [*_base_keys(), keys.status_data(), "", "", "", keys.status_live()],
                     [*_deliver_args(config), config.status_ttl, SWEEP_BATCH,
-                     *_split(keys.player("\0")), *_split(keys.server_players("\0"))])
+                     *keys.around(keys.player(keys.HOLE)),
+                     *keys.around(keys.server_players(keys.HOLE))])
         expired += got[:-1]
         if len(got) - 1 < SWEEP_BATCH:
             return expired

@@ -17,6 +17,17 @@ from __future__ import annotations
 P = "ssm:"
 
 
+HOLE = "\0"
+
+
+def around(key: str) -> list[str]:
+    """The text before and after ``HOLE`` in a key built with it as its variable part, for
+    scripts that build keys of that kind themselves (e.g. for each board id read from a set):
+    ``around(board_rank(HOLE))``."""
+    before, after = key.split(HOLE)
+    return [before, after]
+
+
 # --- players: tag {p:<lname>} ---------------------------------------------------------------
 def _p(lname: str) -> str:
     return f"{P}{{p:{lname}}}"
