@@ -6,7 +6,15 @@ from shared import keys
 from shared.registry import PLAYER, operation
 
 
-@operation("mail.unread_count", "GET", "/v1/mail/unread", auth=PLAYER, aliases=("UNREAD",))
+def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:  # noqa: ARG001
+    pipe.zcard(keys.mailbox_unread(lname))
+
+
+@operation("mail.unread_count", "GET", "/v1/mail/unread", auth=PLAYER, aliases=("UNREAD",),
+           prefetch=reads)
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """How many of the caller's mails are unread: ``{unread: n}``. One round trip (ZCARD)."""
-    return {"unread": ctx.redis.zcard(keys.mailbox_unread(ctx.caller.lname))}
+    """How many of the caller's mails are unread: ``{unread: n}``.
+
+    The count (ZCARD) travels with the credential check: one round trip in all."""
+    (unread,) = ctx.fetch(reads, args)
+    return {"unread": unread}

@@ -29,7 +29,7 @@ def test_every_operation_within_two_round_trips(redis_server, r, config):
 def test_prefetching_reads_cost_one_round_trip(redis_server, r, config):
     registry = load()
     prefetching = {name for name, op in registry.items() if op.prefetch}
-    assert {"mail.list", "message.read", "player.settings.get"} <= prefetching
+    assert {"mail.list", "message.read", "player.settings.get", "mail.unread_count"} <= prefetching
     counts = roundtrips.count(redis_server.url, config, registry,
                               lambda rc: World(rc, config, registry, prefix="u").build())
     assert {name: counts[name]["roundtrips"] for name in prefetching} == dict.fromkeys(
