@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 import redis
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from shared import auth, openapi, pages
@@ -141,13 +141,13 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _prefetch(op: Operation, raw: dict[str, Any]) -> Any:
+def _prefetch(op: Operation, raw: dict[str, Any], config: Config) -> Any:
     """The operation's reads, bound to its arguments, to send with the credential check; None
     when it declares none or the arguments are invalid (then dispatch reports the error)."""
     if op.prefetch is None:
         return None
     try:
-        args = validate(op.fields, raw, current_app.extensions["ssm"]["config"])
+        args = validate(op.fields, raw, config)
     except ApiError:
         return None
     reads = op.prefetch
@@ -161,7 +161,8 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
     def view(**path: str) -> Any:
         raw: dict[str, Any] = {n: request.args[n] for n in query_fields if n in request.args}
         raw.update(path)
-        caller, fetched = auth.resolve_with(r, config, _bearer(), op.account, _prefetch(op, raw))
+        caller, fetched = auth.resolve_with(r, config, _bearer(), op.account,
+                                            _prefetch(op, raw, config))
         ctx = Ctx(r, config, caller, ip=request.remote_addr or "", clock=clock,
                   prefetched=fetched)
         if has_body:

@@ -23,6 +23,10 @@ from shared.schema import validate
 
 IDEMPOTENCY_KEY_MAX = 64
 _PENDING = "pending"
+# A request in progress holds its key this long at most: longer than any request may run
+# (gunicorn's timeout is 60 s), short enough that a process killed mid-request does not leave
+# the key answering "in progress" for a day.
+PENDING_TTL = 90
 
 
 @dataclass
@@ -93,7 +97,7 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
     ident = ctx.caller.ident if ctx.caller.kind != "anonymous" else f"ip:{ctx.ip}"
     key = keys.idempotency(ident, op.name, idempotency_key)
     ttl = ctx.config.idempotency_ttl
-    if not ctx.redis.set(key, _PENDING, nx=True, ex=ttl):
+    if not ctx.redis.set(key, _PENDING, nx=True, ex=min(ttl, PENDING_TTL)):
         return _replay(ctx.redis.get(key))
     try:
         outcome = _outcome(op, op.handler(ctx, args))

@@ -89,3 +89,28 @@ def test_api_doc_matches_registry():
     from shared import apidoc
 
     assert apidoc.PATH.read_text() == apidoc.render(), "run: python -m shared.apidoc"
+
+
+def test_idempotency_key_in_progress_expires_soon_then_answer_kept(api, config, r, monkeypatch):
+    """While a request runs its key is held briefly (a process killed mid-request frees it
+    within PENDING_TTL); once answered, the answer is kept for IDEMPOTENCY_TTL."""
+    import dataclasses
+
+    from shared import keys
+    from shared.dispatch import PENDING_TTL
+    from shared.registry import REGISTRY
+    from wsgi import create_app
+
+    op, seen = REGISTRY["server.create"], {}
+    key = keys.idempotency("admin:admin", "server.create", "k-live")
+
+    def spy(ctx, args):
+        seen["held"], seen["ttl"] = r.get(key), r.ttl(key)
+        return op.handler(ctx, args)
+
+    monkeypatch.setitem(REGISTRY, "server.create", dataclasses.replace(op, handler=spy))
+    resp = create_app(config, r).test_client().post(
+        "/v1/servers", json={"name": "s"}, headers={**api.admin, "Idempotency-Key": "k-live"})
+    assert resp.status_code == 201
+    assert seen["held"] == "pending" and 0 < seen["ttl"] <= PENDING_TTL
+    assert r.ttl(key) > PENDING_TTL
