@@ -52,7 +52,7 @@ class Field:
 
     def __post_init__(self) -> None:
         if self.pattern:
-            object.__setattr__(self, "_regex", re.compile(f"^(?:{self.pattern})$"))
+            object.__setattr__(self, "_regex", re.compile(f"(?:{self.pattern})"))
 
 
 def Str(name: str, **kw: Any) -> Field:  # noqa: N802 (reads like a type in declarations)
@@ -100,7 +100,7 @@ def check(f: Field, value: Any, config: Any, text: bool, label: str | None = Non
             raise InvalidInput(label, f"must be at least {f.min_len} characters")
         if limit is not None and len(value) > limit:
             raise InvalidInput(label, f"must be at most {limit} characters")
-        if f._regex is not None and not f._regex.match(value):
+        if f._regex is not None and not f._regex.fullmatch(value):
             raise InvalidInput(label, f"has an invalid format (expected {f.pattern})")
         return value
     if f.kind == "int":

@@ -114,3 +114,11 @@ def test_idempotency_key_in_progress_expires_soon_then_answer_kept(api, config, 
     assert resp.status_code == 201
     assert seen["held"] == "pending" and 0 < seen["ttl"] <= PENDING_TTL
     assert r.ttl(key) > PENDING_TTL
+
+
+@pytest.mark.parametrize("name", ["alice\n", "alice\r\n", "\nalice", "ali\nce"])
+def test_patterns_match_the_whole_value(client, name):
+    """Python's `$` also matches before a final newline; patterns must not let one through."""
+    resp = client.post("/v1/players", json={"name": name, "password": "secret1"})
+    assert resp.status_code == 400
+    assert resp.json["error"]["message"].startswith("name")
