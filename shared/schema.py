@@ -17,7 +17,7 @@ from typing import Any
 from shared.errors import InvalidInput, TooLarge
 
 MISSING: Any = object()
-PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
 
 PLAYER_NAME = r"[A-Za-z0-9_.\-\[\]()|]{2,15}"
 SERVER_ID = r"[a-z0-9]{1,32}"
@@ -93,7 +93,7 @@ def check(f: Field, value: Any, config: Any, text: bool, label: str | None = Non
             if value not in f.choices:
                 raise InvalidInput(label, "must be one of " + ", ".join(f.choices))
             return value
-        if not PRINTABLE.match(value) and f.pattern is None:
+        if not PRINTABLE.fullmatch(value) and f.pattern is None:
             raise InvalidInput(label, "must not contain control characters")
         limit = _limit(f.max_len, config)
         if len(value) < f.min_len:

@@ -66,3 +66,9 @@ def test_status_page_lists_servers_and_refreshes(api, client):
     assert 'http-equiv="refresh"' in page
     assert "&lt;b&gt;Evil&lt;/b&gt;" in page and "ac_mines" in page and "1/16" in page
     assert "ac.example.org:28763" in page
+
+
+def test_trailing_newline_is_a_control_character(api):
+    sid, srv = api.server()
+    resp = api.heartbeat(sid, srv, name="Srv\n")
+    assert resp.status_code == 400 and resp.json["error"]["message"].startswith("name")
