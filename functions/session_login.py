@@ -6,8 +6,16 @@ from typing import Any
 from shared import keys, limits
 from shared.auth import new_session_token, sha256, verify_password
 from shared.errors import InvalidCredentials
+from shared.redis_conn import Lua
 from shared.registry import operation
 from shared.schema import Str
+
+# KEYS: the player's session set. ARGV: session key prefix. Drops hashes whose session expired.
+PRUNE = Lua("""
+for _, h in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. h) == 0 then redis.call('SREM', KEYS[1], h) end
+end
+return 0""")
 
 
 @operation("session.login", "POST", "/v1/sessions", aliases=("LOGIN",), idempotent=False,
@@ -17,7 +25,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     Stores the session (TTL SESSION_TTL) and last_seen. A wrong name or password raises
     invalid_credentials and counts toward the name and address locks (rate_limited, 429);
-    a success resets the name's count. Two round trips (limits + account, then the session).
+    a success resets the name's count and drops expired sessions from the player's session set.
+    Two round trips (limits + account, then the session).
     """
     lname = args["name"].lower()
     ip_applies = ctx.caller.kind != "server"
@@ -35,6 +44,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     tx.set(keys.player_session(lname, token_hash), json.dumps({"id": player_id, "name": name}),
            ex=ttl)
     tx.sadd(keys.player_sessions(lname), token_hash)
+    tx.eval(PRUNE.source, 1, keys.player_sessions(lname), keys.player_session(lname, ""))
     tx.hset(keys.player(lname), "last_seen", now)
     limits.login_succeeded(tx, ctx, lname, ip_applies)
     tx.execute()

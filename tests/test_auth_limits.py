@@ -283,3 +283,16 @@ def test_secrets_only_in_the_answer_that_issues_them(api, client, r):
         for secret in ("hunter22", "hunter33", "hunter44", "nope000", pw_hash, token,
                        server_key, server_hash):
             assert secret not in text, (resp.request.path, secret)
+
+
+def test_login_prunes_expired_sessions_from_the_session_set(api, client, r):
+    from shared import keys
+
+    api.player("pruner")
+    api.login("pruner")
+    hashes = r.smembers(keys.player_sessions("pruner"))
+    assert len(hashes) == 2
+    for h in hashes:  # both sessions expire
+        r.delete(keys.player_session("pruner", h))
+    api.login("pruner")
+    assert len(r.smembers(keys.player_sessions("pruner"))) == 1
