@@ -134,8 +134,8 @@ def _body() -> dict[str, Any]:
         return {}
     try:
         body = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("body", "is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput("body", "is not valid JSON (or nested too deeply)") from None
     if not isinstance(body, dict):
         raise InvalidInput("body", "must be a JSON object")
     return body
@@ -159,7 +159,8 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
     has_body = any(f.where == "body" for f in op.fields)
 
     def view(**path: str) -> Any:
-        raw: dict[str, Any] = {n: request.args[n] for n in query_fields if n in request.args}
+        # an empty value (`?cursor=`, as the SPEC writes its routes) means "not given"
+        raw: dict[str, Any] = {n: request.args[n] for n in query_fields if request.args.get(n)}
         raw.update(path)
         caller, fetched = auth.resolve_with(r, config, _bearer(), op.account,
                                             _prefetch(op, raw, config))

@@ -176,18 +176,18 @@ def _session(r: Any, token: str, account: Sequence[str],
     token_hash = sha256(token)
     pipe = r.pipeline(transaction=False)
     pipe.get(keys.player_session(lname, token_hash))
-    if account:
-        pipe.hmget(keys.player(lname), *account)
+    pipe.hmget(keys.player(lname), "id", *account)  # the account must still be the same one
     if extra:
         extra(pipe, lname)
-    got = pipe.execute()
-    raw, values = got[0], (got[1] if account else [])
+    raw, (account_id, *values), *fetched = pipe.execute()
     if raw is None:
         return None, None
     data = json.loads(raw)
+    if not account_id or data.get("id") != account_id:
+        return None, None  # the player was deleted (and maybe the name registered again)
     fields = dict(zip(account, values, strict=True))
     caller = Caller("player", data["id"], data["name"], token_hash, fields)
-    return caller, (got[2 if account else 1:] if extra else None)
+    return caller, (fetched if extra else None)
 
 
 def _server(r: Any, server_id: str, key: str, extra: Extra) -> tuple[Caller | None, list | None]:

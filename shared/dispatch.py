@@ -17,7 +17,7 @@ from typing import Any
 from shared import keys
 from shared.auth import Caller
 from shared.config import Config
-from shared.errors import ApiError, Conflict, Forbidden, InvalidInput, Unauthenticated
+from shared.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from shared.registry import Operation
 from shared.schema import validate
 
@@ -101,14 +101,10 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
         return _replay(ctx.redis.get(key))
     try:
         outcome = _outcome(op, op.handler(ctx, args))
-    except ApiError as err:
-        if err.status >= 500:
-            ctx.redis.delete(key)
-        else:
-            ctx.redis.set(key, json.dumps({"error": [err.status, err.code, err.message,
-                                                     err.retry_after]}), ex=ttl)
-        raise
     except BaseException:
+        # An error changed nothing, so the key is released: a retry may succeed later (a 429
+        # replayed past its Retry-After, or a 409 server_not_live after a heartbeat, would
+        # make "retries are safe" useless). Only answers that changed something are replayed.
         ctx.redis.delete(key)
         raise
     ctx.redis.set(key, json.dumps({"status": outcome.status, "body": outcome.body}), ex=ttl)
@@ -124,7 +120,4 @@ def _replay(stored: str | None) -> Outcome:
         raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly",
                        code="request_in_progress")
     data = json.loads(stored)
-    if "error" in data:
-        status, code, message, retry_after = data["error"]
-        raise ApiError(message, code=code, status=status, retry_after=retry_after)
     return Outcome(data["status"], data["body"])

@@ -93,6 +93,10 @@ def check(f: Field, value: Any, config: Any, text: bool, label: str | None = Non
             if value not in f.choices:
                 raise InvalidInput(label, "must be one of " + ", ".join(f.choices))
             return value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(label, "is not valid Unicode (lone surrogate)") from None
         if not PRINTABLE.fullmatch(value) and f.pattern is None:
             raise InvalidInput(label, "must not contain control characters")
         limit = _limit(f.max_len, config)

@@ -122,3 +122,35 @@ def test_patterns_match_the_whole_value(client, name):
     resp = client.post("/v1/players", json={"name": name, "password": "secret1"})
     assert resp.status_code == 400
     assert resp.json["error"]["message"].startswith("name")
+
+
+@pytest.mark.parametrize("url", ["/v1/status?cursor=", "/v1/boards/b1/records?limit=10&cursor=",
+                                 "/v1/players/nobody1/records?around="])
+def test_empty_query_value_means_not_given(client, url):
+    assert client.get(url).status_code in (200, 404)  # never 400 for `cursor=`
+
+
+def test_deep_json_and_lone_surrogates_are_400(client, api):
+    deep = b"[" * 5000 + b"]" * 5000
+    assert client.post("/v1/players", data=deep, content_type="application/json"
+                       ).status_code == 400
+    nested = b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert client.post("/v1/players", data=nested, content_type="application/json"
+                       ).status_code == 400
+    resp = client.post("/v1/servers", data=b'{"name": "x\\ud800"}',
+                       content_type="application/json", headers=api.admin)
+    assert resp.status_code == 400 and resp.json["error"]["message"].startswith("name")
+
+
+def test_session_dies_with_its_account_even_if_the_name_returns(api, client, r):
+    """A session written for a deleted account must not open the next account of that name."""
+    from shared import keys
+    from shared.auth import sha256
+
+    old = api.player("dave")
+    token = api.token(old)
+    stale = r.get(keys.player_session("dave", sha256(token)))
+    assert client.delete("/v1/players/dave", headers=api.admin).status_code == 204
+    api.player("dave")  # a new account with the same name
+    r.set(keys.player_session("dave", sha256(token)), stale)  # a login racing the delete
+    assert client.get("/v1/players/dave/settings", headers=old).status_code == 401
