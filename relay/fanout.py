@@ -94,11 +94,12 @@ class FanOut:
         server_id = conn.caller.id
 
         def batch(cursor: str) -> None:
+            before = self.cursor.get(server_id, cursor)  # what the live reader had read
             fut = loop.run_in_executor(self.pool, messages.read, self.r, server_id, cursor,
                                        REPLAY_BATCH)
-            fut.add_done_callback(lambda f: got(cursor, f))
+            fut.add_done_callback(lambda f: got(cursor, before, f))
 
-        def got(cursor: str, fut: Any) -> None:
+        def got(cursor: str, before: str, fut: Any) -> None:
             if conn.closed or conn.replaying != start_gen:
                 return
             try:
@@ -112,12 +113,18 @@ class FanOut:
                     conn.send(line)
             if entries:
                 cursor = entries[-1][0]
-            mine = self.cursor.get(server_id, cursor)
-            if len(entries) < REPLAY_BATCH and p.stream_key(cursor) >= p.stream_key(mine):
-                conn.last_id = max(cursor, conn.last_id, key=p.stream_key)
-                conn.replaying = False
-            else:
-                batch(cursor)
+            if len(entries) < REPLAY_BATCH:
+                # The stream held nothing more after ``cursor`` when read. Entries the live
+                # reader had read before that read but the stream no longer has (inbox gone,
+                # trimmed) are skipped rather than asked for again and again.
+                if p.stream_key(cursor) < p.stream_key(before):
+                    cursor = before
+                mine = self.cursor.get(server_id, cursor)
+                if p.stream_key(cursor) >= p.stream_key(mine):
+                    conn.last_id = max(cursor, conn.last_id, key=p.stream_key)
+                    conn.replaying = False
+                    return
+            batch(cursor)
 
         batch(after)
 

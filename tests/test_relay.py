@@ -557,3 +557,18 @@ def test_every_operation_answers_like_http(relay, client, api, who):
             assert got["state"] == "OK", (name, got)
         else:
             assert (got["state"], got["code"]) == ("ERROR", resp.json["error"]["code"]), name
+
+
+def test_resume_when_inbox_is_gone_finishes_and_live_pushes_continue(relay, api):
+    from shared import keys
+    a_id, a_key, _ = server_creds(api, "a")
+    a = authed(relay.port, a_id, a_key)
+    first = _send(relay, "x", a_id, "one")
+    assert a.push()["id"] == first  # this process's cursor is now at `first`
+    relay.redis.delete(keys.inbox(a_id))  # the inbox is gone (or trimmed shorter)
+    assert a.cmd("RESUME", "0")["state"] == "OK"
+    time.sleep(0.3)
+    assert not any(c.replaying for c in list(relay.conns))  # not re-reading in a loop
+    a.sock.settimeout(2)
+    later = _send(relay, "x", a_id, "two")
+    assert a.push()["id"] == later  # the replay finished; live delivery resumed
