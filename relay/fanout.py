@@ -77,6 +77,8 @@ class FanOut:
             asyncio.get_running_loop().create_task(self._poke())
 
     def unsubscribe(self, conn: Any) -> None:
+        conn.replay_gen += 1  # a running replay of this server's inbox stops here
+        conn.replaying = False
         server_id = conn.caller.id
         conns = self.subs.get(server_id)
         if conns is not None:
@@ -89,7 +91,9 @@ class FanOut:
     def resume(self, conn: Any, after: str) -> None:
         """Replay what the inbox keeps after ``after``, then continue live."""
         skip = (p.stream_key(conn.tail), p.stream_key(conn.last_id))  # already sent live
-        start_gen = conn.replaying = (conn.replaying or 0) + 1
+        conn.replay_gen += 1
+        start_gen = conn.replay_gen
+        conn.replaying = True
         loop = asyncio.get_running_loop()
         server_id = conn.caller.id
 
@@ -100,7 +104,7 @@ class FanOut:
             fut.add_done_callback(lambda f: got(cursor, before, f))
 
         def got(cursor: str, before: str, fut: Any) -> None:
-            if conn.closed or conn.replaying != start_gen:
+            if conn.closed or conn.replay_gen != start_gen:
                 return
             try:
                 entries = fut.result()

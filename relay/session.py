@@ -49,7 +49,7 @@ class Session:
     """Per-connection state. ``hub`` is the process (see relay.server.Relay)."""
 
     __slots__ = ("hub", "ip", "mode", "caller", "secret", "fails", "tail", "last_id",
-                 "replaying", "mail_seq")
+                 "replaying", "replay_gen", "mail_seq")
 
     def __init__(self, hub: Any, ip: str) -> None:
         self.hub, self.ip = hub, ip
@@ -59,6 +59,7 @@ class Session:
         self.fails = 0
         self.tail = self.last_id = "0-0"  # pushes: inbox id at AUTH, last id delivered
         self.replaying = False
+        self.replay_gen = 0  # bumped to stop a running replay (new RESUME, unsubscribe)
         self.mail_seq = 0  # HUMAN players: last mailbox sequence announced
 
     # --- replies in the connection's mode -------------------------------------------------------

@@ -572,3 +572,23 @@ def test_resume_when_inbox_is_gone_finishes_and_live_pushes_continue(relay, api)
     a.sock.settimeout(2)
     later = _send(relay, "x", a_id, "two")
     assert a.push()["id"] == later  # the replay finished; live delivery resumed
+
+
+def test_reauth_during_replay_stops_the_old_servers_replay(relay, api):
+    from shared import keys
+    a_id, a_key, _ = server_creds(api, "a")
+    b_id, b_key, _ = server_creds(api, "b")
+    pipe = relay.redis.pipeline(transaction=False)
+    for i in range(3000):
+        pipe.xadd(keys.inbox(a_id), {"e": "message", "d": json.dumps({"from": "x", "to": a_id, "type": "text",
+                                                    "body": f"A{i}", "at": 1.0})})
+    pipe.execute()
+    c = authed(relay.port, a_id, a_key)
+    c.send(json.dumps({"cmd": "RESUME", "args": "0"}) + "\r\n"
+           + json.dumps({"cmd": "AUTH", "args": f"{b_id} {b_key}"}))
+    assert c.reply()["msg"] == "Resuming after 0."
+    assert c.reply()["msg"] == f"Authenticated as server {b_id}."
+    c.pushes.clear()  # A's pushes sent before the re-AUTH are fine
+    sent = _send(relay, "x", b_id, "for B")
+    push = c.push()
+    assert push["id"] == sent and push["data"]["to"] == b_id  # no A entry after the AUTH
