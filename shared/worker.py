@@ -1,11 +1,15 @@
 """The worker process: ``python -m shared.worker`` (the Procfile's ``worker``); docs/WORKERS.md.
 
-Checks the configuration (no ``REDIS_URL``: exits at once saying what to set), then runs an RQ
-worker on the ``status`` and ``mail`` queues (status first, so a mail backlog never delays the
-expiry sweep) with RQ's scheduler (it runs the retries' back-off), plus a ticker thread that
-queues the periodic jobs. Any number of worker processes may run: the ticker takes a Redis lock
-(``SET NX PX``) per period, so one sweep is queued per STATUS_SWEEP_SECONDS fleet-wide, and the
-sweep itself is atomic per dead server, so it never announces one twice.
+Checks the configuration (no ``REDIS_URL``: exits at once saying what to set), then runs one RQ
+worker per queue, ``status`` and ``mail``, as two child processes (``--queue NAME`` runs one of
+them alone). One queue per RQ worker matters: RQ 2.12 takes a job with BLMOVE into an
+intermediate list (recovered if the worker dies) only when the worker listens on a single queue;
+with several queues it uses BLPOP, and a worker killed between the pop and its started registry
+loses the job. A separate status worker also keeps the expiry sweep ahead of any mail backlog.
+Each runs RQ's scheduler (the retries' back-off); the status worker also runs a ticker thread
+that queues the periodic jobs. Any number of worker processes may run: the ticker takes a Redis
+lock (``SET NX PX``) per period, so one sweep is queued per STATUS_SWEEP_SECONDS fleet-wide, and
+the sweep itself is atomic per dead server, so it never announces one twice.
 
 The default class is RQ's forking ``Worker`` (each job in a child "horse": a SIGKILLed horse's
 job is retried within seconds); ``--simple`` runs ``SimpleWorker`` (faster, but a job of a
@@ -16,8 +20,11 @@ killed SimpleWorker is stranded until RQ's maintenance finds it). RQ needs a Red
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import redis
@@ -26,6 +33,7 @@ from rq import SimpleWorker, Worker
 from shared import jobs, keys
 from shared.config import Config, ConfigError
 
+QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
 TICK_SECONDS = 0.25
 
@@ -62,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true",
                         help="work until the queues are empty, then exit (no ticker)")
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    parser.add_argument("--queue", choices=QUEUES,
+                        help="run the RQ worker of this one queue (default: one per queue)")
     opts = parser.parse_args(argv)
     try:
         config = Config.from_env()
@@ -75,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     except redis.RedisError as err:
         print(f"ssm worker: cannot reach Redis at REDIS_URL={url}: {err}", file=sys.stderr)
         return 1
+    if opts.queue is None:
+        return supervise(sys.argv[1:] if argv is None else argv, opts.burst)
     cls = SimpleWorker if opts.simple else Worker
-    worker = cls([jobs.STATUS_QUEUE, jobs.MAIL_QUEUE], connection=conn,
-                 maintenance_interval=MAINTENANCE_SECONDS)
+    worker = cls([opts.queue], connection=conn, maintenance_interval=MAINTENANCE_SECONDS)
     ticker = None
-    if not opts.burst:
+    if not opts.burst and opts.queue == jobs.STATUS_QUEUE:
         ticker = Ticker(url, config, worker.name)
         ticker.start()
     try:
@@ -89,6 +100,31 @@ def main(argv: list[str] | None = None) -> int:
         if ticker is not None:
             ticker.stopping.set()
     return 0
+
+
+def supervise(argv: list[str], burst: bool) -> int:
+    """Run one worker process per queue; SIGTERM/SIGINT stop both. If one dies unasked, stop
+    the other and exit non-zero, so the platform (or honcho) restarts the whole process."""
+    children = [subprocess.Popen([sys.executable, "-m", "shared.worker", "--queue", q, *argv])
+                for q in QUEUES]
+    stopping = False
+
+    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while any(child.poll() is None for child in children):
+        if not stopping and not burst and any(child.poll() is not None for child in children):
+            print("ssm worker: a queue worker exited; stopping", file=sys.stderr, flush=True)
+            stop()
+        time.sleep(0.2)
+    codes = [child.returncode for child in children]
+    return 0 if (stopping and not any(c and c > 0 for c in codes)) or codes == [0, 0] else 1
 
 
 if __name__ == "__main__":

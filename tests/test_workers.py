@@ -30,12 +30,12 @@ class Workers:
     def __init__(self, url: str, logdir: Path):
         self.url, self.logdir, self.procs = url, logdir, []
 
-    def start(self, ttl: int = 60, pause_ms: int = 0) -> subprocess.Popen:
+    def start(self, ttl: int = 60, pause_ms: int = 0, *args: str) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
         env.update(REDIS_URL=self.url, STATUS_TTL=str(ttl), STATUS_SWEEP_SECONDS="1",
                    SSM_TEST_JOB_PAUSE_MS=str(pause_ms), PYTHONUNBUFFERED="1")
         log = open(self.logdir / f"worker{len(self.procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "shared.worker"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "shared.worker", *args], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
@@ -90,7 +90,8 @@ def send_mail(client: Any, sender: dict[str, str], to: str, subject: str = "hi")
 
 def idle(r: Any) -> bool:
     """No mail job queued, scheduled or running."""
-    return not any(r.exists(k) for k in ("rq:queue:mail", "rq:scheduled:mail", "rq:wip:mail"))
+    return not any(r.exists(k) for k in ("rq:queue:mail", "rq:queue:mail:intermediate",
+                                         "rq:scheduled:mail", "rq:wip:mail"))
 
 
 def horse_of(worker: subprocess.Popen) -> psutil.Process | None:
@@ -186,7 +187,9 @@ def test_sigkill_mid_job_loses_nothing_and_notifies_once(api, client, r, workers
     sid, srv = live_server(api, "One")
     alice, bob = api.player("alice"), api.player("bob")
     api.join(sid, srv, alice)
-    worker = workers.start(pause_ms=1200)  # the job pauses before and after its one script
+    # the mail queue's own worker process (what the supervisor runs), so its horse is its child;
+    # the job pauses before and after its one script
+    worker = workers.start(60, 1200, "--queue", "mail")
     mail_id = send_mail(client, bob, "alice")
     job_id = mailbox.notice_job_id("alice", mail_id)
     horse = wait_for(lambda: horse_of(worker), what="work horse")
@@ -313,3 +316,21 @@ def test_trim_drops_only_old_entries_beyond_keep_count(job_env):
     assert r.xlen(keys.inbox("a")) == 3  # newest 3 kept, though one is old
     assert r.xlen(keys.inbox("b")) == 5  # all recent ones kept, beyond the keep count
     assert jobs.trim_inboxes() == 0
+
+
+def test_worker_runs_one_single_queue_worker_per_queue_and_stops_cleanly(workers):
+    """RQ takes jobs crash-safely (BLMOVE to an intermediate list) only from a single queue,
+    so the Procfile's worker runs one RQ worker process per queue."""
+    proc = workers.start()
+
+    def queue_children():
+        kids = psutil.Process(proc.pid).children()
+        found = sorted(k.cmdline()[-1] for k in kids if "--queue" in k.cmdline())
+        return found if found == ["mail", "status"] else None
+
+    wait_for(queue_children, what="one worker per queue")
+    kids = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    time.sleep(0.3)
+    assert [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE] == []
