@@ -15,7 +15,8 @@ PLAYERS_KEY = keys.around(keys.server_players(keys.HOLE))
 
 # KEYS: session, account, live index, unread zset, this server's player set.
 # ARGV: server id, oldest live heartbeat (ms), now (s), player-set key prefix and suffix, lname.
-# Returns -1 for a bad session, -2 when the server is not live, else {id, name, unread}.
+# Returns -1 for a bad session, -2 when the server is not live, else {id, name, unread,
+# 1 when the player was already online here, Redis TIME in ms (the clock notices are marked by)}.
 JOIN = Lua("""
 local sess = redis.call('GET', KEYS[1])
 if not sess then return -1 end
@@ -28,7 +29,9 @@ if acct[3] and acct[3] ~= ARGV[1] then
 end
 redis.call('SADD', KEYS[5], ARGV[6])
 redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[3])
-return {acct[1], acct[2], redis.call('ZCARD', KEYS[4])}""")
+local t = redis.call('TIME')
+return {acct[1], acct[2], redis.call('ZCARD', KEYS[4]), acct[3] == ARGV[1] and 1 or 0,
+        tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}""")
 
 
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
@@ -40,8 +43,9 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     One script checks the token and the server's heartbeat and moves the player: removes them
     from the old server's player set, adds them to this one's, sets the account's ``server`` and
-    ``last_seen``. Joining again where the player already is only refreshes ``last_seen``. When
-    unread mail waits, the pending-mail notice job is queued before the answer (a second round
+    ``last_seen``. Joining again where the player already is only refreshes ``last_seen`` (no
+    new reminder). When the player arrives with unread mail, the pending-mail notice job is
+    queued before the answer, carrying the join time by Redis' clock (a second round
     trip only then); a crash between the two means no 2xx was sent, and the retried join queues
     it. Returns ``{player: {id, name}, server, online: true}``. Raises invalid_credentials (401)
     for a bad or expired player token, server_not_live (409) without a heartbeat within
@@ -60,10 +64,10 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if got == -2:
         raise Conflict(f"server {server_id} is not live: send a heartbeat first",
                        code="server_not_live")
-    player_id, name, unread = got
-    if unread:
+    player_id, name, unread, was_here, joined_ms = got
+    if unread and not was_here:
         tx = ctx.redis.pipeline()
         tx.multi()
-        jobs.enqueue_pending_notice(ctx.redis, tx, lname, server_id)
+        jobs.enqueue_pending_notice(ctx.redis, tx, lname, server_id, joined_ms)
         tx.execute()
     return {"player": {"id": player_id, "name": name}, "server": server_id, "online": True}

@@ -50,10 +50,15 @@ def enqueue_mail_notice(r: Any, tx: Any, lname: str, mail_id: str) -> None:
         job_id=f"mail-{_safe(lname)}-{mail_id}", retry=MAIL_RETRY, result_ttl=0)
 
 
-def enqueue_pending_notice(r: Any, tx: Any, lname: str, server_id: str) -> None:
-    """Queue the pending-mail notice for a player who just came online on ``server_id``."""
+def enqueue_pending_notice(r: Any, tx: Any, lname: str, server_id: str,
+                           joined_ms: int | None = None) -> None:
+    """Queue the pending-mail notice for a player who just came online on ``server_id``.
+
+    ``joined_ms`` (Redis TIME of the join) travels in the job's arguments, so a retry compares
+    against the join, not against when RQ re-queued it."""
+    args = (lname, server_id) if joined_ms is None else (lname, server_id, int(joined_ms))
     _queue(r, MAIL_QUEUE).enqueue_call(
-        "shared.jobs.notify_pending", args=(lname, server_id), pipeline=tx,
+        "shared.jobs.notify_pending", args=args, pipeline=tx,
         timeout=MAIL_TIMEOUT, retry=MAIL_RETRY, result_ttl=0)
 
 

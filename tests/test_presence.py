@@ -106,15 +106,21 @@ def test_join_auth(api, client, live):
 
 def test_join_queues_pending_notice_only_with_unread_mail(api, live, r, redis_server):
     sid, srv = live
+    other, other_h = api.server("other")
+    api.heartbeat(other, other_h)
     alice = api.player("alice")
     assert api.join(sid, srv, alice).status_code == 200
-    assert mail_jobs(redis_server) == 0
+    assert mail_jobs(redis_server) == 0  # no unread mail: no job
     r.zadd(keys.mailbox_unread("alice"), {"m1": 1})
-    assert api.join(sid, srv, alice).status_code == 200
+    assert api.join(other, other_h, alice).status_code == 200  # arrives with unread mail
     queue = Queue("mail", connection=redis.Redis.from_url(redis_server.url))
     assert queue.count == 1
     job = queue.jobs[0]
-    assert job.func_name == "shared.jobs.notify_pending" and job.args == ("alice", sid)
+    assert job.func_name == "shared.jobs.notify_pending" and job.args[:2] == ("alice", other)
+    redis_now_ms = int(float(r.time()[0]) * 1000)
+    assert abs(job.args[2] - redis_now_ms) < 5000  # the join time, by Redis' clock
+    assert api.join(other, other_h, alice).status_code == 200  # already there: no reminder
+    assert queue.count == 1
 
 
 def test_join_not_live_queues_nothing(api, r, redis_server):
