@@ -103,6 +103,10 @@ class FanOut:
                                        REPLAY_BATCH)
             fut.add_done_callback(lambda f: got(cursor, before, f))
 
+        def next_batch(cursor: str) -> None:
+            if not conn.closed and conn.replay_gen == start_gen:
+                batch(cursor)
+
         def got(cursor: str, before: str, fut: Any) -> None:
             if conn.closed or conn.replay_gen != start_gen:
                 return
@@ -110,13 +114,17 @@ class FanOut:
                 entries = fut.result()
             except (redis.RedisError, OSError) as exc:
                 log.warning("replay read failed (%s); retrying", type(exc).__name__)
-                loop.call_later(0.5, batch, cursor)
+                loop.call_later(0.5, next_batch, cursor)
                 return
             for key, line in render(entries):
                 if not skip[0] < key <= skip[1]:
-                    conn.send(line)
+                    conn.send_replay(line)
             if entries:
                 cursor = entries[-1][0]
+                # Let the client take this batch before the next one (or before live pushes,
+                # which drop a client that has too much waiting): read again once drained.
+                conn.when_drained(lambda: next_batch(cursor))
+                return
             if len(entries) < REPLAY_BATCH:
                 # The stream held nothing more after ``cursor`` when read. Entries the live
                 # reader had read before that read but the stream no longer has (inbox gone,
@@ -128,7 +136,7 @@ class FanOut:
                     conn.last_id = max(cursor, conn.last_id, key=p.stream_key)
                     conn.replaying = False
                     return
-            batch(cursor)
+            next_batch(cursor)
 
         batch(after)
 

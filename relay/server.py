@@ -32,6 +32,7 @@ from shared.registry import Operation, load
 log = logging.getLogger("ssm.relay")
 
 OUT_MAX = 256 * 1024  # bytes waiting for one client before it is dropped
+DRAIN_POLL = 0.01  # seconds between checks while a replay waits for a client to read
 BUILTIN_USAGE = {
     "MODE": "MODE <SERVER|CLIENT|HUMAN|LIST>", "HELP": "HELP [command]", "QUIT": "QUIT",
     "HW": f"HW [n] (n <= {p.HW_MAX})", "AUTH": "AUTH <server_id> <key>",
@@ -221,7 +222,10 @@ class Connection(Session, asyncio.Protocol):
         self.hub.release(self)
 
     def pause_writing(self) -> None:
-        """The client is not reading and OUT_MAX bytes wait for it: drop it."""
+        """The client is not reading and OUT_MAX bytes wait for it: drop it (a replay's own
+        output does not count: it waits for the client between batches)."""
+        if self.replaying:
+            return
         log.info("dropping %s: not reading", self.ip)
         self.closed = True
         self.transport.abort()
@@ -278,6 +282,20 @@ class Connection(Session, asyncio.Protocol):
     def send(self, data: bytes) -> None:
         if not self.closed:
             self.transport.write(data)
+
+    def send_replay(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    def when_drained(self, callback: Any) -> None:
+        """Call ``callback`` (soon) once the write buffer is at or below its low-water mark."""
+        if self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        if self.transport.get_write_buffer_size() <= self.transport.get_write_buffer_limits()[0]:
+            loop.call_soon(callback)
+        else:
+            loop.call_later(DRAIN_POLL, self.when_drained, callback)
 
     def close(self) -> None:
         if not self.closed:

@@ -258,3 +258,12 @@ class Session:
     def send(self, data: bytes) -> None:
         """Write unasked bytes (a push); the I/O layer overrides this."""
         raise NotImplementedError
+
+    def send_replay(self, data: bytes) -> None:
+        """Write a replayed entry (the replay paces itself with ``when_drained``)."""
+        self.send(data)
+
+    def when_drained(self, callback: Any) -> None:
+        """Call ``callback`` once the bytes waiting for the client are few; the I/O layer
+        overrides this."""
+        callback()

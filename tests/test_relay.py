@@ -592,3 +592,25 @@ def test_reauth_during_replay_stops_the_old_servers_replay(relay, api):
     sent = _send(relay, "x", b_id, "for B")
     push = c.push()
     assert push["id"] == sent and push["data"]["to"] == b_id  # no A entry after the AUTH
+
+
+def _fill_inbox(relay: Relay, server_id: str, n: int, body: str) -> None:
+    from shared import keys
+    pipe = relay.redis.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd(keys.inbox(server_id), {"e": "message", "d": json.dumps(
+            {"from": "x", "to": server_id, "type": "text", "body": f"{i} {body}", "at": 1.0})})
+    pipe.execute()
+
+
+def test_a_large_replay_waits_for_the_client_instead_of_dropping_it(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    _fill_inbox(relay, a_id, 1200, "é" * 1000)  # ~6 KB a line, ~3 MB a replay batch
+    c = greeted(relay.port, "SERVER", rcvbuf=8192)
+    assert c.cmd("AUTH", f"{a_id} {a_key}")["state"] == "OK"
+    assert c.cmd("RESUME", "0")["state"] == "OK"
+    time.sleep(0.3)  # a client busy elsewhere for a moment
+    got = [c.push()["data"]["body"].split()[0] for _ in range(1200)]
+    assert got == [str(i) for i in range(1200)]
+    sent = _send(relay, "x", a_id, "live after replay")
+    assert c.push()["id"] == sent
