@@ -6,9 +6,7 @@ from shared import mailbox, status
 from shared.auth import new_id
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.registry import PLAYER, SERVER, operation
-from shared.schema import PLAYER_NAME, Str
-
-TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*"  # printable, plus tab and line breaks
+from shared.schema import PLAYER_NAME, TEXT, Str
 
 
 @operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201, aliases=("MAIL",),

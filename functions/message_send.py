@@ -4,9 +4,8 @@ from typing import Any
 
 from shared import messages
 from shared.registry import SERVER, operation
-from shared.schema import CHANNEL, SERVER_ID, Str
+from shared.schema import CHANNEL, SERVER_ID, TEXT, Str
 
-TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*"  # printable, plus tab and line breaks
 TYPE = r"[a-z0-9_.:-]{1,32}"
 
 

@@ -30,4 +30,4 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     acct = {k: v for k, v in zip(FIELDS, got, strict=False) if v is not None}
     players.require(acct, args["name"])
     live = float(acct["live"]) if "live" in acct else None
-    return players.public(acct, live, ctx.now_ms(), ctx.config.status_ttl)
+    return players.public(acct, live, ctx)

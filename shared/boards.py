@@ -11,10 +11,7 @@ kept within +-(2**53 - 1) (exact in a double); ``incr`` saturates there, ``decr`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
-
-from redis.exceptions import NoScriptError
 
 from shared import keys
 from shared.errors import NotFound
@@ -134,27 +131,3 @@ def render(raw: str, rank: int) -> dict[str, Any]:
 
 def no_board(board_id: str) -> NotFound:
     return NotFound(f"no board named {board_id}")
-
-
-def run_pipeline(r: Any, script: Lua, fill: Callable[[Any], None],
-                 transaction: bool = False) -> list[Any]:
-    """Execute a pipeline that ``fill`` builds (calling ``script`` by EVALSHA): one round trip.
-
-    If Redis lacks the script (NOSCRIPT), load it and run the pipeline once more, so every other
-    command ``fill`` queues must be safe to repeat."""
-    for attempt in (1, 2):
-        pipe = r.pipeline(transaction=transaction)
-        fill(pipe)
-        try:
-            return pipe.execute()
-        except NoScriptError:
-            if attempt == 2:
-                raise
-            r.script_load(script.source)
-    raise AssertionError("unreachable")
-
-
-def evalsha(pipe: Any, script: Lua, keys_: list[str], args: list[Any]) -> None:
-    """Queue ``script`` on ``pipe``."""
-    pipe.evalsha(script.sha, len(keys_), *keys_, *args)
-

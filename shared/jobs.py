@@ -47,7 +47,12 @@ def enqueue_mail_notice(r: Any, tx: Any, lname: str, mail_id: str) -> None:
     """Queue the live notice for one stored mail, inside the caller's transaction ``tx``."""
     _queue(r, MAIL_QUEUE).enqueue_call(
         "shared.jobs.notify_mail", args=(lname, mail_id), pipeline=tx, timeout=MAIL_TIMEOUT,
-        job_id=f"mail-{_safe(lname)}-{mail_id}", retry=MAIL_RETRY, result_ttl=0)
+        job_id=notice_job_id(lname, mail_id), retry=MAIL_RETRY, result_ttl=0)
+
+
+def notice_job_id(lname: str, mail_id: str) -> str:
+    """The RQ job id of one mail's notice (mail.send's script removes it on refusal)."""
+    return f"mail-{_safe(lname)}-{mail_id}"
 
 
 def enqueue_pending_notice(r: Any, tx: Any, lname: str, server_id: str,

@@ -50,11 +50,6 @@ redis.call('ZADD', KEYS[3], seq, ARGV[1])
 return {'ok', from}"""
 
 
-def notice_job_id(lname: str, mail_id: str) -> str:
-    """The id ``jobs.enqueue_mail_notice`` gives the notice job of one mail."""
-    return f"mail-{jobs._safe(lname)}-{mail_id}"
-
-
 def store_with_notice(r: Any, lname: str, mail_id: str, fields: dict[str, Any],
                       sender_lname: str, server_id: str, live_cutoff_ms: int, cap: int) -> list:
     """Queue the live notice and store the mail in one MULTI/EXEC (one round trip).
@@ -62,7 +57,7 @@ def store_with_notice(r: Any, lname: str, mail_id: str, fields: dict[str, Any],
     Returns the script's answer: ``['ok', from]`` or ``['refused', reason]`` (then neither the
     mail nor its notice job exists).
     """
-    job_id = notice_job_id(lname, mail_id)
+    job_id = jobs.notice_job_id(lname, mail_id)
     tx = r.pipeline()
     tx.multi()
     jobs.enqueue_mail_notice(r, tx, lname, mail_id)

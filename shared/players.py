@@ -7,6 +7,7 @@ from typing import Any
 from shared import keys
 from shared.errors import NotFound
 from shared.schema import PLAYER_NAME, Str
+from shared.status import is_live
 
 NAME = Str("name", where="path", pattern=PLAYER_NAME, doc="player name (case-insensitive)")
 PASSWORD_MIN, PASSWORD_MAX = 6, 128
@@ -19,10 +20,10 @@ def require(acct: dict[str, str] | None, name: str) -> dict[str, str]:
     return acct
 
 
-def public(acct: dict[str, str], live_score: float | None, now_ms: int, ttl: int) -> dict[str, Any]:
+def public(acct: dict[str, str], live_score: float | None, ctx: Any) -> dict[str, Any]:
     """The public profile: ``online`` only while the player's server is live."""
     server = acct.get("server") or None
-    online = bool(server and live_score is not None and live_score >= now_ms - ttl * 1000)
+    online = bool(server and is_live(live_score, ctx))
     return {"id": acct["id"], "name": acct["name"], "created": int(acct["created"]),
             "last_seen": int(acct["last_seen"]) if acct.get("last_seen") else None,
             "online": online, "server": server if online else None}

@@ -24,6 +24,7 @@ SERVER_ID = r"[a-z0-9]{1,32}"
 BOARD_ID = r"[a-z0-9_.:-]{1,64}"
 SETTING_KEY = r"[A-Za-z0-9_.:-]{1,64}"
 CHANNEL = r"[A-Za-z0-9_.:-]{1,64}"
+TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*"  # printable, plus tab and line breaks
 MAX_SAFE_INT = 2**53 - 1
 
 

@@ -19,7 +19,7 @@ import psutil
 import pytest
 from rq.job import Job
 
-from shared import jobs, keys, mailbox, messages
+from shared import jobs, keys, messages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -191,7 +191,7 @@ def test_sigkill_mid_job_loses_nothing_and_notifies_once(api, client, r, workers
     # the job pauses before and after its one script
     worker = workers.start(60, 1200, "--queue", "mail")
     mail_id = send_mail(client, bob, "alice")
-    job_id = mailbox.notice_job_id("alice", mail_id)
+    job_id = jobs.notice_job_id("alice", mail_id)
     horse = wait_for(lambda: horse_of(worker), what="work horse")
     if when == "after_write":
         wait_for(lambda: inbox(r, sid), what="notice written")
