@@ -16,10 +16,10 @@ from shared.schema import Int
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """One player's record on a board, with its neighbours.
 
-    Returns ``{rank, player, score, meta, server, at, around}``. ``around`` lists the records
-    ranked from rank-around to rank+around (fewer at either end of the board), the player's own
-    included, best first, each as record.top renders it (empty list when ``around`` is 0). One
-    script call. Raises not_found (404) for an unknown board or when the player has no record
+    Returns ``{rank, player, score, meta, server, at, around}``. ``around`` lists the
+    neighbours: up to ``around`` records ranked just above and just below the player (fewer at
+    either end of the board), best first, each as record.top renders it; the player's own record
+    is the top level, not repeated there (so ``around=0`` gives an empty list). One script call. Raises not_found (404) for an unknown board or when the player has no record
     on it.
     """
     board, around = args["board"], args["around"]
@@ -31,4 +31,4 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     first, *raws = out
     window = [boards.render(raw, first + i) for i, raw in enumerate(raws) if raw != "null"]
     mine = next(rec for rec in window if rec["player"].lower() == args["name"].lower())
-    return {**mine, "around": window if around else []}
+    return {**mine, "around": [rec for rec in window if rec["rank"] != mine["rank"]]}
