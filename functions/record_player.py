@@ -19,8 +19,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     Returns ``{rank, player, score, meta, server, at, around}``. ``around`` lists the
     neighbours: up to ``around`` records ranked just above and just below the player (fewer at
     either end of the board), best first, each as record.top renders it; the player's own record
-    is the top level, not repeated there (so ``around=0`` gives an empty list). One script call. Raises not_found (404) for an unknown board or when the player has no record
-    on it.
+    is the top level, not repeated there (so ``around=0`` gives an empty list). One script
+    call. Raises not_found (404) for an unknown board or when the player has no record on it.
     """
     board, around = args["board"], args["around"]
     out = boards.AROUND(ctx.redis, boards.board_keys(board), [args["name"].lower(), around])
