@@ -62,3 +62,10 @@ def test_process_without_redis_url_fails_at_once(name):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "REDIS_URL" in proc.stderr
+
+
+def test_readme_documents_every_setting():
+    from shared.config import env_table
+
+    readme = (ROOT / "README.md").read_text()
+    assert [name for name, _ in env_table() if f"`{name}`" not in readme] == []
