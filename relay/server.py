@@ -195,13 +195,13 @@ class Relay:
 
 
 class Connection(Session, asyncio.Protocol):
-    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed")
+    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused")
 
     def __init__(self, hub: Relay) -> None:
         Session.__init__(self, hub, "")
         self.reader = p.LineReader()
         self.active = time.monotonic()
-        self.busy = self.closed = False
+        self.busy = self.closed = self.out_paused = False
         self.pending: list[bytes | None] | None = None
 
     def connection_made(self, transport: Any) -> None:
@@ -222,18 +222,20 @@ class Connection(Session, asyncio.Protocol):
         self.hub.release(self)
 
     def pause_writing(self) -> None:
-        """The client is not reading and OUT_MAX bytes wait for it: drop it (a replay's own
-        output does not count: it waits for the client between batches)."""
-        if self.replaying:
-            return
-        log.info("dropping %s: not reading", self.ip)
-        self.closed = True
-        self.transport.abort()
+        """OUT_MAX bytes wait for the client (a large reply, a replay): read no more commands
+        until it has taken them. Pushes meanwhile drop it (see ``send``)."""
+        self.out_paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.out_paused = False
+        if not self.closed:
+            self._continue()
 
     def data_received(self, data: bytes) -> None:
         self.active = time.monotonic()
         lines = self.reader.feed(data)
-        if self.busy:
+        if self.busy or self.out_paused:
             self.pending = (self.pending or []) + lines
             self.transport.pause_reading()
         elif lines:
@@ -243,16 +245,16 @@ class Connection(Session, asyncio.Protocol):
         for i, line in enumerate(lines):
             if not self._apply(self.on_line(line)):
                 return
-            if self.busy:
+            if self.busy or self.out_paused:
                 if i + 1 < len(lines):
-                    self.pending = lines[i + 1:]
+                    self.pending = lines[i + 1:] + (self.pending or [])
                 self.transport.pause_reading()
                 return
 
     def _apply(self, step: Step) -> bool:
         """Write, close, or start the step's work; False once the connection is closing."""
         if step.out:
-            self.send(step.out)
+            self._write(step.out)
         if step.close:
             self.close()
         if self.closed:
@@ -271,15 +273,33 @@ class Connection(Session, asyncio.Protocol):
             step = then(fut.result())
         except Exception as exc:  # the barrier: ApiError, Redis down, or a bug -> error line
             step = self.failed(exc)
-        if not self._apply(step) or self.busy:
+        if not self._apply(step):
+            return
+        self._continue()
+
+    def _continue(self) -> None:
+        """Go on with the lines read while busy or paused, then read again."""
+        if self.busy or self.out_paused:
             return
         pending, self.pending = self.pending, None
         if pending:
             self._process(pending)
-        if not self.busy and not self.closed:
+        if not self.busy and not self.out_paused and not self.closed:
             self.transport.resume_reading()
 
     def send(self, data: bytes) -> None:
+        """A push: a client with OUT_MAX bytes already waiting is not reading; drop it."""
+        if self.closed:
+            return
+        if self.transport.get_write_buffer_size() > OUT_MAX:
+            log.info("dropping %s: not reading", self.ip)
+            self.closed = True
+            self.transport.abort()
+            return
+        self.transport.write(data)
+
+    def _write(self, data: bytes) -> None:
+        """A reply to the client's own command (reading pauses while much waits)."""
         if not self.closed:
             self.transport.write(data)
 

@@ -432,19 +432,30 @@ def test_garbage_huge_lines_and_telnet_never_hurt(relay):
     assert t.upto(b"> ") == b"Hello, world!\r\n" * 2 + b"> "
 
 
-def test_client_that_never_reads_is_dropped_without_delaying_others(relay):
-    slow = greeted(relay.port, "HUMAN", rcvbuf=4096)
-    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-    slow.sock.settimeout(0.5)
+def test_client_that_never_reads_is_dropped_without_delaying_others(relay, api):
+    # A client that does not read its replies is paused (no more commands read), not dropped,
+    # and delays nobody.
+    lazy = greeted(relay.port, "HUMAN", rcvbuf=4096)
+    lazy.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    lazy.sock.settimeout(0.5)
     try:
         for _ in range(600):  # ~4 KB of output each, never read
-            slow.sock.sendall(b"HELP\r\n" * 10)
+            lazy.sock.sendall(b"HELP\r\n" * 10)
     except (OSError, TimeoutError):
-        pass  # dropped while we were still writing
+        pass  # the relay stopped reading from it
+    assert _prompt_hw(relay.port) < 0.5
+    # A server that does not read its pushes is dropped once OUT_MAX bytes wait for it.
+    a_id, a_key, _ = server_creds(api, "a")
+    slow = greeted(relay.port, "SERVER", rcvbuf=4096)
+    assert slow.cmd("AUTH", f"{a_id} {a_key}")["state"] == "OK"
+    before = len(relay.conns)
     deadline = time.monotonic() + 5
-    while len(relay.conns) > 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(relay.conns) == 0
+    while len(relay.conns) == before and time.monotonic() < deadline:
+        for _ in range(50):
+            _send(relay, "x", a_id, "é" * 1000)  # ~6 KB a push, never read
+        time.sleep(0.01)
+    assert len(relay.conns) == before - 1
+    assert slow.is_closed(2)
     assert _prompt_hw(relay.port) < 0.5
 
 
@@ -614,3 +625,16 @@ def test_a_large_replay_waits_for_the_client_instead_of_dropping_it(relay, api):
     assert got == [str(i) for i in range(1200)]
     sent = _send(relay, "x", a_id, "live after replay")
     assert c.push()["id"] == sent
+
+
+def test_a_large_reply_is_paced_not_fatal(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    _fill_inbox(relay, a_id, 1000, "é" * 1000)  # message.read answers with ~6 MB
+    c = greeted(relay.port, "SERVER")
+    assert c.cmd("AUTH", f"{a_id} {a_key}")["state"] == "OK"
+    c.send(json.dumps({"cmd": "message.read", "args": {"limit": 1000}}))
+    time.sleep(0.3)  # a client busy elsewhere for a moment
+    got = c.reply()
+    assert got["state"] == "OK", got
+    assert len(json.dumps(got)) > 1024 * 1024
+    assert c.cmd("HW")["msg"] == "Hello, world!"  # still connected, reading commands
