@@ -42,7 +42,11 @@ def render(entries: list[tuple[str, dict[str, str]]], cache: dict[Any, bytes] | 
         memo = (sid, f.get("d"))
         line = cache.get(memo) if cache is not None else None
         if line is None:
-            line = p.push(messages.event(f), sid, messages.entry(sid, f))
+            try:
+                line = p.push(messages.event(f), sid, messages.entry(sid, f))
+            except Exception:  # a malformed entry: skip it, keep pushing the others
+                log.warning("fan-out: skipping malformed inbox entry %s", sid, exc_info=True)
+                continue
             if cache is not None:
                 cache[memo] = line
         out.append((p.stream_key(sid), line))

@@ -74,10 +74,18 @@ class MailWatch:
             except (redis.RedisError, OSError) as exc:
                 log.warning("mail watch: redis error (%s)", type(exc).__name__)
                 continue
+            except Exception:  # a bug or bad data must not stop mail notices for everyone
+                log.warning("mail watch: fetch failed", exc_info=True)
+                continue
             for conn, lname in list(self.watch.items()):
                 if lname in news and news[lname][0] > conn.mail_seq:
                     seq, mails, unread = news[lname]
                     conn.mail_seq = seq
-                    lines = [f"* New mail from {frm}: {p._scalar(subj or '(no subject)')} "
-                             f"(READMAIL {mid})" for mid, frm, subj in mails if frm]
-                    conn.send(b"\r\n" + p.text(lines + [f"* {unread} unread"]) + p.PROMPT)
+                    try:
+                        lines = [f"* New mail from {frm}: {p._scalar(subj or '(no subject)')} "
+                                 f"(READMAIL {mid})" for mid, frm, subj in mails if frm]
+                        out = b"\r\n" + p.text(lines + [f"* {unread} unread"]) + p.PROMPT
+                    except Exception:  # one bad mail entry: skip this notice, keep going
+                        log.warning("mail watch: skipping a notice for %s", lname, exc_info=True)
+                        continue
+                    conn.send(out)

@@ -586,14 +586,9 @@ def test_resume_when_inbox_is_gone_finishes_and_live_pushes_continue(relay, api)
 
 
 def test_reauth_during_replay_stops_the_old_servers_replay(relay, api):
-    from shared import keys
     a_id, a_key, _ = server_creds(api, "a")
     b_id, b_key, _ = server_creds(api, "b")
-    pipe = relay.redis.pipeline(transaction=False)
-    for i in range(3000):
-        pipe.xadd(keys.inbox(a_id), {"e": "message", "d": json.dumps({"from": "x", "to": a_id, "type": "text",
-                                                    "body": f"A{i}", "at": 1.0})})
-    pipe.execute()
+    _fill_inbox(relay, a_id, 3000, "A")
     c = authed(relay.port, a_id, a_key)
     c.send(json.dumps({"cmd": "RESUME", "args": "0"}) + "\r\n"
            + json.dumps({"cmd": "AUTH", "args": f"{b_id} {b_key}"}))
@@ -605,12 +600,18 @@ def test_reauth_during_replay_stops_the_old_servers_replay(relay, api):
     assert push["id"] == sent and push["data"]["to"] == b_id  # no A entry after the AUTH
 
 
-def _fill_inbox(relay: Relay, server_id: str, n: int, body: str) -> None:
+def _fill_inbox(relay: Relay, server_id: str, n: int, body: str, raw: str | None = None) -> None:
+    """``n`` entries straight into the inbox (ids from the id log, as deliver takes them);
+    ``raw`` is the ``d`` field as is instead of a message."""
     from shared import keys
     pipe = relay.redis.pipeline(transaction=False)
-    for i in range(n):
-        pipe.xadd(keys.inbox(server_id), {"e": "message", "d": json.dumps(
-            {"from": "x", "to": server_id, "type": "text", "body": f"{i} {body}", "at": 1.0})})
+    for _ in range(n):
+        pipe.xadd(keys.message_ids(), {"e": "message"})
+    ids = pipe.execute()
+    for i, sid in enumerate(ids):
+        pipe.xadd(keys.inbox(server_id), {"e": "message", "d": raw if raw is not None else
+                                          json.dumps({"from": "x", "to": server_id, "type": "text",
+                                                      "body": f"{i} {body}", "at": 1.0})}, id=sid)
     pipe.execute()
 
 
@@ -638,3 +639,16 @@ def test_a_large_reply_is_paced_not_fatal(relay, api):
     assert got["state"] == "OK", got
     assert len(json.dumps(got)) > 1024 * 1024
     assert c.cmd("HW")["msg"] == "Hello, world!"  # still connected, reading commands
+
+
+def test_a_malformed_inbox_entry_is_skipped_and_pushes_go_on(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    a = authed(relay.port, a_id, a_key)
+    _fill_inbox(relay, a_id, 1, "", raw="{not json")
+    a.sock.settimeout(2)
+    sent = _send(relay, "x", a_id, "after the bad one")
+    assert a.push()["id"] == sent
+    b = authed(relay.port, a_id, a_key)
+    b.sock.settimeout(2)
+    assert b.cmd("RESUME", "0")["state"] == "OK"  # a replay skips it too
+    assert b.push()["id"] == sent
