@@ -251,8 +251,12 @@ class Session:
             return self.fail("RESUME needs SERVER mode and AUTH", "unauthenticated")
         if len(words) != 1 or not CURSOR.fullmatch(words[0]):
             return self.fail("Usage: RESUME <stream id> (0 = everything kept)", "invalid_input")
-        self.hub.fanout.resume(self, words[0])
-        return self.reply(f"Resuming after {words[0]}.")
+        hub, caller, secret, after = self.hub, self.caller, self.secret, words[0]
+
+        def done(_: Any) -> Step:  # the key is still valid (else Expired: see ``failed``)
+            hub.fanout.resume(self, after)
+            return self.reply(f"Resuming after {after}.")
+        return Step(work=lambda: hub.fresh(caller, secret), then=done)
 
     # --- pushes from the process ---------------------------------------------------------------
     def send(self, data: bytes) -> None:

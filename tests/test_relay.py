@@ -272,6 +272,15 @@ def test_rotated_key_stops_working_on_the_next_command(relay, api, client):
     assert c.cmd("status.list")["state"] == "OK"
 
 
+def test_resume_rechecks_the_key(relay, api, client):
+    server_id, key, _ = server_creds(api)
+    c = authed(relay.port, server_id, key)
+    client.post(f"/v1/servers/{server_id}/key", headers=api.admin)
+    got = c.cmd("RESUME", "0")
+    assert got["state"] == "ERROR" and got["code"] == "unauthenticated", got
+    assert c.cmd("RESUME", "0")["code"] == "unauthenticated"  # caller dropped
+
+
 # --- operations: same data and codes as HTTP ------------------------------------------------
 BEAT = {"name": "Srv", "host": "ac.example.org", "port": 28763, "map": "ac_desert",
         "mode": "ctf", "players": ["a", "b"], "max_players": 16, "version": "1.3",
