@@ -100,6 +100,7 @@ class FanOut:
         conn.replaying = True
         loop = asyncio.get_running_loop()
         server_id = conn.caller.id
+        seen = [conn.last_id]  # the newest id this replay actually read
 
         def batch(cursor: str) -> None:
             before = self.cursor.get(server_id, cursor)  # what the live reader had read
@@ -125,6 +126,7 @@ class FanOut:
                     conn.send_replay(line)
             if entries:
                 cursor = entries[-1][0]
+                seen[0] = max(seen[0], cursor, key=p.stream_key)
                 # Let the client take this batch before the next one (or before live pushes,
                 # which drop a client that has too much waiting): read again once drained.
                 conn.when_drained(lambda: next_batch(cursor))
@@ -137,7 +139,10 @@ class FanOut:
                     cursor = before
                 mine = self.cursor.get(server_id, cursor)
                 if p.stream_key(cursor) >= p.stream_key(mine):
-                    conn.last_id = max(cursor, conn.last_id, key=p.stream_key)
+                    # never beyond what was read or this process's cursor (RESUME <future id>
+                    # must not silence later pushes)
+                    conn.last_id = max(seen[0], min(cursor, mine, key=p.stream_key),
+                                       conn.last_id, key=p.stream_key)
                     conn.replaying = False
                     return
             next_batch(cursor)

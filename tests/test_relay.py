@@ -661,3 +661,15 @@ def test_a_malformed_inbox_entry_is_skipped_and_pushes_go_on(relay, api):
     b.sock.settimeout(2)
     assert b.cmd("RESUME", "0")["state"] == "OK"  # a replay skips it too
     assert b.push()["id"] == sent
+
+
+def test_resume_with_a_future_id_does_not_silence_later_pushes(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    a = authed(relay.port, a_id, a_key)
+    a.sock.settimeout(2)
+    first = _send(relay, "x", a_id, "before")
+    assert a.push()["id"] == first
+    assert a.cmd("RESUME", "9999999999999")["state"] == "OK"
+    time.sleep(0.1)
+    sent = _send(relay, "x", a_id, "after")
+    assert a.push()["id"] == sent
