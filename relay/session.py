@@ -183,7 +183,7 @@ class Session:
 
     def cmd_hw(self, words: list[str]) -> Step:
         n = words[0] if words else "1"
-        if not n.isdigit() or not 1 <= int(n) <= p.HW_MAX:
+        if not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= p.HW_MAX:
             return self.fail(f"n: must be a whole number from 1 to {p.HW_MAX}", "invalid_input")
         if self.human:
             return self.reply("", lines=[p.HELLO] * int(n))

@@ -673,3 +673,10 @@ def test_resume_with_a_future_id_does_not_silence_later_pushes(relay, api):
     time.sleep(0.1)
     sent = _send(relay, "x", a_id, "after")
     assert a.push()["id"] == sent
+
+
+@pytest.mark.parametrize("n", ["³", "١٢", "0", "x"])
+def test_hw_rejects_non_ascii_digits_as_invalid_input(relay, n):
+    c = greeted(relay.port, "CLIENT")
+    got = c.cmd("HW", n)
+    assert got["state"] == "ERROR" and got["code"] == "invalid_input", got
