@@ -15,7 +15,6 @@ import logging
 import resource
 import signal
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -33,8 +32,6 @@ from shared.registry import Operation, load
 log = logging.getLogger("ssm.relay")
 
 OUT_MAX = 256 * 1024  # bytes waiting for one client before it is dropped
-FEED_PER_TURN = 4096  # bytes split into lines per event-loop turn for one connection
-LINES_PER_TURN = 64  # lines handled per event-loop turn for one connection; the rest wait
 DRAIN_POLL = 0.01  # seconds between checks while a replay waits for a client to read
 BUILTIN_USAGE = {
     "MODE": "MODE <SERVER|CLIENT|HUMAN|LIST>", "HELP": "HELP [command]", "QUIT": "QUIT",
@@ -198,16 +195,14 @@ class Relay:
 
 
 class Connection(Session, asyncio.Protocol):
-    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused",
-                 "yielding", "unfed", "unfed_at")
+    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused")
 
     def __init__(self, hub: Relay) -> None:
         Session.__init__(self, hub, "")
         self.reader = p.LineReader()
         self.active = time.monotonic()
-        self.busy = self.closed = self.out_paused = self.yielding = False
-        self.pending: deque[bytes | None] = deque()  # lines read, not yet handled
-        self.unfed, self.unfed_at = b"", 0  # bytes received, not yet split into lines
+        self.busy = self.closed = self.out_paused = False
+        self.pending: list[bytes | None] | None = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -239,39 +234,22 @@ class Connection(Session, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.active = time.monotonic()
-        self.unfed = self.unfed[self.unfed_at:] + data if self.unfed_at < len(self.unfed) else data
-        self.unfed_at = 0
-        if self.busy or self.out_paused or self.yielding:
+        lines = self.reader.feed(data)
+        if self.busy or self.out_paused:
+            self.pending = (self.pending or []) + lines
             self.transport.pause_reading()
-        else:
-            self._process()
+        elif lines:
+            self._process(lines)
 
-    def _process(self) -> None:
-        """Handle pending lines: at most LINES_PER_TURN now, and none while a command works
-        or the client has much output waiting."""
-        if not self.pending and self.unfed_at < len(self.unfed):
-            at = self.unfed_at
-            self.pending.extend(self.reader.feed(self.unfed[at:at + FEED_PER_TURN]))
-            self.unfed_at = at + FEED_PER_TURN
-        for _ in range(LINES_PER_TURN):
-            if not self.pending:
-                break
-            if not self._apply(self.on_line(self.pending.popleft())):
+    def _process(self, lines: list[bytes | None]) -> None:
+        for i, line in enumerate(lines):
+            if not self._apply(self.on_line(line)):
                 return
             if self.busy or self.out_paused:
+                if i + 1 < len(lines):
+                    self.pending = lines[i + 1:] + (self.pending or [])
                 self.transport.pause_reading()
                 return
-        if self.closed or self.busy or self.out_paused:
-            return
-        if self.pending or self.unfed_at < len(self.unfed):  # others first; go on next turn
-            self.transport.pause_reading()
-            self.yielding = True
-            asyncio.get_running_loop().call_soon(self._next_turn)
-
-    def _next_turn(self) -> None:
-        self.yielding = False
-        if not self.closed:
-            self._continue()
 
     def _apply(self, step: Step) -> bool:
         """Write, close, or start the step's work; False once the connection is closing."""
@@ -301,10 +279,12 @@ class Connection(Session, asyncio.Protocol):
 
     def _continue(self) -> None:
         """Go on with the lines read while busy or paused, then read again."""
-        if self.busy or self.out_paused or self.yielding:
+        if self.busy or self.out_paused:
             return
-        self._process()
-        if not (self.busy or self.out_paused or self.yielding or self.closed):
+        pending, self.pending = self.pending, None
+        if pending:
+            self._process(pending)
+        if not self.busy and not self.out_paused and not self.closed:
             self.transport.resume_reading()
 
     def send(self, data: bytes) -> None:
