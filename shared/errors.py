@@ -19,9 +19,6 @@ class ApiError(Exception):
             self.status = status
         self.retry_after = retry_after
 
-    def to_dict(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 class InvalidInput(ApiError):
     status, code = 400, "invalid_input"

@@ -44,11 +44,6 @@ class Operation:
     # check (one round trip for both); a handler gets the results from ctx.fetch
     prefetch: Callable[[Any, dict[str, Any], str], None] | None = None
 
-    @property
-    def relay_fields(self) -> tuple[Field, ...]:
-        """Fields in the order relay words fill them (path fields first, as declared)."""
-        return self.fields
-
 
 REGISTRY: dict[str, Operation] = {}
 
