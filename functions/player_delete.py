@@ -15,7 +15,7 @@ from shared.registry import ADMIN, PLAYER, operation
 DELETE = Lua("""
 local server = redis.call('HGET', KEYS[1], 'server')
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for _, h in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', ARGV[2] .. h) end
+for _, h in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do redis.call('DEL', ARGV[2] .. h) end
 for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do redis.call('DEL', ARGV[3] .. m) end
 for _, b in ipairs(redis.call('SMEMBERS', KEYS[10])) do
   local rec, rank = ARGV[4] .. b .. ARGV[5], ARGV[6] .. b .. ARGV[7]

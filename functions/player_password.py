@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys
+from shared import keys, limits
 from shared.auth import hash_password, verify_password
 from shared.errors import InvalidCredentials
 from shared.players import NAME, PASSWORD_MAX, PASSWORD_MIN
@@ -10,15 +10,15 @@ from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import Str
 
-# KEYS: account hash, sessions set. ARGV: new pw, current token hash, session key prefix.
+# KEYS: account hash, session index. ARGV: new pw, current token hash, session key prefix.
 # Sets the password and ends every session but the current one. Returns sessions ended.
 CHANGE = Lua("""
 redis.call('HSET', KEYS[1], 'pw', ARGV[1])
 local n = 0
-for _, h in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if h ~= ARGV[2] then
     redis.call('DEL', ARGV[3] .. h)
-    redis.call('SREM', KEYS[2], h)
+    redis.call('ZREM', KEYS[2], h)
     n = n + 1
   end
 end
@@ -33,15 +33,27 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Change the calling player's password; every other session of theirs ends at once.
 
     Stores the new scrypt hash; the session making the call stays valid. Returns
-    ``{sessions_ended: n}``. A wrong ``old`` raises invalid_credentials (401); it does not count
-    toward the login lockout (the caller already holds a valid session). Two round trips: the
-    stored hash arrives with the session check (``account=("pw",)``), then one script writes.
+    ``{sessions_ended: n}``. A wrong ``old`` raises invalid_credentials (401) and counts as a
+    failed login (name and address locks), so a stolen token cannot guess the password past
+    the lockout; while a lock is on it raises rate_limited (429) without checking ``old``.
+    Three round trips: the stored hash arrives with the session check (``account=("pw",)``),
+    then the attempt is counted (before the password check, so parallel guesses cannot outrun
+    the lock), then one MULTI writes.
     """
     lname = ctx.caller.lname
+    guard = limits.LoginGuard(ctx, lname)
+    pipe = ctx.redis.pipeline(transaction=False)
+    guard.begin(pipe)
+    (wait,) = pipe.execute()
+    limits.raise_if_refused(wait)
     stored = ctx.caller.account.get("pw")
     if not stored or not verify_password(stored, args["old"]):
+        guard.failed(ctx.redis)
         raise InvalidCredentials("old: wrong password")
     pw = hash_password(args["new"], ctx.config.scrypt_log2_n)
-    ended = CHANGE(ctx.redis, [keys.player(lname), keys.player_sessions(lname)],
-                   [pw, ctx.caller.session, keys.player_session(lname, "")])
+    tx = ctx.redis.pipeline()
+    tx.eval(CHANGE.source, 2, keys.player(lname), keys.player_sessions(lname), pw,
+            ctx.caller.session, keys.player_session(lname, ""))
+    guard.succeeded(tx)
+    ended, _ = tx.execute()
     return {"sessions_ended": int(ended)}

@@ -9,11 +9,13 @@ from shared.schema import Str
 
 
 @operation("server.create", "POST", "/v1/servers", auth=ADMIN, status=201,
-           fields=(Str("name", min_len=1, max_len=64),))
+           secret_out=("key",), fields=(Str("name", min_len=1, max_len=64),))
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Register a game server and issue its key (shown only in this answer).
 
     Stores the server hash with sha256 of the key, and adds the id to the broadcast directory.
+    Returns ``{id, name, key, created}`` (201). A repeat with the same Idempotency-Key answers
+    ``{id, name, created}`` of the first call, without the key (rotate the key to get a new one).
     """
     server_id = new_id()
     key = new_server_key(server_id)

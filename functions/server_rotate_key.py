@@ -16,13 +16,16 @@ redis.call('HSET', KEYS[1], 'key', ARGV[1])
 return redis.call('HGET', KEYS[1], 'name')""")
 
 
-@operation("server.rotate_key", "POST", "/v1/servers/{id}/key", auth=ADMIN, idempotent=False,
-           fields=(Str("id", where="path", pattern=SERVER_ID),), aliases=("ROTATE",))
+@operation("server.rotate_key", "POST", "/v1/servers/{id}/key", auth=ADMIN,
+           secret_out=("key",), aliases=("ROTATE",),
+           fields=(Str("id", where="path", pattern=SERVER_ID),))
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Issue a new key for a server (shown only in this answer); the old key is refused at once.
 
     Stores sha256 of the new key in the server hash. Returns ``{id, name, key}`` (200).
-    An Idempotency-Key is ignored: every call rotates. 404 not_found for an unknown id.
+    A repeat with the same Idempotency-Key rotates nothing and answers ``{id, name}`` of the
+    first call, without the key (a new key needs a new Idempotency-Key, or none).
+    404 not_found for an unknown id.
     One Redis round trip (a script).
     """
     key = new_server_key(args["id"])

@@ -8,44 +8,66 @@ from shared.auth import new_session_token, sha256, verify_password
 from shared.errors import InvalidCredentials
 from shared.redis_conn import Lua
 from shared.registry import operation
-from shared.schema import Str
+from shared.schema import PLAYER_NAME, Str
 
-# KEYS: the player's session set. ARGV: session key prefix. Drops hashes whose session expired.
-PRUNE = Lua("""
-for _, h in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', ARGV[1] .. h) == 0 then redis.call('SREM', KEYS[1], h) end
+# KEYS: the player's session index, the new session's key.
+# ARGV: token hash, session JSON, TTL s, now ms, SESSIONS_PER_PLAYER_MAX, session key prefix.
+# Stores the session; drops expired ones from the index, then the oldest beyond the cap (their
+# keys deleted: revoked at once). Every step is bounded by the cap, whatever the history.
+ADD_SESSION = Lua("""
+local ttl_ms, now = tonumber(ARGV[3]) * 1000, tonumber(ARGV[4])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl_ms)
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+  redis.call('DEL', ARGV[6] .. h)
 end
-return 0""")
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local expiry = now + ttl_ms
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] and tonumber(last[2]) >= expiry then expiry = tonumber(last[2]) + 1 end
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[5])
+if over > 0 then
+  for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do
+    redis.call('DEL', ARGV[6] .. h)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+end
+redis.call('PEXPIRE', KEYS[1], math.max(redis.call('PTTL', KEYS[1]), ttl_ms))
+return over""")
 
 
-@operation("session.login", "POST", "/v1/sessions", aliases=("LOGIN",), idempotent=False,
-           fields=(Str("name", max_len=64), Str("password", max_len=1024, secret=True)))
+@operation("session.login", "POST", "/v1/sessions", aliases=("LOGIN",), secret_out=("token",),
+           fields=(Str("name", pattern=PLAYER_NAME, doc="player name (case-insensitive)"),
+                   Str("password", max_len=1024, secret=True)))
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Log a player in and return a session token (random, 256 bits, stored hashed).
 
-    Stores the session (TTL SESSION_TTL) and last_seen. A wrong name or password raises
-    invalid_credentials and counts toward the name and address locks (rate_limited, 429);
-    a success resets the name's count and drops expired sessions from the player's session set.
-    Two round trips (limits + account, then the session).
+    Stores the session (TTL SESSION_TTL) and last_seen; a player keeps at most
+    SESSIONS_PER_PLAYER_MAX sessions, the oldest is revoked. A wrong name or password raises
+    invalid_credentials and counts toward the name and address locks (through a game server:
+    toward that server's lock for the name only); a lock raises rate_limited (429). A repeat
+    with the same Idempotency-Key answers ``{player, expires_at}`` of the first login, without
+    the token. Two round trips (limits + account, then the session).
     """
     lname = args["name"].lower()
-    ip_applies = ctx.caller.kind != "server"
+    guard = limits.LoginGuard(ctx, lname)
     pipe = ctx.redis.pipeline(transaction=False)
-    limits.begin_login(pipe, ctx, lname, ip_applies)
+    guard.begin(pipe)
     pipe.hmget(keys.player(lname), "id", "name", "pw")
     wait, (player_id, name, pw) = pipe.execute()
     limits.raise_if_refused(wait)
     if not pw or not verify_password(pw, args["password"]):
-        limits.login_failed(ctx, lname, ip_applies)
+        guard.failed(ctx.redis)
         raise InvalidCredentials("wrong name or password")
     token = new_session_token(lname)
-    token_hash, now, ttl = sha256(token), int(ctx.now()), ctx.config.session_ttl
+    token_hash, now, ttl = sha256(token), ctx.now(), ctx.config.session_ttl
     tx = ctx.redis.pipeline()
-    tx.set(keys.player_session(lname, token_hash), json.dumps({"id": player_id, "name": name}),
-           ex=ttl)
-    tx.sadd(keys.player_sessions(lname), token_hash)
-    tx.eval(PRUNE.source, 1, keys.player_sessions(lname), keys.player_session(lname, ""))
-    tx.hset(keys.player(lname), "last_seen", now)
-    limits.login_succeeded(tx, ctx, lname, ip_applies)
+    tx.eval(ADD_SESSION.source, 2, keys.player_sessions(lname),
+            keys.player_session(lname, token_hash), token_hash,
+            json.dumps({"id": player_id, "name": name}), ttl, int(now * 1000),
+            ctx.config.sessions_per_player_max, keys.player_session(lname, ""))
+    tx.hset(keys.player(lname), "last_seen", int(now))
+    guard.succeeded(tx)
     tx.execute()
-    return {"token": token, "player": {"id": player_id, "name": name}, "expires_at": now + ttl}
+    return {"token": token, "player": {"id": player_id, "name": name},
+            "expires_at": int(now) + ttl}

@@ -11,11 +11,11 @@ from shared.registry import PLAYER, operation
 def handler(ctx: Any, args: dict[str, Any]) -> None:
     """End the session whose token made this call (204); the token is refused at once.
 
-    Deletes the session key and its entry in the player's sessions set (one MULTI/EXEC).
+    Deletes the session key and its entry in the player's session index (one MULTI/EXEC).
     The player's other sessions stay valid.
     """
     lname, token_hash = ctx.caller.lname, ctx.caller.session
     tx = ctx.redis.pipeline()
     tx.delete(keys.player_session(lname, token_hash))
-    tx.srem(keys.player_sessions(lname), token_hash)
+    tx.zrem(keys.player_sessions(lname), token_hash)
     tx.execute()

@@ -35,6 +35,7 @@ class Config:
     admin_token: str | None = _str("SSM_ADMIN_TOKEN", None)
     status_ttl: int = _int("STATUS_TTL", 90, 1)
     session_ttl: int = _int("SESSION_TTL", 30 * 86400, 60)
+    sessions_per_player_max: int = _int("SESSIONS_PER_PLAYER_MAX", 50, 1, 10000)
     scrypt_log2_n: int = _int("SSM_SCRYPT_LOG2_N", 14, 1, 20)
     trusted_proxies: int = _int("SSM_TRUSTED_PROXIES", 0, 0, 10)
     data_dir: str = _str("SSM_DATA_DIR", "data")

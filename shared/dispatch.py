@@ -8,6 +8,7 @@ ApiError.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -17,7 +18,13 @@ from typing import Any
 from shared import keys
 from shared.auth import Caller
 from shared.config import Config
-from shared.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    Unauthenticated,
+)
 from shared.registry import Operation
 from shared.schema import validate
 
@@ -86,7 +93,10 @@ def check_owner(op: Operation, caller: Caller, args: Mapping[str, Any]) -> None:
 def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
         text_fields: frozenset[str] | set[str] = frozenset(),
         idempotency_key: str | None = None) -> Outcome:
-    """Authorize, validate and run ``op``; replay the first answer for a repeated key."""
+    """Authorize, validate and run ``op``; replay the first answer for a repeated key.
+
+    A repeated key answers the first result (its ``secret_out`` fields left out: a secret is
+    never stored or replayed); the same key with other arguments is idempotency_key_reused."""
     authorize(op, ctx.caller)
     args = validate(op.fields, raw, ctx.config, text_fields)
     check_owner(op, ctx.caller, args)
@@ -96,9 +106,9 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
         raise InvalidInput("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     ident = ctx.caller.ident if ctx.caller.kind != "anonymous" else f"ip:{ctx.ip}"
     key = keys.idempotency(ident, op.name, idempotency_key)
-    ttl = ctx.config.idempotency_ttl
-    if not ctx.redis.set(key, _PENDING, nx=True, ex=min(ttl, PENDING_TTL)):
-        return _replay(ctx.redis.get(key))
+    fp, ttl = fingerprint(op, args), ctx.config.idempotency_ttl
+    if not ctx.redis.set(key, f"{_PENDING}:{fp}", nx=True, ex=min(ttl, PENDING_TTL)):
+        return _replay(op, ctx.redis.get(key), fp)
     try:
         outcome = _outcome(op, op.handler(ctx, args))
     except BaseException:
@@ -107,17 +117,44 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
         # make "retries are safe" useless). Only answers that changed something are replayed.
         ctx.redis.delete(key)
         raise
-    ctx.redis.set(key, json.dumps({"status": outcome.status, "body": outcome.body}), ex=ttl)
+    stored = {"status": outcome.status, "body": _without_secrets(op, outcome.body), "fp": fp}
+    ctx.redis.set(key, json.dumps(stored), ex=ttl)
     return outcome
+
+
+def fingerprint(op: Operation, args: Mapping[str, Any]) -> str:
+    """sha256 of the validated arguments as canonical JSON (sorted keys, no spaces), so key
+    order, spacing and defaults filled in do not matter. Secret inputs (``Field.secret``: a
+    password, a token) are left out, so no fast hash of a password is ever stored."""
+    secret = {f.name for f in op.fields if f.secret}
+    public = {k: v for k, v in args.items() if k not in secret}
+    text = json.dumps(public, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _outcome(op: Operation, result: dict | Outcome | None) -> Outcome:
     return result if isinstance(result, Outcome) else Outcome(op.status, result)
 
 
-def _replay(stored: str | None) -> Outcome:
-    if stored is None or stored == _PENDING:
+def _without_secrets(op: Operation, body: dict | None) -> dict | None:
+    if body is None or not op.secret_out:
+        return body
+    return {k: v for k, v in body.items() if k not in op.secret_out}
+
+
+def _replay(op: Operation, stored: str | None, fp: str) -> Outcome:
+    if stored is not None and stored.startswith(_PENDING) and stored != f"{_PENDING}:{fp}":
+        raise _reused()
+    if stored is None or stored.startswith(_PENDING):
         raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly",
                        code="request_in_progress")
     data = json.loads(stored)
-    return Outcome(data["status"], data["body"])
+    if data.get("fp", fp) != fp:
+        raise _reused()
+    return Outcome(data["status"], _without_secrets(op, data["body"]))
+
+
+def _reused() -> IdempotencyKeyReused:
+    return IdempotencyKeyReused("this Idempotency-Key was used with a different request; "
+                                "use a new key for a new request")

@@ -54,6 +54,12 @@ class TooLarge(ApiError):
     status, code = 413, "too_large"
 
 
+class IdempotencyKeyReused(ApiError):
+    """422: an Idempotency-Key already used with a different request."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
 class RateLimited(ApiError):
     status, code = 429, "rate_limited"
 

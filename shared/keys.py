@@ -49,8 +49,9 @@ def player_session(lname: str, token_hash: str) -> str:
 
 
 def player_sessions(lname: str) -> str:
-    """set: token hashes of the player's sessions (for revocation)."""
-    return f"{_p(lname)}:sessions"
+    """zset: token hash -> expiry (unix ms) of each of the player's sessions, at most
+    SESSIONS_PER_PLAYER_MAX (for revocation; the lowest score is the oldest session)."""
+    return f"{_p(lname)}:sessidx"
 
 
 def player_boards(lname: str) -> str:
@@ -96,6 +97,16 @@ def login_fails_name(lname: str) -> str:
 def login_lock_name(lname: str) -> str:
     """string with TTL: present while the name is locked."""
     return f"{_p(lname)}:lock"
+
+
+def login_fails_name_via(lname: str, server_id: str) -> str:
+    """string counter with TTL: failed logins for this name made through one server."""
+    return f"{_p(lname)}:fails:{server_id}"
+
+
+def login_lock_name_via(lname: str, server_id: str) -> str:
+    """string with TTL: present while the name is locked for logins through one server."""
+    return f"{_p(lname)}:lock:{server_id}"
 
 
 # --- servers: tag {s:<id>} ------------------------------------------------------------------
@@ -211,5 +222,6 @@ def register_count(ip: str, hour: int) -> str:
 
 
 def idempotency(caller: str, operation: str, key: str) -> str:
-    """string with TTL: JSON of the first answer to a POST with this Idempotency-Key."""
+    """string with TTL: ``pending:<fingerprint>`` while the first request with this
+    Idempotency-Key runs, then JSON ``{status, body, fp}`` of its answer (secrets removed)."""
     return f"{P}idem:{caller}:{operation}:{key}"

@@ -43,6 +43,9 @@ class Operation:
     # reads only: prefetch(pipe, args, who) queues them; HTTP sends them with the credential
     # check (one round trip for both); a handler gets the results from ctx.fetch
     prefetch: Callable[[Any, dict[str, Any], str], None] | None = None
+    # answer fields holding a secret the operation issues (a key, a token): shown in the first
+    # answer only, never stored for an Idempotency-Key replay (a replay omits them)
+    secret_out: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, Operation] = {}
@@ -52,7 +55,8 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
               owner: str | None = None, fields: tuple[Field, ...] = (), status: int | None = None,
               aliases: tuple[str, ...] = (), idempotent: bool | None = None,
               account: tuple[str, ...] = (),
-              prefetch: Callable[[Any, dict[str, Any], str], None] | None = None) -> Callable:
+              prefetch: Callable[[Any, dict[str, Any], str], None] | None = None,
+              secret_out: tuple[str, ...] = ()) -> Callable:
     """Register the decorated handler as operation ``name``."""
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +70,7 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
             summary=summary.strip(),
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
-            reads=method == "GET", account=account, prefetch=prefetch)
+            reads=method == "GET", account=account, prefetch=prefetch, secret_out=secret_out)
         return handler
 
     return register

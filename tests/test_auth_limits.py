@@ -1,7 +1,9 @@
-"""Login lockout, registration limit, session TTL, Idempotency-Key on register, no echoed secrets.
+"""Login lockout, registration limit, sessions, Idempotency-Key on register, no echoed secrets.
 
 SPEC §4 "Brute force": 5 failed logins for one name lock the name; 10 from one address lock the
-address; refused attempts do not count; a server's key exempts its logins from the address lock.
+address; refused attempts do not count; a wrong ``old`` on player.password is a failed login; a
+server's key exempts its logins from the address lock, and the name lock its failures cause
+applies to logins through that server only. Sessions per player are capped.
 """
 
 from __future__ import annotations
@@ -168,6 +170,129 @@ def test_name_lock_applies_to_server_logins(api, client, config):
     assert_locked(login(client, "alice", headers=srv), config.login_name_lock)
 
 
+def test_a_servers_failures_lock_the_name_for_that_server_only(api, client, config, r):
+    register(client, "alice")
+    sid_a, srv_a = api.server("a")
+    _, srv_b = api.server("b")
+    for _ in range(config.login_name_fails):
+        assert login(client, "alice", "wrong00", headers=srv_a).status_code == 401
+    assert_locked(login(client, "alice", headers=srv_a), config.login_name_lock)
+    assert 0 < r.ttl(keys.login_lock_name_via("alice", sid_a)) <= config.login_name_lock
+    assert login(client, "alice", headers=srv_b).status_code == 200
+    assert login(client, "alice").status_code == 200  # direct logins: not locked either
+    assert r.get(keys.login_fails_name("alice")) is None  # nothing counted for the name itself
+    assert_locked(login(client, "alice", headers=srv_a), config.login_name_lock)  # still
+
+
+def test_direct_failures_lock_the_name_through_every_server(api, client, config):
+    register(client, "alice")
+    _, srv = api.server()
+    for _ in range(config.login_name_fails):
+        assert login(client, "alice", "wrong00").status_code == 401
+    assert_locked(login(client, "alice", headers=srv), config.login_name_lock)
+    assert_locked(login(client, "alice"), config.login_name_lock)
+
+
+def test_a_server_still_cannot_outguess_its_lock(api, client, config, r):
+    """The per-server lock keeps the protection against guessing: refused attempts do not
+    reach the password check, and the count starts over only after the lock."""
+    register(client, "alice")
+    sid, srv = api.server()
+    for _ in range(config.login_name_fails):
+        login(client, "alice", "wrong00", headers=srv)
+    for _ in range(3):
+        assert login(client, "alice", "wrong00", headers=srv).status_code == 429
+    assert r.get(keys.login_fails_name_via("alice", sid)) is None  # refused: not counted
+
+
+# --- player.password: a wrong old is a failed login -----------------------------------------
+def change_password(client, headers, old, new="better22", ip=IP_A):
+    return client.put("/v1/players/alice/password", json={"old": old, "new": new},
+                      headers=headers, environ_base={"REMOTE_ADDR": ip})
+
+
+def test_wrong_old_password_counts_as_a_failed_login(api, client, config, r):
+    alice = api.player("alice")
+    for _ in range(config.login_name_fails):
+        resp = change_password(client, alice, "wrong00")
+        assert resp.status_code == 401 and resp.json["error"]["code"] == "invalid_credentials"
+    assert_locked(change_password(client, alice, "secret1"), config.login_name_lock)
+    assert_locked(login(client, "alice", ip=IP_B), config.login_name_lock)
+    r.delete(keys.login_lock_name("alice"))  # the lock ran out: the password never changed
+    assert login(client, "alice").status_code == 200
+
+
+def test_wrong_old_password_counts_for_the_address(api, client, config):
+    alice = api.player("alice")
+    register(client, "bob")
+    for i in range(config.login_ip_fails - 1):
+        assert login(client, f"user{i}", "wrong00").status_code == 401
+    assert change_password(client, alice, "wrong00").status_code == 401  # the 10th failure
+    assert_locked(login(client, "bob"), config.login_ip_lock)
+
+
+def test_password_change_refused_while_the_name_is_locked(api, client, config, r):
+    alice = api.player("alice")
+    for _ in range(config.login_name_fails):
+        login(client, "alice", "wrong00", ip=IP_B)
+    assert_locked(change_password(client, alice, "secret1"), config.login_name_lock)
+    r.delete(keys.login_lock_name("alice"))
+    assert login(client, "alice", "secret1").status_code == 200  # unchanged
+
+
+def test_password_change_success_resets_the_name_count(api, client, config):
+    alice = api.player("alice")
+    for _ in range(config.login_name_fails - 1):
+        assert change_password(client, alice, "wrong00").status_code == 401
+    assert change_password(client, alice, "secret1").status_code == 200
+    for _ in range(config.login_name_fails - 1):
+        assert login(client, "alice", "wrong00").status_code == 401
+    assert login(client, "alice", "better22").status_code == 200
+
+
+def test_parallel_wrong_old_passwords_cannot_outrun_the_lock(app, api, config, monkeypatch):
+    import threading
+    import time
+
+    import functions.player_password as player_password
+
+    alice = api.player("alice")
+    real, checks = player_password.verify_password, []
+
+    def slow_verify(stored, password):
+        checks.append(password)
+        time.sleep(0.2)  # a slow KDF: every guess of the burst is in flight at once
+        return real(stored, password)
+
+    monkeypatch.setattr(player_password, "verify_password", slow_verify)
+    barrier, codes = threading.Barrier(20), []
+
+    def guess():
+        c = app.test_client()
+        barrier.wait()
+        codes.append(change_password(c, alice, "wrong00").status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 <= len(checks) <= config.login_name_fails
+    assert sorted(codes) == [401] * len(checks) + [429] * (20 - len(checks))
+    assert_locked(change_password(app.test_client(), alice, "secret1"), config.login_name_lock)
+
+
+# --- malformed names ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["{", "}", "bob}:acct}", "{p:bob}", "a b", "a" * 16, "", "x",
+                                  "al\nice"])
+def test_malformed_login_names_are_invalid_input(client, r, name):
+    resp = login(client, name, "wrong00")
+    assert resp.status_code == 400, resp.json
+    assert resp.json["error"]["code"] == "invalid_input"
+    assert resp.json["error"]["message"].startswith("name")
+    assert r.keys("ssm:*") == []  # nothing counted, no key built from the name
+
+
 # --- registrations per address --------------------------------------------------------------
 @pytest.fixture
 def limited(redis_server, r, clock):
@@ -196,6 +321,47 @@ def test_server_key_registrations_are_exempt(limited):
 
 
 # --- sessions -------------------------------------------------------------------------------
+def test_the_oldest_session_is_revoked_beyond_the_cap(api, client, r, config):
+    assert config.sessions_per_player_max == 50
+    register(client, "alice")
+    tokens = [login(client, "alice").json["token"] for _ in range(51)]
+    settings = "/v1/players/alice/settings"
+    assert client.get(settings, headers=api.bearer(tokens[0])).status_code == 401
+    for token in (tokens[1], tokens[-1]):
+        assert client.get(settings, headers=api.bearer(token)).status_code == 200
+    assert r.zcard(keys.player_sessions("alice")) == 50
+    assert len(r.keys(keys.player_session("alice", "*"))) == 50
+
+
+def _commands_run(r, fn) -> int:
+    """Redis commands ``fn`` ran (scripts' commands included), from INFO commandstats."""
+    def total() -> int:
+        stats = r.info("commandstats")
+        return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info",))
+
+    before = total()
+    fn()
+    return total() - before
+
+
+def test_a_logins_cost_is_bounded_by_the_cap(redis_server, r, clock):
+    """Counted in Redis commands, not time: a login at the cap runs a few more commands than
+    one with a single session (evicting the oldest), not one per session the player had."""
+    from wsgi import create_app
+
+    cap = 40
+    client = create_app(make_config(redis_server.url, sessions_per_player_max=cap), r,
+                        clock=clock).test_client()
+    register(client, "alice")
+    login(client, "alice")
+    small = _commands_run(r, lambda: login(client, "alice"))
+    for _ in range(cap + 5):
+        login(client, "alice")
+    large = _commands_run(r, lambda: login(client, "alice"))
+    assert large <= small + 4, (small, large)
+    assert r.zcard(keys.player_sessions("alice")) == cap
+
+
 def test_session_ttl_follows_config(redis_server, r, clock):
     from wsgi import create_app
 
@@ -285,14 +451,11 @@ def test_secrets_only_in_the_answer_that_issues_them(api, client, r):
             assert secret not in text, (resp.request.path, secret)
 
 
-def test_login_prunes_expired_sessions_from_the_session_set(api, client, r):
-    from shared import keys
-
+def test_login_drops_expired_sessions_from_the_index(api, client, r, clock, config):
     api.player("pruner")
     api.login("pruner")
-    hashes = r.smembers(keys.player_sessions("pruner"))
-    assert len(hashes) == 2
-    for h in hashes:  # both sessions expire
-        r.delete(keys.player_session("pruner", h))
+    assert r.zcard(keys.player_sessions("pruner")) == 2
+    clock.advance(config.session_ttl + 1)  # both sessions expire
     api.login("pruner")
-    assert len(r.smembers(keys.player_sessions("pruner"))) == 1
+    assert r.zcard(keys.player_sessions("pruner")) == 1
+    assert len(r.keys(keys.player_session("pruner", "*"))) == 1

@@ -20,7 +20,7 @@ def test_logout_kills_only_that_token(api, client, r):
     again = client.delete("/v1/sessions/current", headers=one)
     assert again.status_code == 401 and again.json["error"]["code"] == "unauthenticated"
     assert client.get("/v1/players/alice/settings", headers=two).status_code == 200
-    assert r.scard(keys.player_sessions("alice")) == 1
+    assert r.zcard(keys.player_sessions("alice")) == 1
 
 
 @pytest.mark.parametrize("who", ["anonymous", "server", "admin"])

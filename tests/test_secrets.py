@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from shared import keys
+
+
+def dump(r: Any) -> str:
+    """Every key and value in the test Redis as text, to search for a secret."""
+    readers = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
+               "zset": lambda k: r.zrange(k, 0, -1, withscores=True),
+               "list": lambda k: r.lrange(k, 0, -1), "stream": lambda k: r.xrange(k)}
+    return "\n".join(f"{k} {readers[r.type(k)](k)}" for k in r.keys("*"))
 
 
 def test_secrets_stay_secret(api, client, caplog):
@@ -39,11 +50,27 @@ def test_secrets_stay_secret(api, client, caplog):
         assert not any(secret in b for b in bodies), secret
     for issued in (token, key, rotated):
         assert sum(issued in b for b in bodies) == 1, issued
-    r = client.application.extensions["ssm"]["redis"]
-    readers = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
-               "zset": lambda k: r.zrange(k, 0, -1), "list": lambda k: r.lrange(k, 0, -1),
-               "stream": lambda k: r.xrange(k)}
-    stored = "\n".join(f"{k} {readers[r.type(k)](k)}" for k in r.keys("ssm:*"))
+    stored = dump(client.application.extensions["ssm"]["redis"])
     assert "scrypt$" in stored  # the reader does see stored values
     for secret in (password, new_password, token, key, rotated):
         assert secret not in stored  # only hashes are kept
+
+
+def test_issued_secrets_are_never_stored_for_a_replay(api, client):
+    """server.create, server.rotate_key and session.login with an Idempotency-Key: the repeat
+    answers the first result without the secret, and Redis never holds the secret."""
+    r = client.application.extensions["ssm"]["redis"]
+    admin = {**api.admin, "Idempotency-Key": "k1"}
+    created = [client.post("/v1/servers", json={"name": "s"}, headers=admin) for _ in range(2)]
+    sid = created[0].json["id"]
+    rotated = [client.post(f"/v1/servers/{sid}/key", headers=admin) for _ in range(2)]
+    client.post("/v1/players", json={"name": "Sec", "password": "hunter2-very"})
+    body, anon = {"name": "sec", "password": "hunter2-very"}, {"Idempotency-Key": "k1"}
+    logins = [client.post("/v1/sessions", json=body, headers=anon) for _ in range(2)]
+    for (first, again), secret in ((created, "key"), (rotated, "key"), (logins, "token")):
+        assert first.status_code == again.status_code < 300
+        issued = first.json[secret]
+        assert again.json == {k: v for k, v in first.json.items() if k != secret}
+        assert issued not in again.get_data(as_text=True)
+        assert issued not in dump(r)
+    assert r.zcard(keys.player_sessions("sec")) == 1  # the repeat logged nobody in again

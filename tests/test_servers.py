@@ -5,6 +5,77 @@ from __future__ import annotations
 import pytest
 
 from shared import keys, messages
+from tests import test_relay
+from tests.test_secrets import dump
+
+start_relay = test_relay.start_relay  # the relay fixture, for the relay idempotency test
+
+
+# --- server.create: Idempotency-Key -------------------------------------------------------
+def test_create_repeat_answers_the_first_server_without_its_key(api, client, r):
+    headers = {**api.admin, "Idempotency-Key": "k1"}
+    first = client.post("/v1/servers", json={"name": "Desert"}, headers=headers)
+    again = client.post("/v1/servers", json={"name": "Desert"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json == {k: v for k, v in first.json.items() if k != "key"}
+    assert set(again.json) == {"id", "name", "created"}
+    assert r.smembers(keys.servers_all()) == {first.json["id"]}  # one server made
+    assert first.json["key"] not in dump(r)  # no plaintext key anywhere in Redis
+    assert api.heartbeat(first.json["id"], api.bearer(first.json["key"])).status_code == 200
+
+
+def test_create_same_key_other_body_is_422_and_changes_nothing(api, client, r):
+    headers = {**api.admin, "Idempotency-Key": "k1"}
+    first = client.post("/v1/servers", json={"name": "Desert"}, headers=headers)
+    other = client.post("/v1/servers", json={"name": "Arctic"}, headers=headers)
+    assert other.status_code == 422, other.json
+    assert other.json["error"]["code"] == "idempotency_key_reused"
+    assert r.smembers(keys.servers_all()) == {first.json["id"]}
+
+
+def test_create_same_body_other_spelling_replays(api, client):
+    headers = {**api.admin, "Idempotency-Key": "k1", "Content-Type": "application/json"}
+    first = client.post("/v1/servers", data='{"name":"Desert"}', headers=headers)
+    again = client.post("/v1/servers", data='{ "name" :  "Desert" }\n', headers=headers)
+    assert again.status_code == 201 and again.json["id"] == first.json["id"]
+
+
+def test_same_body_in_another_key_order_replays_and_other_body_is_422(api, client):
+    _, srv = api.server("a")
+    _, reader = api.server("b")
+    headers = {**srv, "Idempotency-Key": "m1", "Content-Type": "application/json"}
+    first = client.post("/v1/messages", data='{"to": "*", "body": "hi"}', headers=headers)
+    again = client.post("/v1/messages", data='{"body":"hi","to":"*"}', headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json == first.json
+    other = client.post("/v1/messages", data='{"to": "*", "body": "hi!"}', headers=headers)
+    assert other.status_code == 422 and other.json["error"]["code"] == "idempotency_key_reused"
+    assert len(client.get("/v1/messages", headers=reader).json["messages"]) == 1
+
+
+def test_reused_idempotency_key_over_the_relay_is_422(start_relay, api):
+    relay = start_relay()
+    sid, key, _ = test_relay.server_creds(api, "a")
+    c = test_relay.authed(relay.port, sid, key)
+    first = c.cmd("message.send", {"to": "*", "body": "hi"}, idempotency_key="r1")
+    again = c.cmd("message.send", {"body": "hi", "to": "*"}, idempotency_key="r1")
+    assert first["state"] == again["state"] == "OK" and again["data"] == first["data"]
+    other = c.cmd("message.send", {"to": "*", "body": "bye"}, idempotency_key="r1")
+    assert (other["state"], other["code"]) == ("ERROR", "idempotency_key_reused")
+    c.close()
+
+
+def test_same_key_while_in_progress_other_body_is_422(api, client, r):
+    from shared.dispatch import fingerprint
+    from shared.registry import REGISTRY
+
+    key = keys.idempotency("admin:admin", "server.create", "k1")
+    r.set(key, "pending:" + fingerprint(REGISTRY["server.create"], {"name": "Desert"}))
+    headers = {**api.admin, "Idempotency-Key": "k1"}
+    same = client.post("/v1/servers", json={"name": "Desert"}, headers=headers)
+    assert same.status_code == 409 and same.json["error"]["code"] == "request_in_progress"
+    other = client.post("/v1/servers", json={"name": "Arctic"}, headers=headers)
+    assert other.status_code == 422 and other.json["error"]["code"] == "idempotency_key_reused"
 
 
 # --- server.rotate_key ----------------------------------------------------------------------
@@ -21,14 +92,28 @@ def test_rotate_key_old_key_dead_new_key_works(api, client, r):
     assert body["key"] not in str(r.hgetall(keys.server(sid)))  # stored only as a hash
 
 
-def test_rotate_key_is_never_replayed(api, client):
-    sid, _ = api.server()
+def test_rotate_key_repeat_rotates_nothing_and_replays_no_key(api, client, r):
+    sid, _ = api.server("Desert")
     headers = {**api.admin, "Idempotency-Key": "same"}
-    first = client.post(f"/v1/servers/{sid}/key", headers=headers).json["key"]
-    second = client.post(f"/v1/servers/{sid}/key", headers=headers).json["key"]
-    assert first != second
-    assert api.heartbeat(sid, api.bearer(first)).status_code == 401
-    assert api.heartbeat(sid, api.bearer(second)).status_code == 200
+    first = client.post(f"/v1/servers/{sid}/key", headers=headers)
+    again = client.post(f"/v1/servers/{sid}/key", headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json == {"id": sid, "name": "Desert"}  # the first answer without its key
+    assert api.heartbeat(sid, api.bearer(first.json["key"])).status_code == 200  # still valid
+    assert first.json["key"] not in dump(r)
+    fresh = client.post(f"/v1/servers/{sid}/key", headers={**api.admin, "Idempotency-Key": "new"})
+    assert fresh.json["key"] != first.json["key"]  # a new key takes a new Idempotency-Key
+    assert api.heartbeat(sid, api.bearer(first.json["key"])).status_code == 401
+
+
+def test_rotate_key_same_idempotency_key_for_another_server_is_422(api, client):
+    sid_a, _ = api.server("a")
+    sid_b, srv_b = api.server("b")
+    headers = {**api.admin, "Idempotency-Key": "same"}
+    assert client.post(f"/v1/servers/{sid_a}/key", headers=headers).status_code == 200
+    resp = client.post(f"/v1/servers/{sid_b}/key", headers=headers)
+    assert resp.status_code == 422 and resp.json["error"]["code"] == "idempotency_key_reused"
+    assert api.heartbeat(sid_b, srv_b).status_code == 200  # b was not rotated
 
 
 def test_rotate_key_errors_and_auth(api, client):
