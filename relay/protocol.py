@@ -8,8 +8,9 @@ only here: JSON lines use Python's default ``json.dumps`` spacing and every line
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_LINE = 8 * 1024  # bytes, line ending excluded
 CRLF = "\r\n"
@@ -27,6 +28,9 @@ TOO_MANY = "Too many connections."
 LINE_TOO_LONG = f"Line too long (max {MAX_LINE} bytes)."
 BAD_UTF8 = "Invalid UTF-8."
 BAD_ARGS = "args must be a string or a JSON object."
+ID_MAX = 64  # characters of a command's "id" (a string, or a number's JSON text)
+BAD_ID = f"id must be a string or a number of at most {ID_MAX} characters."
+BAD_KEY = "idempotency_key must be a string."
 HELLO = "Hello, world!"
 
 _NOTHING: Any = object()
@@ -34,7 +38,23 @@ IAC, SB, SE, WILL, DONT = 255, 250, 240, 251, 254
 
 
 class ProtocolError(Exception):
-    """A line the protocol cannot read; ``str(err)`` is the message to answer."""
+    """A line the protocol cannot read; ``str(err)`` is the message to answer, ``code`` the
+    error code to add (none for the legacy ``Invalid JSON.``), ``rid`` the command's valid
+    ``"id"`` if it had one."""
+
+    def __init__(self, msg: str, code: str | None = None, rid: Any = _NOTHING) -> None:
+        super().__init__(msg)
+        self.code, self.rid = code, rid
+
+
+class Command(NamedTuple):
+    """One parsed command. ``rid`` is the JSON command's ``"id"`` (``_NOTHING`` when it sent
+    none), echoed as the last member of its reply."""
+
+    name: str
+    args: str | dict[str, Any]
+    key: str | None = None  # idempotency_key
+    rid: Any = _NOTHING
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -42,19 +62,24 @@ def json_line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj) + CRLF).encode()
 
 
-def ok(msg: str, data: Any = _NOTHING) -> bytes:
+def ok(msg: str, data: Any = _NOTHING, rid: Any = _NOTHING) -> bytes:
     body: dict[str, Any] = {"state": "OK", "msg": msg}
     if data is not _NOTHING:
         body["data"] = data
+    if rid is not _NOTHING:
+        body["id"] = rid
     return json_line(body)
 
 
-def error(msg: str, code: str | None = None, retry_after: int | None = None) -> bytes:
+def error(msg: str, code: str | None = None, retry_after: int | None = None,
+          rid: Any = _NOTHING) -> bytes:
     body: dict[str, Any] = {"state": "ERROR", "msg": msg}
     if code:
         body["code"] = code
     if retry_after:
         body["retry_after"] = retry_after
+    if rid is not _NOTHING:
+        body["id"] = rid
     return json_line(body)
 
 
@@ -168,31 +193,51 @@ def parse_text(line: str) -> tuple[str, str]:
     return parts[0].upper(), parts[1] if len(parts) > 1 else ""
 
 
-def parse_json(line: str) -> tuple[str, str | dict[str, Any], str | None]:
-    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k}`` -> (NAME, args, key)."""
+def parse_json(line: str) -> Command:
+    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k, "id"?: x}``."""
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):
         raise ProtocolError(INVALID_JSON) from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("cmd"), str):
+    if not isinstance(obj, dict):
         raise ProtocolError(INVALID_JSON)
+    rid = obj.get("id", _NOTHING)
+    if rid is not _NOTHING and not valid_id(rid):
+        raise ProtocolError(BAD_ID, "invalid_input")
+    if not isinstance(obj.get("cmd"), str):
+        raise ProtocolError(INVALID_JSON, rid=rid)
     args = obj.get("args")
     if args is None:
         args = ""
     elif isinstance(args, int | float) and not isinstance(args, bool):
         args = str(args)
     elif not isinstance(args, str | dict):
-        raise ProtocolError(BAD_ARGS)
+        raise ProtocolError(BAD_ARGS, rid=rid)
     key = obj.get("idempotency_key")
-    return obj["cmd"].strip().upper(), args, key if isinstance(key, str) else None
+    if key is not None and not isinstance(key, str):
+        raise ProtocolError(BAD_KEY, "invalid_input", rid)
+    return Command(obj["cmd"].strip().upper(), args, key, rid)
 
 
-def parse_any(line: str) -> tuple[str, str | dict[str, Any], str | None]:
+def valid_id(rid: Any) -> bool:
+    """A string, or a finite number, of at most ID_MAX characters (a number's JSON text)."""
+    if isinstance(rid, str):
+        return len(rid) <= ID_MAX
+    if isinstance(rid, float):
+        return math.isfinite(rid) and len(json.dumps(rid)) <= ID_MAX
+    return isinstance(rid, int) and not isinstance(rid, bool) and len(str(rid)) <= ID_MAX
+
+
+def parse_any(line: str) -> Command:
     """Before a mode is set a command may come as words or as JSON."""
     if line.lstrip().startswith("{"):
         return parse_json(line)
+    return parse_text_command(line)
+
+
+def parse_text_command(line: str) -> Command:
     name, rest = parse_text(line)
-    return name, rest, None
+    return Command(name, rest, None, _NOTHING)
 
 
 def words(fields: tuple[Any, ...], line: str) -> tuple[dict[str, str], frozenset[str]]:

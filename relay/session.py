@@ -49,7 +49,7 @@ class Session:
     """Per-connection state. ``hub`` is the process (see relay.server.Relay)."""
 
     __slots__ = ("hub", "ip", "mode", "caller", "secret", "fails", "tail", "last_id",
-                 "replaying", "replay_gen", "mail_seq")
+                 "replaying", "replay_gen", "mail_seq", "rid")
 
     def __init__(self, hub: Any, ip: str) -> None:
         self.hub, self.ip = hub, ip
@@ -61,24 +61,29 @@ class Session:
         self.replaying = False
         self.replay_gen = 0  # bumped to stop a running replay (new RESUME, unsubscribe)
         self.mail_seq = 0  # HUMAN players: last mailbox sequence announced
+        self.rid: Any = p._NOTHING  # the "id" of the command being answered (one at a time)
 
     # --- replies in the connection's mode -------------------------------------------------------
     @property
     def human(self) -> bool:
         return self.mode == "HUMAN"
 
+    def ok(self, msg: str, data: Any = p._NOTHING, close: bool = False) -> Step:
+        """A JSON OK line (any mode), with the command's ``id`` echoed if it sent one."""
+        return Step(p.ok(msg, data, self.rid), close)
+
     def reply(self, msg: str, data: Any = p._NOTHING, lines: list[str] | None = None) -> Step:
         if self.human:
             if lines is None:
                 lines = [msg] if data is p._NOTHING else p.human_lines(data)
             return Step(p.text(lines) + p.PROMPT)
-        return Step(p.ok(msg, data))
+        return self.ok(msg, data)
 
     def fail(self, msg: str, code: str | None = None, retry_after: int | None = None,
              close: bool = False) -> Step:
         if self.human:
             return Step(p.text([f"ERROR: {msg}"]) + (b"" if close else p.PROMPT), close)
-        return Step(p.error(msg, code, retry_after), close)
+        return Step(p.error(msg, code, retry_after, self.rid), close)
 
     def failed(self, exc: BaseException) -> Step:
         """The exception barrier around every command: an error line, never a crash."""
@@ -101,21 +106,23 @@ class Session:
             line = raw.decode()
         except UnicodeDecodeError:
             return self.fail(p.BAD_UTF8, "invalid_input")
+        self.rid = p._NOTHING
         if not line.strip():
             return Step(p.PROMPT if self.human else b"")
         try:
             if self.mode is None:
-                name, args, key = p.parse_any(line)
+                name, args, key, self.rid = p.parse_any(line)
                 if name != "MODE":
-                    return Step(p.error(p.NO_MODE), close=True)
+                    return Step(p.error(p.NO_MODE, rid=self.rid), close=True)
             elif self.human:
-                (name, args), key = p.parse_text(line), None
+                name, args, key, self.rid = p.parse_text_command(line)
             else:
-                name, args, key = p.parse_json(line)
+                name, args, key, self.rid = p.parse_json(line)
         except p.ProtocolError as err:
+            self.rid = err.rid
             if self.mode is None:
-                return Step(p.error(p.NO_MODE), close=True)
-            return self.fail(str(err))
+                return Step(p.error(p.NO_MODE, rid=self.rid), close=True)
+            return self.fail(str(err), err.code)
         try:
             return self.command(name, args, key)
         except Exception as exc:  # the barrier: one bad command never takes the relay down
@@ -144,25 +151,25 @@ class Session:
     def result(self, name: str, body: Any) -> Step:
         """An operation's answer; no ``data`` for a 204 (HUMAN: ``OK``)."""
         if body is None:
-            return self.reply(name, lines=["OK"]) if self.human else Step(p.ok(name))
+            return self.reply(name, lines=["OK"]) if self.human else self.ok(name)
         return self.reply(name, body)
 
     # --- built-in commands ------------------------------------------------------------------
     def cmd_mode(self, words: list[str]) -> Step:
         mode = words[0].upper() if words else ""
         if mode == "LIST":
-            return self.reply(" ".join(p.MODES)) if self.mode else Step(p.ok(" ".join(p.MODES)))
+            return self.reply(" ".join(p.MODES)) if self.mode else self.ok(" ".join(p.MODES))
         if mode not in p.MODES:
             shown = (words[0] if words else "")[:32]
             if self.mode is None:
-                return Step(p.error(f"Invalid mode: {shown}"), close=True)
+                return Step(p.error(f"Invalid mode: {shown}", rid=self.rid), close=True)
             return self.fail(f"Invalid mode: {shown}")
         if self.mode is not None and mode != self.mode:
             return self.fail(f"Mode already set: {self.mode}")
         self.mode = mode
         if mode == "HUMAN":
             return Step(p.text([p.WELCOME]) + p.PROMPT)
-        return Step(p.ok(f"Mode: {mode}"))
+        return self.ok(f"Mode: {mode}")
 
     def cmd_help(self, words: list[str]) -> Step:
         if words:
@@ -176,10 +183,12 @@ class Session:
             return self.reply(usage, lines=[usage, op.summary])
         if self.human:
             return self.reply("", lines=["Available commands:", *self.hub.help_lines])
-        return Step(p.ok(" ".join(self.hub.help_names)))
+        return self.ok(" ".join(self.hub.help_names))
 
     def cmd_quit(self, words: list[str]) -> Step:
-        return Step(p.text(["Goodbye."]) if self.human else p.ok("Goodbye."), close=True)
+        if self.human:
+            return Step(p.text(["Goodbye."]), close=True)
+        return self.ok("Goodbye.", close=True)
 
     def cmd_hw(self, words: list[str]) -> Step:
         n = words[0] if words else "1"
@@ -187,7 +196,7 @@ class Session:
             return self.fail(f"n: must be a whole number from 1 to {p.HW_MAX}", "invalid_input")
         if self.human:
             return self.reply("", lines=[p.HELLO] * int(n))
-        return Step(p.ok(" ".join([p.HELLO] * int(n))))
+        return self.ok(" ".join([p.HELLO] * int(n)))
 
     def cmd_auth(self, words: list[str]) -> Step:
         if len(words) != 2:

@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 
+from relay import protocol as p
+from relay import session
 from relay.server import Relay
-from shared import messages
+from shared import keys, messages
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
 from shared.embedded import EmbeddedRedis, free_port
@@ -681,3 +683,60 @@ def test_hw_rejects_non_ascii_digits_as_invalid_input(relay, n):
     got = c.cmd("HW", n)
     assert got["state"] == "ERROR" and got["code"] == "invalid_input", got
 
+
+
+# --- request ids and idempotency keys (SPEC §12) ----------------------------------------------
+def test_a_json_command_id_is_echoed_last_in_its_reply(relay, api):
+    server_id, key, _ = server_creds(api)
+    c = greeted(relay.port, "SERVER")
+    c.send('{"cmd": "HW", "args": "2", "id": "q-1"}')
+    assert c.line() == (b'{"state": "OK", "msg": "Hello, world! Hello, world!", '
+                        b'"id": "q-1"}\r\n')
+    c.send('{"cmd": "NOPE", "id": 7}')
+    assert c.line() == b'{"state": "ERROR", "msg": "Command not found.", "id": 7}\r\n'
+    c.send('{"cmd": "status.list", "id": 8}')  # refused before AUTH
+    assert c.reply() == {"state": "ERROR", "msg": session.NEED_AUTH, "code": "unauthenticated",
+                         "id": 8}
+    got = c.cmd("AUTH", f"{server_id} {key}", id=9)
+    assert got["id"] == 9 and got["data"]["id"] == server_id
+    c.send('{"cmd": "status.list", "id": "list"}')  # runs in the pool, answered later
+    assert c.line() == (b'{"state": "OK", "msg": "status.list", "data": {"servers": []}, '
+                        b'"id": "list"}\r\n')
+    c.send('{"cmd": "status.list"}')
+    assert c.line() == b'{"state": "OK", "msg": "status.list", "data": {"servers": []}}\r\n'
+    c.send('{"cmd": "HW", "args": [1], "id": 10}')
+    assert c.line() == (b'{"state": "ERROR", "msg": "args must be a string or a JSON object.", '
+                        b'"id": 10}\r\n')
+    c.send('{"cmd": "HW", "id": true}')
+    assert c.reply() == {"state": "ERROR", "msg": p.BAD_ID, "code": "invalid_input"}
+    c.send('{"cmd": "HW", "id": 11, "idempotency_key": 5}')
+    assert c.reply() == {"state": "ERROR", "msg": p.BAD_KEY, "code": "invalid_input", "id": 11}
+
+
+def test_the_id_of_the_mode_command_is_echoed_too(relay):
+    c = Client(relay.port)
+    c.line()
+    c.send('{"cmd": "MODE", "args": "CLIENT", "id": 0}')
+    assert c.line() == b'{"state": "OK", "msg": "Mode: CLIENT", "id": 0}\r\n'
+
+
+def test_replies_carry_their_id_between_pushes(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    a = authed(relay.port, a_id, a_key)
+    sent = _send(relay, "x", a_id, "in between")
+    got = a.cmd("HW", id="after-push")
+    assert got == {"state": "OK", "msg": "Hello, world!", "id": "after-push"}
+    assert a.push()["id"] == sent
+
+
+def test_idempotency_key_over_the_relay_replays_the_first_answer(relay, api, r):
+    a_id, a_key, _ = server_creds(api, "a")
+    b_id, _, _ = server_creds(api, "b")
+    a = authed(relay.port, a_id, a_key)
+    first = a.cmd("SEND", f"{b_id} only once", idempotency_key="k-1")
+    again = a.cmd("SEND", f"{b_id} only once", idempotency_key="k-1")
+    assert first["state"] == "OK" and again == first
+    assert r.xlen(keys.inbox(b_id)) == 1  # one write
+    other = a.cmd("SEND", f"{b_id} only once", idempotency_key="k-2")
+    assert other["data"]["id"] != first["data"]["id"]
+    assert r.xlen(keys.inbox(b_id)) == 2

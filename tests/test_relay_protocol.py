@@ -67,18 +67,40 @@ def test_overlong_line_is_one_none_then_reading_resumes():
 def test_parse_text_and_json():
     assert p.parse_text("  send  srv hello  there ") == ("SEND", "srv hello  there")
     assert p.parse_text("   ") == ("", "")
-    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None)
-    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None)
+    nothing = p._NOTHING
+    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None, nothing)
+    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None, nothing)
     assert p.parse_json('{"cmd": "x", "args": {"a": 1}, "idempotency_key": "k"}') == (
-        "X", {"a": 1}, "k")
-    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None)
-    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == ("MODE", "CLIENT", None)
+        "X", {"a": 1}, "k", nothing)
+    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None, nothing)
+    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == ("MODE", "CLIENT", None, nothing)
+
+
+@pytest.mark.parametrize("rid", ["r-1", "", 7, 0, -3, 2.5, "x" * p.ID_MAX, 10 ** 63])
+def test_parse_json_keeps_the_id(rid):
+    got = p.parse_json(json.dumps({"cmd": "hw", "id": rid}))
+    assert got.rid == rid and type(got.rid) is type(rid)
+
+
+def test_replies_echo_the_id_last_and_only_when_given():
+    assert p.ok("m", {"a": 1}, rid="q1") == (
+        b'{"state": "OK", "msg": "m", "data": {"a": 1}, "id": "q1"}\r\n')
+    assert p.ok("m", rid=5) == b'{"state": "OK", "msg": "m", "id": 5}\r\n'
+    assert p.error("x", "not_found", 3, rid=0) == (
+        b'{"state": "ERROR", "msg": "x", "code": "not_found", "retry_after": 3, "id": 0}\r\n')
+    assert p.ok("m") == b'{"state": "OK", "msg": "m"}\r\n'
 
 
 @pytest.mark.parametrize("line,msg", [
     ("HW 3", p.INVALID_JSON), ("[1]", p.INVALID_JSON), ('{"args": "x"}', p.INVALID_JSON),
     ('{"cmd": 5}', p.INVALID_JSON), ("[" * 5000, p.INVALID_JSON),
     ('{"cmd": "HW", "args": [1]}', p.BAD_ARGS), ('{"cmd": "HW", "args": true}', p.BAD_ARGS),
+    ('{"cmd": "HW", "id": true}', p.BAD_ID), ('{"cmd": "HW", "id": null}', p.BAD_ID),
+    ('{"cmd": "HW", "id": [1]}', p.BAD_ID), ('{"cmd": "HW", "id": {"a": 1}}', p.BAD_ID),
+    ('{"cmd": "HW", "id": NaN}', p.BAD_ID), ('{"cmd": "HW", "id": 1e999}', p.BAD_ID),
+    ('{"cmd": "HW", "id": "%s"}' % ("x" * (p.ID_MAX + 1)), p.BAD_ID),
+    ('{"cmd": "HW", "id": 1%s}' % ("0" * p.ID_MAX), p.BAD_ID),
+    ('{"cmd": "HW", "idempotency_key": 5}', p.BAD_KEY),
 ])
 def test_parse_json_rejects(line, msg):
     with pytest.raises(p.ProtocolError, match=msg.replace(".", r"\.")):
