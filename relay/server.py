@@ -233,8 +233,9 @@ class Connection(Session, asyncio.Protocol):
             self._continue()
 
     def data_received(self, data: bytes) -> None:
-        self.active = time.monotonic()
         lines = self.reader.feed(data)
+        if any(line is not None for line in lines):  # complete lines only (SPEC §5)
+            self.active = time.monotonic()
         if self.busy or self.out_paused:
             self.pending = (self.pending or []) + lines
             self.transport.pause_reading()

@@ -740,3 +740,29 @@ def test_idempotency_key_over_the_relay_replays_the_first_answer(relay, api, r):
     other = a.cmd("SEND", f"{b_id} only once", idempotency_key="k-2")
     assert other["data"]["id"] != first["data"]["id"]
     assert r.xlen(keys.inbox(b_id)) == 2
+
+
+# --- limits (SPEC §5) -----------------------------------------------------------------------
+def test_bytes_without_a_newline_do_not_keep_a_connection_alive(start_relay):
+    relay = start_relay(relay_idle_timeout=1)
+    c = greeted(relay.port)
+    c.sock.settimeout(0.2)
+    deadline = time.monotonic() + 6
+    while not c.buf and time.monotonic() < deadline:  # a byte every 0.2 s, never a newline
+        c.sock.sendall(b"x")
+        try:
+            c._fill()
+        except TimeoutError:
+            continue
+    assert c.buf, "still open after 6 s of dribbling with RELAY_IDLE_TIMEOUT=1"
+    assert c.line() == b'{"state": "ERROR", "msg": "Idle timeout."}\r\n'
+    assert c.is_closed()
+
+
+def test_complete_lines_keep_a_connection_alive(start_relay):
+    relay = start_relay(relay_idle_timeout=1)
+    c = greeted(relay.port)
+    for _ in range(12):  # 3 s, three idle timeouts
+        c.send("")
+        time.sleep(0.25)
+    assert c.cmd("HW") == {"state": "OK", "msg": "Hello, world!"}
