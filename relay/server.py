@@ -26,6 +26,7 @@ from relay.session import BUILTINS, Expired, Session, Step
 from shared import auth, keys
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
+from shared.errors import Unauthenticated
 from shared.redis_conn import connect
 from shared.registry import Operation, load
 
@@ -112,8 +113,12 @@ class Relay:
             return self.redis.get(keys.mail_seq(caller.lname)) or "0"
         return ""
 
-    def resolve(self, token: str, mode: str | None) -> tuple[auth.Caller, str]:
-        caller = auth.resolve(self.redis, self.config, token)
+    def resolve(self, token: str, mode: str | None) -> tuple[auth.Caller | None, str]:
+        """The token's caller (None for a bad token) and where its pushes or notices start."""
+        try:
+            caller = auth.resolve(self.redis, self.config, token)
+        except Unauthenticated:
+            return None, ""
         return caller, self._position(caller, mode)
 
     def login(self, caller: auth.Caller, secret: str | None, ip: str, raw: dict[str, str],

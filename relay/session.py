@@ -206,9 +206,7 @@ class Session:
         def done(result: tuple[Caller | None, str]) -> Step:
             caller, tail = result
             if caller is None:
-                self.fails += 1
-                return self.fail("Invalid server id or key.", "unauthenticated",
-                                 close=self.fails >= AUTH_TRIES)
+                return self.strike("Invalid server id or key.")
             return self._become(caller, key, tail, f"Authenticated as server {caller.id}.",
                                 {"id": caller.id, "name": caller.name, "cursor": tail})
         return Step(work=lambda: hub.check_server(server_id, key), then=done)
@@ -218,8 +216,10 @@ class Session:
             return self.fail("Usage: TOKEN <token>", "invalid_input")
         hub, token = self.hub, words[0]
 
-        def done(result: tuple[Caller, str]) -> Step:
+        def done(result: tuple[Caller | None, str]) -> Step:
             who, position = result
+            if who is None:
+                return self.strike("Invalid or expired token.")
             label = {"server": f"server {who.id}", "player": f"player {who.name}"}
             msg = f"Authenticated as {label.get(who.kind, who.kind)}."
             return self._become(who, token, position, msg,
@@ -243,6 +243,11 @@ class Session:
                                 body)
         return Step(work=lambda: hub.login(caller, secret, self.ip, raw, not keep and self.human),
                     then=done)
+
+    def strike(self, msg: str) -> Step:
+        """A failed AUTH or TOKEN: an error; the AUTH_TRIES-th (of both) closes, in any mode."""
+        self.fails += 1
+        return self.fail(msg, "unauthenticated", close=self.fails >= AUTH_TRIES)
 
     def _become(self, caller: Caller, secret: str, position: str, msg: str, data: Any) -> Step:
         """Switch the connection's caller; start pushes (SERVER) or mail notices (HUMAN)."""

@@ -766,3 +766,34 @@ def test_complete_lines_keep_a_connection_alive(start_relay):
         c.send("")
         time.sleep(0.25)
     assert c.cmd("HW") == {"state": "OK", "msg": "Hello, world!"}
+
+
+def _say(c: Client, mode: str, cmd: str, args: str) -> bytes:
+    """Send a command in ``mode``; its reply line (HUMAN: all text up to the prompt or close)."""
+    if mode != "HUMAN":
+        c.send(json.dumps({"cmd": cmd, "args": args}))
+        return c.line()
+    c.send(f"{cmd} {args}")
+    try:
+        return c.upto(b"> ")[:-2]
+    except EOFError:
+        return c.buf
+
+
+@pytest.mark.parametrize("mode", ["CLIENT", "SERVER", "HUMAN"])
+def test_three_failed_tokens_close_the_connection_in_every_mode(relay, api, mode):
+    server_id, key, _ = server_creds(api)
+    c = greeted(relay.port, mode)
+    for token in ["p.YWxpY2U.nope", f"s.{server_id}.wrong"]:
+        got = _say(c, mode, "TOKEN", token)
+        assert got == (b"ERROR: Invalid or expired token.\r\n" if mode == "HUMAN" else
+                       b'{"state": "ERROR", "msg": "Invalid or expired token.", '
+                       b'"code": "unauthenticated"}\r\n')
+    assert b"Invalid or expired token." in _say(c, mode, "TOKEN", "garbage")
+    assert c.is_closed()
+    c = greeted(relay.port, mode)  # AUTH and TOKEN failures count together
+    assert b"Invalid server id or key." in _say(c, mode, "AUTH", f"{server_id} wrong")
+    assert b"Invalid or expired token." in _say(c, mode, "TOKEN", "garbage")
+    assert b"Authenticated as server" in _say(c, mode, "TOKEN", key)  # 2 failures: still open
+    assert b"Invalid or expired token." in _say(c, mode, "TOKEN", "garbage")
+    assert c.is_closed()
