@@ -138,8 +138,25 @@ class Relay:
         if per_ip and self.per_ip.get(conn.ip, 0) >= per_ip:
             return p.error(p.TOO_MANY)
         self.conns.add(conn)
-        self.per_ip[conn.ip] = self.per_ip.get(conn.ip, 0) + 1
+        self._count(conn.ip, 1)
+        conn.counted = True
         return None
+
+    def recount(self, conn: Connection) -> None:
+        """After ``conn``'s caller changed: a connection authenticated with a server key (AUTH,
+        or TOKEN with a server key) stops counting toward RELAY_MAX_PER_IP, so a host running
+        many game servers is not capped; one that goes back to anonymous counts again."""
+        counted = conn.caller.kind != "server"
+        if conn in self.conns and counted != conn.counted:
+            conn.counted = counted
+            self._count(conn.ip, 1 if counted else -1)
+
+    def _count(self, ip: str, delta: int) -> None:
+        left = self.per_ip.get(ip, 0) + delta
+        if left > 0:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)
 
     def forget(self, conn: Connection) -> None:
         """Stop pushes and mail notices to ``conn``."""
@@ -150,11 +167,8 @@ class Relay:
     def release(self, conn: Connection) -> None:
         if conn in self.conns:
             self.conns.discard(conn)
-            left = self.per_ip.get(conn.ip, 1) - 1
-            if left:
-                self.per_ip[conn.ip] = left
-            else:
-                self.per_ip.pop(conn.ip, None)
+            if conn.counted:
+                self._count(conn.ip, -1)
         self.forget(conn)
 
     async def sweep_idle(self) -> None:
@@ -200,13 +214,15 @@ class Relay:
 
 
 class Connection(Session, asyncio.Protocol):
-    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused")
+    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused",
+                 "counted")
 
     def __init__(self, hub: Relay) -> None:
         Session.__init__(self, hub, "")
         self.reader = p.LineReader()
         self.active = time.monotonic()
         self.busy = self.closed = self.out_paused = False
+        self.counted = False  # toward RELAY_MAX_PER_IP (see Relay.recount)
         self.pending: list[bytes | None] | None = None
 
     def connection_made(self, transport: Any) -> None:

@@ -90,6 +90,7 @@ class Session:
         if isinstance(exc, Expired):
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
+            self.hub.recount(self)
         if isinstance(exc, ApiError):
             return self.fail(exc.message, exc.code, exc.retry_after)
         if isinstance(exc, redis.RedisError):
@@ -253,6 +254,7 @@ class Session:
         """Switch the connection's caller; start pushes (SERVER) or mail notices (HUMAN)."""
         self.hub.forget(self)
         self.caller, self.secret = caller, secret
+        self.hub.recount(self)
         if self.mode == "SERVER" and caller.kind == "server":
             self.hub.fanout.subscribe(self, caller.id, position)
         elif self.human and caller.kind == "player":

@@ -797,3 +797,34 @@ def test_three_failed_tokens_close_the_connection_in_every_mode(relay, api, mode
     assert b"Authenticated as server" in _say(c, mode, "TOKEN", key)  # 2 failures: still open
     assert b"Invalid or expired token." in _say(c, mode, "TOKEN", "garbage")
     assert c.is_closed()
+
+
+def test_server_connections_do_not_count_toward_the_per_address_cap(start_relay, api):
+    relay = start_relay(relay_max_per_ip=2)
+    server_id, key, _ = server_creds(api)
+    servers = [authed(relay.port, server_id, key) for _ in range(2)]
+    servers += [greeted(relay.port, "SERVER"), greeted(relay.port, "CLIENT")]  # 3rd and 4th
+    assert servers[2].cmd("TOKEN", key)["state"] == "OK"  # a server key through TOKEN too
+    anon = greeted(relay.port)
+    over = Client(relay.port)  # anonymous: 2 already (anon, servers[3])
+    assert over.line() == b'{"state": "ERROR", "msg": "Too many connections."}\r\n'
+    assert over.is_closed()
+    assert relay.per_ip == {"127.0.0.1": 2}
+    for c in [*servers, anon]:
+        c.close()
+    deadline = time.monotonic() + 3
+    while relay.per_ip and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert relay.per_ip == {}  # nothing left counted once all are gone
+
+
+def test_a_server_whose_key_stops_working_counts_again(start_relay, api, client):
+    relay = start_relay(relay_max_per_ip=1)
+    server_id, key, _ = server_creds(api)
+    c = authed(relay.port, server_id, key)
+    anon = greeted(relay.port)  # the one anonymous place
+    rotated = client.post(f"/v1/servers/{server_id}/key", headers=api.admin)
+    assert rotated.status_code == 200
+    assert c.cmd("status.list")["code"] == "unauthenticated"  # anonymous again
+    assert relay.per_ip == {"127.0.0.1": 2}
+    anon.close()
