@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -102,22 +103,66 @@ def _scalar(value: Any) -> str:
     return json.dumps(value)
 
 
-def human_lines(data: Any) -> list[str]:
-    """A result as readable lines: ``key: value``; a list of records one per indented line."""
+# HUMAN mode shows these members of a result as UTC times (they are epoch seconds), and a
+# ``server`` member as the server's name with its id (names looked up by the caller).
+TIME_KEYS = frozenset({"at", "created", "last_seen", "expires_at", "updated"})
+SERVER_KEY = "server"
+
+
+def utc(epoch: float) -> str:
+    """Epoch seconds as ``2026-11-30 23:41:05 UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def server_ids(data: Any) -> list[str]:
+    """The server ids a result names under ``server`` (top level, nested, in record lists)."""
+    found: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == SERVER_KEY and isinstance(item, str):
+                    found[item] = None
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(data)
+    return list(found)
+
+
+def _human(key: str, value: Any, names: dict[str, str]) -> str:
+    if key in TIME_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return utc(value)
+        except (OverflowError, OSError, ValueError):
+            return _scalar(value)
+    if key == SERVER_KEY and isinstance(value, str) and value in names:
+        return f"{_scalar(names[value])} ({value})"
+    return _scalar(value)
+
+
+def human_lines(data: Any, names: dict[str, str] | None = None) -> list[str]:
+    """A result as readable lines: ``key: value``; a list of records one per indented line.
+    Times read as UTC; a ``server`` id also shows its name when ``names`` has it."""
     if data is None:
         return ["OK"]
     if not isinstance(data, dict):
         return [_scalar(data)]
+    names = names or {}
+
+    def pairs(obj: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={_human(k, v, names)}" for k, v in obj.items())
     out: list[str] = []
     for key, value in data.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             out.append(f"{key}: {len(value)}")
-            out += ["  " + ", ".join(f"{k}={_scalar(v)}" for k, v in item.items())
-                    for item in value]
+            out += ["  " + pairs(item) for item in value]
         elif isinstance(value, dict):
-            out.append(f"{key}: " + ", ".join(f"{k}={_scalar(v)}" for k, v in value.items()))
+            out.append(f"{key}: " + pairs(value))
         else:
-            out.append(f"{key}: {_scalar(value)}")
+            out.append(f"{key}: {_human(key, value, names)}")
     return out
 
 

@@ -98,6 +98,17 @@ class Relay:
             raise Expired("your session or server key is no longer valid; authenticate again")
         return now
 
+    def with_names(self, body: Any) -> tuple[Any, dict[str, str]]:
+        """``body`` and the names of the servers it names (HUMAN mode shows them): one
+        pipelined read, none when it names no server."""
+        ids = p.server_ids(body)
+        if not ids:
+            return body, {}
+        pipe = self.redis.pipeline(transaction=False)
+        for server_id in ids:
+            pipe.hget(keys.server(server_id), "name")
+        return body, {i: name for i, name in zip(ids, pipe.execute(), strict=True) if name}
+
     def inbox_tail(self, server_id: str) -> str:
         last = self.redis.xrevrange(keys.inbox(server_id), count=1)
         return last[0][0] if last else "0-0"

@@ -145,14 +145,20 @@ class Session:
             raw, text_fields = args, frozenset()
         else:
             raw, text_fields = p.words(op.fields, args)
-        caller, secret, hub = self.caller, self.secret, self.hub
-        return Step(work=lambda: hub.run(op, caller, secret, self.ip, raw, text_fields, key),
+        caller, secret, hub, ip = self.caller, self.secret, self.hub, self.ip
+        if self.human:  # with the names of the servers the answer names (one read at most)
+            return Step(work=lambda: hub.with_names(
+                            hub.run(op, caller, secret, ip, raw, text_fields, key).body),
+                        then=lambda got: self.result(op.name, *got))
+        return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key),
                     then=lambda outcome: self.result(op.name, outcome.body))
 
-    def result(self, name: str, body: Any) -> Step:
+    def result(self, name: str, body: Any, names: dict[str, str] | None = None) -> Step:
         """An operation's answer; no ``data`` for a 204 (HUMAN: ``OK``)."""
         if body is None:
             return self.reply(name, lines=["OK"]) if self.human else self.ok(name)
+        if self.human:
+            return self.reply(name, lines=p.human_lines(body, names))
         return self.reply(name, body)
 
     # --- built-in commands ------------------------------------------------------------------

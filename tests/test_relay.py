@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -828,3 +829,23 @@ def test_a_server_whose_key_stops_working_counts_again(start_relay, api, client)
     assert c.cmd("status.list")["code"] == "unauthenticated"  # anonymous again
     assert relay.per_ip == {"127.0.0.1": 2}
     anon.close()
+
+
+# --- HUMAN mode output ----------------------------------------------------------------------
+def test_human_replies_show_utc_times_and_server_names(relay, api, client):
+    server_id, headers = api.server("Fun CTF")
+    alice = api.player("alice")
+    assert api.heartbeat(server_id, headers).status_code == 200
+    assert api.join(server_id, headers, alice).status_code == 200
+    profile = client.get("/v1/players/alice").json
+    c = greeted(relay.port, "HUMAN")
+    c.send("WHOIS alice")
+    lines = c.upto(b"> ").decode().split("\r\n")
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(profile["created"]))
+    assert f"created: {created}" in lines
+    assert f"server: Fun CTF ({server_id})" in lines
+    c.send(f"STATUS {server_id}")
+    text = c.upto(b"> ").decode()
+    assert re.search(r"^updated: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC\r$", text, re.M), text
+    json_mode = greeted(relay.port, "CLIENT")  # JSON modes keep the raw values
+    assert json_mode.cmd("WHOIS", "alice")["data"]["server"] == server_id

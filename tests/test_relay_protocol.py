@@ -135,6 +135,20 @@ def test_human_lines():
     assert p.human_lines({"player": {"id": "x"}}) == ["player: id=x"]
 
 
+def test_human_lines_show_utc_times_and_server_names():
+    names = {"gg28": "Fun CTF"}
+    assert p.human_lines({"created": 1795511628, "last_seen": None, "server": "gg28"},
+                         names) == ["created: 2026-11-24 09:13:48 UTC", "last_seen: -",
+                                    "server: Fun CTF (gg28)"]
+    assert p.human_lines({"records": [{"server": "gg28", "at": 1795511628.5, "score": 3}]},
+                         names) == ["records: 1",
+                                    "  server=Fun CTF (gg28), at=2026-11-24 09:13:48 UTC, score=3"]
+    assert p.human_lines({"server": "gone", "at": 1e300, "created": True}, names) == [
+        "server: gone", "at: 1e+300", "created: true"]
+    assert p.server_ids({"server": "a", "records": [{"server": "b"}, {"server": "a"}],
+                         "x": {"server": None}}) == ["a", "b"]
+
+
 def test_stream_key_orders_ids():
     ids = ["0", "5", "5-1", "10-0", "9-99"]
     assert sorted(ids, key=p.stream_key) == ["0", "5", "5-1", "9-99", "10-0"]
