@@ -285,6 +285,11 @@ def parse_text_command(line: str) -> Command:
     return Command(name, rest, None, _NOTHING)
 
 
+def positional(fields: tuple[Any, ...]) -> int:
+    """How many of ``fields`` words can fill: up to the ``rest`` field (else all)."""
+    return next((i + 1 for i, f in enumerate(fields) if f.rest), len(fields))
+
+
 def words(fields: tuple[Any, ...], line: str) -> tuple[dict[str, str], frozenset[str]]:
     """Fill ``fields`` in order from the words of ``line``; returns (raw args, text fields).
 
@@ -294,8 +299,7 @@ def words(fields: tuple[Any, ...], line: str) -> tuple[dict[str, str], frozenset
     line = line.strip()
     if not fields or not line:
         return {}, frozenset()
-    last = next((i for i, f in enumerate(fields) if f.rest), len(fields) - 1)
-    parts = line.split(None, last)
+    parts = line.split(None, positional(fields) - 1)
     raw = {f.name: part for f, part in zip(fields, parts, strict=False)}
     return raw, frozenset(raw)
 

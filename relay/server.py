@@ -73,9 +73,16 @@ class Relay:
 
     @staticmethod
     def usage(op: Operation) -> str:
-        args = " ".join(f"<{f.name}>" if f.required else f"[{f.name}]" for f in op.fields)
+        """``name (alias A) <word> [word] <rest...>``: the words ``protocol.words`` fills, in
+        order; fields after a ``rest`` field can be given only as JSON-object args."""
+        n = p.positional(op.fields)
+        args = " ".join(("<{}>" if f.required else "[{}]").format(f.name + "..." * f.rest)
+                        for f in op.fields[:n])
         alias = f" (alias {', '.join(op.aliases)})" if op.aliases else ""
-        return f"{op.name}{alias} {args}".rstrip()
+        usage = f"{op.name}{alias} {args}".rstrip()
+        if op.fields[n:]:
+            usage += f" ({', '.join(f.name for f in op.fields[n:])}: JSON args only)"
+        return usage
 
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,

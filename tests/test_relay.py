@@ -849,3 +849,21 @@ def test_human_replies_show_utc_times_and_server_names(relay, api, client):
     assert re.search(r"^updated: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC\r$", text, re.M), text
     json_mode = greeted(relay.port, "CLIENT")  # JSON modes keep the raw values
     assert json_mode.cmd("WHOIS", "alice")["data"]["server"] == server_id
+
+
+# --- HELP -----------------------------------------------------------------------------------
+def test_help_mail_shows_only_the_words_the_parser_fills(relay):
+    c = greeted(relay.port)
+    usage = "mail.send (alias MAIL) <to> <body...> (subject, from: JSON args only)"
+    assert c.cmd("HELP", "MAIL") == {"state": "OK", "msg": usage}
+    h = greeted(relay.port, "HUMAN")
+    h.send("HELP mail")
+    assert h.upto(b"\r\n> ").decode().split("\r\n")[0] == usage
+
+
+@pytest.mark.parametrize("name", sorted(load()))
+def test_usage_lists_exactly_the_positional_words(name):
+    op = load()[name]
+    filled = list(p.words(op.fields, " ".join(f"w{i}" for i in range(40)))[0])
+    shown = re.findall(r"[<\[]([\w.]+?)(?:\.\.\.)?[>\]]", Relay.usage(op))
+    assert shown == filled
