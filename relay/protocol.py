@@ -33,6 +33,25 @@ ID_MAX = 64  # characters of a command's "id" (a string, or a number's JSON text
 BAD_ID = f"id must be a string or a number of at most {ID_MAX} characters."
 BAD_KEY = "idempotency_key must be a string."
 HELLO = "Hello, world!"
+HW_RANGE = f"n: must be a whole number from 1 to {HW_MAX}"
+INVALID_MODE = "Invalid mode: {}"
+MODE_OK = "Mode: {}"
+MODE_SET = "Mode already set: {}"
+GOODBYE = "Goodbye."
+HELP_TITLE = "Available commands:"
+USAGE = "Usage: {}"
+NEED_AUTH = "Not authenticated: send AUTH <server_id> <key> first."
+BAD_SERVER_KEY = "Invalid server id or key."
+BAD_TOKEN = "Invalid or expired token."
+AUTHENTICATED = "Authenticated as {}."  # server <id> | player <name> | admin
+LOGGED_IN = "Logged in as {}."
+EXPIRED = "your session or server key is no longer valid; authenticate again"
+RESUME_NEEDS_AUTH = "RESUME needs SERVER mode and AUTH"
+RESUMING = "Resuming after {}."
+UNAVAILABLE = "storage is unavailable; retry shortly"
+INTERNAL = "internal error"
+IDLE_TIMEOUT = "Idle timeout."
+SHUTTING_DOWN = "Server shutting down."
 
 _NOTHING: Any = object()
 IAC, SB, SE, WILL, DONT = 255, 250, 240, 251, 254
@@ -90,6 +109,22 @@ def push(event: str, stream_id: str, data: Any) -> bytes:
 
 def text(lines: Iterable[str]) -> bytes:
     return "".join(line + CRLF for line in lines).encode()
+
+
+def human_error(msg: str) -> bytes:
+    return text([f"ERROR: {msg}"])
+
+
+def closing(msg: str, human: bool) -> bytes:
+    """The last line to a connection the relay closes (idle, shutting down)."""
+    return human_error(msg) if human else error(msg)
+
+
+def mail_notice(mails: Iterable[tuple[str, str, str]], unread: int) -> bytes:
+    """HUMAN mode's unasked mail lines, ``(mail id, from, subject)`` each, then the prompt."""
+    lines = [f"* New mail from {frm}: {_scalar(subject or '(no subject)')} (READMAIL {mid})"
+             for mid, frm, subject in mails if frm]
+    return b"\r\n" + text(lines + [f"* {unread} unread"]) + PROMPT
 
 
 GREETING = ok(GREETING_MSG)

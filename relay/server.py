@@ -34,11 +34,6 @@ log = logging.getLogger("ssm.relay")
 
 OUT_MAX = 256 * 1024  # bytes waiting for one client before it is dropped
 DRAIN_POLL = 0.01  # seconds between checks while a replay waits for a client to read
-BUILTIN_USAGE = {
-    "MODE": "MODE <SERVER|CLIENT|HUMAN|LIST>", "HELP": "HELP [command]", "QUIT": "QUIT",
-    "HW": f"HW [n] (n <= {p.HW_MAX})", "AUTH": "AUTH <server_id> <key>",
-    "LOGIN": "LOGIN <name> <password>", "TOKEN": "TOKEN <token>",
-    "RESUME": "RESUME <stream id> (0 = everything kept)"}
 
 
 class Relay:
@@ -57,11 +52,10 @@ class Relay:
                 self.commands.setdefault(name, op)
         for op in load().values():
             self.commands[op.name.upper()] = op
-        self.builtin_usage = BUILTIN_USAGE
         ops = load().values()
         self.help_names = [*BUILTINS, *sorted(op.name for op in ops),
                            *sorted({a for op in ops for a in op.aliases} - set(BUILTINS))]
-        self.help_lines = [f"  {BUILTIN_USAGE[n]}" for n in BUILTINS] + [
+        self.help_lines = [f"  {cmd.usage}" for cmd in BUILTINS.values()] + [
             f"  {self.usage(op)} - {op.summary}" for op in sorted(set(self.commands.values()),
                                                                    key=lambda o: o.name)]
         self.conns: set[Connection] = set()
@@ -102,7 +96,7 @@ class Relay:
         else:
             return caller
         if now is None:
-            raise Expired("your session or server key is no longer valid; authenticate again")
+            raise Expired(p.EXPIRED)
         return now
 
     def with_names(self, body: Any) -> tuple[Any, dict[str, str]]:
@@ -195,8 +189,7 @@ class Relay:
             await asyncio.sleep(min(5.0, max(0.5, idle / 4)))
             cutoff = time.monotonic() - idle
             for conn in [c for c in self.conns if c.active < cutoff]:
-                conn.send(p.text(["ERROR: Idle timeout."]) if conn.human else
-                          p.error("Idle timeout."))
+                conn.send(p.closing(p.IDLE_TIMEOUT, conn.human))
                 conn.close()
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -219,8 +212,7 @@ class Relay:
             task.cancel()
         await asyncio.wait(self.tasks, timeout=1)
         for conn in list(self.conns):
-            conn.send(p.text(["ERROR: Server shutting down."]) if conn.human else
-                      p.error("Server shutting down."))
+            conn.send(p.closing(p.SHUTTING_DOWN, conn.human))
             conn.close()
         deadline = time.monotonic() + grace
         while self.conns and time.monotonic() < deadline:
@@ -347,15 +339,11 @@ class Connection(Session, asyncio.Protocol):
         if not self.closed:
             self.transport.write(data)
 
-    def when_drained(self, callback: Any) -> None:
-        """Call ``callback`` (soon) once the write buffer is at or below its low-water mark."""
-        if self.closed:
-            return
-        loop = asyncio.get_running_loop()
-        if self.transport.get_write_buffer_size() <= self.transport.get_write_buffer_limits()[0]:
-            loop.call_soon(callback)
-        else:
-            loop.call_later(DRAIN_POLL, self.when_drained, callback)
+    async def drained(self) -> None:
+        """Return once the write buffer is at or below its low-water mark (or closed)."""
+        low = self.transport.get_write_buffer_limits()[0]
+        while not self.closed and self.transport.get_write_buffer_size() > low:
+            await asyncio.sleep(DRAIN_POLL)
 
     def close(self) -> None:
         if not self.closed:

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from relay import protocol as p
-from relay import session
 from relay.server import Relay
+from relay.session import BUILTINS, Session
 from shared import keys, messages
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
@@ -696,7 +696,7 @@ def test_a_json_command_id_is_echoed_last_in_its_reply(relay, api):
     c.send('{"cmd": "NOPE", "id": 7}')
     assert c.line() == b'{"state": "ERROR", "msg": "Command not found.", "id": 7}\r\n'
     c.send('{"cmd": "status.list", "id": 8}')  # refused before AUTH
-    assert c.reply() == {"state": "ERROR", "msg": session.NEED_AUTH, "code": "unauthenticated",
+    assert c.reply() == {"state": "ERROR", "msg": p.NEED_AUTH, "code": "unauthenticated",
                          "id": 8}
     got = c.cmd("AUTH", f"{server_id} {key}", id=9)
     assert got["id"] == 9 and got["data"]["id"] == server_id
@@ -867,3 +867,23 @@ def test_usage_lists_exactly_the_positional_words(name):
     filled = list(p.words(op.fields, " ".join(f"w{i}" for i in range(40)))[0])
     shown = re.findall(r"[<\[]([\w.]+?)(?:\.\.\.)?[>\]]", Relay.usage(op))
     assert shown == filled
+
+
+def test_each_builtin_declares_itself_once_and_help_lists_it(relay):
+    assert list(BUILTINS) == ["MODE", "HELP", "QUIT", "HW", "AUTH", "LOGIN", "TOKEN", "RESUME"]
+    assert {n for n, cmd in BUILTINS.items() if cmd.before_auth} == {
+        "MODE", "HELP", "QUIT", "HW", "AUTH", "TOKEN"}
+    for name, cmd in BUILTINS.items():
+        assert cmd.usage.split()[0] == name
+        assert cmd.run is getattr(Session, f"cmd_{name.lower()}")
+    h = greeted(relay.port, "HUMAN")
+    h.send("HELP")
+    lines = h.upto(b"\r\n> ").decode().split("\r\n")
+    for cmd in BUILTINS.values():
+        assert f"  {cmd.usage}" in lines
+        h.send(f"HELP {cmd.name.lower()}")
+        assert h.upto(b"\r\n> ") == f"{cmd.usage}\r\n> ".encode()
+    c = greeted(relay.port)
+    assert c.cmd("HELP")["msg"].split()[:8] == list(BUILTINS)
+    assert c.cmd("AUTH", "x") == {"state": "ERROR", "msg": "Usage: AUTH <server_id> <key>",
+                                  "code": "invalid_input"}
