@@ -66,6 +66,7 @@ class FanOut:
         self.ctl: Any = None
         self.poking = False
         self.stopping = False
+        self.replays: set[asyncio.Task] = set()
 
     # --- subscriptions (loop thread) -------------------------------------------------------
     def subscribe(self, conn: Any, server_id: str, tail: str) -> None:
@@ -93,61 +94,54 @@ class FanOut:
                 self.dirty = True
 
     def resume(self, conn: Any, after: str) -> None:
-        """Replay what the inbox keeps after ``after``, then continue live."""
-        skip = (p.stream_key(conn.tail), p.stream_key(conn.last_id))  # already sent live
+        """Replay what the inbox keeps after ``after``, then continue live (see ``_replay``)."""
         conn.replay_gen += 1
-        start_gen = conn.replay_gen
         conn.replaying = True
-        loop = asyncio.get_running_loop()
+        task = asyncio.get_running_loop().create_task(self._replay(conn, after, conn.replay_gen))
+        self.replays.add(task)
+        task.add_done_callback(self.replays.discard)
+
+    async def _replay(self, conn: Any, cursor: str, gen: int) -> None:
+        """Read a batch in the pool, write it, wait until the client has taken it; again until
+        the stream has nothing more. Stops when ``conn`` closes or a newer replay starts."""
+        skip = (p.stream_key(conn.tail), p.stream_key(conn.last_id))  # already sent live
         server_id = conn.caller.id
-        seen = [conn.last_id]  # the newest id this replay actually read
-
-        def batch(cursor: str) -> None:
+        seen = conn.last_id  # the newest id this replay actually read
+        loop = asyncio.get_running_loop()
+        while not conn.closed and conn.replay_gen == gen:
             before = self.cursor.get(server_id, cursor)  # what the live reader had read
-            fut = loop.run_in_executor(self.pool, messages.read, self.r, server_id, cursor,
-                                       REPLAY_BATCH)
-            fut.add_done_callback(lambda f: got(cursor, before, f))
-
-        def next_batch(cursor: str) -> None:
-            if not conn.closed and conn.replay_gen == start_gen:
-                batch(cursor)
-
-        def got(cursor: str, before: str, fut: Any) -> None:
-            if conn.closed or conn.replay_gen != start_gen:
-                return
             try:
-                entries = fut.result()
+                entries = await loop.run_in_executor(self.pool, messages.read, self.r,
+                                                     server_id, cursor, REPLAY_BATCH)
             except (redis.RedisError, OSError) as exc:
                 log.warning("replay read failed (%s); retrying", type(exc).__name__)
-                loop.call_later(0.5, next_batch, cursor)
+                await asyncio.sleep(0.5)
+                continue
+            if conn.closed or conn.replay_gen != gen:
                 return
             for key, line in render(entries):
                 if not skip[0] < key <= skip[1]:
                     conn.send_replay(line)
             if entries:
                 cursor = entries[-1][0]
-                seen[0] = max(seen[0], cursor, key=p.stream_key)
+                seen = max(seen, cursor, key=p.stream_key)
                 # Let the client take this batch before the next one (or before live pushes,
-                # which drop a client that has too much waiting): read again once drained.
-                conn.when_drained(lambda: next_batch(cursor))
+                # which drop a client that has too much waiting).
+                await conn.drained()
+                continue
+            # The stream held nothing more after ``cursor`` when read. Entries the live reader
+            # had read before that read but the stream no longer has (inbox gone, trimmed) are
+            # skipped rather than asked for again and again.
+            if p.stream_key(cursor) < p.stream_key(before):
+                cursor = before
+            mine = self.cursor.get(server_id, cursor)
+            if p.stream_key(cursor) >= p.stream_key(mine):
+                # never beyond what was read or this process's cursor (RESUME <future id> must
+                # not silence later pushes); no await since the read, so no live batch between
+                conn.last_id = max(seen, min(cursor, mine, key=p.stream_key), conn.last_id,
+                                   key=p.stream_key)
+                conn.replaying = False
                 return
-            if len(entries) < REPLAY_BATCH:
-                # The stream held nothing more after ``cursor`` when read. Entries the live
-                # reader had read before that read but the stream no longer has (inbox gone,
-                # trimmed) are skipped rather than asked for again and again.
-                if p.stream_key(cursor) < p.stream_key(before):
-                    cursor = before
-                mine = self.cursor.get(server_id, cursor)
-                if p.stream_key(cursor) >= p.stream_key(mine):
-                    # never beyond what was read or this process's cursor (RESUME <future id>
-                    # must not silence later pushes)
-                    conn.last_id = max(seen[0], min(cursor, mine, key=p.stream_key),
-                                       conn.last_id, key=p.stream_key)
-                    conn.replaying = False
-                    return
-            next_batch(cursor)
-
-        batch(after)
 
     def _dispatch(self, server_id: str, entries: list[tuple[str, dict[str, str]]],
                   cache: dict[Any, bytes]) -> None:
@@ -237,6 +231,8 @@ class FanOut:
 
     async def close(self) -> None:
         self.stopping = True
+        for task in list(self.replays):
+            task.cancel()
         await self._drop_reader()
         if self.ctl is not None:
             try:

@@ -82,9 +82,7 @@ class MailWatch:
                     seq, mails, unread = news[lname]
                     conn.mail_seq = seq
                     try:
-                        lines = [f"* New mail from {frm}: {p._scalar(subj or '(no subject)')} "
-                                 f"(READMAIL {mid})" for mid, frm, subj in mails if frm]
-                        out = b"\r\n" + p.text(lines + [f"* {unread} unread"]) + p.PROMPT
+                        out = p.mail_notice(mails, unread)
                     except Exception:  # one bad mail entry: skip this notice, keep going
                         log.warning("mail watch: skipping a notice for %s", lname, exc_info=True)
                         continue

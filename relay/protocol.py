@@ -8,8 +8,10 @@ only here: JSON lines use Python's default ``json.dumps`` spacing and every line
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_LINE = 8 * 1024  # bytes, line ending excluded
 CRLF = "\r\n"
@@ -27,14 +29,52 @@ TOO_MANY = "Too many connections."
 LINE_TOO_LONG = f"Line too long (max {MAX_LINE} bytes)."
 BAD_UTF8 = "Invalid UTF-8."
 BAD_ARGS = "args must be a string or a JSON object."
+ID_MAX = 64  # characters of a command's "id" (a string, or a number's JSON text)
+BAD_ID = f"id must be a string or a number of at most {ID_MAX} characters."
+BAD_KEY = "idempotency_key must be a string."
 HELLO = "Hello, world!"
+HW_RANGE = f"n: must be a whole number from 1 to {HW_MAX}"
+INVALID_MODE = "Invalid mode: {}"
+MODE_OK = "Mode: {}"
+MODE_SET = "Mode already set: {}"
+GOODBYE = "Goodbye."
+HELP_TITLE = "Available commands:"
+USAGE = "Usage: {}"
+NEED_AUTH = "Not authenticated: send AUTH <server_id> <key> first."
+BAD_SERVER_KEY = "Invalid server id or key."
+BAD_TOKEN = "Invalid or expired token."
+AUTHENTICATED = "Authenticated as {}."  # server <id> | player <name> | admin
+LOGGED_IN = "Logged in as {}."
+EXPIRED = "your session or server key is no longer valid; authenticate again"
+RESUME_NEEDS_AUTH = "RESUME needs SERVER mode and AUTH"
+RESUMING = "Resuming after {}."
+UNAVAILABLE = "storage is unavailable; retry shortly"
+INTERNAL = "internal error"
+IDLE_TIMEOUT = "Idle timeout."
+SHUTTING_DOWN = "Server shutting down."
 
 _NOTHING: Any = object()
 IAC, SB, SE, WILL, DONT = 255, 250, 240, 251, 254
 
 
 class ProtocolError(Exception):
-    """A line the protocol cannot read; ``str(err)`` is the message to answer."""
+    """A line the protocol cannot read; ``str(err)`` is the message to answer, ``code`` the
+    error code to add (none for the legacy ``Invalid JSON.``), ``rid`` the command's valid
+    ``"id"`` if it had one."""
+
+    def __init__(self, msg: str, code: str | None = None, rid: Any = _NOTHING) -> None:
+        super().__init__(msg)
+        self.code, self.rid = code, rid
+
+
+class Command(NamedTuple):
+    """One parsed command. ``rid`` is the JSON command's ``"id"`` (``_NOTHING`` when it sent
+    none), echoed as the last member of its reply."""
+
+    name: str
+    args: str | dict[str, Any]
+    key: str | None = None  # idempotency_key
+    rid: Any = _NOTHING
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -42,19 +82,24 @@ def json_line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj) + CRLF).encode()
 
 
-def ok(msg: str, data: Any = _NOTHING) -> bytes:
+def ok(msg: str, data: Any = _NOTHING, rid: Any = _NOTHING) -> bytes:
     body: dict[str, Any] = {"state": "OK", "msg": msg}
     if data is not _NOTHING:
         body["data"] = data
+    if rid is not _NOTHING:
+        body["id"] = rid
     return json_line(body)
 
 
-def error(msg: str, code: str | None = None, retry_after: int | None = None) -> bytes:
+def error(msg: str, code: str | None = None, retry_after: int | None = None,
+          rid: Any = _NOTHING) -> bytes:
     body: dict[str, Any] = {"state": "ERROR", "msg": msg}
     if code:
         body["code"] = code
     if retry_after:
         body["retry_after"] = retry_after
+    if rid is not _NOTHING:
+        body["id"] = rid
     return json_line(body)
 
 
@@ -64,6 +109,22 @@ def push(event: str, stream_id: str, data: Any) -> bytes:
 
 def text(lines: Iterable[str]) -> bytes:
     return "".join(line + CRLF for line in lines).encode()
+
+
+def human_error(msg: str) -> bytes:
+    return text([f"ERROR: {msg}"])
+
+
+def closing(msg: str, human: bool) -> bytes:
+    """The last line to a connection the relay closes (idle, shutting down)."""
+    return human_error(msg) if human else error(msg)
+
+
+def mail_notice(mails: Iterable[tuple[str, str, str]], unread: int) -> bytes:
+    """HUMAN mode's unasked mail lines, ``(mail id, from, subject)`` each, then the prompt."""
+    lines = [f"* New mail from {frm}: {_scalar(subject or '(no subject)')} (READMAIL {mid})"
+             for mid, frm, subject in mails if frm]
+    return b"\r\n" + text(lines + [f"* {unread} unread"]) + PROMPT
 
 
 GREETING = ok(GREETING_MSG)
@@ -77,22 +138,66 @@ def _scalar(value: Any) -> str:
     return json.dumps(value)
 
 
-def human_lines(data: Any) -> list[str]:
-    """A result as readable lines: ``key: value``; a list of records one per indented line."""
+# HUMAN mode shows these members of a result as UTC times (they are epoch seconds), and a
+# ``server`` member as the server's name with its id (names looked up by the caller).
+TIME_KEYS = frozenset({"at", "created", "last_seen", "expires_at", "updated"})
+SERVER_KEY = "server"
+
+
+def utc(epoch: float) -> str:
+    """Epoch seconds as ``2026-11-30 23:41:05 UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def server_ids(data: Any) -> list[str]:
+    """The server ids a result names under ``server`` (top level, nested, in record lists)."""
+    found: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == SERVER_KEY and isinstance(item, str):
+                    found[item] = None
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(data)
+    return list(found)
+
+
+def _human(key: str, value: Any, names: dict[str, str]) -> str:
+    if key in TIME_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return utc(value)
+        except (OverflowError, OSError, ValueError):
+            return _scalar(value)
+    if key == SERVER_KEY and isinstance(value, str) and value in names:
+        return f"{_scalar(names[value])} ({value})"
+    return _scalar(value)
+
+
+def human_lines(data: Any, names: dict[str, str] | None = None) -> list[str]:
+    """A result as readable lines: ``key: value``; a list of records one per indented line.
+    Times read as UTC; a ``server`` id also shows its name when ``names`` has it."""
     if data is None:
         return ["OK"]
     if not isinstance(data, dict):
         return [_scalar(data)]
+    names = names or {}
+
+    def pairs(obj: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={_human(k, v, names)}" for k, v in obj.items())
     out: list[str] = []
     for key, value in data.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             out.append(f"{key}: {len(value)}")
-            out += ["  " + ", ".join(f"{k}={_scalar(v)}" for k, v in item.items())
-                    for item in value]
+            out += ["  " + pairs(item) for item in value]
         elif isinstance(value, dict):
-            out.append(f"{key}: " + ", ".join(f"{k}={_scalar(v)}" for k, v in value.items()))
+            out.append(f"{key}: " + pairs(value))
         else:
-            out.append(f"{key}: {_scalar(value)}")
+            out.append(f"{key}: {_human(key, value, names)}")
     return out
 
 
@@ -168,31 +273,56 @@ def parse_text(line: str) -> tuple[str, str]:
     return parts[0].upper(), parts[1] if len(parts) > 1 else ""
 
 
-def parse_json(line: str) -> tuple[str, str | dict[str, Any], str | None]:
-    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k}`` -> (NAME, args, key)."""
+def parse_json(line: str) -> Command:
+    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k, "id"?: x}``."""
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):
         raise ProtocolError(INVALID_JSON) from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("cmd"), str):
+    if not isinstance(obj, dict):
         raise ProtocolError(INVALID_JSON)
+    rid = obj.get("id", _NOTHING)
+    if rid is not _NOTHING and not valid_id(rid):
+        raise ProtocolError(BAD_ID, "invalid_input")
+    if not isinstance(obj.get("cmd"), str):
+        raise ProtocolError(INVALID_JSON, rid=rid)
     args = obj.get("args")
     if args is None:
         args = ""
     elif isinstance(args, int | float) and not isinstance(args, bool):
         args = str(args)
     elif not isinstance(args, str | dict):
-        raise ProtocolError(BAD_ARGS)
+        raise ProtocolError(BAD_ARGS, rid=rid)
     key = obj.get("idempotency_key")
-    return obj["cmd"].strip().upper(), args, key if isinstance(key, str) else None
+    if key is not None and not isinstance(key, str):
+        raise ProtocolError(BAD_KEY, "invalid_input", rid)
+    return Command(obj["cmd"].strip().upper(), args, key, rid)
 
 
-def parse_any(line: str) -> tuple[str, str | dict[str, Any], str | None]:
+def valid_id(rid: Any) -> bool:
+    """A string, or a finite number, of at most ID_MAX characters (a number's JSON text)."""
+    if isinstance(rid, str):
+        return len(rid) <= ID_MAX
+    if isinstance(rid, float):
+        return math.isfinite(rid) and len(json.dumps(rid)) <= ID_MAX
+    return isinstance(rid, int) and not isinstance(rid, bool) and len(str(rid)) <= ID_MAX
+
+
+def parse_any(line: str) -> Command:
     """Before a mode is set a command may come as words or as JSON."""
     if line.lstrip().startswith("{"):
         return parse_json(line)
+    return parse_text_command(line)
+
+
+def parse_text_command(line: str) -> Command:
     name, rest = parse_text(line)
-    return name, rest, None
+    return Command(name, rest, None, _NOTHING)
+
+
+def positional(fields: tuple[Any, ...]) -> int:
+    """How many of ``fields`` words can fill: up to the ``rest`` field (else all)."""
+    return next((i + 1 for i, f in enumerate(fields) if f.rest), len(fields))
 
 
 def words(fields: tuple[Any, ...], line: str) -> tuple[dict[str, str], frozenset[str]]:
@@ -204,8 +334,7 @@ def words(fields: tuple[Any, ...], line: str) -> tuple[dict[str, str], frozenset
     line = line.strip()
     if not fields or not line:
         return {}, frozenset()
-    last = next((i for i, f in enumerate(fields) if f.rest), len(fields) - 1)
-    parts = line.split(None, last)
+    parts = line.split(None, positional(fields) - 1)
     raw = {f.name: part for f, part in zip(fields, parts, strict=False)}
     return raw, frozenset(raw)
 

@@ -26,6 +26,7 @@ from relay.session import BUILTINS, Expired, Session, Step
 from shared import auth, keys
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
+from shared.errors import Unauthenticated
 from shared.redis_conn import connect
 from shared.registry import Operation, load
 
@@ -33,11 +34,6 @@ log = logging.getLogger("ssm.relay")
 
 OUT_MAX = 256 * 1024  # bytes waiting for one client before it is dropped
 DRAIN_POLL = 0.01  # seconds between checks while a replay waits for a client to read
-BUILTIN_USAGE = {
-    "MODE": "MODE <SERVER|CLIENT|HUMAN|LIST>", "HELP": "HELP [command]", "QUIT": "QUIT",
-    "HW": f"HW [n] (n <= {p.HW_MAX})", "AUTH": "AUTH <server_id> <key>",
-    "LOGIN": "LOGIN <name> <password>", "TOKEN": "TOKEN <token>",
-    "RESUME": "RESUME <stream id> (0 = everything kept)"}
 
 
 class Relay:
@@ -56,11 +52,10 @@ class Relay:
                 self.commands.setdefault(name, op)
         for op in load().values():
             self.commands[op.name.upper()] = op
-        self.builtin_usage = BUILTIN_USAGE
         ops = load().values()
         self.help_names = [*BUILTINS, *sorted(op.name for op in ops),
                            *sorted({a for op in ops for a in op.aliases} - set(BUILTINS))]
-        self.help_lines = [f"  {BUILTIN_USAGE[n]}" for n in BUILTINS] + [
+        self.help_lines = [f"  {cmd.usage}" for cmd in BUILTINS.values()] + [
             f"  {self.usage(op)} - {op.summary}" for op in sorted(set(self.commands.values()),
                                                                    key=lambda o: o.name)]
         self.conns: set[Connection] = set()
@@ -72,9 +67,16 @@ class Relay:
 
     @staticmethod
     def usage(op: Operation) -> str:
-        args = " ".join(f"<{f.name}>" if f.required else f"[{f.name}]" for f in op.fields)
+        """``name (alias A) <word> [word] <rest...>``: the words ``protocol.words`` fills, in
+        order; fields after a ``rest`` field can be given only as JSON-object args."""
+        n = p.positional(op.fields)
+        args = " ".join(("<{}>" if f.required else "[{}]").format(f.name + "..." * f.rest)
+                        for f in op.fields[:n])
         alias = f" (alias {', '.join(op.aliases)})" if op.aliases else ""
-        return f"{op.name}{alias} {args}".rstrip()
+        usage = f"{op.name}{alias} {args}".rstrip()
+        if op.fields[n:]:
+            usage += f" ({', '.join(f.name for f in op.fields[n:])}: JSON args only)"
+        return usage
 
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
@@ -94,8 +96,19 @@ class Relay:
         else:
             return caller
         if now is None:
-            raise Expired("your session or server key is no longer valid; authenticate again")
+            raise Expired(p.EXPIRED)
         return now
+
+    def with_names(self, body: Any) -> tuple[Any, dict[str, str]]:
+        """``body`` and the names of the servers it names (HUMAN mode shows them): one
+        pipelined read, none when it names no server."""
+        ids = p.server_ids(body)
+        if not ids:
+            return body, {}
+        pipe = self.redis.pipeline(transaction=False)
+        for server_id in ids:
+            pipe.hget(keys.server(server_id), "name")
+        return body, {i: name for i, name in zip(ids, pipe.execute(), strict=True) if name}
 
     def inbox_tail(self, server_id: str) -> str:
         last = self.redis.xrevrange(keys.inbox(server_id), count=1)
@@ -112,8 +125,12 @@ class Relay:
             return self.redis.get(keys.mail_seq(caller.lname)) or "0"
         return ""
 
-    def resolve(self, token: str, mode: str | None) -> tuple[auth.Caller, str]:
-        caller = auth.resolve(self.redis, self.config, token)
+    def resolve(self, token: str, mode: str | None) -> tuple[auth.Caller | None, str]:
+        """The token's caller (None for a bad token) and where its pushes or notices start."""
+        try:
+            caller = auth.resolve(self.redis, self.config, token)
+        except Unauthenticated:
+            return None, ""
         return caller, self._position(caller, mode)
 
     def login(self, caller: auth.Caller, secret: str | None, ip: str, raw: dict[str, str],
@@ -133,8 +150,25 @@ class Relay:
         if per_ip and self.per_ip.get(conn.ip, 0) >= per_ip:
             return p.error(p.TOO_MANY)
         self.conns.add(conn)
-        self.per_ip[conn.ip] = self.per_ip.get(conn.ip, 0) + 1
+        self._count(conn.ip, 1)
+        conn.counted = True
         return None
+
+    def recount(self, conn: Connection) -> None:
+        """After ``conn``'s caller changed: a connection authenticated with a server key (AUTH,
+        or TOKEN with a server key) stops counting toward RELAY_MAX_PER_IP, so a host running
+        many game servers is not capped; one that goes back to anonymous counts again."""
+        counted = conn.caller.kind != "server"
+        if conn in self.conns and counted != conn.counted:
+            conn.counted = counted
+            self._count(conn.ip, 1 if counted else -1)
+
+    def _count(self, ip: str, delta: int) -> None:
+        left = self.per_ip.get(ip, 0) + delta
+        if left > 0:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)
 
     def forget(self, conn: Connection) -> None:
         """Stop pushes and mail notices to ``conn``."""
@@ -145,11 +179,8 @@ class Relay:
     def release(self, conn: Connection) -> None:
         if conn in self.conns:
             self.conns.discard(conn)
-            left = self.per_ip.get(conn.ip, 1) - 1
-            if left:
-                self.per_ip[conn.ip] = left
-            else:
-                self.per_ip.pop(conn.ip, None)
+            if conn.counted:
+                self._count(conn.ip, -1)
         self.forget(conn)
 
     async def sweep_idle(self) -> None:
@@ -158,8 +189,7 @@ class Relay:
             await asyncio.sleep(min(5.0, max(0.5, idle / 4)))
             cutoff = time.monotonic() - idle
             for conn in [c for c in self.conns if c.active < cutoff]:
-                conn.send(p.text(["ERROR: Idle timeout."]) if conn.human else
-                          p.error("Idle timeout."))
+                conn.send(p.closing(p.IDLE_TIMEOUT, conn.human))
                 conn.close()
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -182,8 +212,7 @@ class Relay:
             task.cancel()
         await asyncio.wait(self.tasks, timeout=1)
         for conn in list(self.conns):
-            conn.send(p.text(["ERROR: Server shutting down."]) if conn.human else
-                      p.error("Server shutting down."))
+            conn.send(p.closing(p.SHUTTING_DOWN, conn.human))
             conn.close()
         deadline = time.monotonic() + grace
         while self.conns and time.monotonic() < deadline:
@@ -195,13 +224,15 @@ class Relay:
 
 
 class Connection(Session, asyncio.Protocol):
-    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused")
+    __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused",
+                 "counted")
 
     def __init__(self, hub: Relay) -> None:
         Session.__init__(self, hub, "")
         self.reader = p.LineReader()
         self.active = time.monotonic()
         self.busy = self.closed = self.out_paused = False
+        self.counted = False  # toward RELAY_MAX_PER_IP (see Relay.recount)
         self.pending: list[bytes | None] | None = None
 
     def connection_made(self, transport: Any) -> None:
@@ -233,8 +264,9 @@ class Connection(Session, asyncio.Protocol):
             self._continue()
 
     def data_received(self, data: bytes) -> None:
-        self.active = time.monotonic()
         lines = self.reader.feed(data)
+        if any(line is not None for line in lines):  # complete lines only (SPEC §5)
+            self.active = time.monotonic()
         if self.busy or self.out_paused:
             self.pending = (self.pending or []) + lines
             self.transport.pause_reading()
@@ -307,15 +339,11 @@ class Connection(Session, asyncio.Protocol):
         if not self.closed:
             self.transport.write(data)
 
-    def when_drained(self, callback: Any) -> None:
-        """Call ``callback`` (soon) once the write buffer is at or below its low-water mark."""
-        if self.closed:
-            return
-        loop = asyncio.get_running_loop()
-        if self.transport.get_write_buffer_size() <= self.transport.get_write_buffer_limits()[0]:
-            loop.call_soon(callback)
-        else:
-            loop.call_later(DRAIN_POLL, self.when_drained, callback)
+    async def drained(self) -> None:
+        """Return once the write buffer is at or below its low-water mark (or closed)."""
+        low = self.transport.get_write_buffer_limits()[0]
+        while not self.closed and self.transport.get_write_buffer_size() > low:
+            await asyncio.sleep(DRAIN_POLL)
 
     def close(self) -> None:
         if not self.closed:

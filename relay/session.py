@@ -3,8 +3,10 @@
 :meth:`Session.on_line` takes one received line and returns a :class:`Step`: bytes to write,
 whether to close, and optionally blocking ``work`` (an operation through ``shared.dispatch``)
 that the I/O layer runs in the thread pool before handing its result to ``then`` on the loop.
-Every operation in the registry is a command; the relay adds MODE, HELP, QUIT, HW, AUTH, LOGIN,
-TOKEN and RESUME. The caller a connection authenticated as is what operations see.
+Every operation in the registry is a command. The relay's own commands (MODE, HELP, QUIT, HW,
+AUTH, LOGIN, TOKEN, RESUME) each declare themselves once, with :func:`builtin` on their
+``cmd_*`` method (aiosmtpd's ``@syntax`` on ``smtp_*``); :data:`BUILTINS` is built from those.
+The caller a connection authenticated as is what operations see.
 """
 
 from __future__ import annotations
@@ -25,12 +27,6 @@ log = logging.getLogger("ssm.relay")
 
 AUTH_TRIES = 3
 CURSOR = re.compile(r"[0-9]{1,19}(-[0-9]{1,19})?")
-NEED_AUTH = "Not authenticated: send AUTH <server_id> <key> first."
-# Built-in commands and the names their JSON-object args may use, in word order.
-BUILTINS: dict[str, tuple[str, ...]] = {
-    "MODE": ("mode",), "HELP": ("command",), "QUIT": (), "HW": ("n",), "AUTH": ("id", "key"),
-    "LOGIN": ("name", "password"), "TOKEN": ("token",), "RESUME": ("id",)}
-OPEN_IN_SERVER_MODE = {"MODE", "HELP", "QUIT", "HW", "AUTH", "TOKEN"}
 
 
 class Expired(Unauthenticated):
@@ -45,53 +41,85 @@ class Step:
     then: Callable[[Any], Step] | None = None  # on the loop, with work's result
 
 
+@dataclass(frozen=True)
+class Builtin:
+    """A relay built-in command, as its ``cmd_*`` method declares it with :func:`builtin`."""
+
+    name: str  # the method's name without ``cmd_``, upper case
+    usage: str  # HELP's line, and the ``Usage:`` error
+    fields: tuple[str, ...]  # the names JSON-object args may use, in word order
+    before_auth: bool  # answered in SERVER mode before AUTH
+    run: Callable[[Session, list[str]], Step]
+
+
+def builtin(usage: str, fields: tuple[str, ...] = (), before_auth: bool = False
+            ) -> Callable[[Callable[[Session, list[str]], Step]],
+                          Callable[[Session, list[str]], Step]]:
+    """Declare a ``cmd_*`` method a built-in: its usage, JSON field names, and whether SERVER
+    mode answers it before AUTH."""
+    def declare(method: Callable[[Session, list[str]], Step]
+                ) -> Callable[[Session, list[str]], Step]:
+        method.builtin = (usage, fields, before_auth)  # type: ignore[attr-defined]
+        return method
+    return declare
+
+
 class Session:
     """Per-connection state. ``hub`` is the process (see relay.server.Relay)."""
 
     __slots__ = ("hub", "ip", "mode", "caller", "secret", "fails", "tail", "last_id",
-                 "replaying", "replay_gen", "mail_seq")
+                 "replaying", "replay_gen", "mail_seq", "rid")
 
     def __init__(self, hub: Any, ip: str) -> None:
         self.hub, self.ip = hub, ip
         self.mode: str | None = None
         self.caller: Caller = ANONYMOUS
         self.secret: str | None = None  # the key or token behind caller, re-checked per command
-        self.fails = 0
+        self.fails = 0  # failed AUTH and TOKEN attempts
         self.tail = self.last_id = "0-0"  # pushes: inbox id at AUTH, last id delivered
         self.replaying = False
         self.replay_gen = 0  # bumped to stop a running replay (new RESUME, unsubscribe)
         self.mail_seq = 0  # HUMAN players: last mailbox sequence announced
+        self.rid: Any = p._NOTHING  # the "id" of the command being answered (one at a time)
 
     # --- replies in the connection's mode -------------------------------------------------------
     @property
     def human(self) -> bool:
         return self.mode == "HUMAN"
 
+    def ok(self, msg: str, data: Any = p._NOTHING, close: bool = False) -> Step:
+        """A JSON OK line (any mode), with the command's ``id`` echoed if it sent one."""
+        return Step(p.ok(msg, data, self.rid), close)
+
     def reply(self, msg: str, data: Any = p._NOTHING, lines: list[str] | None = None) -> Step:
         if self.human:
             if lines is None:
                 lines = [msg] if data is p._NOTHING else p.human_lines(data)
             return Step(p.text(lines) + p.PROMPT)
-        return Step(p.ok(msg, data))
+        return self.ok(msg, data)
 
     def fail(self, msg: str, code: str | None = None, retry_after: int | None = None,
              close: bool = False) -> Step:
         if self.human:
-            return Step(p.text([f"ERROR: {msg}"]) + (b"" if close else p.PROMPT), close)
-        return Step(p.error(msg, code, retry_after), close)
+            return Step(p.human_error(msg) + (b"" if close else p.PROMPT), close)
+        return Step(p.error(msg, code, retry_after, self.rid), close)
+
+    def usage_error(self, name: str) -> Step:
+        return self.fail(p.USAGE.format(BUILTINS[name].usage), "invalid_input")
 
     def failed(self, exc: BaseException) -> Step:
         """The exception barrier around every command: an error line, never a crash."""
         if isinstance(exc, Expired):
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
+            self.hub.recount(self)
         if isinstance(exc, ApiError):
             return self.fail(exc.message, exc.code, exc.retry_after)
         if isinstance(exc, redis.RedisError):
             log.warning("redis unavailable: %s", type(exc).__name__)
-            return self.fail("storage is unavailable; retry shortly", "unavailable", 1)
+            return self.fail(p.UNAVAILABLE, "unavailable", 1)
         log.error("relay command failed", exc_info=exc)
-        return self.fail("internal error", "internal")
+        return self.fail(p.INTERNAL, "internal")
 
     # --- input ------------------------------------------------------------------------------
     def on_line(self, raw: bytes | None) -> Step:
@@ -101,125 +129,132 @@ class Session:
             line = raw.decode()
         except UnicodeDecodeError:
             return self.fail(p.BAD_UTF8, "invalid_input")
+        self.rid = p._NOTHING
         if not line.strip():
             return Step(p.PROMPT if self.human else b"")
         try:
             if self.mode is None:
-                name, args, key = p.parse_any(line)
+                name, args, key, self.rid = p.parse_any(line)
                 if name != "MODE":
-                    return Step(p.error(p.NO_MODE), close=True)
+                    return Step(p.error(p.NO_MODE, rid=self.rid), close=True)
             elif self.human:
-                (name, args), key = p.parse_text(line), None
+                name, args, key, self.rid = p.parse_text_command(line)
             else:
-                name, args, key = p.parse_json(line)
+                name, args, key, self.rid = p.parse_json(line)
         except p.ProtocolError as err:
+            self.rid = err.rid
             if self.mode is None:
-                return Step(p.error(p.NO_MODE), close=True)
-            return self.fail(str(err))
+                return Step(p.error(p.NO_MODE, rid=self.rid), close=True)
+            return self.fail(str(err), err.code)
         try:
             return self.command(name, args, key)
         except Exception as exc:  # the barrier: one bad command never takes the relay down
             return self.failed(exc)
 
+    @property
+    def needs_auth(self) -> bool:
+        """SERVER mode answers only the ``before_auth`` built-ins until AUTH."""
+        return self.mode == "SERVER" and self.caller.kind not in ("server", "admin")
+
     def command(self, name: str, args: str | dict[str, Any], key: str | None) -> Step:
-        if self.mode == "SERVER" and self.caller.kind not in ("server", "admin") \
-                and name not in OPEN_IN_SERVER_MODE \
-                and (name in BUILTINS or name in self.hub.commands):
-            return self.fail(NEED_AUTH, "unauthenticated")
-        if name in BUILTINS:
+        cmd = BUILTINS.get(name)
+        if cmd is not None:
+            if self.needs_auth and not cmd.before_auth:
+                return self.fail(p.NEED_AUTH, "unauthenticated")
             if isinstance(args, dict):
-                args = " ".join(str(args[k]) for k in BUILTINS[name] if args.get(k) is not None)
-            return getattr(self, "cmd_" + name.lower())(args.split())
+                args = " ".join(str(args[k]) for k in cmd.fields if args.get(k) is not None)
+            return cmd.run(self, args.split())
         op = self.hub.commands.get(name)
         if op is None:
             return self.fail(p.NOT_FOUND)
+        if self.needs_auth:
+            return self.fail(p.NEED_AUTH, "unauthenticated")
         if isinstance(args, dict):
             raw, text_fields = args, frozenset()
         else:
             raw, text_fields = p.words(op.fields, args)
-        caller, secret, hub = self.caller, self.secret, self.hub
-        return Step(work=lambda: hub.run(op, caller, secret, self.ip, raw, text_fields, key),
+        caller, secret, hub, ip = self.caller, self.secret, self.hub, self.ip
+        if self.human:  # with the names of the servers the answer names (one read at most)
+            return Step(work=lambda: hub.with_names(
+                            hub.run(op, caller, secret, ip, raw, text_fields, key).body),
+                        then=lambda got: self.result(op.name, *got))
+        return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key),
                     then=lambda outcome: self.result(op.name, outcome.body))
 
-    def result(self, name: str, body: Any) -> Step:
+    def result(self, name: str, body: Any, names: dict[str, str] | None = None) -> Step:
         """An operation's answer; no ``data`` for a 204 (HUMAN: ``OK``)."""
         if body is None:
-            return self.reply(name, lines=["OK"]) if self.human else Step(p.ok(name))
+            return self.reply(name, lines=["OK"]) if self.human else self.ok(name)
+        if self.human:
+            return self.reply(name, lines=p.human_lines(body, names))
         return self.reply(name, body)
 
-    # --- built-in commands ------------------------------------------------------------------
+    # --- built-in commands (declared once each; BUILTINS is built from them, in this order) ---
+    @builtin("MODE <SERVER|CLIENT|HUMAN|LIST>", ("mode",), before_auth=True)
     def cmd_mode(self, words: list[str]) -> Step:
         mode = words[0].upper() if words else ""
         if mode == "LIST":
-            return self.reply(" ".join(p.MODES)) if self.mode else Step(p.ok(" ".join(p.MODES)))
+            return self.reply(" ".join(p.MODES)) if self.mode else self.ok(" ".join(p.MODES))
         if mode not in p.MODES:
             shown = (words[0] if words else "")[:32]
             if self.mode is None:
-                return Step(p.error(f"Invalid mode: {shown}"), close=True)
-            return self.fail(f"Invalid mode: {shown}")
+                return Step(p.error(p.INVALID_MODE.format(shown), rid=self.rid), close=True)
+            return self.fail(p.INVALID_MODE.format(shown))
         if self.mode is not None and mode != self.mode:
-            return self.fail(f"Mode already set: {self.mode}")
+            return self.fail(p.MODE_SET.format(self.mode))
         self.mode = mode
         if mode == "HUMAN":
             return Step(p.text([p.WELCOME]) + p.PROMPT)
-        return Step(p.ok(f"Mode: {mode}"))
+        return self.ok(p.MODE_OK.format(mode))
 
+    @builtin("HELP [command]", ("command",), before_auth=True)
     def cmd_help(self, words: list[str]) -> Step:
         if words:
             name = words[0].upper()
             if name in BUILTINS:
-                return self.reply(self.hub.builtin_usage[name])
+                return self.reply(BUILTINS[name].usage)
             op = self.hub.commands.get(name)
             if op is None:
                 return self.fail(p.NOT_FOUND)
             usage = self.hub.usage(op)
             return self.reply(usage, lines=[usage, op.summary])
         if self.human:
-            return self.reply("", lines=["Available commands:", *self.hub.help_lines])
-        return Step(p.ok(" ".join(self.hub.help_names)))
+            return self.reply("", lines=[p.HELP_TITLE, *self.hub.help_lines])
+        return self.ok(" ".join(self.hub.help_names))
 
+    @builtin("QUIT", before_auth=True)
     def cmd_quit(self, words: list[str]) -> Step:
-        return Step(p.text(["Goodbye."]) if self.human else p.ok("Goodbye."), close=True)
+        if self.human:
+            return Step(p.text([p.GOODBYE]), close=True)
+        return self.ok(p.GOODBYE, close=True)
 
+    @builtin(f"HW [n] (n <= {p.HW_MAX})", ("n",), before_auth=True)
     def cmd_hw(self, words: list[str]) -> Step:
         n = words[0] if words else "1"
         if not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= p.HW_MAX:
-            return self.fail(f"n: must be a whole number from 1 to {p.HW_MAX}", "invalid_input")
+            return self.fail(p.HW_RANGE, "invalid_input")
         if self.human:
             return self.reply("", lines=[p.HELLO] * int(n))
-        return Step(p.ok(" ".join([p.HELLO] * int(n))))
+        return self.ok(" ".join([p.HELLO] * int(n)))
 
+    @builtin("AUTH <server_id> <key>", ("id", "key"), before_auth=True)
     def cmd_auth(self, words: list[str]) -> Step:
         if len(words) != 2:
-            return self.fail("Usage: AUTH <server_id> <key>", "invalid_input")
+            return self.usage_error("AUTH")
         hub, (server_id, key) = self.hub, words
 
         def done(result: tuple[Caller | None, str]) -> Step:
             caller, tail = result
             if caller is None:
-                self.fails += 1
-                return self.fail("Invalid server id or key.", "unauthenticated",
-                                 close=self.fails >= AUTH_TRIES)
-            return self._become(caller, key, tail, f"Authenticated as server {caller.id}.",
+                return self.strike(p.BAD_SERVER_KEY)
+            return self._become(caller, key, tail, p.AUTHENTICATED.format(f"server {caller.id}"),
                                 {"id": caller.id, "name": caller.name, "cursor": tail})
         return Step(work=lambda: hub.check_server(server_id, key), then=done)
 
-    def cmd_token(self, words: list[str]) -> Step:
-        if len(words) != 1:
-            return self.fail("Usage: TOKEN <token>", "invalid_input")
-        hub, token = self.hub, words[0]
-
-        def done(result: tuple[Caller, str]) -> Step:
-            who, position = result
-            label = {"server": f"server {who.id}", "player": f"player {who.name}"}
-            msg = f"Authenticated as {label.get(who.kind, who.kind)}."
-            return self._become(who, token, position, msg,
-                                {"kind": who.kind, "id": who.id, "name": who.name})
-        return Step(work=lambda: hub.resolve(token, self.mode), then=done)
-
+    @builtin("LOGIN <name> <password>", ("name", "password"))
     def cmd_login(self, words: list[str]) -> Step:
         if len(words) != 2:
-            return self.fail("Usage: LOGIN <name> <password>", "invalid_input")
+            return self.usage_error("LOGIN")
         hub, caller, secret = self.hub, self.caller, self.secret
         keep = self.mode == "SERVER"  # a server logs players in for them and keeps its identity
         raw = {"name": words[0], "password": words[1]}
@@ -230,15 +265,51 @@ class Session:
                 return self.result("session.login", body)
             who = Caller("player", body["player"]["id"], body["player"]["name"],
                          sha256(body["token"]))
-            return self._become(who, body["token"], str(result[1]), f"Logged in as {who.name}.",
-                                body)
+            return self._become(who, body["token"], str(result[1]),
+                                p.LOGGED_IN.format(who.name), body)
         return Step(work=lambda: hub.login(caller, secret, self.ip, raw, not keep and self.human),
                     then=done)
+
+    @builtin("TOKEN <token>", ("token",), before_auth=True)
+    def cmd_token(self, words: list[str]) -> Step:
+        if len(words) != 1:
+            return self.usage_error("TOKEN")
+        hub, token = self.hub, words[0]
+
+        def done(result: tuple[Caller | None, str]) -> Step:
+            who, position = result
+            if who is None:
+                return self.strike(p.BAD_TOKEN)
+            label = {"server": f"server {who.id}", "player": f"player {who.name}"}
+            return self._become(who, token, position,
+                                p.AUTHENTICATED.format(label.get(who.kind, who.kind)),
+                                {"kind": who.kind, "id": who.id, "name": who.name})
+        return Step(work=lambda: hub.resolve(token, self.mode), then=done)
+
+    @builtin("RESUME <stream id> (0 = everything kept)", ("id",))
+    def cmd_resume(self, words: list[str]) -> Step:
+        if self.mode != "SERVER" or self.caller.kind != "server":
+            return self.fail(p.RESUME_NEEDS_AUTH, "unauthenticated")
+        if len(words) != 1 or not CURSOR.fullmatch(words[0]):
+            return self.usage_error("RESUME")
+        hub, caller, secret, after = self.hub, self.caller, self.secret, words[0]
+
+        def done(_: Any) -> Step:  # the key is still valid (else Expired: see ``failed``)
+            hub.fanout.resume(self, after)
+            return self.reply(p.RESUMING.format(after))
+        return Step(work=lambda: hub.fresh(caller, secret), then=done)
+
+    # --- who the connection is ----------------------------------------------------------------
+    def strike(self, msg: str) -> Step:
+        """A failed AUTH or TOKEN: an error; the AUTH_TRIES-th (of both) closes, in any mode."""
+        self.fails += 1
+        return self.fail(msg, "unauthenticated", close=self.fails >= AUTH_TRIES)
 
     def _become(self, caller: Caller, secret: str, position: str, msg: str, data: Any) -> Step:
         """Switch the connection's caller; start pushes (SERVER) or mail notices (HUMAN)."""
         self.hub.forget(self)
         self.caller, self.secret = caller, secret
+        self.hub.recount(self)
         if self.mode == "SERVER" and caller.kind == "server":
             self.hub.fanout.subscribe(self, caller.id, position)
         elif self.human and caller.kind == "player":
@@ -246,28 +317,24 @@ class Session:
             self.hub.mailwatch.add(self, caller.lname)
         return self.reply(msg, data, lines=[msg] + p.human_lines(data) if self.human else None)
 
-    def cmd_resume(self, words: list[str]) -> Step:
-        if self.mode != "SERVER" or self.caller.kind != "server":
-            return self.fail("RESUME needs SERVER mode and AUTH", "unauthenticated")
-        if len(words) != 1 or not CURSOR.fullmatch(words[0]):
-            return self.fail("Usage: RESUME <stream id> (0 = everything kept)", "invalid_input")
-        hub, caller, secret, after = self.hub, self.caller, self.secret, words[0]
-
-        def done(_: Any) -> Step:  # the key is still valid (else Expired: see ``failed``)
-            hub.fanout.resume(self, after)
-            return self.reply(f"Resuming after {after}.")
-        return Step(work=lambda: hub.fresh(caller, secret), then=done)
-
     # --- pushes from the process ---------------------------------------------------------------
     def send(self, data: bytes) -> None:
         """Write unasked bytes (a push); the I/O layer overrides this."""
         raise NotImplementedError
 
     def send_replay(self, data: bytes) -> None:
-        """Write a replayed entry (the replay paces itself with ``when_drained``)."""
+        """Write a replayed entry (the replay paces itself with ``drained``)."""
         self.send(data)
 
-    def when_drained(self, callback: Any) -> None:
-        """Call ``callback`` once the bytes waiting for the client are few; the I/O layer
-        overrides this."""
-        callback()
+    async def drained(self) -> None:
+        """Return once the bytes waiting for the client are few; the I/O layer overrides this."""
+
+
+def _collect(cls: type) -> dict[str, Builtin]:
+    """The built-ins ``cls`` declares, in the order its methods are defined."""
+    return {name[4:].upper(): Builtin(name[4:].upper(), *method.builtin, method)
+            for name, method in vars(cls).items()
+            if name.startswith("cmd_") and hasattr(method, "builtin")}
+
+
+BUILTINS: dict[str, Builtin] = _collect(Session)

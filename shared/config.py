@@ -16,6 +16,9 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
+ADMIN_TOKEN_MIN = 16  # characters (SPEC §2)
+
+
 def _int(name: str, default: int, lo: int = 0, hi: int = 2**31) -> object:
     return field(default=default, metadata={"env": name, "kind": int, "lo": lo, "hi": hi})
 
@@ -90,6 +93,11 @@ class Config:
             else:
                 values[f.name] = raw
         values.update(overrides)
+        token = values.get("admin_token")
+        if isinstance(token, str) and len(token) < ADMIN_TOKEN_MIN:
+            raise ConfigError(f"SSM_ADMIN_TOKEN must be at least {ADMIN_TOKEN_MIN} characters "
+                              f"(got {len(token)}); set a long random value, or unset it to "
+                              "refuse all admin calls")
         return cls(**values)
 
     def require_redis(self) -> str:

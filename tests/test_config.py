@@ -21,10 +21,10 @@ def test_defaults():
 
 
 def test_values_are_read():
-    c = Config.from_env({"PORT": "8080", "STATUS_TTL": "30", "SSM_ADMIN_TOKEN": "t",
+    c = Config.from_env({"PORT": "8080", "STATUS_TTL": "30", "SSM_ADMIN_TOKEN": "t" * 16,
                          "REDIS_URL": "redis://x:1/0", "MAILBOX_MAX": "5"})
     assert (c.port, c.status_ttl, c.admin_token, c.redis_url, c.mailbox_max) == (
-        8080, 30, "t", "redis://x:1/0", 5)
+        8080, 30, "t" * 16, "redis://x:1/0", 5)
 
 
 @pytest.mark.parametrize("env,name", [
@@ -62,6 +62,25 @@ def test_process_without_redis_url_fails_at_once(name):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "REDIS_URL" in proc.stderr
+
+
+def test_admin_token_shorter_than_16_characters_is_refused():
+    with pytest.raises(ConfigError, match="SSM_ADMIN_TOKEN must be at least 16 characters"):
+        Config.from_env({"SSM_ADMIN_TOKEN": "x" * 15})
+    assert Config.from_env({"SSM_ADMIN_TOKEN": "x" * 16}).admin_token == "x" * 16
+    assert Config.from_env({"SSM_ADMIN_TOKEN": ""}).admin_token is None  # unset: admin refused
+
+
+@pytest.mark.parametrize("name", sorted(procfile()))
+def test_process_with_a_short_admin_token_refuses_to_start(name, redis_server):
+    env = _env_without_redis()
+    env.update(PORT="5999", RELAY_PORT="5998", REDIS_URL=redis_server.url,
+               SSM_ADMIN_TOKEN="short-token")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    proc = subprocess.run(procfile()[name].strip(), shell=True, cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "SSM_ADMIN_TOKEN must be at least 16 characters" in proc.stderr
 
 
 def test_readme_documents_every_setting():

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -22,8 +23,10 @@ from typing import Any
 
 import pytest
 
+from relay import protocol as p
 from relay.server import Relay
-from shared import messages
+from relay.session import BUILTINS, Session
+from shared import keys, messages
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
 from shared.embedded import EmbeddedRedis, free_port
@@ -681,3 +684,206 @@ def test_hw_rejects_non_ascii_digits_as_invalid_input(relay, n):
     got = c.cmd("HW", n)
     assert got["state"] == "ERROR" and got["code"] == "invalid_input", got
 
+
+
+# --- request ids and idempotency keys (SPEC §12) ----------------------------------------------
+def test_a_json_command_id_is_echoed_last_in_its_reply(relay, api):
+    server_id, key, _ = server_creds(api)
+    c = greeted(relay.port, "SERVER")
+    c.send('{"cmd": "HW", "args": "2", "id": "q-1"}')
+    assert c.line() == (b'{"state": "OK", "msg": "Hello, world! Hello, world!", '
+                        b'"id": "q-1"}\r\n')
+    c.send('{"cmd": "NOPE", "id": 7}')
+    assert c.line() == b'{"state": "ERROR", "msg": "Command not found.", "id": 7}\r\n'
+    c.send('{"cmd": "status.list", "id": 8}')  # refused before AUTH
+    assert c.reply() == {"state": "ERROR", "msg": p.NEED_AUTH, "code": "unauthenticated",
+                         "id": 8}
+    got = c.cmd("AUTH", f"{server_id} {key}", id=9)
+    assert got["id"] == 9 and got["data"]["id"] == server_id
+    c.send('{"cmd": "status.list", "id": "list"}')  # runs in the pool, answered later
+    assert c.line() == (b'{"state": "OK", "msg": "status.list", "data": {"servers": []}, '
+                        b'"id": "list"}\r\n')
+    c.send('{"cmd": "status.list"}')
+    assert c.line() == b'{"state": "OK", "msg": "status.list", "data": {"servers": []}}\r\n'
+    c.send('{"cmd": "HW", "args": [1], "id": 10}')
+    assert c.line() == (b'{"state": "ERROR", "msg": "args must be a string or a JSON object.", '
+                        b'"id": 10}\r\n')
+    c.send('{"cmd": "HW", "id": true}')
+    assert c.reply() == {"state": "ERROR", "msg": p.BAD_ID, "code": "invalid_input"}
+    c.send('{"cmd": "HW", "id": 11, "idempotency_key": 5}')
+    assert c.reply() == {"state": "ERROR", "msg": p.BAD_KEY, "code": "invalid_input", "id": 11}
+
+
+def test_the_id_of_the_mode_command_is_echoed_too(relay):
+    c = Client(relay.port)
+    c.line()
+    c.send('{"cmd": "MODE", "args": "CLIENT", "id": 0}')
+    assert c.line() == b'{"state": "OK", "msg": "Mode: CLIENT", "id": 0}\r\n'
+
+
+def test_replies_carry_their_id_between_pushes(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    a = authed(relay.port, a_id, a_key)
+    sent = _send(relay, "x", a_id, "in between")
+    got = a.cmd("HW", id="after-push")
+    assert got == {"state": "OK", "msg": "Hello, world!", "id": "after-push"}
+    assert a.push()["id"] == sent
+
+
+def test_idempotency_key_over_the_relay_replays_the_first_answer(relay, api, r):
+    a_id, a_key, _ = server_creds(api, "a")
+    b_id, _, _ = server_creds(api, "b")
+    a = authed(relay.port, a_id, a_key)
+    first = a.cmd("SEND", f"{b_id} only once", idempotency_key="k-1")
+    again = a.cmd("SEND", f"{b_id} only once", idempotency_key="k-1")
+    assert first["state"] == "OK" and again == first
+    assert r.xlen(keys.inbox(b_id)) == 1  # one write
+    other = a.cmd("SEND", f"{b_id} only once", idempotency_key="k-2")
+    assert other["data"]["id"] != first["data"]["id"]
+    assert r.xlen(keys.inbox(b_id)) == 2
+
+
+# --- limits (SPEC §5) -----------------------------------------------------------------------
+def test_bytes_without_a_newline_do_not_keep_a_connection_alive(start_relay):
+    relay = start_relay(relay_idle_timeout=1)
+    c = greeted(relay.port)
+    c.sock.settimeout(0.2)
+    deadline = time.monotonic() + 6
+    while not c.buf and time.monotonic() < deadline:  # a byte every 0.2 s, never a newline
+        c.sock.sendall(b"x")
+        try:
+            c._fill()
+        except TimeoutError:
+            continue
+    assert c.buf, "still open after 6 s of dribbling with RELAY_IDLE_TIMEOUT=1"
+    assert c.line() == b'{"state": "ERROR", "msg": "Idle timeout."}\r\n'
+    assert c.is_closed()
+
+
+def test_complete_lines_keep_a_connection_alive(start_relay):
+    relay = start_relay(relay_idle_timeout=1)
+    c = greeted(relay.port)
+    for _ in range(12):  # 3 s, three idle timeouts
+        c.send("")
+        time.sleep(0.25)
+    assert c.cmd("HW") == {"state": "OK", "msg": "Hello, world!"}
+
+
+def _say(c: Client, mode: str, cmd: str, args: str) -> bytes:
+    """Send a command in ``mode``; its reply line (HUMAN: all text up to the prompt or close)."""
+    if mode != "HUMAN":
+        c.send(json.dumps({"cmd": cmd, "args": args}))
+        return c.line()
+    c.send(f"{cmd} {args}")
+    try:
+        return c.upto(b"> ")[:-2]
+    except EOFError:
+        return c.buf
+
+
+@pytest.mark.parametrize("mode", ["CLIENT", "SERVER", "HUMAN"])
+def test_three_failed_tokens_close_the_connection_in_every_mode(relay, api, mode):
+    server_id, key, _ = server_creds(api)
+    c = greeted(relay.port, mode)
+    for token in ["p.YWxpY2U.nope", f"s.{server_id}.wrong"]:
+        got = _say(c, mode, "TOKEN", token)
+        assert got == (b"ERROR: Invalid or expired token.\r\n" if mode == "HUMAN" else
+                       b'{"state": "ERROR", "msg": "Invalid or expired token.", '
+                       b'"code": "unauthenticated"}\r\n')
+    assert b"Invalid or expired token." in _say(c, mode, "TOKEN", "garbage")
+    assert c.is_closed()
+    c = greeted(relay.port, mode)  # AUTH and TOKEN failures count together
+    assert b"Invalid server id or key." in _say(c, mode, "AUTH", f"{server_id} wrong")
+    assert b"Invalid or expired token." in _say(c, mode, "TOKEN", "garbage")
+    assert b"Authenticated as server" in _say(c, mode, "TOKEN", key)  # 2 failures: still open
+    assert b"Invalid or expired token." in _say(c, mode, "TOKEN", "garbage")
+    assert c.is_closed()
+
+
+def test_server_connections_do_not_count_toward_the_per_address_cap(start_relay, api):
+    relay = start_relay(relay_max_per_ip=2)
+    server_id, key, _ = server_creds(api)
+    servers = [authed(relay.port, server_id, key) for _ in range(2)]
+    servers += [greeted(relay.port, "SERVER"), greeted(relay.port, "CLIENT")]  # 3rd and 4th
+    assert servers[2].cmd("TOKEN", key)["state"] == "OK"  # a server key through TOKEN too
+    anon = greeted(relay.port)
+    over = Client(relay.port)  # anonymous: 2 already (anon, servers[3])
+    assert over.line() == b'{"state": "ERROR", "msg": "Too many connections."}\r\n'
+    assert over.is_closed()
+    assert relay.per_ip == {"127.0.0.1": 2}
+    for c in [*servers, anon]:
+        c.close()
+    deadline = time.monotonic() + 3
+    while relay.per_ip and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert relay.per_ip == {}  # nothing left counted once all are gone
+
+
+def test_a_server_whose_key_stops_working_counts_again(start_relay, api, client):
+    relay = start_relay(relay_max_per_ip=1)
+    server_id, key, _ = server_creds(api)
+    c = authed(relay.port, server_id, key)
+    anon = greeted(relay.port)  # the one anonymous place
+    rotated = client.post(f"/v1/servers/{server_id}/key", headers=api.admin)
+    assert rotated.status_code == 200
+    assert c.cmd("status.list")["code"] == "unauthenticated"  # anonymous again
+    assert relay.per_ip == {"127.0.0.1": 2}
+    anon.close()
+
+
+# --- HUMAN mode output ----------------------------------------------------------------------
+def test_human_replies_show_utc_times_and_server_names(relay, api, client):
+    server_id, headers = api.server("Fun CTF")
+    alice = api.player("alice")
+    assert api.heartbeat(server_id, headers).status_code == 200
+    assert api.join(server_id, headers, alice).status_code == 200
+    profile = client.get("/v1/players/alice").json
+    c = greeted(relay.port, "HUMAN")
+    c.send("WHOIS alice")
+    lines = c.upto(b"> ").decode().split("\r\n")
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(profile["created"]))
+    assert f"created: {created}" in lines
+    assert f"server: Fun CTF ({server_id})" in lines
+    c.send(f"STATUS {server_id}")
+    text = c.upto(b"> ").decode()
+    assert re.search(r"^updated: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC\r$", text, re.M), text
+    json_mode = greeted(relay.port, "CLIENT")  # JSON modes keep the raw values
+    assert json_mode.cmd("WHOIS", "alice")["data"]["server"] == server_id
+
+
+# --- HELP -----------------------------------------------------------------------------------
+def test_help_mail_shows_only_the_words_the_parser_fills(relay):
+    c = greeted(relay.port)
+    usage = "mail.send (alias MAIL) <to> <body...> (subject, from: JSON args only)"
+    assert c.cmd("HELP", "MAIL") == {"state": "OK", "msg": usage}
+    h = greeted(relay.port, "HUMAN")
+    h.send("HELP mail")
+    assert h.upto(b"\r\n> ").decode().split("\r\n")[0] == usage
+
+
+@pytest.mark.parametrize("name", sorted(load()))
+def test_usage_lists_exactly_the_positional_words(name):
+    op = load()[name]
+    filled = list(p.words(op.fields, " ".join(f"w{i}" for i in range(40)))[0])
+    shown = re.findall(r"[<\[]([\w.]+?)(?:\.\.\.)?[>\]]", Relay.usage(op))
+    assert shown == filled
+
+
+def test_each_builtin_declares_itself_once_and_help_lists_it(relay):
+    assert list(BUILTINS) == ["MODE", "HELP", "QUIT", "HW", "AUTH", "LOGIN", "TOKEN", "RESUME"]
+    assert {n for n, cmd in BUILTINS.items() if cmd.before_auth} == {
+        "MODE", "HELP", "QUIT", "HW", "AUTH", "TOKEN"}
+    for name, cmd in BUILTINS.items():
+        assert cmd.usage.split()[0] == name
+        assert cmd.run is getattr(Session, f"cmd_{name.lower()}")
+    h = greeted(relay.port, "HUMAN")
+    h.send("HELP")
+    lines = h.upto(b"\r\n> ").decode().split("\r\n")
+    for cmd in BUILTINS.values():
+        assert f"  {cmd.usage}" in lines
+        h.send(f"HELP {cmd.name.lower()}")
+        assert h.upto(b"\r\n> ") == f"{cmd.usage}\r\n> ".encode()
+    c = greeted(relay.port)
+    assert c.cmd("HELP")["msg"].split()[:8] == list(BUILTINS)
+    assert c.cmd("AUTH", "x") == {"state": "ERROR", "msg": "Usage: AUTH <server_id> <key>",
+                                  "code": "invalid_input"}

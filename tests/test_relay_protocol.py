@@ -67,18 +67,40 @@ def test_overlong_line_is_one_none_then_reading_resumes():
 def test_parse_text_and_json():
     assert p.parse_text("  send  srv hello  there ") == ("SEND", "srv hello  there")
     assert p.parse_text("   ") == ("", "")
-    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None)
-    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None)
+    nothing = p._NOTHING
+    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None, nothing)
+    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None, nothing)
     assert p.parse_json('{"cmd": "x", "args": {"a": 1}, "idempotency_key": "k"}') == (
-        "X", {"a": 1}, "k")
-    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None)
-    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == ("MODE", "CLIENT", None)
+        "X", {"a": 1}, "k", nothing)
+    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None, nothing)
+    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == ("MODE", "CLIENT", None, nothing)
+
+
+@pytest.mark.parametrize("rid", ["r-1", "", 7, 0, -3, 2.5, "x" * p.ID_MAX, 10 ** 63])
+def test_parse_json_keeps_the_id(rid):
+    got = p.parse_json(json.dumps({"cmd": "hw", "id": rid}))
+    assert got.rid == rid and type(got.rid) is type(rid)
+
+
+def test_replies_echo_the_id_last_and_only_when_given():
+    assert p.ok("m", {"a": 1}, rid="q1") == (
+        b'{"state": "OK", "msg": "m", "data": {"a": 1}, "id": "q1"}\r\n')
+    assert p.ok("m", rid=5) == b'{"state": "OK", "msg": "m", "id": 5}\r\n'
+    assert p.error("x", "not_found", 3, rid=0) == (
+        b'{"state": "ERROR", "msg": "x", "code": "not_found", "retry_after": 3, "id": 0}\r\n')
+    assert p.ok("m") == b'{"state": "OK", "msg": "m"}\r\n'
 
 
 @pytest.mark.parametrize("line,msg", [
     ("HW 3", p.INVALID_JSON), ("[1]", p.INVALID_JSON), ('{"args": "x"}', p.INVALID_JSON),
     ('{"cmd": 5}', p.INVALID_JSON), ("[" * 5000, p.INVALID_JSON),
     ('{"cmd": "HW", "args": [1]}', p.BAD_ARGS), ('{"cmd": "HW", "args": true}', p.BAD_ARGS),
+    ('{"cmd": "HW", "id": true}', p.BAD_ID), ('{"cmd": "HW", "id": null}', p.BAD_ID),
+    ('{"cmd": "HW", "id": [1]}', p.BAD_ID), ('{"cmd": "HW", "id": {"a": 1}}', p.BAD_ID),
+    ('{"cmd": "HW", "id": NaN}', p.BAD_ID), ('{"cmd": "HW", "id": 1e999}', p.BAD_ID),
+    ('{"cmd": "HW", "id": "%s"}' % ("x" * (p.ID_MAX + 1)), p.BAD_ID),
+    ('{"cmd": "HW", "id": 1%s}' % ("0" * p.ID_MAX), p.BAD_ID),
+    ('{"cmd": "HW", "idempotency_key": 5}', p.BAD_KEY),
 ])
 def test_parse_json_rejects(line, msg):
     with pytest.raises(p.ProtocolError, match=msg.replace(".", r"\.")):
@@ -111,6 +133,20 @@ def test_human_lines():
         "records: 1", "  rank=1, player=bob", "next: -"]
     assert p.human_lines({"body": "two\r\nlines"}) == ["body: two\\r\\nlines"]
     assert p.human_lines({"player": {"id": "x"}}) == ["player: id=x"]
+
+
+def test_human_lines_show_utc_times_and_server_names():
+    names = {"gg28": "Fun CTF"}
+    assert p.human_lines({"created": 1795511628, "last_seen": None, "server": "gg28"},
+                         names) == ["created: 2026-11-24 09:13:48 UTC", "last_seen: -",
+                                    "server: Fun CTF (gg28)"]
+    assert p.human_lines({"records": [{"server": "gg28", "at": 1795511628.5, "score": 3}]},
+                         names) == ["records: 1",
+                                    "  server=Fun CTF (gg28), at=2026-11-24 09:13:48 UTC, score=3"]
+    assert p.human_lines({"server": "gone", "at": 1e300, "created": True}, names) == [
+        "server: gone", "at: 1e+300", "created: true"]
+    assert p.server_ids({"server": "a", "records": [{"server": "b"}, {"server": "a"}],
+                         "x": {"server": None}}) == ["a", "b"]
 
 
 def test_stream_key_orders_ids():

@@ -39,8 +39,8 @@ class Stack:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         env.update(PORT=str(self.port), RELAY_PORT=str(free_port()), SSM_DATA_DIR=str(data_dir),
-                   SSM_REDIS_PORT=str(free_port()), SSM_ADMIN_TOKEN="up-admin", STATUS_TTL="30",
-                   SSM_SCRYPT_LOG2_N="4")
+                   SSM_REDIS_PORT=str(free_port()), SSM_ADMIN_TOKEN="up-admin-token-0123",
+                   STATUS_TTL="30", SSM_SCRYPT_LOG2_N="4")
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         self.proc = subprocess.Popen([sys.executable, "-m", "shared.up"], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
