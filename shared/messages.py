@@ -42,20 +42,17 @@ RESERVED_PREFIX = "system"
 DELIVER = Lua("""
 local mode, target, sender = ARGV[1], ARGV[2], ARGV[3]
 local keep, step = tonumber(ARGV[8]), tonumber(ARGV[10])
-local targets
-if mode == 'server' then
-  if redis.call('SISMEMBER', KEYS[1], target) == 0 then return false end
-  targets = {target}
-elseif mode == 'all' then
-  targets = redis.call('SMEMBERS', KEYS[1])
-else
-  targets = redis.call('SINTER', KEYS[3], KEYS[1])
-end
+if mode == 'server' and redis.call('SISMEMBER', KEYS[1], target) == 0 then return false end
 local now = redis.call('TIME')
 if ARGV[11] then
-  local n = 0
-  for _, t in ipairs(targets) do
-    if mode == 'server' or t ~= sender then n = n + 1 end
+  local n = 1
+  if mode == 'all' then
+    n = redis.call('SCARD', KEYS[1]) - redis.call('SISMEMBER', KEYS[1], sender)
+  elseif mode == 'set' then
+    n = redis.call('SINTERCARD', 2, KEYS[3], KEYS[1])
+    if redis.call('SISMEMBER', KEYS[3], sender) == 1 then
+      n = n - redis.call('SISMEMBER', KEYS[1], sender)
+    end
   end
   local rate, cap = tonumber(ARGV[11]), tonumber(ARGV[12]) * 60000
   local cost = math.max(n, 1) * tonumber(ARGV[13]) * 60000
@@ -70,6 +67,14 @@ if ARGV[11] then
   have = have - cost
   redis.call('HSET', KEYS[4], 't', have, 'ts', now_ms)
   redis.call('PEXPIRE', KEYS[4], math.ceil((cap - have) / rate) + 1000)
+end
+local targets
+if mode == 'server' then
+  targets = {target}
+elseif mode == 'all' then
+  targets = redis.call('SMEMBERS', KEYS[1])
+else
+  targets = redis.call('SINTER', KEYS[3], KEYS[1])
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'e', ARGV[4])
 local oldest = '(' .. (tonumber(now[1]) - tonumber(ARGV[9])) * 1000 .. '-0'
