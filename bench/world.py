@@ -59,7 +59,8 @@ def bearer(token: str) -> dict[str, str]:
 
 def heartbeat_body(name: str, players: list[str]) -> dict[str, Any]:
     return {"name": name, "host": "127.0.0.1", "port": 28763, "map": "ac_desert", "mode": "ctf",
-            "players": players, "max_players": 16, "version": "1.3", "public": True}
+            "players": players, "max_players": max(16, len(players)), "version": "1.3",
+            "public": True}
 
 
 class World:
