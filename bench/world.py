@@ -71,7 +71,8 @@ class World:
         self.r, self.registry, self.prefix = r, registry, prefix
         self.config = config
         self.cheap = dataclasses.replace(config, scrypt_log2_n=4, register_limit_per_ip_hour=0,
-                                         mailbox_max=10**7)
+                                         mailbox_max=10**7, mail_unread_per_sender_max=0,
+                                         message_send_budget=0)
         self.admin = bearer(config.admin_token or "")
         self.servers: list[tuple[str, str]] = []  # (id, key)
         self.tokens: dict[str, str] = {}  # player name -> session token
