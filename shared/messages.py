@@ -9,6 +9,10 @@ server_offline) and ``d`` (JSON payload). ``message.read`` and relay pushes read
 Everything written to an inbox must go through :func:`deliver` (workers included): an inbox only
 accepts ids from the id log, so a direct ``XADD *`` could make a later delivery fail.
 
+A send by a server (``budget=True``) first pays its recipients out of that server's send budget
+(MESSAGE_SEND_BUDGET a minute, bucket of MESSAGE_SEND_BURST), in the same script, so a refused
+send writes nothing. Payloads are stored as UTF-8 JSON.
+
 Retention (SPEC: "at least the last 10,000 or 7 days"): an entry is dropped only when it is
 older than MESSAGE_KEEP_SECONDS *and* not among the newest MESSAGE_KEEP_COUNT of its inbox; an
 inbox never holds more than about MESSAGE_HARD_CAP entries whatever their age.
