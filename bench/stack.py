@@ -45,6 +45,7 @@ def bench_env(redis_url: str, port: int, relay_port: int) -> dict[str, str]:
         "RELAY_HOST": "127.0.0.1", "SSM_ADMIN_TOKEN": ADMIN_TOKEN,
         "RELAY_MAX_CLIENTS": "0", "RELAY_MAX_PER_IP": "0", "RELAY_IDLE_TIMEOUT": "0",
         "MAILBOX_MAX": "10000000", "REGISTER_LIMIT_PER_IP_HOUR": "0",
+        "MESSAGE_SEND_BUDGET": "0", "MAIL_UNREAD_PER_SENDER_MAX": "0",  # bench.sendbudget
         "SSM_SCRYPT_LOG2_N": os.environ.get("SSM_SCRYPT_LOG2_N", "14"),
         "PYTHONUNBUFFERED": "1"})
     env.pop("WEB_ACCESS_LOG", None)

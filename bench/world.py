@@ -59,7 +59,8 @@ def bearer(token: str) -> dict[str, str]:
 
 def heartbeat_body(name: str, players: list[str]) -> dict[str, Any]:
     return {"name": name, "host": "127.0.0.1", "port": 28763, "map": "ac_desert", "mode": "ctf",
-            "players": players, "max_players": 16, "version": "1.3", "public": True}
+            "players": players, "max_players": max(16, len(players)), "version": "1.3",
+            "public": True}
 
 
 class World:
@@ -70,7 +71,8 @@ class World:
         self.r, self.registry, self.prefix = r, registry, prefix
         self.config = config
         self.cheap = dataclasses.replace(config, scrypt_log2_n=4, register_limit_per_ip_hour=0,
-                                         mailbox_max=10**7)
+                                         mailbox_max=10**7, mail_unread_per_sender_max=0,
+                                         message_send_budget=0)
         self.admin = bearer(config.admin_token or "")
         self.servers: list[tuple[str, str]] = []  # (id, key)
         self.tokens: dict[str, str] = {}  # player name -> session token

@@ -26,7 +26,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     notice, in one MULTI/EXEC (one round trip): the notice job exists exactly when the mail does.
     Returns ``{id}``. Raises forbidden (403) for a ``from`` the caller may not use, not_found
     (404) when no player has the name ``to``, mailbox_full (409) at MAILBOX_MAX mails (nothing
-    is dropped).
+    is dropped), too_many_unread (409) when ``to`` already has MAIL_UNREAD_PER_SENDER_MAX unread
+    mails from this sender (reading or deleting one frees a place).
     """
     sender = args.get("from")
     if ctx.caller.kind == "server":
@@ -42,7 +43,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
               "at": ctx.now_ms() / 1000}
     outcome, detail = mailbox.store_with_notice(
         ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
-        status.cutoff_ms(ctx), ctx.config.mailbox_max)
+        status.cutoff_ms(ctx), ctx.config.mailbox_max, ctx.config.mail_unread_per_sender_max)
     if outcome == "ok":
         return {"id": mail_id}
     if detail == "not_online":
@@ -51,4 +52,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
         raise NotFound(f"no player named {to}")
     if detail == "mailbox_full":
         raise Conflict(f"the mailbox of {to} is full", code="mailbox_full")
+    if detail == "too_many_unread":
+        raise Conflict(f"{to} has {ctx.config.mail_unread_per_sender_max} unread mails from "
+                       f"{sender or ctx.caller.name} already; wait until they read some",
+                       code="too_many_unread")
     raise Conflict("mail id collision; please retry")

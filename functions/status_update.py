@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from shared import keys
+from shared.errors import InvalidInput
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Bool, Int, Str, StrList
 
@@ -29,8 +30,12 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Heartbeat: publish this server's status; it stays listed for STATUS_TTL seconds.
 
     Stores the payload in the status hash and the heartbeat time in the live index (one
-    MULTI/EXEC). Returns the status as listed, with ``updated`` and ``expires_at``.
+    MULTI/EXEC). Returns the status as listed, with ``updated`` and ``expires_at``. Raises
+    invalid_input (400) for more ``players`` than ``max_players``.
     """
+    if len(args["players"]) > args["max_players"]:
+        raise InvalidInput("players", f"lists {len(args['players'])} players but max_players "
+                                      f"is {args['max_players']}")
     now_ms = ctx.now_ms()
     data = {k: args[k] for k in ("name", "host", "port", "map", "mode", "players",
                                  "max_players", "version", "public")}

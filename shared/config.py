@@ -64,6 +64,9 @@ class Config:
     message_hard_cap: int = _int("MESSAGE_HARD_CAP", 100000, 1)
     longpoll_max: int = _int("LONGPOLL_MAX_SECONDS", 30, 0, 30)
     channels_per_server_max: int = _int("CHANNELS_PER_SERVER_MAX", 64, 1)
+    message_send_budget: int = _int("MESSAGE_SEND_BUDGET", 8000, 0)  # recipients/min; 0 = off
+    message_send_burst: int = _int("MESSAGE_SEND_BURST", 3000, 1)  # recipients at once
+    mail_unread_per_sender_max: int = _int("MAIL_UNREAD_PER_SENDER_MAX", 20, 0)  # 0 = off
     # relay (SPEC §5); 0 = no limit
     relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)

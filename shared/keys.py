@@ -162,6 +162,13 @@ def server_channels(server_id: str) -> str:
     return f"{P}{{msg}}:chans:{server_id}"
 
 
+def send_budget(server_id: str) -> str:
+    """hash with TTL: a server's message.send budget: t (units x 60,000), ts (unix ms).
+
+    In ``{msg}`` so that the delivery script pays and writes in one group."""
+    return f"{P}{{msg}}:budget:{server_id}"
+
+
 def inbox_trim_lock() -> str:
     """string with TTL: held by the worker that queued the periodic inbox trim."""
     return f"{P}{{msg}}:trimlock"

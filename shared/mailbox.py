@@ -22,8 +22,13 @@ MAIL_ID = r"[a-z0-9]{1,32}"
 # KEYS: 1 recipient account, 2 mailbox, 3 unread, 4 sequence, 5 mail hash, 6 sender account,
 #       7 live-server index, 8 notice job hash, 9 mail queue list
 # ARGV: 1 mail id, 2 subject, 3 body, 4 at, 5 mailbox cap, 6 sender display name (player),
-#       7 sending server id ('' for a player), 8 oldest live heartbeat (ms), 9 notice job id
+#       7 sending server id ('' for a player), 8 oldest live heartbeat (ms), 9 notice job id,
+#       10 unread cap per sender (0 = none), 11 mail hash key prefix
 # Returns {'ok', from} or {'refused', reason}.
+# Unread mails per sender are counted, not kept in a counter: only when the mailbox holds at
+# least cap unread mails (so at most MAILBOX_MAX lookups), by the stored ``from`` (the sender's
+# display name; names are unique case-insensitively). Nothing to keep in step on read, delete
+# or player.delete.
 STORE = """
 local function refuse(why)
   redis.call('DEL', KEYS[8])
@@ -41,6 +46,17 @@ if ARGV[7] ~= '' then
 end
 if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return refuse('not_found') end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return refuse('mailbox_full') end
+local per = tonumber(ARGV[10])
+if per > 0 and redis.call('ZCARD', KEYS[3]) >= per then
+  local me, n = string.lower(from), 0
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    local sender = redis.call('HGET', ARGV[11] .. id, 'from')
+    if sender and string.lower(sender) == me then
+      n = n + 1
+      if n >= per then return refuse('too_many_unread') end
+    end
+  end
+end
 if redis.call('EXISTS', KEYS[5]) == 1 then return refuse('id_taken') end
 local seq = redis.call('INCR', KEYS[4])
 redis.call('HSET', KEYS[5], 'id', ARGV[1], 'from', from, 'subject', ARGV[2], 'body', ARGV[3],
@@ -51,7 +67,8 @@ return {'ok', from}"""
 
 
 def store_with_notice(r: Any, lname: str, mail_id: str, fields: dict[str, Any],
-                      sender_lname: str, server_id: str, live_cutoff_ms: int, cap: int) -> list:
+                      sender_lname: str, server_id: str, live_cutoff_ms: int, cap: int,
+                      unread_per_sender: int = 0) -> list:
     """Queue the live notice and store the mail in one MULTI/EXEC (one round trip).
 
     Returns the script's answer: ``['ok', from]`` or ``['refused', reason]`` (then neither the
@@ -65,7 +82,7 @@ def store_with_notice(r: Any, lname: str, mail_id: str, fields: dict[str, Any],
             keys.mail_seq(lname), keys.mail(lname, mail_id), keys.player(sender_lname),
             keys.status_live(), Job.key_for(job_id), Queue(jobs.MAIL_QUEUE, connection=r).key,
             mail_id, fields["subject"], fields["body"], fields["at"], cap, fields["from"],
-            server_id, live_cutoff_ms, job_id)
+            server_id, live_cutoff_ms, job_id, unread_per_sender, keys.mail(lname, ""))
     return tx.execute()[-1]
 
 

@@ -9,6 +9,10 @@ server_offline) and ``d`` (JSON payload). ``message.read`` and relay pushes read
 Everything written to an inbox must go through :func:`deliver` (workers included): an inbox only
 accepts ids from the id log, so a direct ``XADD *`` could make a later delivery fail.
 
+A send by a server (``budget=True``) first pays its recipients out of that server's send budget
+(MESSAGE_SEND_BUDGET a minute, bucket of MESSAGE_SEND_BURST), in the same script, so a refused
+send writes nothing. Payloads are stored as UTF-8 JSON.
+
 Retention (SPEC: "at least the last 10,000 or 7 days"): an entry is dropped only when it is
 older than MESSAGE_KEEP_SECONDS *and* not among the newest MESSAGE_KEEP_COUNT of its inbox; an
 inbox never holds more than about MESSAGE_HARD_CAP entries whatever their age.
@@ -17,23 +21,59 @@ inbox never holds more than about MESSAGE_HARD_CAP entries whatever their age.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from shared import keys
-from shared.errors import NotFound
+from shared.errors import NotFound, RateLimited
 from shared.redis_conn import Lua
 
 TRIM_STEP = 100  # at most this many aged entries are dropped per delivery and inbox
+KIB = 1024
 
-# KEYS: servers set, id log, channel set (unused unless mode is set)
+# Types only the backend writes (SPEC §4): message.send refuses them and any type starting
+# with ``system``. Types are lowercase by their pattern, so no other spelling exists.
+RESERVED_TYPES = frozenset({"mail", "server_offline", "ban", "unban"})
+RESERVED_PREFIX = "system"
+
+# KEYS: servers set, id log, channel set (unused unless mode is set), send budget (optional)
 # ARGV: mode (server|all|set), target server id, sender, event, data, hard cap, inbox prefix,
-#       keep count, keep seconds. Returns {id, copies}, or false for an unknown server id.
+#       keep count, keep seconds, trim step; with a budget also 11 refill (units a minute),
+#       12 burst (units), 13 units per recipient.
+# Returns {id, copies}; false for an unknown server id; a number (ms to wait) when the budget
+# is short, before anything is written. A budget holds units x 60,000 so that it refills by
+# exactly ARGV[11] every millisecond, in integers.
 DELIVER = Lua("""
 local mode, target, sender = ARGV[1], ARGV[2], ARGV[3]
 local keep, step = tonumber(ARGV[8]), tonumber(ARGV[10])
+if mode == 'server' and redis.call('SISMEMBER', KEYS[1], target) == 0 then return false end
+local now = redis.call('TIME')
+if ARGV[11] then
+  local n = 1
+  if mode == 'all' then
+    n = redis.call('SCARD', KEYS[1]) - redis.call('SISMEMBER', KEYS[1], sender)
+  elseif mode == 'set' then
+    n = redis.call('SINTERCARD', 2, KEYS[3], KEYS[1])
+    if redis.call('SISMEMBER', KEYS[3], sender) == 1 then
+      n = n - redis.call('SISMEMBER', KEYS[1], sender)
+    end
+  end
+  local rate, cap = tonumber(ARGV[11]), tonumber(ARGV[12]) * 60000
+  local cost = math.max(n, 1) * tonumber(ARGV[13]) * 60000
+  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local b = redis.call('HMGET', KEYS[4], 't', 'ts')
+  local have = cap
+  if b[1] then
+    have = math.min(cap, tonumber(b[1]) + math.max(0, now_ms - tonumber(b[2])) * rate)
+  end
+  local need = math.min(cost, cap)
+  if have < need then return math.ceil((need - have) / rate) end
+  have = have - cost
+  redis.call('HSET', KEYS[4], 't', have, 'ts', now_ms)
+  redis.call('PEXPIRE', KEYS[4], math.ceil((cap - have) / rate) + 1000)
+end
 local targets
 if mode == 'server' then
-  if redis.call('SISMEMBER', KEYS[1], target) == 0 then return false end
   targets = {target}
 elseif mode == 'all' then
   targets = redis.call('SMEMBERS', KEYS[1])
@@ -41,7 +81,6 @@ else
   targets = redis.call('SINTER', KEYS[3], KEYS[1])
 end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'e', ARGV[4])
-local now = redis.call('TIME')
 local oldest = '(' .. (tonumber(now[1]) - tonumber(ARGV[9])) * 1000 .. '-0'
 local n = 0
 for _, t in ipairs(targets) do
@@ -60,12 +99,15 @@ return {id, n}""")
 
 
 def deliver(r: Any, config: Any, to: str, sender: str, event: str,
-            data: dict[str, Any]) -> tuple[str, int]:
+            data: dict[str, Any], budget: bool = False) -> tuple[str, int]:
     """Append ``data`` to the inbox of each target of ``to``; returns (stream id, copies).
 
     ``to`` is a server id, ``*`` or ``#channel`` (channel names are lowercase). A server id
     target receives the entry even when it is the sender; ``*`` and channels skip the sender.
-    NotFound for an unknown server id. One round trip.
+    With ``budget`` (message.send) the sender's send budget pays first, in the same script:
+    :func:`cost_per_recipient` units per recipient (at least one recipient's worth per
+    message); when it is short nothing is written. NotFound for an unknown server id,
+    RateLimited when the budget is short. One round trip.
     """
     if to == "*":
         mode, target, members = "all", "", keys.servers_all()
@@ -73,13 +115,33 @@ def deliver(r: Any, config: Any, to: str, sender: str, event: str,
         mode, target, members = "set", "", keys.channel(to[1:])
     else:
         mode, target, members = "server", to, keys.servers_all()
-    got = DELIVER(r, [keys.servers_all(), keys.message_ids(), members],
-                  [mode, target, sender, event, json.dumps(data), config.message_hard_cap,
-                   keys.inbox_prefix(), config.message_keep_count, config.message_keep_seconds,
-                   TRIM_STEP])
+    payload = json.dumps(data, ensure_ascii=False)
+    ks = [keys.servers_all(), keys.message_ids(), members]
+    argv: list[Any] = [mode, target, sender, event, payload, config.message_hard_cap,
+                       keys.inbox_prefix(), config.message_keep_count,
+                       config.message_keep_seconds, TRIM_STEP]
+    units = 0
+    if budget and config.message_send_budget:
+        units = cost_per_recipient(data.get("body", ""))
+        ks.append(keys.send_budget(sender))
+        argv += [config.message_send_budget, config.message_send_burst, units]
+    got = DELIVER(r, ks, argv)
+    if isinstance(got, int):
+        raise RateLimited(f"send budget spent: MESSAGE_SEND_BUDGET allows "
+                          f"{config.message_send_budget} recipients a minute (a message costs "
+                          f"{units} per recipient); retry in {math.ceil(got / 1000)} s",
+                          retry_after=math.ceil(got / 1000))
     if not got:
         raise NotFound(f"no server with id {to}")
     return got[0], int(got[1])
+
+
+def cost_per_recipient(body: str) -> int:
+    """Budget units one copy of ``body`` costs: one per started KiB of the body as stored
+    (UTF-8 JSON string), so that a unit stands for at most about 1 KiB of inbox whatever the
+    text: a body of up to 1,024 ASCII characters costs 1."""
+    stored = len(json.dumps(body, ensure_ascii=False).encode()) - 2
+    return max(1, math.ceil(stored / KIB))
 
 
 def entry(stream_id: str, fields: dict[str, str]) -> dict[str, Any]:

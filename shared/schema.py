@@ -17,14 +17,30 @@ from typing import Any
 from shared.errors import InvalidInput, TooLarge
 
 MISSING: Any = object()
-PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
 
 PLAYER_NAME = r"[A-Za-z0-9_.\-\[\]()|]{2,15}"
 SERVER_ID = r"[a-z0-9]{1,32}"
 BOARD_ID = r"[a-z0-9_.:-]{1,64}"
 SETTING_KEY = r"[A-Za-z0-9_.:-]{1,64}"
 CHANNEL = r"[A-Za-z0-9_.:-]{1,64}"
-TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*"  # printable, plus tab and line breaks
+
+# Text rules (SPEC §4), in this one place. Single-line text (a Str with no pattern of its own:
+# names, subjects, heartbeat fields) refuses C0 and C1 controls, DEL, the Unicode line and
+# paragraph separators and every bidirectional formatting character: the embeddings and
+# overrides (U+202A-U+202E), the isolates (U+2066-U+2069) and the invisible marks (U+200E,
+# U+200F, U+061C), which can reorder or disguise what a telnet user or the status page shows.
+# Multi-line text (``pattern=TEXT``: message and mail bodies) keeps tab and line breaks and
+# refuses the other C0 controls, DEL and the C1 controls.
+_C1 = r"\x80-\x9f"
+_BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+LINE_REFUSED = re.compile(rf"[\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]")
+TEXT_REFUSED = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]")
+TEXT = rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]*"  # multi-line text
+TEXT_RULES: dict[str | None, tuple[re.Pattern, str]] = {  # keyed by a Str field's pattern
+    None: (LINE_REFUSED, "no control, line separator or bidirectional formatting characters "
+                         "in single-line text"),
+    TEXT: (TEXT_REFUSED, "no control characters but tab and line breaks"),
+}
 MAX_SAFE_INT = 2**53 - 1
 
 
@@ -98,8 +114,10 @@ def check(f: Field, value: Any, config: Any, text: bool, label: str | None = Non
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidInput(label, "is not valid Unicode (lone surrogate)") from None
-        if not PRINTABLE.fullmatch(value) and f.pattern is None:
-            raise InvalidInput(label, "must not contain control characters")
+        rule = TEXT_RULES.get(f.pattern)
+        bad = rule[0].search(value) if rule else None
+        if bad:
+            raise InvalidInput(label, f"must not contain U+{ord(bad.group()):04X} ({rule[1]})")
         limit = _limit(f.max_len, config)
         if len(value) < f.min_len:
             raise InvalidInput(label, f"must be at least {f.min_len} characters")

@@ -203,6 +203,15 @@ def test_auth_rules(api, client, alice):
     ({"to": "bob"}, "body"),
     ({"to": "bob", "body": "x", "subject": "s" * 101}, "subject"),
     ({"to": "bob", "body": "x", "subject": "a\nb"}, "subject"),
+    ({"to": "bob", "body": "x", "subject": "a\tb"}, "subject"),
+    ({"to": "bob", "body": "x", "subject": "csi\x9b2J"}, "subject"),
+    ({"to": "bob", "body": "x", "subject": "nel\x85"}, "subject"),
+    ({"to": "bob", "body": "x", "subject": "evil\u202egpj.exe"}, "subject"),
+    ({"to": "bob", "body": "x", "subject": "iso\u2066late"}, "subject"),
+    ({"to": "bob", "body": "x", "subject": "mark\u200f"}, "subject"),
+    ({"to": "bob", "body": "x", "subject": "line\u2028sep"}, "subject"),
+    ({"to": "bob", "body": "c1\x80"}, "body"),
+    ({"to": "bob", "body": "c1\x9f"}, "body"),
     ({"to": "b", "body": "x"}, "to"),
     ({"to": "bad name", "body": "x"}, "to"),
     ({"to": "x" * 16, "body": "x"}, "to"),
@@ -226,3 +235,57 @@ def test_read_validation(client, bob, url, field):
     resp = client.get(url, headers=bob)
     assert resp.status_code == 400, resp.json
     assert resp.json["error"]["message"].startswith(field)
+
+
+def test_mail_text_rules_keep_ordinary_text(client, alice, bob):
+    """Multi-line bodies keep tab and line breaks (and bidi text: SPEC refuses only C1 there);
+    subjects keep any printable text, non-ASCII included."""
+    body, subject = "line 1\r\nline 2\tend \u202e\u200f שלום", "Grüße ~\u00a0ok"
+    mail_id = mail(client, alice, body=body, subject=subject).json["id"]
+    got = client.get(f"/v1/mail/{mail_id}", headers=bob).json
+    assert (got["body"], got["subject"]) == (body, subject)
+
+
+def test_unread_mails_per_sender_are_capped(api, client, config, r, alice, bob):
+    cap = config.mail_unread_per_sender_max
+    assert cap == 20
+    ids = [mail(client, alice, body=f"m{i}").json["id"] for i in range(cap)]
+    resp = mail(client, alice, body="one too many")
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "too_many_unread"
+    assert resp.json["error"]["message"] == (
+        "bob has 20 unread mails from Alice already; wait until they read some")
+    assert r.zcard(keys.mailbox("bob")) == cap and len(queued(config)) == cap
+    assert mail(client, api.player("carol")).status_code == 201  # another sender gets through
+    assert client.get(f"/v1/mail/{ids[0]}", headers=bob).status_code == 200  # read one
+    assert mail(client, alice, body="after a read").status_code == 201
+    assert mail(client, alice).json["error"]["code"] == "too_many_unread"
+    assert client.delete(f"/v1/mail/{ids[1]}", headers=bob).status_code == 204  # delete one
+    assert mail(client, alice, body="after a delete").status_code == 201
+    assert mail(client, alice).json["error"]["code"] == "too_many_unread"
+    assert client.delete(f"/v1/mail/{ids[0]}", headers=bob).status_code == 204  # a read one
+    assert mail(client, alice).json["error"]["code"] == "too_many_unread"
+
+
+def test_unread_cap_counts_mail_a_server_sent_for_the_player(client, config, r, online, bob):
+    from wsgi import create_app
+
+    small = create_app(dataclasses.replace(config, mail_unread_per_sender_max=2), r).test_client()
+    _, srv = online
+    assert mail(small, srv, **{"from": "alice"}).status_code == 201
+    assert mail(small, srv, **{"from": "ALICE"}).status_code == 201
+    resp = mail(small, srv, **{"from": "Alice"})
+    assert resp.status_code == 409 and resp.json["error"]["code"] == "too_many_unread"
+
+
+def test_unread_cap_follows_the_recipient_and_zero_turns_it_off(api, client, config, r, alice,
+                                                                bob):
+    from wsgi import create_app
+
+    small = create_app(dataclasses.replace(config, mail_unread_per_sender_max=1), r).test_client()
+    assert mail(small, alice).status_code == 201
+    assert mail(small, alice).status_code == 409
+    assert client.delete("/v1/players/bob", headers=bob).status_code == 204
+    api.player("Bob")  # a new Bob: a new, empty mailbox
+    assert mail(small, alice).status_code == 201
+    off = create_app(dataclasses.replace(config, mail_unread_per_sender_max=0), r).test_client()
+    assert all(mail(off, alice).status_code == 201 for _ in range(3))

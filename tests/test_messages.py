@@ -257,8 +257,53 @@ def test_send_validation(client, three, body, field):
 
 def test_multiline_body_accepted(client, three):
     (_, ha), (b, hb), _ = three
-    assert send(client, ha, b, "line 1\nline 2\ttab").status_code == 202
-    assert bodies(inbox(client, hb)) == ["line 1\nline 2\ttab"]
+    assert send(client, ha, b, "line 1\nline 2\ttab\r\n").status_code == 202
+    assert bodies(inbox(client, hb)) == ["line 1\nline 2\ttab\r\n"]
+
+
+@pytest.mark.parametrize("char", ["\x80", "\x85", "\x9b", "\x9f"])
+def test_body_refuses_c1_controls(client, three, char):
+    (_, ha), (b, hb), _ = three
+    resp = send(client, ha, b, f"look{char}[2Jhere")
+    assert resp.status_code == 400
+    assert resp.json["error"]["code"] == "invalid_input"
+    assert resp.json["error"]["message"].startswith(f"body: must not contain U+{ord(char):04X}")
+    assert inbox(client, hb)["messages"] == []
+
+
+def test_body_keeps_text_next_to_the_c1_range(client, three):
+    """U+007E and U+00A0 are the neighbours of the refused ranges; bidi marks are allowed in
+    multi-line text (SPEC refuses only C1 there)."""
+    (_, ha), (b, hb), _ = three
+    text = "~\u00a0é\u200fשלום\u202eok"
+    assert send(client, ha, b, text).status_code == 202
+    assert bodies(inbox(client, hb)) == [text]
+
+
+@pytest.mark.parametrize("kind", ["mail", "server_offline", "ban", "unban", "system",
+                                  "systemx", "system.notice", "system:ban"])
+def test_reserved_types_refused_and_nothing_written(client, r, three, kind):
+    (_, ha), (b, hb), _ = three
+    resp = send(client, ha, b, "fake", type=kind)
+    assert resp.status_code == 400
+    assert resp.json["error"]["code"] == "invalid_input"
+    want = f"type: {kind} is reserved for messages the backend sends"
+    assert resp.json["error"]["message"] == want
+    assert inbox(client, hb)["messages"] == [] and r.xlen(keys.message_ids()) == 0
+
+
+@pytest.mark.parametrize("kind", ["System", "SYSTEM", "Mail"])
+def test_types_are_lowercase_so_other_spellings_are_invalid(client, three, kind):
+    (_, ha), (b, _), _ = three
+    resp = send(client, ha, b, "fake", type=kind)
+    assert resp.status_code == 400 and resp.json["error"]["message"].startswith("type:")
+
+
+@pytest.mark.parametrize("kind", ["mails", "banner", "unbanned", "my_system", "sys", "chat"])
+def test_types_near_the_reserved_ones_pass(client, three, kind):
+    (_, ha), (b, hb), _ = three
+    assert send(client, ha, b, "ok", type=kind).status_code == 202
+    assert [m["type"] for m in inbox(client, hb)["messages"]] == [kind]
 
 
 @pytest.mark.parametrize("query,field", [

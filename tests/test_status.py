@@ -68,6 +68,40 @@ def test_status_page_lists_servers_and_refreshes(api, client):
     assert "ac.example.org:28763" in page
 
 
+@pytest.mark.parametrize("field", ["name", "map", "mode", "version", "host", "players"])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x80", "\x85", "\x9b", "\u061c",
+                                  "\u200e", "\u200f", "\u2028", "\u2029", "\u202a", "\u202e",
+                                  "\u2066", "\u2069"])
+def test_heartbeat_text_refuses_control_and_bidi_characters(api, client, field, char):
+    sid, srv = api.server()
+    value = [f"a{char}b"] if field == "players" else f"a{char}b"
+    resp = api.heartbeat(sid, srv, **{field: value})
+    assert resp.status_code == 400, resp.json
+    assert resp.json["error"]["code"] == "invalid_input"
+    assert resp.json["error"]["message"].startswith("players[0]" if field == "players" else field)
+    assert client.get(f"/v1/status/{sid}").status_code == 404  # nothing stored
+
+
+def test_heartbeat_text_keeps_printable_unicode(api, client):
+    sid, srv = api.server()
+    beat = {"name": "Ünïcode ~ Server\u00a0★", "map": "ac_déserto", "mode": "ctf",
+            "version": "1.3 β", "players": ["Zoë", "[TAG]x|y", "名前"]}
+    assert api.heartbeat(sid, srv, **beat).status_code == 200
+    got = client.get(f"/v1/status/{sid}").json
+    assert {k: got[k] for k in beat} == beat
+
+
+def test_more_players_than_max_players_is_refused(api, client):
+    sid, srv = api.server()
+    resp = api.heartbeat(sid, srv, players=["a", "b", "c"], max_players=2)
+    assert resp.status_code == 400
+    assert resp.json["error"] == {"code": "invalid_input",
+                                  "message": "players: lists 3 players but max_players is 2"}
+    assert client.get(f"/v1/status/{sid}").status_code == 404
+    assert api.heartbeat(sid, srv, players=["a", "b"], max_players=2).status_code == 200
+    assert api.heartbeat(sid, srv, players=[], max_players=0).status_code == 200
+
+
 def test_trailing_newline_is_a_control_character(api):
     sid, srv = api.server()
     resp = api.heartbeat(sid, srv, name="Srv\n")
