@@ -14,15 +14,23 @@ TYPE = r"[a-z0-9_.:-]{1,32}"
                        doc="a server id, * (every other server) or #channel"),
                    Str("body", max_len="message_body_max", pattern=TEXT, rest=True,
                        doc="text; tab and line breaks allowed, other control characters not"),
-                   Str("type", required=False, default="text", pattern=TYPE)))
+                   Str("type", required=False, default="text", pattern=TYPE)),
+           example={"request": {"to": "#lobby", "body": "gg, rematch at 21:00?", "type": "chat"},
+                    "response": {"id": "1717000123456-0"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Send a message to another server, to every server (``*``) or to a channel (``#name``).
+    """Send a message to another server, to every server (*) or to a channel (#name).
 
-    Appends ``{from, to, type, body, at}`` to each target's inbox in one script (one round
-    trip), every copy under the same stream id. ``*`` reaches every registered server but the
-    sender, ``#channel`` every member but the sender (channel names are case-insensitive); a
-    server may message itself by id. A broadcast or channel with no one to reach still answers
-    202. Returns ``{id}`` (the stream id). Raises not_found (404) for an unknown server id.
+    The message reaches each target's inbox, where ``message.read`` (or a relay connection) picks it
+    up. ``*`` reaches every other registered server, ``#channel`` every other member of the channel
+    (names are not case-sensitive); a server may message itself by id. A broadcast or channel with
+    no one to reach still answers 202. ``type`` labels the message for your own protocol (default
+    ``text``). Returns the message ``id``.
+
+    Errors:
+    - ``not_found`` (404): no server has the id in ``to``.
+
+    Internals:
+    One script appends ``{from, to, type, body, at}`` to every target inbox under one stream id.
     """
     to = args["to"].lower() if args["to"].startswith("#") else args["to"]
     data = {"from": ctx.caller.id, "to": to, "type": args["type"], "body": args["body"],

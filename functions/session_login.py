@@ -19,14 +19,28 @@ return 0""")
 
 
 @operation("session.login", "POST", "/v1/sessions", aliases=("LOGIN",), idempotent=False,
-           fields=(Str("name", max_len=64), Str("password", max_len=1024, secret=True)))
+           fields=(Str("name", max_len=64), Str("password", max_len=1024, secret=True)),
+           example={"request": {"name": "alice", "password": "correct-horse-42"},
+                    "response": {"token": "p.YWxpY2U.EXAMPLE-session-token",
+                                 "player": {"id": "w2k7r9d1x5qa", "name": "alice"},
+                                 "expires_at": 1719592000}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Log a player in and return a session token (random, 256 bits, stored hashed).
+    """Log a player in: returns a session token to send as their credential.
 
-    Stores the session (TTL SESSION_TTL) and last_seen. A wrong name or password raises
-    invalid_credentials and counts toward the name and address locks (rate_limited, 429);
-    a success resets the name's count and drops expired sessions from the player's session set.
-    Two round trips (limits + account, then the session).
+    The token stays valid for SESSION_TTL seconds, until the player logs out, changes their
+    password elsewhere, or is deleted. A player may hold several sessions (one per device). The
+    name may be given in any case. Repeated wrong passwords lock the name for a while, and
+    repeated failures from one address lock that address.
+
+    Errors:
+    - ``invalid_credentials`` (401): wrong name or password (the answer does not say which).
+    - ``rate_limited`` (429): the name or the address is locked after failed logins; retry after
+      ``Retry-After``.
+
+    Internals:
+    Stores the session (TTL SESSION_TTL) and last_seen; a failure counts toward the name and address
+    locks, a success resets the name's count and prunes expired sessions. Two round trips (limits +
+    account, then the session).
     """
     lname = args["name"].lower()
     ip_applies = ctx.caller.kind != "server"

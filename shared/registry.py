@@ -3,15 +3,23 @@
 An operation is declared next to its handler in ``functions/<name>.py``::
 
     @operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201,
-               fields=(Str("to", pattern=PLAYER_NAME), ...), aliases=("MAIL",))
-    def handler(ctx, args): ...
+               fields=(Str("to", pattern=PLAYER_NAME), ...), aliases=("MAIL",),
+               example={"request": {"to": "bob", ...}, "response": {"id": "..."}})
+    def handler(ctx, args):
+        '''One summary line, plain text (relay HELP shows it as is).
+
+        What callers need to know, in their words: ``code`` for names and values.
+
+        Errors:
+        - ``not_found`` (404): no player has the name ``to``.
+        '''
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +51,8 @@ class Operation:
     # reads only: prefetch(pipe, args, who) queues them; HTTP sends them with the credential
     # check (one round trip for both); a handler gets the results from ctx.fetch
     prefetch: Callable[[Any, dict[str, Any], str], None] | None = None
+    # for the docs: {"request": {field: value}, "response": body or None, "status"?: int}
+    example: Mapping[str, Any] | None = None
 
 
 REGISTRY: dict[str, Operation] = {}
@@ -52,8 +62,14 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
               owner: str | None = None, fields: tuple[Field, ...] = (), status: int | None = None,
               aliases: tuple[str, ...] = (), idempotent: bool | None = None,
               account: tuple[str, ...] = (),
-              prefetch: Callable[[Any, dict[str, Any], str], None] | None = None) -> Callable:
-    """Register the decorated handler as operation ``name``."""
+              prefetch: Callable[[Any, dict[str, Any], str], None] | None = None,
+              example: Mapping[str, Any] | None = None) -> Callable:
+    """Register the decorated handler as operation ``name``.
+
+    ``example`` shows one call in the docs: ``request`` holds every argument (path, query and
+    body fields by name, as the validator takes them), ``response`` the body answered (None for
+    no content), ``status`` the code when it is not the operation's usual one.
+    """
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
@@ -66,7 +82,7 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
             summary=summary.strip(),
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
-            reads=method == "GET", account=account, prefetch=prefetch)
+            reads=method == "GET", account=account, prefetch=prefetch, example=example)
         return handler
 
     return register
