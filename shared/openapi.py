@@ -13,7 +13,7 @@ from typing import Any
 from shared import apidoc
 from shared.apidoc import who
 from shared.registry import ANYONE, Operation
-from shared.schema import json_schema
+from shared.schema import Field, describe, json_schema
 
 __all__ = ["document", "who"]
 
@@ -57,7 +57,7 @@ def _operation(op: Operation, tag: str, config: Any) -> dict[str, Any]:
     for f in op.fields:
         if f.where in ("path", "query"):
             param = {"name": f.name, "in": f.where, "required": f.where == "path" or f.required,
-                     "schema": json_schema(f, config)}
+                     "schema": _schema(f, config)}
             if f.name in request:
                 param["example"] = request[f.name]
             params.append(param)
@@ -79,13 +79,25 @@ def _operation(op: Operation, tag: str, config: Any) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "object", "additionalProperties": False,
             "required": [f.name for f in body if f.required],
-            "properties": {f.name: json_schema(f, config) for f in body}}
+            "properties": {f.name: _schema(f, config) for f in body}}
         content: dict[str, Any] = {"schema": schema}
         if example and example.body is not None:
             content["example"] = example.body
         out["requestBody"] = {"required": any(f.required for f in body),
                               "content": {JSON: content}}
     return out
+
+
+def _schema(f: Field, config: Any) -> dict[str, Any]:
+    """The field's JSON Schema, its description in words with settings as their values, and
+    the byte limit of a JSON value (which JSON Schema cannot express) said in it."""
+    s = json_schema(f, config)
+    words = [apidoc.inline_markdown(f.doc, config)] if f.doc else []
+    if f.kind == "json":
+        words += [apidoc.inline_markdown(r, config) for r in describe(f, config)]
+    if words:
+        s["description"] = "; ".join(words)
+    return s
 
 
 def _responses(op: Operation, example: apidoc.Example | None,
