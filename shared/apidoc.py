@@ -155,22 +155,24 @@ def inline_markdown(text: str, config: Any) -> str:
 
 
 def blocks(text: str) -> list[tuple[str, list[str]]]:
-    """Paragraphs (``("p", [text])``) and lists (``("ul", [item, ...])``) of a docstring part."""
+    """Paragraphs (``("p", [text])``) and lists (``("ul", [item, ...])``) of a docstring part.
+    A line starting ``- `` starts a list item; the lines after it continue that item until a
+    blank line."""
     out: list[tuple[str, list[str]]] = []
     for chunk in re.split(r"\n\s*\n", text.strip()):
-        lines = [line.strip() for line in chunk.splitlines() if line.strip()]
-        if not lines:
-            continue
-        if lines[0].startswith("- "):
-            items: list[str] = []
-            for line in lines:
-                if line.startswith("- "):
-                    items.append(line[2:])
-                else:
-                    items[-1] += " " + line
+        para: list[str] = []
+        items: list[str] = []
+        for line in (line.strip() for line in chunk.splitlines()):
+            if line.startswith("- "):
+                items.append(line[2:])
+            elif items:
+                items[-1] += " " + line
+            elif line:
+                para.append(line)
+        if para:
+            out.append(("p", [" ".join(para)]))
+        if items:
             out.append(("ul", items))
-        else:
-            out.append(("p", [" ".join(lines)]))
     return out
 
 

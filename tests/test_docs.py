@@ -243,9 +243,9 @@ def test_docs_render_markup_and_leave_out_jargon(custom):
 
 def test_markup_paragraphs_lists_code_and_escaping():
     cfg = make_config("redis://unused", status_ttl=45, session_ttl=172800)
-    got = apidoc.to_html("A ``<b>`` & b,\nwrapped.\n\n- one ``x``\n- two\n  continued\n\n"
+    got = apidoc.to_html("A ``<b>`` & b,\nwrapped:\n- one ``x``\n- two\n  continued\n\n"
                          "Within STATUS_TTL seconds; SESSION_TTL seconds.", cfg)
-    assert got == ("<p>A <code>&lt;b&gt;</code> &amp; b, wrapped.</p>\n"
+    assert got == ("<p>A <code>&lt;b&gt;</code> &amp; b, wrapped:</p>\n"
                    "<ul><li>one <code>x</code></li><li>two continued</li></ul>\n"
                    "<p>Within 45 seconds; 2 days.</p>")
     assert apidoc.to_markdown("a ``x``\n\n- y", cfg) == "a `x`\n\n- y"
