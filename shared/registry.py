@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.schema import Field
@@ -51,8 +51,9 @@ class Operation:
     # reads only: prefetch(pipe, args, who) queues them; HTTP sends them with the credential
     # check (one round trip for both); a handler gets the results from ctx.fetch
     prefetch: Callable[[Any, dict[str, Any], str], None] | None = None
-    # for the docs: {"request": {field: value}, "response": body or None, "status"?: int}
-    example: Mapping[str, Any] | None = None
+    # for the docs: {"request": {field: value}, "response": body or None, "status"?: int};
+    # not compared, so an Operation stays hashable
+    example: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 REGISTRY: dict[str, Operation] = {}
