@@ -25,15 +25,23 @@ return {ARGV[2], ARGV[3], ARGV[4], 1}""")
                    Enum("order", ORDERS, doc="asc: lower is better; desc: higher is better"),
                    Enum("operator", OPERATORS,
                         doc="best keeps the better, set replaces, incr adds, decr subtracts "
-                            "(floors at 0)")))
+                            "(floors at 0)")),
+           example={"request": {"board": "ctf.ac_desert", "order": "desc", "operator": "best"},
+                    "response": {"board": "ctf.ac_desert", "order": "desc", "operator": "best",
+                                 "created": 1717000000}})
 def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
-    """Create a leaderboard (admin); repeating the same settings is safe.
+    """Create a leaderboard (admin); repeating the same settings is harmless.
 
-    Stores the board's meta hash (id, order, operator, created) in one script call. Returns
-    ``{board, order, operator, created}``; for a board that already exists with the same
-    settings it answers the existing board unchanged, with 200 instead of 201. Raises
-    board_exists (409) when the board
-    exists with another order or operator (changing either would corrupt the ranking).
+    ``order`` says which scores are better; ``operator`` how a new score combines with the player's
+    current one (see ``record.submit``). Answers 201 with the new board, or 200 with the existing
+    board when one with the same order and operator exists.
+
+    Errors:
+    - ``board_exists`` (409): the board exists with another order or operator (changing either
+      would corrupt its ranking).
+
+    Internals:
+    One script stores the board's meta hash (id, order, operator, created).
     """
     board, order, operator = args["board"], args["order"], args["operator"]
     old_order, old_op, created, new = CREATE(ctx.redis, [keys.board(board)],

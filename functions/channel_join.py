@@ -21,14 +21,20 @@ return 1""")
            owner="id", aliases=("JOIN",),
            fields=(Str("id", where="path", pattern=SERVER_ID),
                    Str("channel", where="path", pattern=CHANNEL,
-                       doc="channel name, case-insensitive")))
+                       doc="channel name, case-insensitive")),
+           example={"request": {"id": "k3x9q2w7m1ab", "channel": "lobby"},
+                    "response": {"channel": "lobby", "joined": True}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Join a channel: messages sent to ``#channel`` then reach this server.
+    """Join a channel: messages sent to #channel then reach the calling server.
 
-    Adds the server to the channel and the channel to the server's list in one script (one
-    round trip). Channel names are case-insensitive (kept lowercase); joining again is a no-op.
-    Returns ``{channel, joined: true}``. Raises too_many_channels (409) when the server already
-    is in CHANNELS_PER_SERVER_MAX channels.
+    Channel names are not case-sensitive (answered in lowercase). Joining a channel again changes
+    nothing.
+
+    Errors:
+    - ``too_many_channels`` (409): the server already is in CHANNELS_PER_SERVER_MAX channels.
+
+    Internals:
+    One script adds the server to the channel and the channel to the server's set.
     """
     name, server_id = args["channel"].lower(), args["id"]
     cap = ctx.config.channels_per_server_max

@@ -11,12 +11,15 @@ from shared.schema import CHANNEL, SERVER_ID, Str
            owner="id", aliases=("PART",),
            fields=(Str("id", where="path", pattern=SERVER_ID),
                    Str("channel", where="path", pattern=CHANNEL,
-                       doc="channel name, case-insensitive")))
+                       doc="channel name, case-insensitive")),
+           example={"request": {"id": "k3x9q2w7m1ab", "channel": "lobby"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """Leave a channel: ``#channel`` messages stop reaching this server.
+    """Leave a channel: #channel messages stop reaching the calling server.
 
-    Removes the membership from both sets in one MULTI/EXEC (one round trip). Leaving a
-    channel the server is not in is not an error (204 either way).
+    Answers 204, also when the server was not in the channel.
+
+    Internals:
+    Removes the membership from both sets in one MULTI/EXEC.
     """
     name, server_id = args["channel"].lower(), args["id"]
     tx = ctx.redis.pipeline()

@@ -19,12 +19,16 @@ return 1""")
 
 
 @operation("mail.delete", "DELETE", "/v1/mail/{id}", auth=PLAYER, aliases=("DELMAIL",),
-           fields=(Str("id", where="path", pattern=MAIL_ID),))
+           fields=(Str("id", where="path", pattern=MAIL_ID),),
+           example={"request": {"id": "m4t8z1c6v0bn"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """Delete one of the caller's mails (frees its mailbox slot).
+    """Delete one of the calling player's mails, freeing its place in the mailbox.
 
-    Removes the mail hash and its place in the mailbox, unread and notified sets in one script
-    (one round trip). Raises not_found (404) when the caller has no mail with that id.
+    Errors:
+    - ``not_found`` (404): the player has no mail with this id.
+
+    Internals:
+    One script removes the mail hash and its place in the mailbox, unread and notified sets.
     """
     lname, mail_id = ctx.caller.lname, args["id"]
     if not DELETE(ctx.redis, [keys.mailbox(lname), keys.mailbox_unread(lname),

@@ -34,14 +34,22 @@ def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:
                         doc="1 = only unread mail"),
                    Str("cursor", where="query", required=False, pattern=r"[0-9]{1,15}",
                        doc="next_cursor of the previous page"),
-                   Int("limit", where="query", required=False, default=20, lo=1, hi=100)))
+                   Int("limit", where="query", required=False, default=20, lo=1, hi=100)),
+           example={"request": {"unread": True, "limit": 20},
+                    "response": {"mail": [{"id": "m4t8z1c6v0bn", "from": "bob",
+                                           "subject": "rematch?", "at": 1717000600.5,
+                                           "read": False}],
+                                 "next_cursor": None}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """List the caller's mail, newest first, without bodies.
+    """The calling player's mail, newest first, without the bodies.
 
-    Returns ``{mail: [{id, from, subject, at, read}], next_cursor}``; ``next_cursor`` is null
-    on the last page. Pages stay stable while new mail arrives (the cursor is the mailbox
-    sequence of the last mail shown). The listing script travels with the credential check: one
-    round trip in all.
+    ``from`` is the sender's name. To read the next page, pass ``next_cursor`` as ``cursor``; it is
+    null on the last page. Pages stay stable while new mail arrives. Read a mail in full with
+    ``mail.read``.
+
+    Internals:
+    The cursor is the mailbox sequence of the last mail shown. The listing script travels with the
+    credential check: one round trip in all.
     """
     (flat,) = ctx.fetch(reads, args)
     rows = [flat[i:i + 6] for i in range(1, len(flat), 6)]

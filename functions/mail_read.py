@@ -18,12 +18,20 @@ return redis.call('HGETALL', KEYS[3])""")
 
 
 @operation("mail.read", "GET", "/v1/mail/{id}", auth=PLAYER, aliases=("READMAIL",),
-           fields=(Str("id", where="path", pattern=MAIL_ID),))
+           fields=(Str("id", where="path", pattern=MAIL_ID),),
+           example={"request": {"id": "m4t8z1c6v0bn"},
+                    "response": {"id": "m4t8z1c6v0bn", "from": "bob", "subject": "rematch?",
+                                 "body": "Good game! Same map tonight at 21:00?",
+                                 "at": 1717000600.5, "read": True}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Read one of the caller's mails in full and mark it read.
+    """Read one of the calling player's mails in full; it is marked read.
 
-    Returns ``{id, from, subject, body, at, read: true}``. Only the recipient can see a mail:
-    anyone else's id is not_found (404), like a missing one. One round trip (one script).
+    Errors:
+    - ``not_found`` (404): the player has no mail with this id (another player's mail is not found
+      either).
+
+    Internals:
+    One script checks, marks read and reads the mail.
     """
     lname, mail_id = ctx.caller.lname, args["id"]
     flat = READ(ctx.redis, [keys.mailbox(lname), keys.mailbox_unread(lname),

@@ -15,19 +15,30 @@ from shared.schema import PLAYER_NAME, TEXT, Str
                        doc="text; tab and line breaks allowed, other control characters not"),
                    Str("subject", required=False, default="", max_len="mail_subject_max"),
                    Str("from", required=False, pattern=PLAYER_NAME,
-                       doc="sending player; required when a server sends for a player")))
+                       doc="sending player; required when a server sends for a player")),
+           example={"request": {"to": "bob", "subject": "rematch?",
+                                "body": "Good game! Same map tonight at 21:00?"},
+                    "response": {"id": "m4t8z1c6v0bn"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Send mail to a player; stored in their mailbox before the answer.
+    """Send mail to a player; it is in their mailbox before the answer comes.
 
-    A player sends as themselves (``from`` absent or their own name). A server sends for a
-    player online on it: ``from`` names a player whose current server is the caller and whose
-    server is live. Stored ``from`` is the sender's display name; a player may mail themselves.
-    Stores the mail hash and its place in the mailbox and unread sets, and queues its live
-    notice, in one MULTI/EXEC (one round trip): the notice job exists exactly when the mail does.
-    Returns ``{id}``. Raises forbidden (403) for a ``from`` the caller may not use, not_found
-    (404) when no player has the name ``to``, mailbox_full (409) at MAILBOX_MAX mails (nothing
-    is dropped), too_many_unread (409) when ``to`` already has MAIL_UNREAD_PER_SENDER_MAX unread
-    mails from this sender (reading or deleting one frees a place).
+    A player sends as themselves (leave ``from`` out). A game server may send for a player online
+    on it: ``from`` names that player. A mailbox holds at most MAILBOX_MAX mails; mail is never
+    dropped to make room. One sender may have at most MAIL_UNREAD_PER_SENDER_MAX unread mails in
+    one mailbox (reading or deleting one frees a place). When the recipient is online, their game
+    server gets a notice.
+
+    Errors:
+    - ``not_found`` (404): no player has the name in ``to``.
+    - ``forbidden`` (403): ``from`` is another player (a player sending), or a player not online
+      on the calling server (a server sending).
+    - ``mailbox_full`` (409): the recipient's mailbox holds MAILBOX_MAX mails.
+    - ``too_many_unread`` (409): the recipient already has MAIL_UNREAD_PER_SENDER_MAX unread mails
+      from this sender.
+
+    Internals:
+    Stores the mail hash, its place in the mailbox and unread sets, and queues its live notice, in
+    one MULTI/EXEC: the notice job exists exactly when the mail does.
     """
     sender = args.get("from")
     if ctx.caller.kind == "server":

@@ -11,10 +11,13 @@ def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:  # noqa: ARG001
 
 
 @operation("mail.unread_count", "GET", "/v1/mail/unread", auth=PLAYER, aliases=("UNREAD",),
-           prefetch=reads)
+           prefetch=reads,
+           example={"request": {}, "response": {"unread": 1}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """How many of the caller's mails are unread: ``{unread: n}``.
+    """How many of the calling player's mails are unread.
 
-    The count (ZCARD) travels with the credential check: one round trip in all."""
+    Internals:
+    The count (ZCARD) travels with the credential check: one round trip in all.
+    """
     (unread,) = ctx.fetch(reads, args)
     return {"unread": unread}

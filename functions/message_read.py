@@ -19,17 +19,26 @@ def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:
                        doc="id of the last message seen; absent or 0 = from the oldest kept"),
                    Int("wait", where="query", required=False, default=0, lo=0, hi=30,
                        doc="seconds to wait for a message when none is pending"),
-                   Int("limit", where="query", required=False, default=100, lo=1, hi=1000)))
+                   Int("limit", where="query", required=False, default=100, lo=1, hi=1000)),
+           example={"request": {"cursor": "1717000000000-0", "wait": 25},
+                    "response": {"messages": [{"id": "1717000123456-0", "from": "t5y1u8i2o6pz",
+                                               "to": "#lobby", "type": "chat",
+                                               "body": "gg, rematch at 21:00?",
+                                               "at": 1717000123.456}],
+                                 "cursor": "1717000123456-0"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Read the caller's inbox in order: messages, mail notices and server_offline events.
+    """Read the calling server's inbox, oldest first.
 
-    Returns ``{messages: [{id, from, to, type, body, at}], cursor}``; entries written by workers
-    come as stored (``type`` "mail" or "server_offline"). ``cursor`` is the id of the last
-    entry returned, or the cursor given when none (pass it back to continue). With ``wait``
-    (capped at LONGPOLL_MAX_SECONDS) and nothing pending, answers as soon as something arrives
-    or with an empty list when the wait runs out. Messages older than the retention may be gone.
-    What is pending travels with the credential check (one round trip in all); only an empty
-    inbox with ``wait`` blocks in a second one. Raises invalid_input naming a malformed ``cursor``.
+    The inbox holds messages from other servers and the backend's own notices: ``mail`` (a player
+    online here got mail) and ``server_offline`` (a server stopped sending heartbeats). Pass the
+    ``cursor`` of the previous answer to get only newer entries; without one, reading starts at the
+    oldest entry kept (at least the last MESSAGE_KEEP_COUNT entries or MESSAGE_KEEP_SECONDS
+    seconds). With ``wait`` and nothing new, the answer comes as soon as something arrives, or
+    with an empty list after ``wait`` seconds (at most LONGPOLL_MAX_SECONDS).
+
+    Internals:
+    What is pending travels with the credential check (one round trip in all); only an empty inbox
+    with ``wait`` blocks in a second one (XREAD BLOCK).
     """
     (pending,) = ctx.fetch(reads, args)
     got = pending[0][1] if pending else []

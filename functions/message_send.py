@@ -17,19 +17,28 @@ TYPE = r"[a-z0-9_.:-]{1,32}"
                        doc="text; tab and line breaks allowed, other control characters not"),
                    Str("type", required=False, default="text", pattern=TYPE,
                        doc="reserved for the backend: mail, server_offline, ban, unban and "
-                           "any type starting with system")))
+                           "any type starting with system")),
+           example={"request": {"to": "#lobby", "body": "gg, rematch at 21:00?", "type": "chat"},
+                    "response": {"id": "1717000123456-0"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Send a message to another server, to every server (``*``) or to a channel (``#name``).
+    """Send a message to another server, to every server (*) or to a channel (#name).
 
-    Appends ``{from, to, type, body, at}`` to each target's inbox in one script (one round
-    trip), every copy under the same stream id. ``*`` reaches every registered server but the
-    sender, ``#channel`` every member but the sender (channel names are case-insensitive); a
-    server may message itself by id. A broadcast or channel with no one to reach still answers
-    202. Each send pays its recipients (at least one) out of the sender's budget of
-    MESSAGE_SEND_BUDGET a minute (a body over 1 KiB costs one more per started KiB) before
-    anything is written. Returns ``{id}`` (the stream id). Raises invalid_input (400) for a
-    reserved ``type``, not_found (404) for an unknown server id, rate_limited (429, with
-    Retry-After) when the budget is short.
+    The message reaches each target's inbox, where ``message.read`` (or a relay connection) picks it
+    up. ``*`` reaches every other registered server, ``#channel`` every other member of the channel
+    (names are not case-sensitive); a server may message itself by id. A broadcast or channel with
+    no one to reach still answers 202. ``type`` labels the message for your own protocol (default
+    ``text``); the backend's own types are reserved. Each send costs its recipients (at least one;
+    a body over 1 KiB costs one more per started KiB) out of the sender's budget of
+    MESSAGE_SEND_BUDGET a minute. Returns the message ``id``.
+
+    Errors:
+    - ``invalid_input`` (400): a reserved ``type``.
+    - ``not_found`` (404): no server has the id in ``to``.
+    - ``rate_limited`` (429): the send budget is short; retry after ``Retry-After``.
+
+    Internals:
+    One script pays the budget, then appends ``{from, to, type, body, at}`` to every target inbox
+    under one stream id; nothing is written when the budget is short.
     """
     kind = args["type"]
     if kind in messages.RESERVED_TYPES or kind.startswith(messages.RESERVED_PREFIX):

@@ -31,14 +31,22 @@ return 1""")
 
 
 @operation("player.delete", "DELETE", "/v1/players/{name}", auth=PLAYER | ADMIN, owner="name",
-           fields=(players.NAME,))
+           fields=(players.NAME,),
+           example={"request": {"name": "alice"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """Delete a player and all their data (204); the name is free to register again.
+    """Delete a player and everything they own; the name becomes free.
 
-    Removes the account, settings, every session (tokens refused at once), the mailbox and its
-    mails, their record on every leaderboard, their presence on a server, and login-failure
-    state. Mail they sent to others stays with the recipients. The player themself or the admin
-    may call it; 404 not_found for an unknown name. One script deletes it all atomically.
+    Removes the account, every session (their tokens stop working at once), their settings, their
+    mailbox, their records on every leaderboard and their presence on a server. Mail they sent to
+    others stays with the recipients. The player may delete themself; the admin may delete anyone.
+    Answers 204.
+
+    Errors:
+    - ``not_found`` (404): no player has this name.
+
+    Internals:
+    One script deletes it all atomically (it builds board and server keys itself: those span hash
+    tags, so it must be split on a Redis Cluster).
     """
     lname = args["name"].lower()
     ks = [keys.player(lname), keys.player_settings(lname), keys.player_sessions(lname),

@@ -18,13 +18,24 @@ FIELDS = ("id", "name", "created", "last_seen", "server", "live")
 
 
 @operation("player.get", "GET", "/v1/players/{name}", fields=(players.NAME,),
-           aliases=("PLAYER", "WHOIS"))
+           aliases=("PLAYER", "WHOIS"),
+           example={"request": {"name": "alice"},
+                    "response": {"id": "w2k7r9d1x5qa", "name": "alice", "created": 1717000000,
+                                 "last_seen": 1717003600, "online": True,
+                                 "server": "k3x9q2w7m1ab"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """A player's public profile: ``{id, name, created, last_seen, online, server}``.
+    """A player's public profile, including where they are playing now.
 
-    Anyone may read it. ``last_seen`` is the last login or join (unix seconds, null if never);
-    ``online`` is true and ``server`` set only while the player's server is live (a heartbeat
-    within STATUS_TTL). Never includes secrets. One Redis round trip (a script). 404 not_found.
+    Anyone may read it. ``last_seen`` is the time of their last login or arrival on a server
+    (unix seconds; null if never). ``online`` is true, and ``server`` is the id of the game server
+    they play on, only while that server is live (it sent a heartbeat within the last STATUS_TTL
+    seconds). A profile never shows a password or a token.
+
+    Errors:
+    - ``not_found`` (404): no player has this name.
+
+    Internals:
+    One script reads the account and the server's heartbeat.
     """
     got = PROFILE(ctx.redis, [players.lkey(args["name"]), keys.status_live()])
     acct = {k: v for k, v in zip(FIELDS, got, strict=False) if v is not None}

@@ -28,14 +28,23 @@ return n""")
 @operation("player.password", "PUT", "/v1/players/{name}/password", auth=PLAYER, owner="name",
            account=("pw",),
            fields=(NAME, Str("old", max_len=1024, secret=True),
-                   Str("new", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)))
+                   Str("new", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)),
+           example={"request": {"name": "alice", "old": "correct-horse-42",
+                                "new": "battery-staple-7"},
+                    "response": {"sessions_ended": 1}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Change the calling player's password; every other session of theirs ends at once.
+    """Change the calling player's password; their other sessions end at once.
 
-    Stores the new scrypt hash; the session making the call stays valid. Returns
-    ``{sessions_ended: n}``. A wrong ``old`` raises invalid_credentials (401) and counts as a
-    failed login (name and address locks), so a stolen token cannot guess the password past
-    the lockout; while a lock is on it raises rate_limited (429) without checking ``old``.
+    The session that makes the call stays valid; every other session of the player is logged out.
+    Returns how many sessions ended. A wrong ``old`` counts as a failed login for the name, so a
+    stolen token cannot guess the password past the lockout.
+
+    Errors:
+    - ``invalid_credentials`` (401): ``old`` is not the current password.
+    - ``rate_limited`` (429): the name or the address is locked after failed logins; retry after
+      ``Retry-After``.
+
+    Internals:
     Three round trips: the stored hash arrives with the session check (``account=("pw",)``),
     then the attempt is counted (before the password check, so parallel guesses cannot outrun
     the lock), then one MULTI writes.

@@ -22,12 +22,23 @@ return 1""")
 @operation("player.register", "POST", "/v1/players", status=201, aliases=("REGISTER",),
            fields=(Str("name", pattern=PLAYER_NAME,
                        doc="2-15 chars of A-Z a-z 0-9 _ . - [ ] ( ) |"),
-                   Str("password", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)))
+                   Str("password", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)),
+           example={"request": {"name": "alice", "password": "correct-horse-42"},
+                    "response": {"id": "w2k7r9d1x5qa", "name": "alice", "created": 1717000000}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Register a player; names are unique case-insensitively, display case kept.
+    """Register a player; the name is theirs for good, in any letter case.
 
-    Stores the account hash (scrypt password hash). Registrations without a server key are
-    limited per address per hour. Raises name_taken (409) or rate_limited (429).
+    Names are unique without regard to case (``Alice`` and ``alice`` are the same player); the
+    case given here is the one shown. Passwords are stored only as a slow hash. Registering needs no
+    credential; calls without a game server's key are limited to REGISTER_LIMIT_PER_IP_HOUR per
+    address per hour.
+
+    Errors:
+    - ``name_taken`` (409): a player already has this name (in any case).
+    - ``rate_limited`` (429): too many registrations from this address; retry after ``Retry-After``.
+
+    Internals:
+    Stores the account hash with the scrypt hash of the password.
     """
     if ctx.caller.kind != "server":
         limits.count_registration(ctx)

@@ -8,10 +8,11 @@ from shared.registry import PLAYER, operation
 
 
 @operation("player.settings.delete", "DELETE", "/v1/players/{name}/settings/{key}",
-           auth=PLAYER, owner="name", fields=(NAME, settings.KEY))
+           auth=PLAYER, owner="name", fields=(NAME, settings.KEY),
+           example={"request": {"name": "alice", "key": "hud.scale"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """Delete one setting of the calling player (204).
+    """Delete one setting of the calling player.
 
-    Deleting a key that is not set also answers 204, so a retried DELETE is harmless.
+    Answers 204 also when the setting was not there, so repeating the call is harmless.
     """
     settings.remove(ctx, keys.player_settings(args["name"].lower()), args["key"])

@@ -12,12 +12,16 @@ def reads(pipe: Any, args: dict[str, Any], who: str) -> None:  # noqa: ARG001
 
 
 @operation("player.settings.get", "GET", "/v1/players/{name}/settings", auth=PLAYER,
-           owner="name", fields=(NAME,), prefetch=reads)
+           owner="name", fields=(NAME,), prefetch=reads,
+           example={"request": {"name": "alice"},
+                    "response": {"settings": {"crosshair": "dot", "hud.scale": 1.25}}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Every setting of the calling player: ``{settings: {key: value}}`` (empty when none).
+    """All of the calling player's settings, as stored by the game or client.
 
-    Only that player may read them (403 for anyone else, 401 anonymous). The read travels with
-    the credential check: one round trip in all.
+    Returns ``{"settings": {key: value}}``; empty when none are set. Only that player may read them.
+
+    Internals:
+    The read travels with the credential check: one round trip in all.
     """
     (raw,) = ctx.fetch(reads, args)
     return settings.render(raw)

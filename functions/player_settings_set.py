@@ -8,14 +8,24 @@ from shared.registry import PLAYER, operation
 
 
 @operation("player.settings.set", "PUT", "/v1/players/{name}/settings/{key}", auth=PLAYER,
-           owner="name", fields=(NAME, settings.KEY, settings.VALUE))
+           owner="name", fields=(NAME, settings.KEY, settings.VALUE),
+           example={"request": {"name": "alice", "key": "hud.scale", "value": 1.25},
+                    "response": {"key": "hud.scale", "value": 1.25}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Store one setting of the calling player; returns ``{key, value}``.
+    """Store one setting of the calling player (create or replace).
 
-    Stores the value as JSON text in the player's settings hash (a script checks the key count
-    in the same step). ``value``: any JSON except null (use DELETE), at most SETTINGS_VALUE_MAX
-    bytes serialized, else 413 too_large. Adding a key past SETTINGS_KEYS_MAX: 409
-    too_many_settings; replacing an existing key always works.
+    ``value`` is any JSON value except null (to remove a setting, delete it), at most
+    SETTINGS_VALUE_MAX bytes once encoded. A player holds at most SETTINGS_KEYS_MAX settings;
+    replacing one they already have always works.
+
+    Errors:
+    - ``too_large`` (413): ``value`` is longer than SETTINGS_VALUE_MAX bytes once encoded.
+    - ``too_many_settings`` (409): the player already has SETTINGS_KEYS_MAX settings and this key
+      is new.
+
+    Internals:
+    Stores the value as JSON text in the settings hash; a script checks the key count in the same
+    step.
     """
     return settings.put(ctx, keys.player_settings(args["name"].lower()), args["key"],
                         args["value"])

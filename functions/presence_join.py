@@ -37,19 +37,29 @@ return {acct[1], acct[2], redis.call('ZCARD', KEYS[4]), acct[3] == ARGV[1] and 1
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
            aliases=("ONLINE",),
            fields=(Str("id", where="path", pattern=SERVER_ID),
-                   Str("token", max_len=512, secret=True, doc="the player's session token")))
+                   Str("token", max_len=512, secret=True, doc="the player's session token")),
+           example={"request": {"id": "k3x9q2w7m1ab", "token": "p.YWxpY2U.EXAMPLE-session-token"},
+                    "response": {"player": {"id": "w2k7r9d1x5qa", "name": "alice"},
+                                 "server": "k3x9q2w7m1ab", "online": True}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """A player (proven by their session token) comes online on this server.
+    """A player comes online on the calling server, proven by their session token.
 
-    One script checks the token and the server's heartbeat and moves the player: removes them
-    from the old server's player set, adds them to this one's, sets the account's ``server`` and
-    ``last_seen``. Joining again where the player already is only refreshes ``last_seen`` (no
-    new reminder). When the player arrives with unread mail, the pending-mail notice job is
-    queued before the answer, carrying the join time by Redis' clock (a second round
-    trip only then); a crash between the two means no 2xx was sent, and the retried join queues
-    it. Returns ``{player: {id, name}, server, online: true}``. Raises invalid_credentials (401)
-    for a bad or expired player token, server_not_live (409) without a heartbeat within
-    STATUS_TTL (then nothing changes).
+    The player logs in (``session.login``) from the game; the server passes their token here. A
+    player is online on one server at a time: arriving here ends their presence anywhere else.
+    The server must be live (a heartbeat within the last STATUS_TTL seconds). When the player has
+    unread mail, the server then gets a mail notice for them. Calling again for a player already
+    here changes nothing else.
+
+    Errors:
+    - ``invalid_credentials`` (401): the player's token is wrong or expired.
+    - ``server_not_live`` (409): this server sent no heartbeat within STATUS_TTL seconds (send one,
+      then retry); nothing changed.
+
+    Internals:
+    One script checks the token and the heartbeat and moves the player between the servers' player
+    sets, setting the account's ``server`` and ``last_seen``. With unread mail the pending-mail
+    notice job is queued before the answer, carrying the join time by Redis' clock (a second round
+    trip only then); a crash between the two means no 2xx was sent, and the retried join queues it.
     """
     server_id, token = args["id"], args["token"]
     lname = session_owner(token)

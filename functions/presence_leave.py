@@ -21,14 +21,19 @@ return 1""")
 
 @operation("presence.leave", "DELETE", "/v1/servers/{id}/players/{name}", auth=SERVER,
            owner="id", status=204, aliases=("OFFLINE",),
-           fields=(Str("id", where="path", pattern=SERVER_ID), NAME))
+           fields=(Str("id", where="path", pattern=SERVER_ID), NAME),
+           example={"request": {"id": "k3x9q2w7m1ab", "name": "alice"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """A player leaves this server and goes offline.
+    """A player leaves the calling server and goes offline.
 
-    Clears the account's ``server`` (setting ``last_seen``) only when the player is online on
-    THIS server: a server cannot log a player off another server, and such a call changes
-    nothing (still 204). Always drops the name from this server's player set. One MULTI
-    (script on the account + SREM). Raises not_found (404) for an unknown player.
+    Only a player online on this server goes offline; for a player elsewhere the call changes
+    nothing (a server cannot log a player off another server). Answers 204 either way.
+
+    Errors:
+    - ``not_found`` (404): no player has this name.
+
+    Internals:
+    One MULTI: a script on the account, and SREM from this server's player set.
     """
     server_id, lname = args["id"], args["name"].lower()
     tx = ctx.redis.pipeline()

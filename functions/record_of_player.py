@@ -25,12 +25,19 @@ return out""")
 
 
 @operation("record.of_player", "GET", "/v1/players/{name}/records", aliases=("RECORDS",),
-           fields=(NAME,))
+           fields=(NAME,),
+           example={"request": {"name": "alice"},
+                    "response": {"records": [{"board": "ctf.ac_desert", "rank": 1, "score": 7,
+                                              "meta": {"flags": 7, "frags": 31},
+                                              "server": "k3x9q2w7m1ab", "at": 1717001800.5}]}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Every record a player holds: ``{records: [{board, rank, score, meta, server, at}]}``.
+    """Every record a player holds, one per board, sorted by board id.
 
-    Sorted by board id. One round trip (one script). Raises not_found (404) for an unknown
-    player.
+    Errors:
+    - ``not_found`` (404): no player has this name.
+
+    Internals:
+    One script (it builds board keys itself: those span hash tags, split on a Redis Cluster).
     """
     lname = args["name"].lower()
     flat = OF_PLAYER(ctx.redis, [keys.player(lname), keys.player_boards(lname)],

@@ -12,15 +12,23 @@ from shared.schema import Int
 @operation("record.player", "GET", "/v1/boards/{board}/records/{name}", aliases=("RANK",),
            fields=(boards.BOARD, NAME,
                    Int("around", where="query", required=False, lo=0, hi=50, default=0,
-                       doc="neighbours to include on each side")))
+                       doc="neighbours to include on each side")),
+           example={"request": {"board": "ctf.ac_desert", "name": "bob", "around": 1},
+                    "response": {"rank": 2, "player": "bob", "score": 5,
+                                 "meta": {"flags": 5, "frags": 22}, "server": "k3x9q2w7m1ab",
+                                 "at": 1717001750.0,
+                                 "around": [{"rank": 1, "player": "alice", "score": 7,
+                                             "meta": {"flags": 7, "frags": 31},
+                                             "server": "k3x9q2w7m1ab", "at": 1717001800.5}]}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """One player's record on a board, with its neighbours.
+    """One player's record on a board, with the records ranked around it.
 
-    Returns ``{rank, player, score, meta, server, at, around}``. ``around`` lists the
-    neighbours: up to ``around`` records ranked just above and just below the player (fewer at
-    either end of the board), best first, each as record.top renders it; the player's own record
-    is the top level, not repeated there (so ``around=0`` gives an empty list). One script
-    call. Raises not_found (404) for an unknown board or when the player has no record on it.
+    ``around`` lists up to ``around`` records just above and just below the player's (fewer at
+    either end of the board), best first, without the player's own record (so ``around=0`` gives
+    an empty list).
+
+    Errors:
+    - ``not_found`` (404): the board does not exist, or the player has no record on it.
     """
     board, around = args["board"], args["around"]
     out = boards.AROUND(ctx.redis, boards.board_keys(board), [args["name"].lower(), around])

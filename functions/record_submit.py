@@ -15,20 +15,32 @@ from shared.status import cutoff_ms
            fields=(boards.BOARD, Str("player", pattern=PLAYER_NAME),
                    Int("score", doc=f"integer, |score| <= {MAX_SAFE_INT}"),
                    Json("meta", required=False, max_bytes="record_meta_max",
-                        doc="any JSON, at most RECORD_META_MAX bytes")))
+                        doc="any JSON, at most RECORD_META_MAX bytes")),
+           example={"request": {"board": "ctf.ac_desert", "player": "alice", "score": 7,
+                                "meta": {"flags": 7, "frags": 31}},
+                    "response": {"rank": 1, "score": 7, "improved": True}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Submit a player's score on a board, from the server the player is online on.
+    """Submit a player's score on a board; the player must be online on the calling server.
 
-    The board's operator decides the stored value: ``best`` keeps the better of old and new (by
-    the board's order), ``set`` replaces, ``incr`` adds (saturating at 2**53-1), ``decr``
-    subtracts and floors at 0 (a first ``decr`` counts from 0). When the value changes, the new
-    record (value, ``meta`` as sent or null, this server, ``at`` now) replaces the old one and
-    ranks after earlier records of the same value; when it does not change, the old record and
-    its time stay. Adds the board to the player's board set. Returns ``{rank, score, improved}``
-    (``improved``: first record, or the value got better in the board's order). Raises
-    not_found (404) for an unknown board or player, forbidden (403) when the player is not
-    online on this server or this server's heartbeat lapsed. One script (one round trip) checks,
-    writes and adds the board to the player's set atomically.
+    The board's operator decides what is kept:
+    - ``best`` keeps the better of the old and new score (by the board's order);
+    - ``set`` replaces it;
+    - ``incr`` adds to it (at most 9007199254740991);
+    - ``decr`` subtracts, never below 0 (a first ``decr`` counts from 0).
+
+    When the kept score changes, the record (score, ``meta`` or null, this server, the time) is
+    replaced and ranks after older records of the same score; otherwise the old record stays as it
+    was. Returns the player's ``rank`` (1 is the best), the kept ``score``, and ``improved``: true
+    for a first record or a better score.
+
+    Errors:
+    - ``not_found`` (404): the board does not exist, or no player has this name.
+    - ``forbidden`` (403): the player is not online on this server, or this server's heartbeat
+      lapsed.
+    - ``too_large`` (413): ``meta`` is longer than RECORD_META_MAX bytes once encoded.
+
+    Internals:
+    One script checks, writes and adds the board to the player's board set atomically.
     """
     board, lname, server_id = args["board"], args["player"].lower(), ctx.caller.id
     at_ms = ctx.now_ms()

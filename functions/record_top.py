@@ -11,15 +11,24 @@ from shared.schema import Int, Str
            fields=(boards.BOARD,
                    Int("limit", where="query", required=False, lo=1, hi=100, default=10),
                    Str("cursor", where="query", required=False, pattern=r"[0-9]{1,9}",
-                       doc="next_cursor of the previous page")))
+                       doc="next_cursor of the previous page")),
+           example={"request": {"board": "ctf.ac_desert", "limit": 2},
+                    "response": {"records": [{"rank": 1, "player": "alice", "score": 7,
+                                              "meta": {"flags": 7, "frags": 31},
+                                              "server": "k3x9q2w7m1ab", "at": 1717001800.5},
+                                             {"rank": 2, "player": "bob", "score": 5,
+                                              "meta": {"flags": 5, "frags": 22},
+                                              "server": "k3x9q2w7m1ab", "at": 1717001750.0}],
+                                 "next_cursor": "2"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """A page of a leaderboard, best first: ``{records: [...], next_cursor}``.
+    """A page of a leaderboard, best first.
 
-    Each record is ``{rank, player, score, meta, server, at}``; equal scores rank the earlier
-    record first. ``limit`` 1..100 (default 10). ``cursor`` is opaque (today the offset as
-    text); ``next_cursor`` is null on the last page. Ranks follow the board at read time, so a
-    page read after new submissions may repeat or skip a record. One script call. Raises
-    not_found (404) for an unknown board.
+    Equal scores rank the older record first. To read the next page, pass ``next_cursor`` as
+    ``cursor``; it is null on the last page. Ranks are those at the time of reading, so pages read
+    while scores change may repeat or skip a record.
+
+    Errors:
+    - ``not_found`` (404): the board does not exist.
     """
     first, limit = int(args.get("cursor") or 0), args["limit"]
     out = boards.TOP(ctx.redis, boards.board_keys(args["board"]), [first, limit])

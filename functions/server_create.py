@@ -9,13 +9,20 @@ from shared.schema import Str
 
 
 @operation("server.create", "POST", "/v1/servers", auth=ADMIN, status=201,
-           secret_out=("key",), fields=(Str("name", min_len=1, max_len=64),))
+           secret_out=("key",), fields=(Str("name", min_len=1, max_len=64),),
+           example={"request": {"name": "Desert CTF #1"},
+                    "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
+                                 "key": "s.k3x9q2w7m1ab.EXAMPLE-server-key",
+                                 "created": 1717000000}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Register a game server and issue its key (shown only in this answer).
+    """Register a game server (admin): returns its id and its key.
 
-    Stores the server hash with sha256 of the key, and adds the id to the broadcast directory.
-    Returns ``{id, name, key, created}`` (201). A repeat with the same Idempotency-Key answers
-    ``{id, name, created}`` of the first call, without the key (rotate the key to get a new one).
+    Give the id and key to the server's operator: the key is the server's credential and is shown
+    only in this answer (it cannot be read again; rotate it to get a new one). A repeat with the
+    same Idempotency-Key answers the first call's ``{id, name, created}`` without the key.
+
+    Internals:
+    Stores the server hash with the sha256 of the key and adds the id to the broadcast directory.
     """
     server_id = new_id()
     key = new_server_key(server_id)

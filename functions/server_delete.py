@@ -25,14 +25,21 @@ return 1""")
 
 
 @operation("server.delete", "DELETE", "/v1/servers/{id}", auth=ADMIN,
-           fields=(Str("id", where="path", pattern=SERVER_ID),))
+           fields=(Str("id", where="path", pattern=SERVER_ID),),
+           example={"request": {"id": "k3x9q2w7m1ab"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """Delete a game server (204): its key stops working at once.
+    """Delete a game server (admin); its key stops working at once.
 
-    Removes the server record and key, its settings, its status (gone from the list at once),
-    its inbox, its channel memberships and its place in the broadcast directory, and marks the
-    players online on it offline. Records it submitted stay on the boards. 404 not_found for
-    an unknown id. Two round trips: a pipelined read, then one script that deletes atomically.
+    Removes the server, its settings, its status (it leaves the server list at once), its message
+    inbox and its channels, and sets the players online on it offline. Records it submitted stay
+    on the leaderboards. Answers 204.
+
+    Errors:
+    - ``not_found`` (404): no server has this id.
+
+    Internals:
+    Two round trips: a pipelined read of its channels and players, then one script that deletes
+    atomically.
     """
     sid = args["id"]
     pipe = ctx.redis.pipeline(transaction=False)

@@ -18,15 +18,22 @@ return redis.call('HGET', KEYS[1], 'name')""")
 
 @operation("server.rotate_key", "POST", "/v1/servers/{id}/key", auth=ADMIN,
            secret_out=("key",), aliases=("ROTATE",),
-           fields=(Str("id", where="path", pattern=SERVER_ID),))
+           fields=(Str("id", where="path", pattern=SERVER_ID),),
+           example={"request": {"id": "k3x9q2w7m1ab"},
+                    "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
+                                 "key": "s.k3x9q2w7m1ab.EXAMPLE-new-server-key"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Issue a new key for a server (shown only in this answer); the old key is refused at once.
+    """Issue a new key for a game server (admin); the old key stops working at once.
 
-    Stores sha256 of the new key in the server hash. Returns ``{id, name, key}`` (200).
-    A repeat with the same Idempotency-Key rotates nothing and answers ``{id, name}`` of the
-    first call, without the key (a new key needs a new Idempotency-Key, or none).
-    404 not_found for an unknown id.
-    One Redis round trip (a script).
+    The new key is shown only in this answer; the old key stops working at once. A repeat with
+    the same Idempotency-Key rotates nothing and answers the first call's ``{id, name}`` without
+    the key (a new key needs a new Idempotency-Key, or none).
+
+    Errors:
+    - ``not_found`` (404): no server has this id.
+
+    Internals:
+    One script stores the sha256 of the new key in the server hash.
     """
     key = new_server_key(args["id"])
     name = ROTATE(ctx.redis, [keys.server(args["id"])], [sha256(key)])

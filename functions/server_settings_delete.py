@@ -8,7 +8,11 @@ from shared.schema import SERVER_ID, Str
 
 
 @operation("server.settings.delete", "DELETE", "/v1/servers/{id}/settings/{key}", auth=SERVER,
-           owner="id", fields=(Str("id", where="path", pattern=SERVER_ID), settings.KEY))
+           owner="id", fields=(Str("id", where="path", pattern=SERVER_ID), settings.KEY),
+           example={"request": {"id": "k3x9q2w7m1ab", "key": "motd"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """Delete one setting of the calling server (204; also 204 when the key was not set)."""
+    """Delete one setting of the calling server.
+
+    Answers 204 also when the setting was not there, so repeating the call is harmless.
+    """
     settings.remove(ctx, keys.server_settings(args["id"]), args["key"])

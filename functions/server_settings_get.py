@@ -12,12 +12,17 @@ def reads(pipe: Any, args: dict[str, Any], who: str) -> None:  # noqa: ARG001
 
 
 @operation("server.settings.get", "GET", "/v1/servers/{id}/settings", auth=SERVER, owner="id",
-           fields=(Str("id", where="path", pattern=SERVER_ID),), prefetch=reads)
+           fields=(Str("id", where="path", pattern=SERVER_ID),), prefetch=reads,
+           example={"request": {"id": "k3x9q2w7m1ab"},
+                    "response": {"settings": {"motd": "Welcome to Desert CTF!"}}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Every setting of the calling server: ``{settings: {key: value}}`` (empty when none).
+    """All of the calling server's settings.
 
-    Only that server may read them (403 for others, admin included). The read travels with
-    the credential check: one round trip in all.
+    Returns ``{"settings": {key: value}}``; empty when none are set. Only that server may read them
+    (not even the admin).
+
+    Internals:
+    The read travels with the credential check: one round trip in all.
     """
     (raw,) = ctx.fetch(reads, args)
     return settings.render(raw)

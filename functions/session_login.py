@@ -38,16 +38,32 @@ return over""")
 
 @operation("session.login", "POST", "/v1/sessions", aliases=("LOGIN",), secret_out=("token",),
            fields=(Str("name", pattern=PLAYER_NAME, doc="player name (case-insensitive)"),
-                   Str("password", max_len=1024, secret=True)))
+                   Str("password", max_len=1024, secret=True)),
+           example={"request": {"name": "alice", "password": "correct-horse-42"},
+                    "response": {"token": "p.YWxpY2U.EXAMPLE-session-token",
+                                 "player": {"id": "w2k7r9d1x5qa", "name": "alice"},
+                                 "expires_at": 1719592000}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Log a player in and return a session token (random, 256 bits, stored hashed).
+    """Log a player in: returns a session token to send as their credential.
 
-    Stores the session (TTL SESSION_TTL) and last_seen; a player keeps at most
-    SESSIONS_PER_PLAYER_MAX sessions, the oldest is revoked. A wrong name or password raises
-    invalid_credentials and counts toward the name and address locks (through a game server:
-    toward that server's lock for the name only); a lock raises rate_limited (429). A repeat
-    with the same Idempotency-Key answers ``{player, expires_at}`` of the first login, without
-    the token. Two round trips (limits + account, then the session).
+    The token stays valid for SESSION_TTL seconds, until the player logs out, changes their
+    password elsewhere, or is deleted. A player keeps at most SESSIONS_PER_PLAYER_MAX sessions
+    (one per device); a new one beyond that logs out the oldest. The name may be given in any
+    case. Repeated wrong passwords lock the name for a while (through a game server: for logins
+    through that server only), and repeated failures from one address lock that address. A
+    repeat with the same Idempotency-Key answers the first login's ``{player, expires_at}``
+    without the token.
+
+    Errors:
+    - ``invalid_input`` (400): ``name`` is not a valid player name.
+    - ``invalid_credentials`` (401): wrong name or password (the answer does not say which).
+    - ``rate_limited`` (429): the name or the address is locked after failed logins; retry after
+      ``Retry-After``.
+
+    Internals:
+    Stores the session (TTL SESSION_TTL) and last_seen, evicting the oldest beyond the cap; a
+    failure counts toward the name and address locks, a success resets the name's count. Two
+    round trips (limits + account, then the session).
     """
     lname = args["name"].lower()
     guard = limits.LoginGuard(ctx, lname)

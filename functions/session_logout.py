@@ -7,12 +7,15 @@ from shared.registry import PLAYER, operation
 
 
 @operation("session.logout", "DELETE", "/v1/sessions/current", auth=PLAYER,
-           aliases=("LOGOUT",))
+           aliases=("LOGOUT",),
+           example={"request": {}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
-    """End the session whose token made this call (204); the token is refused at once.
+    """Log out: the token that made this call stops working at once.
 
+    The player's other sessions stay valid. Answers 204 with no body.
+
+    Internals:
     Deletes the session key and its entry in the player's session index (one MULTI/EXEC).
-    The player's other sessions stay valid.
     """
     lname, token_hash = ctx.caller.lname, ctx.caller.session
     tx = ctx.redis.pipeline()

@@ -11,9 +11,20 @@ from shared.status import is_live, render
 
 
 @operation("status.get", "GET", "/v1/status/{id}", aliases=("STATUS",),
-           fields=(Str("id", where="path", pattern=SERVER_ID),))
+           fields=(Str("id", where="path", pattern=SERVER_ID),),
+           example={"request": {"id": "k3x9q2w7m1ab"},
+                    "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
+                                 "host": "ac.example.org", "port": 28763, "map": "ac_desert",
+                                 "mode": "ctf", "players": ["alice", "bob"], "max_players": 16,
+                                 "version": "1.3.0", "public": True, "updated": 1717000000.25,
+                                 "player_count": 2}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """One server's public status; not_found when its heartbeat lapsed or it is not public."""
+    """One server's public status.
+
+    Errors:
+    - ``not_found`` (404): no live public server has this id (it never sent a heartbeat, its last
+      one is older than STATUS_TTL seconds, or its status is not public).
+    """
     pipe = ctx.redis.pipeline(transaction=False)
     pipe.zscore(keys.status_live(), args["id"])
     pipe.hget(keys.status_data(), args["id"])

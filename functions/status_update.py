@@ -25,13 +25,32 @@ FIELDS = (
 
 
 @operation("status.update", "PUT", "/v1/servers/{id}/status", auth=SERVER, owner="id",
-           fields=FIELDS, aliases=("HEARTBEAT",))
+           fields=FIELDS, aliases=("HEARTBEAT",),
+           example={"request": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
+                                "host": "ac.example.org", "port": 28763, "map": "ac_desert",
+                                "mode": "ctf", "players": ["alice", "bob"], "max_players": 16,
+                                "version": "1.3.0", "public": True},
+                    "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
+                                 "host": "ac.example.org", "port": 28763, "map": "ac_desert",
+                                 "mode": "ctf", "players": ["alice", "bob"], "max_players": 16,
+                                 "version": "1.3.0", "public": True, "updated": 1717000000.25,
+                                 "player_count": 2, "expires_at": 1717000090.25}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Heartbeat: publish this server's status; it stays listed for STATUS_TTL seconds.
+    """Heartbeat: publish the calling server's status; repeat at least every STATUS_TTL seconds.
 
+    While heartbeats keep coming, the server is live: it may bring players online and submit
+    records, and when ``public`` is true it appears in the server list. Without a heartbeat for
+    STATUS_TTL seconds it drops out, its players go offline and the other servers get a
+    ``server_offline`` message. ``players`` lists the in-game names as shown, registered or not.
+    Returns the status as listed, with ``updated`` and ``expires_at`` (unix seconds).
+
+    Errors:
+    - ``invalid_input`` (400): a field breaks its rule, or ``players`` lists more names than
+      ``max_players``.
+
+    Internals:
     Stores the payload in the status hash and the heartbeat time in the live index (one
-    MULTI/EXEC). Returns the status as listed, with ``updated`` and ``expires_at``. Raises
-    invalid_input (400) for more ``players`` than ``max_players``.
+    MULTI/EXEC).
     """
     if len(args["players"]) > args["max_players"]:
         raise InvalidInput("players", f"lists {len(args['players'])} players but max_players "

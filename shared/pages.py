@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
-from shared.openapi import who
+import jinja2
+
+from shared import apidoc
 from shared.registry import Operation
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;background:#111;color:#eee}
 table{border-collapse:collapse;width:100%}th,td{padding:.4rem .7rem;border-bottom:1px solid #333;
@@ -35,25 +42,13 @@ API: <a href="/docs">/docs</a></p>
 
 
 def docs_page(registry: dict[str, Operation], config: Any) -> str:
-    """Every operation: route, relay command, who may call, inputs."""
-    e = html.escape
-    parts = []
-    for op in registry.values():
-        fields = "".join(
-            f"<li><code>{e(f.name)}</code> ({f.where}, {f.kind}"
-            f"{'' if f.required else ', optional'}){' — ' + e(f.doc) if f.doc else ''}</li>"
-            for f in op.fields)
-        aliases = ", ".join(op.aliases)
-        parts.append(
-            f"<h2 id='{e(op.name)}'><code>{e(op.name)}</code></h2><p>{e(op.summary)}</p>"
-            f"<p><code>{op.method} {e(op.path)}</code> → {op.status} · relay: "
-            f"<code>{e(op.name)}</code>{' (' + e(aliases) + ')' if aliases else ''} · "
-            f"who: {e(who(op))}</p>"
-            + (f"<p class='muted'>{e(op.description)}</p>" if op.description else "")
-            + (f"<ul>{fields}</ul>" if fields else ""))
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>SSMGlobal API</title><style>{STYLE}</style></head><body><h1>SSMGlobal API</h1>
-<p>JSON over HTTP, prefix <code>/v1</code>; <code>Authorization: Bearer &lt;token&gt;</code>.
-Errors: <code>{{"error": {{"code", "message"}}}}</code>. Machine-readable:
-<a href="/openapi.json">/openapi.json</a>. The same operations are relay commands on TCP port
-{config.relay_port}.</p>{''.join(parts)}</body></html>"""
+    """The API reference for client writers: areas in reading order, then per operation its
+    route, who may call, relay command, fields with their limits, errors and an example."""
+    return _TEMPLATES.get_template("docs.html").render(
+        areas=apidoc.grouped(registry), who=apidoc.who, example=apidoc.example,
+        errors=apidoc.errors, description=apidoc.description,
+        field_docs=lambda op: apidoc.field_docs(op, config),
+        html=lambda text: apidoc.to_html(text, config),
+        text=lambda text: apidoc.inline_html(text, config),
+        relay_port=config.relay_port, session_days=config.session_ttl // 86400,
+        idempotency_hours=config.idempotency_ttl // 3600)

@@ -3,16 +3,24 @@
 An operation is declared next to its handler in ``functions/<name>.py``::
 
     @operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201,
-               fields=(Str("to", pattern=PLAYER_NAME), ...), aliases=("MAIL",))
-    def handler(ctx, args): ...
+               fields=(Str("to", pattern=PLAYER_NAME), ...), aliases=("MAIL",),
+               example={"request": {"to": "bob", ...}, "response": {"id": "..."}})
+    def handler(ctx, args):
+        '''One summary line, plain text (relay HELP shows it as is).
+
+        What callers need to know, in their words: ``code`` for names and values.
+
+        Errors:
+        - ``not_found`` (404): no player has the name ``to``.
+        '''
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.schema import Field
@@ -46,6 +54,9 @@ class Operation:
     # answer fields holding a secret the operation issues (a key, a token): shown in the first
     # answer only, never stored for an Idempotency-Key replay (a replay omits them)
     secret_out: tuple[str, ...] = ()
+    # for the docs: {"request": {field: value}, "response": body or None, "status"?: int};
+    # not compared, so an Operation stays hashable
+    example: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 REGISTRY: dict[str, Operation] = {}
@@ -56,8 +67,14 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
               aliases: tuple[str, ...] = (), idempotent: bool | None = None,
               account: tuple[str, ...] = (),
               prefetch: Callable[[Any, dict[str, Any], str], None] | None = None,
-              secret_out: tuple[str, ...] = ()) -> Callable:
-    """Register the decorated handler as operation ``name``."""
+              secret_out: tuple[str, ...] = (),
+              example: Mapping[str, Any] | None = None) -> Callable:
+    """Register the decorated handler as operation ``name``.
+
+    ``example`` shows one call in the docs: ``request`` holds every argument (path, query and
+    body fields by name, as the validator takes them), ``response`` the body answered (None for
+    no content), ``status`` the code when it is not the operation's usual one.
+    """
 
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
@@ -70,7 +87,8 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
             summary=summary.strip(),
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
-            reads=method == "GET", account=account, prefetch=prefetch, secret_out=secret_out)
+            reads=method == "GET", account=account, prefetch=prefetch, secret_out=secret_out,
+            example=example)
         return handler
 
     return register

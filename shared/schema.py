@@ -33,6 +33,7 @@ CHANNEL = r"[A-Za-z0-9_.:-]{1,64}"
 # refuses the other C0 controls, DEL and the C1 controls.
 _C1 = r"\x80-\x9f"
 _BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+LINE = rf"[^\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]*"  # single-line text
 LINE_REFUSED = re.compile(rf"[\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]")
 TEXT_REFUSED = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]")
 TEXT = rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]*"  # multi-line text
@@ -195,16 +196,25 @@ def validate(fields: tuple[Field, ...], raw: Mapping[str, Any], config: Any,
     return out
 
 
-def json_schema(f: Field) -> dict[str, Any]:
-    """OpenAPI (JSON Schema) of one field."""
+def _resolved(value: int | str | None, config: Any) -> int | None:
+    """A limit as a number; one naming a setting is unknown (None) without a config."""
+    if isinstance(value, str):
+        return getattr(config, value) if config is not None else None
+    return value
+
+
+def json_schema(f: Field, config: Any = None) -> dict[str, Any]:
+    """OpenAPI (JSON Schema) of one field: the same rules :func:`check` applies, with limits
+    that name a setting resolved from ``config`` (left out without one). A fuzzer generating
+    from it produces values the validator accepts (except JSON over its byte limit, which JSON
+    Schema cannot express: that limit is in the description)."""
     if f.kind == "str":
         s: dict[str, Any] = {"type": "string"}
-        if f.pattern:
-            s["pattern"] = f"^(?:{f.pattern})$"
+        s["pattern"] = f"^(?:{f.pattern})$" if f.pattern else f"^{LINE}$"
         if f.min_len:
             s["minLength"] = f.min_len
-        if isinstance(f.max_len, int):
-            s["maxLength"] = f.max_len
+        if (most := _resolved(f.max_len, config)) is not None:
+            s["maxLength"] = most
     elif f.kind == "int":
         s = {"type": "integer", "minimum": f.lo if f.lo is not None else -MAX_SAFE_INT,
              "maximum": f.hi if f.hi is not None else MAX_SAFE_INT}
@@ -214,13 +224,44 @@ def json_schema(f: Field) -> dict[str, Any]:
         s = {"type": "string", "enum": list(f.choices)}
     elif f.kind == "strlist":
         assert f.item is not None
-        s = {"type": "array", "items": json_schema(f.item)}
-        if isinstance(f.max_items, int):
-            s["maxItems"] = f.max_items
-    else:
-        s = {}
+        s = {"type": "array", "items": json_schema(f.item, config)}
+        if (most := _resolved(f.max_items, config)) is not None:
+            s["maxItems"] = most
+    else:  # json: any value; null means "absent", so a required one is not null
+        s = {"not": {"type": "null"}} if f.required else {}
     if f.doc:
         s["description"] = f.doc
     if f.default is not MISSING:
         s["default"] = f.default
     return s
+
+
+def describe(f: Field, config: Any) -> list[str]:
+    """The rules of one field in words, limits resolved with ``config``, for the /docs page."""
+    out: list[str] = []
+    if f.kind in ("str", "strlist"):
+        g = f.item if f.kind == "strlist" and f.item is not None else f
+        most = _limit(g.max_len, config)
+        if g.min_len and most is not None:
+            out.append(f"{g.min_len} to {most} characters")
+        elif most is not None:
+            out.append(f"at most {most} characters")
+        elif g.min_len:
+            out.append(f"at least {g.min_len} characters")
+        out.append(f"matches ``{g.pattern}``" if g.pattern else "no control characters")
+        if f.kind == "strlist":
+            items = _limit(f.max_items, config)
+            out.insert(0, "list of strings" + (f", at most {items}" if items is not None else ""))
+    elif f.kind == "int":
+        lo = f.lo if f.lo is not None else -MAX_SAFE_INT
+        hi = f.hi if f.hi is not None else MAX_SAFE_INT
+        out.append(f"{lo} to {hi}")
+    elif f.kind == "enum":
+        out.append("one of " + ", ".join(f.choices))
+    elif f.kind == "json":
+        most = _limit(f.max_bytes, config)
+        out.append("any JSON value" + ("" if f.required else " or null")
+                   + (f", at most {most} bytes encoded" if most is not None else ""))
+    if f.default is not MISSING:
+        out.append(f"default {json.dumps(f.default)}")
+    return out
