@@ -11,7 +11,7 @@ local json = ssm.json
 
 local scenario, cfg = arg[1], json.decode(arg[2] or "{}")
 local phase = "up"
-local max_poll = {}
+local max_poll, max_cpu, polls, over = {}, {}, {}, {}
 
 local function client(over)
   local opts = { host = cfg.host or "127.0.0.1", port = cfg.port, server_id = cfg.server_id,
@@ -23,10 +23,14 @@ end
 
 -- One game tick: poll, timed, then sleep 1 ms as a server frame would.
 local function tick(c)
-  local t0 = socket.gettime()
+  local t0, cpu0 = socket.gettime(), os.clock()
   c:poll()
   local ms = (socket.gettime() - t0) * 1000
+  local cpu = (os.clock() - cpu0) * 1000 -- this process's CPU time: our work, not the scheduler's
+  if cpu > (max_cpu[phase] or 0) then max_cpu[phase] = cpu end
   if ms > (max_poll[phase] or 0) then max_poll[phase] = ms end
+  polls[phase] = (polls[phase] or 0) + 1
+  if ms > 2 then over[phase] = (over[phase] or 0) + 1 end
   socket.sleep(0.001)
 end
 
@@ -58,7 +62,12 @@ local function sync(tag)
 end
 
 local function metrics()
-  for name, ms in pairs(max_poll) do print(string.format("metric poll_max_ms_%s %.3f", name, ms)) end
+  for name, ms in pairs(max_poll) do
+    print(string.format("metric poll_max_ms_%s %.3f", name, ms))
+    print(string.format("metric poll_max_cpu_ms_%s %.3f", name, max_cpu[name]))
+    print(string.format("metric polls_%s %d", name, polls[name]))
+    print(string.format("metric polls_over_2ms_%s %d", name, over[name] or 0))
+  end
 end
 
 local function data(t)
