@@ -753,7 +753,8 @@ local INBUF_MAX = 1048576 -- stop reading (TCP pushes back) while this much is u
 
 function Client:_read(deadline)
   local sock = self.sock
-  while #self.inbuf < INBUF_MAX do
+  -- past INBUF_MAX, read on only while no whole line is waiting (a reply may be that long)
+  while #self.inbuf < INBUF_MAX or not find(self.inbuf, "\n", 1, true) do
     local data, err, partial = sock:receive(READ_CHUNK)
     data = data or partial
     if data and #data > 0 then self.inbuf = self.inbuf .. data end
@@ -828,7 +829,8 @@ function Client:_line(line)
   if msg.state == "OK" then
     self:_succeed(entry, msg.data)
   elseif entry.write and RETRY_CODES[msg.code]
-      and self.clock() - entry.made < self.cfg.retry_for_s then
+      and self.clock() - (entry.retry_since or self.clock()) < self.cfg.retry_for_s then
+    entry.retry_since = entry.retry_since or self.clock()
     local wait = tonumber(msg.retry_after) or 1
     self.retries[#self.retries + 1] = { at = self.clock() + max(wait, 0.5), entry = entry }
   else

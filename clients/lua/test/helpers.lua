@@ -44,16 +44,23 @@ function H.fake_net(json)
       if answer then return unpack(answer) end
       return 1
     end
-    function s.receive(self)
+    function s.receive(self, n)
       if self.closed then return nil, "closed", "" end
       if self.peer_closed then return nil, "closed", "" end
-      local parts = {}
-      while self.inq[1] do -- what has "arrived" comes in one read, up to a close
+      local parts, size = {}, 0
+      while self.inq[1] and size < n do -- what has "arrived", at most n bytes, up to a close
         local d = table.remove(self.inq, 1)
         if d == "<EOF>" then self.peer_closed = true; break end
+        if size + #d > n then
+          table.insert(self.inq, 1, d:sub(n - size + 1))
+          d = d:sub(1, n - size)
+        end
         parts[#parts + 1] = d
+        size = size + #d
       end
-      return nil, self.peer_closed and "closed" or "timeout", table.concat(parts)
+      local data = table.concat(parts)
+      if #data == n then return data end
+      return nil, self.peer_closed and "closed" or "timeout", data
     end
     function s.send(self, data, i)
       self.sent = self.sent .. data:sub(i or 1)

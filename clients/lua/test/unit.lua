@@ -300,6 +300,28 @@ test("a write answered unavailable is retried after retry_after; a read fails", 
   eq(calls[1][1], true); eq(calls[1][2].id, "m1")
 end)
 
+test("a write keeps being retried for retry_for_s, then fails", function()
+  local c, net, clock = ready_client({ retry_for_s = 10, reply_timeout_s = 1000 })
+  local calls, cb = recorder()
+  c:call("message.send", { to = "x", body = "1" }, cb)
+  c:poll()
+  clock.advance(100) -- an answer that took long: the retry window starts at the first refusal
+  local tries, answered = 0, nil
+  while #calls == 0 and tries < 50 do
+    local cmd = net.sock:last()
+    if cmd.cmd == "message.send" and cmd.id ~= answered then
+      tries, answered = tries + 1, cmd.id
+      net.sock:feed({ state = "ERROR", msg = "busy", code = "unavailable", retry_after = 2,
+                      id = cmd.id })
+    end
+    clock.advance(2.5)
+    c:poll()
+  end
+  eq(calls[1][3], "unavailable")
+  -- refusals read 0, 5 and 10 s after the first one: the third is past the 10 s window
+  eq(tries, 3, "tries")
+end)
+
 test("'Idle timeout.' and 'Server shutting down.' are not taken as answers", function()
   local c, net, clock = ready_client()
   local calls, cb = recorder()
@@ -377,6 +399,18 @@ test("a poll stops at its budget and goes on next time", function()
   local polls = 1
   while n < 2000 and polls < 1000 do c:poll(); polls = polls + 1 end
   eq(n, 2000)
+end)
+
+test("an answer longer than the read buffer's bound still arrives", function()
+  local c, net = ready_client()
+  local calls, cb = recorder()
+  c:call("message.read", {}, cb)
+  c:poll()
+  local big = string.rep("x", 1536 * 1024)
+  answer(net.sock, net.sock:last(), { messages = {}, note = big })
+  for _ = 1, 200 do c:poll(); if #calls > 0 then break end end
+  eq(calls[1] and calls[1][1], true, "answered")
+  eq(#calls[1][2].note, #big)
 end)
 
 -- --- pushes and RESUME ------------------------------------------------------------------------------
