@@ -29,13 +29,15 @@ return {ARGV[2], ARGV[3], ARGV[4], 1}""")
 def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
     """Create a leaderboard (admin); repeating the same settings is safe.
 
-    Stores the board's meta hash (id, order, operator, created) in one script call. Returns
+    Adds the id to the board index (``board.list``), then stores the board's meta hash (id,
+    order, operator, created) in one script call: two round trips. Returns
     ``{board, order, operator, created}``; for a board that already exists with the same
     settings it answers the existing board unchanged, with 200 instead of 201. Raises
     board_exists (409) when the board
     exists with another order or operator (changing either would corrupt the ranking).
     """
     board, order, operator = args["board"], args["order"], args["operator"]
+    ctx.redis.sadd(keys.boards_index(), board)  # first: the index is a superset of the boards
     old_order, old_op, created, new = CREATE(ctx.redis, [keys.board(board)],
                                               [board, order, operator, int(ctx.now())])
     if (old_order, old_op) != (order, operator):

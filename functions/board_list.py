@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import boards
+from shared.registry import operation
+
+
+@operation("board.list", "GET", "/v1/boards", aliases=("BOARDS",))
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
+    """Every leaderboard, by board id: ``{boards: [{board, order, operator}]}``.
+
+    Reads the board index, then each board's meta in one pipeline: two round trips. An id in
+    the index whose board was never written (a create that stopped half-way) is left out.
+    """
+    return {"boards": boards.listing(ctx.redis)}
