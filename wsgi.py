@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import click
 import redis
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from shared import auth, openapi, pages
+from shared import auth, cli, openapi, pages
 from shared.config import Config
 from shared.dispatch import Ctx, run
 from shared.errors import ApiError, InvalidInput, Unauthenticated
@@ -37,6 +36,8 @@ def create_app(config: Config | None = None, redis_client: Any = None,
                clock: Callable[[], float] = time.time) -> Flask:
     """Build the app: one route per registered operation, plus health, docs and status page."""
     config = config or Config.from_env()
+    if redis_client is None and not config.redis_url and cli.loaded_by_flask_command():
+        redis_client = cli.find_redis(config)  # the admin CLI next to `python -m shared.up`
     r = redis_client if redis_client is not None else connect(config.require_redis())
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.request_body_max
@@ -99,14 +100,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error(500, "internal", "internal error")
 
-    @app.cli.command("create-server")
-    @click.argument("name")
-    def create_server(name: str) -> None:
-        """Register a game server and print its id and key (shown once)."""
-        ctx = Ctx(r, config, auth.ADMIN_CALLER, ip="cli", clock=clock)
-        body = run(registry["server.create"], ctx, {"name": name}).body or {}
-        click.echo(json.dumps(body, indent=2))
-
+    cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
     return app
 
 

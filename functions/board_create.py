@@ -34,16 +34,19 @@ def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
 
     ``order`` says which scores are better; ``operator`` how a new score combines with the player's
     current one (see ``record.submit``). Answers 201 with the new board, or 200 with the existing
-    board when one with the same order and operator exists.
+    board when one with the same order and operator exists. The board is listed by
+    ``board.list``.
 
     Errors:
     - ``board_exists`` (409): the board exists with another order or operator (changing either
       would corrupt its ranking).
 
     Internals:
-    One script stores the board's meta hash (id, order, operator, created).
+    Adds the id to the board index (``board.list``), then one script stores the board's meta hash
+    (id, order, operator, created): two round trips.
     """
     board, order, operator = args["board"], args["order"], args["operator"]
+    ctx.redis.sadd(keys.boards_index(), board)  # first: the index is a superset of the boards
     old_order, old_op, created, new = CREATE(ctx.redis, [keys.board(board)],
                                               [board, order, operator, int(ctx.now())])
     if (old_order, old_op) != (order, operator):

@@ -129,5 +129,16 @@ def render(raw: str, rank: int) -> dict[str, Any]:
             "server": rec["server"], "at": rec["at"]}
 
 
+def listing(r: Any) -> list[dict[str, str]]:
+    """``[{board, order, operator}]`` for every board in the index, sorted by id; two round
+    trips (the index, then every meta hash in one pipeline, each read on its own slot)."""
+    ids = sorted(r.smembers(keys.boards_index()))
+    pipe = r.pipeline(transaction=False)
+    for board_id in ids:
+        pipe.hmget(keys.board(board_id), "order", "operator")
+    return [{"board": board_id, "order": order, "operator": operator}
+            for board_id, (order, operator) in zip(ids, pipe.execute(), strict=True) if order]
+
+
 def no_board(board_id: str) -> NotFound:
     return NotFound(f"no board named {board_id}")

@@ -2,6 +2,10 @@
 
 Used by ``python -m shared.up`` and by the test suite, so what is tested is what runs. One owner
 starts it in the foreground as a child process, bound to loopback only.
+
+While it runs, ``shared.up`` writes its URL to ``<data dir>/redis.url`` (removed on stop), so the
+admin CLI started next to it finds it with no setting: :func:`published` returns that URL only
+when a server answers there and keeps its data in that very folder.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import time
 from pathlib import Path
 
 import redis
+
+URL_FILE = "redis.url"
 
 
 def binary() -> str:
@@ -74,3 +80,42 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def publish(data_dir: str | os.PathLike, url: str) -> Path:
+    """Write ``url`` to the data dir's ``redis.url`` (atomically); returns the file's path."""
+    path = Path(data_dir) / URL_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(url + "\n")
+    tmp.replace(path)
+    return path
+
+
+def unpublish(data_dir: str | os.PathLike, url: str) -> None:
+    """Remove ``redis.url`` if it still names ``url`` (another run may have replaced it)."""
+    path = Path(data_dir) / URL_FILE
+    try:
+        if path.read_text().strip() == url:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def published(data_dir: str | os.PathLike) -> str | None:
+    """The URL in the data dir's ``redis.url`` when a Redis answers there with its data in
+    ``data_dir`` (so a stale file naming a port now used by another server is ignored)."""
+    try:
+        url = (Path(data_dir) / URL_FILE).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return None
+    if not url.startswith("redis://127.0.0.1:"):
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1,
+                                  decode_responses=True)
+    try:
+        served = client.config_get("dir").get("dir", "")
+    except (redis.RedisError, ValueError):
+        return None
+    finally:
+        client.close()
+    return url if Path(served).resolve() == Path(data_dir).resolve() else None

