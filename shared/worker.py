@@ -30,8 +30,9 @@ from typing import Any
 import redis
 from rq import SimpleWorker, Worker
 
-from shared import jobs, keys
+from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
+from shared.logs import setup_logging
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
@@ -85,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     except redis.RedisError as err:
         print(f"ssm worker: cannot reach Redis at REDIS_URL={url}: {err}", file=sys.stderr)
         return 1
+    setup_logging(config, "worker")
     if opts.queue is None:
-        return supervise(sys.argv[1:] if argv is None else argv, opts.burst)
-    cls = SimpleWorker if opts.simple else Worker
+        with metrics.worker_exposition(config, conn, QUEUES):  # /metrics: WORKER_METRICS_PORT
+            return supervise(sys.argv[1:] if argv is None else argv, opts.burst)
+    cls = metrics.counting(SimpleWorker if opts.simple else Worker)  # jobs done/failed/retried
     worker = cls([opts.queue], connection=conn, maintenance_interval=MAINTENANCE_SECONDS)
     ticker = None
     if not opts.burst and opts.queue == jobs.STATUS_QUEUE:
