@@ -117,9 +117,14 @@ class Worker:
     def finished(self, queue: str, job: Any, seconds: float) -> None:
         """Count a job the worker just ran (its horse has exited): its status says how it went.
         Jobs here keep no result (``result_ttl=0``), so a done job's hash is already gone."""
+        import redis
+        from rq.exceptions import InvalidJobOperation
+
         try:
             status = job.get_status(refresh=True)
-        except Exception as exc:  # Redis away: the job is counted by the next worker to see it
+        except InvalidJobOperation:  # the job's hash is gone: done, result discarded
+            status = None
+        except redis.RedisError as exc:  # Redis away: this one goes uncounted
             log.warning("job outcome unknown (%s)", type(exc).__name__)
             return
         outcome = JOB_OUTCOMES.get(getattr(status, "value", status), "failed")
