@@ -8,10 +8,12 @@ real worker process (jobs done, retried, failed per queue, sweeps, queue lengths
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -188,15 +190,18 @@ def test_request_id_on_every_response(mclient):
 
 
 # --- the web process: real gunicorn, two workers ---------------------------------------------
-@pytest.fixture
-def gunicorn2(redis_server, r, tmp_path):
+@pytest.fixture(params=["made", "given"])
+def gunicorn2(request, redis_server, r, tmp_path):
+    """gunicorn with two workers; PROMETHEUS_MULTIPROC_DIR made by gunicorn_conf, or given."""
     port = free_port()
-    mdir = tmp_path / "prom"
-    mdir.mkdir()
-    (mdir / "counter_1.db").write_bytes(b"stale")  # emptied at start
     env = dict(os.environ, REDIS_URL=redis_server.url, PORT=str(port), WEB_CONCURRENCY="2",
-               SSM_ADMIN_TOKEN=ADMIN_TOKEN, SSM_SCRYPT_LOG2_N="4", METRICS_TOKEN=TOKEN,
-               PROMETHEUS_MULTIPROC_DIR=str(mdir))
+               SSM_ADMIN_TOKEN=ADMIN_TOKEN, SSM_SCRYPT_LOG2_N="4", METRICS_TOKEN=TOKEN)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if request.param == "given":
+        given = tmp_path / "prom"
+        given.mkdir()
+        (given / "counter_1.db").write_bytes(b"stale")  # emptied at start
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(given)
     log = open(tmp_path / "web.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
                              "shared/gunicorn_conf.py"], cwd=ROOT, env=env, stdout=log,
@@ -204,11 +209,22 @@ def gunicorn2(redis_server, r, tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _up(url + "/readyz"), 20, "gunicorn")
-        yield url, mdir, proc
+        workers = psutil.Process(proc.pid).children()
+        assert len(workers) == 2
+        # each worker has its live-gauge file there from the start
+        files = [f for w in workers for f in glob.glob(os.path.join(
+            str(given) if request.param == "given" else tempfile.gettempdir() + "/ssm-web-*",
+            f"gauge_livesum_{w.pid}.db"))]
+        assert len(files) == 2 and len({os.path.dirname(f) for f in files}) == 1, files
+        mdir = Path(files[0]).parent
+        if request.param == "given":
+            assert mdir == given and not (given / "counter_1.db").exists()
+        yield url, mdir
     finally:
         proc.terminate()
         proc.wait(10)
         log.close()
+    assert mdir.exists() == (request.param == "given")  # a dir it made is removed at exit
 
 
 def _up(url: str) -> bool:
@@ -232,9 +248,7 @@ def _per_worker(mdir: Path, operation: str) -> dict[str, float]:
 
 
 def test_two_gunicorn_workers_are_summed(gunicorn2):
-    url, mdir, proc = gunicorn2
-    assert len(psutil.Process(proc.pid).children()) == 2
-    assert not (mdir / "counter_1.db").exists()
+    url, mdir = gunicorn2
     sent = 0
 
     def burst() -> None:
