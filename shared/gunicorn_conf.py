@@ -21,7 +21,7 @@ keepalive = 30
 control_socket_disable = True
 accesslog = None  # WEB_ACCESS_LOG=1: the app logs each request itself (shared/metrics.py)
 errorlog = "-"
-logconfig_dict = logs.gunicorn_logconfig(os.environ)  # LOG_FORMAT / LOG_LEVEL (shared/logs.py)
+logger_class = logs.gunicorn_logger(os.environ)  # LOG_FORMAT / LOG_LEVEL (shared/logs.py)
 
 
 def on_starting(server):  # noqa: ARG001 (gunicorn hook signature)

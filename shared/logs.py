@@ -1,8 +1,8 @@
 """Logging of the three processes (SPEC §11): readable text or one JSON object per line.
 
 ``setup_logging(config, process)`` is called once by each entry point (gunicorn's workers through
-``wsgi.app``, ``python -m relay``, ``python -m shared.worker``); gunicorn's own loggers get the
-same formatter through ``gunicorn_logconfig``. ``LOG_FORMAT=json`` uses python-json-logger: a
+``wsgi.app``, ``python -m relay``, ``python -m shared.worker``); gunicorn's own logger gets the
+same formatter through ``gunicorn_logger``. ``LOG_FORMAT=json`` uses python-json-logger: a
 plain ``logging.Formatter``, so RQ's, gunicorn's and our loggers all come out the same without
 changing a call site (structlog would want its own logger API at each call, or a bridge).
 
@@ -74,8 +74,7 @@ def formatter(log_format: str, process: str) -> logging.Formatter:
 
 
 def dict_config(log_format: str, level: str, process: str) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` dict: the root logger and gunicorn's two loggers to
-    stderr in the chosen format."""
+    """A ``logging.config.dictConfig`` dict: the root logger to stderr in the chosen format."""
     handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                "formatter": "ssm", "filters": ["request_id"]}
     return {
@@ -85,8 +84,6 @@ def dict_config(log_format: str, level: str, process: str) -> dict[str, Any]:
         "filters": {"request_id": {"()": _RequestId}},
         "handlers": {"ssm": handler},
         "root": {"level": level.upper(), "handlers": ["ssm"]},
-        "loggers": {name: {"level": level.upper(), "handlers": ["ssm"], "propagate": False}
-                    for name in ("gunicorn.error", "gunicorn.access")},
     }
 
 
@@ -95,13 +92,24 @@ def setup_logging(config: Config, process: str) -> None:
     logging.config.dictConfig(dict_config(config.log_format, config.log_level, process))
 
 
-def gunicorn_logconfig(environ: Any) -> dict[str, Any]:
-    """gunicorn's ``logconfig_dict`` for its master and workers. A malformed LOG_FORMAT or
-    LOG_LEVEL falls back to text/info here: the ``on_starting`` check then stops gunicorn with
-    a message naming the variable."""
+def gunicorn_logger(environ: Any) -> type:
+    """gunicorn's ``logger_class``: gunicorn's own setup, then our format and level on its
+    handlers (not ``logconfig_dict``: any logging config turns gunicorn's access log on). A
+    malformed LOG_FORMAT or LOG_LEVEL falls back to text/info here: the ``on_starting`` check
+    then stops gunicorn with a message naming the variable."""
+    from gunicorn.glogging import Logger
+
     try:
         config = Config.from_env(environ)
     except ConfigError:  # reported by on_starting
         config = Config()
-    return dict_config(config.log_format, config.log_level, "web")
 
+    class GunicornLogger(Logger):
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            self.error_log.setLevel(config.log_level.upper())
+            for handler in self.error_log.handlers:
+                handler.setFormatter(formatter(config.log_format, "web"))
+                handler.addFilter(_RequestId())
+
+    return GunicornLogger

@@ -59,6 +59,7 @@ def test_gunicorn_json_request_lines(redis_server, r, tmp_path):
         proc.wait(10)
     records = json_lines(log)
     assert any(rec["logger"] == "gunicorn.error" for rec in records)  # gunicorn's own, too
+    assert not any(rec["logger"] == "gunicorn.access" for rec in records)  # ours replace it
     requests = {rec["request_id"]: rec for rec in records if rec["logger"] == "ssm.request"}
     assert set(requests) >= {"trace-42", rid_404, rid_ok}
     for rec in requests.values():
