@@ -79,9 +79,10 @@ class Web:
 
 class Relay:
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # memory, open files: one per connection
         self.commands = Counter("ssm_relay_commands", "commands received, by command name "
                                 "(an operation's name for its aliases; unknown ones as 'unknown')",
                                 ["command"], registry=self.registry)

@@ -505,3 +505,20 @@ def test_metrics_wsgi_app_paths():
     status, body = call("/metrics", "Bearer x")
     assert status.startswith("401") and json.loads(body)["error"]["code"] == "unauthenticated"
     assert call("/other", f"Bearer {TOKEN}")[0].startswith("404")
+
+
+def test_dashboard_uses_only_metrics_that_exist():
+    import re
+
+    known = {family.name for kind in (metrics.web(), metrics.relay(), metrics.worker())
+             for family in kind.registry.collect()}
+    known |= {"ssm_relay_connections", "ssm_relay_outbound_bytes", "ssm_worker_queue_length",
+              "ssm_worker_queue_scheduled"}  # read at scrape time (scraped in the tests above)
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {re.sub(r"_(bucket|sum|count|total)$", "", m)
+            for e in exprs for m in re.findall(r"\b(?:ssm|process)_[a-z_]+", e)}
+    assert used and used <= known, used - known
+    doc = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    assert [m for m in sorted(known) if m.startswith("ssm_") and m not in doc] == []
+
