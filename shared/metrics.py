@@ -281,7 +281,7 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def serve(port: int, token: str | None, body: Callable[[], bytes], what: str,
+def serve(port: int, token: str | None, body: Callable[[], bytes], setting: str,
           host: str = "0.0.0.0") -> Any:
     """Serve ``/metrics`` on ``port`` from a daemon thread; returns the server (``.shutdown()``)
     or None when the port is 0 or taken (logged: the process goes on without metrics)."""
@@ -295,8 +295,8 @@ def serve(port: int, token: str | None, body: Callable[[], bytes], what: str,
         server = make_server(host, port, wsgi_app(token, body), ThreadingWSGIServer,
                              handler_class=_Quiet)
     except OSError as err:
-        log.error("%s: cannot serve metrics on port %s (%s); running without them "
-                  "(set another port, or 0 for none)", what, port, err.strerror)
+        log.error("cannot serve metrics on %s=%s (%s); running without them (set a free "
+                  "port, or 0 for none)", setting, port, err.strerror)
         return None
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics on http://%s:%s/metrics", host, port)
@@ -350,7 +350,7 @@ def worker_exposition(config: Config, conn: Any, queues: Iterable[str]) -> Itera
     path = tempfile.mkdtemp(prefix="ssm-worker-metrics-")
     os.environ[MULTIPROC_ENV] = path
     server = serve(config.worker_metrics_port, config.metrics_token,
-                   lambda: render(None, [_Queues(conn, tuple(queues))]), "worker")
+                   lambda: render(None, [_Queues(conn, tuple(queues))]), "WORKER_METRICS_PORT")
     try:
         yield
     finally:

@@ -20,6 +20,7 @@ from shared.embedded import free_port
 from shared.redis_conn import connect
 from tests.conftest import ADMIN_TOKEN, make_config
 from tests.test_metrics import get, spawn_relay, spawn_worker, stop, wait_for
+from tests.test_relay import greeted
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST_FIELDS = {"time", "level", "logger", "process", "message", "request_id", "method",
@@ -82,6 +83,7 @@ def _answers(url: str) -> bool:
 
 def test_relay_logs_json(redis_server, r, tmp_path):
     proc, port = spawn_relay(redis_server.url, tmp_path, LOG_FORMAT="json")
+    greeted(port).close()  # answered: the relay is past installing its SIGTERM handler
     stop(proc)
     records = json_lines(tmp_path / f"relay-{port}.log")
     assert {f"relay listening on 127.0.0.1:{port}", "relay stopping"} <= \
