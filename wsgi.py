@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from shared import auth, cli, openapi, pages
+from shared import auth, cli, logs, metrics, openapi, pages
 from shared.config import Config
 from shared.dispatch import Ctx, run
 from shared.errors import ApiError, InvalidInput, Unauthenticated
@@ -47,6 +47,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
+    metrics.instrument(app, config)  # request ids, request lines, /metrics (SPEC §11)
 
     registry = load()
     for op in registry.values():
@@ -93,6 +94,8 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     @app.errorhandler(redis.RedisError)
     def redis_down(err: redis.RedisError) -> Any:
         log.warning("redis unavailable: %s", type(err).__name__)
+        if config.web_metrics:
+            metrics.web().redis_errors.labels(type(err).__name__).inc()
         return _error(503, "unavailable", "storage is unavailable; retry shortly", 1)
 
     @app.errorhandler(Exception)
@@ -158,6 +161,7 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
         raw.update(path)
         caller, fetched = auth.resolve_with(r, config, _bearer(), op.account,
                                             _prefetch(op, raw, config))
+        g.ssm_caller = caller.kind
         ctx = Ctx(r, config, caller, ip=request.remote_addr or "", clock=clock,
                   prefetched=fetched)
         if has_body:
@@ -175,7 +179,9 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
 def __getattr__(name: str) -> Any:
     """``wsgi.app`` is built on first access, so importing this module needs no Redis."""
     if name == "app":
-        app = create_app()
+        config = Config.from_env()
+        logs.setup_logging(config, "web")
+        app = create_app(config)
         globals()["app"] = app
         return app
     raise AttributeError(name)

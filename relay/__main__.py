@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from relay.server import raise_nofile_limit, serve
 from shared.config import Config, ConfigError
+from shared.logs import setup_logging
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s relay %(levelname)s %(message)s")
     try:
         config = Config.from_env()
         config.require_redis()
     except ConfigError as err:
         print(f"relay: {err}", file=sys.stderr)
         return 2
+    setup_logging(config, "relay")
     raise_nofile_limit()
     asyncio.run(serve(config))
     return 0

@@ -23,7 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from relay import protocol as p
-from shared import keys, messages
+from shared import keys, messages, metrics
 
 log = logging.getLogger("ssm.relay")
 
@@ -158,6 +158,7 @@ class FanOut:
                 if key > mark:
                     conn.send(line)
             conn.last_id = max(last, conn.last_id, key=p.stream_key)
+        metrics.relay().pushed(key for key, _ in lines)  # fan-out lag of each entry
 
     # --- the reader task --------------------------------------------------------------------
     async def run(self) -> None:

@@ -23,7 +23,7 @@ from relay import protocol as p
 from relay.fanout import FanOut
 from relay.mailwatch import MailWatch
 from relay.session import BUILTINS, Expired, Session, Step
-from shared import auth, keys
+from shared import auth, keys, metrics
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
 from shared.errors import Unauthenticated
@@ -183,6 +183,16 @@ class Relay:
                 self._count(conn.ip, -1)
         self.forget(conn)
 
+    def gauges(self) -> tuple[dict[str, int], int]:
+        """Connections by mode and bytes waiting for clients, for /metrics (loop thread)."""
+        modes: dict[str, int] = {}
+        queued = 0
+        for conn in self.conns:
+            mode = (conn.mode or "none").lower()
+            modes[mode] = modes.get(mode, 0) + 1
+            queued += conn.transport.get_write_buffer_size()
+        return modes, queued
+
     async def sweep_idle(self) -> None:
         idle = self.config.relay_idle_timeout
         while idle:
@@ -325,10 +335,18 @@ class Connection(Session, asyncio.Protocol):
             return
         if self.transport.get_write_buffer_size() > OUT_MAX:
             log.info("dropping %s: not reading", self.ip)
+            metrics.relay().dropped.inc()
             self.closed = True
             self.transport.abort()
             return
         self.transport.write(data)
+        metrics.relay().pushes.inc()
+
+    def command(self, name: str, args: Any, key: str | None) -> Step:
+        op = self.hub.commands.get(name)
+        metrics.relay().commands.labels(op.name if op else name if name in BUILTINS
+                                        else "unknown").inc()
+        return super().command(name, args, key)
 
     def _write(self, data: bytes) -> None:
         """A reply to the client's own command (reading pauses while much waits)."""
@@ -364,8 +382,10 @@ async def serve(config: Config) -> None:
     relay = Relay(config)
     port = await relay.start()
     log.info("relay listening on %s:%s", config.relay_host, port)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    metrics.serve(config.relay_metrics_port, config.metrics_token,  # a daemon thread
+                  metrics.relay_body(loop, relay.gauges), "RELAY_METRICS_PORT")
+    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()

@@ -23,8 +23,8 @@ def _int(name: str, default: int, lo: int = 0, hi: int = 2**31) -> object:
     return field(default=default, metadata={"env": name, "kind": int, "lo": lo, "hi": hi})
 
 
-def _str(name: str, default: str | None) -> object:
-    return field(default=default, metadata={"env": name, "kind": str})
+def _str(name: str, default: str | None, choices: tuple[str, ...] = ()) -> object:
+    return field(default=default, metadata={"env": name, "kind": str, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,14 @@ class Config:
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
+    # operations (SPEC §11): metrics and logs; a metrics port of 0 = off
+    relay_metrics_port: int = _int("RELAY_METRICS_PORT", 9150, 0, 65535)
+    worker_metrics_port: int = _int("WORKER_METRICS_PORT", 9151, 0, 65535)
+    metrics_token: str | None = _str("METRICS_TOKEN", None)
+    web_metrics: int = _int("SSM_METRICS", 1, 0, 1)
+    web_access_log: int = _int("WEB_ACCESS_LOG", 0, 0, 1)
+    log_format: str = _str("LOG_FORMAT", "text", ("text", "json"))
+    log_level: str = _str("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -93,6 +101,8 @@ class Config:
                 continue
             if f.metadata["kind"] is int:
                 values[f.name] = _parse_int(name, raw, f.metadata["lo"], f.metadata["hi"])
+            elif f.metadata["choices"]:
+                values[f.name] = _parse_choice(name, raw, f.metadata["choices"])
             else:
                 values[f.name] = raw
         values.update(overrides)
@@ -120,6 +130,13 @@ def _parse_int(name: str, raw: str, lo: int, hi: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _parse_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return value
 
 

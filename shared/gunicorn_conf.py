@@ -8,6 +8,7 @@ Password hashing (CPU-bound scrypt) runs in gevent's thread pool, so it never st
 import os
 import sys
 
+from shared import logs, metrics
 from shared.config import Config, ConfigError
 
 bind = f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
@@ -18,14 +19,25 @@ timeout = 60  # longer than the longest long-poll (30 s)
 graceful_timeout = 10
 keepalive = 30
 control_socket_disable = True
-accesslog = None if os.environ.get("WEB_ACCESS_LOG", "") in ("", "0") else "-"
+accesslog = None  # WEB_ACCESS_LOG=1: the app logs each request itself (shared/metrics.py)
 errorlog = "-"
+logger_class = logs.gunicorn_logger(os.environ)  # LOG_FORMAT / LOG_LEVEL (shared/logs.py)
 
 
 def on_starting(server):  # noqa: ARG001 (gunicorn hook signature)
     """Check the configuration once, in the master, and exit with a readable message."""
     try:
-        Config.from_env().require_redis()
+        config = Config.from_env()
+        config.require_redis()
     except ConfigError as err:
         print(f"ssm web: configuration error: {err}", file=sys.stderr)
         sys.exit(2)
+    metrics.gunicorn_master(config)  # one PROMETHEUS_MULTIPROC_DIR for all workers
+
+
+def child_exit(server, worker):  # noqa: ARG001
+    metrics.gunicorn_child_exit(worker.pid)
+
+
+def on_exit(server):  # noqa: ARG001
+    metrics.gunicorn_exit()

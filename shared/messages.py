@@ -20,11 +20,12 @@ inbox never holds more than about MESSAGE_HARD_CAP entries whatever their age.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from typing import Any
 
-from shared import keys
+from shared import keys, metrics
 from shared.errors import NotFound, RateLimited
 from shared.redis_conn import Lua
 
@@ -160,5 +161,6 @@ def read(r: Any, server_id: str, cursor: str, count: int,
     With ``block_ms`` and nothing pending, waits up to that long for the first arrival (one
     XREAD [BLOCK]: it answers at once when entries are already there). One round trip.
     """
-    got = r.xread({keys.inbox(server_id): cursor}, count=count, block=block_ms or None)
+    with metrics.longpoll() if block_ms else contextlib.nullcontext():  # long-polls gauge
+        got = r.xread({keys.inbox(server_id): cursor}, count=count, block=block_ms or None)
     return got[0][1] if got else []

@@ -39,8 +39,9 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 
-from shared import jobs, keys
+from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
+from shared.logs import setup_logging
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
@@ -133,11 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     except redis.RedisError as err:
         print(f"ssm worker: cannot reach Redis at REDIS_URL={url}: {err}", file=sys.stderr)
         return 1
+    setup_logging(config, "worker")
     if opts.queue is None:
-        return supervise(sys.argv[1:] if argv is None else argv, opts.burst)
-    logging.basicConfig(level=logging.WARNING if opts.quiet else logging.INFO, stream=sys.stdout,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cls = SimpleWorkerSlowerScheduler if opts.simple else ForkingWorker
+        with metrics.worker_exposition(config, conn, QUEUES):  # /metrics: WORKER_METRICS_PORT
+            return supervise(sys.argv[1:] if argv is None else argv, opts.burst)
+    if opts.quiet:
+        logging.getLogger().setLevel(logging.WARNING)
+    # jobs done/failed/retried counted per queue
+    cls = metrics.counting(SimpleWorkerSlowerScheduler if opts.simple else ForkingWorker)
     worker = cls([opts.queue], connection=conn, maintenance_interval=MAINTENANCE_SECONDS)
     ticker = None
     if not opts.burst and opts.queue == jobs.STATUS_QUEUE:

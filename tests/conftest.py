@@ -5,6 +5,7 @@ Nothing here touches any other Redis: the only server flushed is the one this se
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,10 @@ from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# Relays and workers the tests start serve no metrics unless a test asks (tests/test_metrics.py):
+# several at once on this machine would compete for the default ports.
+os.environ.setdefault("RELAY_METRICS_PORT", "0")
+os.environ.setdefault("WORKER_METRICS_PORT", "0")
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,19 @@
-"""No password, key or token appears in a log line, or in any response but the one issuing it."""
+"""No password, key or token appears in a log line, or in any response but the one issuing it.
+
+Log lines are checked as each LOG_FORMAT writes them (with the request lines on), besides each
+record's message."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from typing import Any
 
-from shared import keys
+import pytest
+
+from shared import keys, logs
+from tests.conftest import make_config
 
 
 def dump(r: Any) -> str:
@@ -16,8 +24,26 @@ def dump(r: Any) -> str:
     return "\n".join(f"{k} {readers[r.type(k)](k)}" for k in r.keys("*"))
 
 
-def test_secrets_stay_secret(api, client, caplog):
+@pytest.fixture
+def config(redis_server):
+    return make_config(redis_server.url, web_access_log=1)
+
+
+@pytest.fixture(params=["text", "json"])
+def written(request):
+    """(format, what the root logger writes in that LOG_FORMAT during the test)."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.formatter(request.param, "web"))
+    handler.addFilter(logs._RequestId())
+    logging.getLogger().addHandler(handler)
+    yield request.param, out
+    logging.getLogger().removeHandler(handler)
+
+
+def test_secrets_stay_secret(api, client, caplog, written):
     caplog.set_level(logging.DEBUG)
+    log_format, written = written
     bodies: list[str] = []
 
     def call(method, url, **kw):
@@ -43,9 +69,14 @@ def test_secrets_stay_secret(api, client, caplog):
     rotated = call("POST", f"/v1/servers/{sid}/key", headers=api.admin).json["key"]
     call("GET", "/openapi.json")
 
-    logs = "\n".join(r.getMessage() for r in caplog.records)
+    lines = written.getvalue().splitlines()
+    assert sum(" ssm.request" in ln or '"ssm.request"' in ln for ln in lines) >= 12
+    if log_format == "json":
+        assert all(isinstance(json.loads(ln), dict) for ln in lines)
+    messages = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (password, new_password, token, key, rotated, api.token(player)):
-        assert secret not in logs
+        assert secret not in messages
+        assert secret not in written.getvalue()
     for secret in (password, new_password, "wrong-password-x"):
         assert not any(secret in b for b in bodies), secret
     for issued in (token, key, rotated):
