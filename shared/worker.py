@@ -164,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 def supervise(argv: list[str], burst: bool) -> int:
     """Run one worker process per queue; SIGTERM/SIGINT stop both. If one dies unasked, stop
     the other and exit non-zero, so the platform (or honcho) restarts the whole process."""
-    children = [subprocess.Popen([sys.executable, "-m", "shared.worker", "--queue", q, *argv])
-                for q in QUEUES]
+    children: list[subprocess.Popen] = []
     stopping = False
 
     def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:  # noqa: ARG001
@@ -175,15 +174,21 @@ def supervise(argv: list[str], burst: bool) -> int:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
+    # handlers first: a SIGTERM that arrives while the children start must still reach them
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    for q in QUEUES:
+        if stopping:
+            break
+        children.append(subprocess.Popen([sys.executable, "-m", "shared.worker", "--queue", q,
+                                          *argv]))
     while any(child.poll() is None for child in children):
         if not stopping and not burst and any(child.poll() is not None for child in children):
             print("ssm worker: a queue worker exited; stopping", file=sys.stderr, flush=True)
             stop()
         time.sleep(0.2)
     codes = [child.returncode for child in children]
-    return 0 if (stopping and not any(c and c > 0 for c in codes)) or codes == [0, 0] else 1
+    return 0 if (stopping and not any(c and c > 0 for c in codes)) or not any(codes) else 1
 
 
 if __name__ == "__main__":

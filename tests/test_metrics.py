@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -418,12 +419,12 @@ def test_metrics_port_in_use_logs_and_runs_on(redis_server, r, tmp_path):
 
 
 # --- the worker process ------------------------------------------------------------------------
-def spawn_worker(redis_url: str, tmp_path: Path, **env: str) -> subprocess.Popen:
+def spawn_worker(redis_url: str, tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
     full = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     full.update(REDIS_URL=redis_url, STATUS_SWEEP_SECONDS="1", PYTHONUNBUFFERED="1", **env)
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "shared.worker"], cwd=ROOT, env=full,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, "-m", "shared.worker", *args], cwd=ROOT, env=full,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -433,6 +434,10 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    try:  # whatever it started (a worker's queue processes) goes with it
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def test_worker_metrics_after_real_jobs(redis_server, r, api, client, tmp_path):
