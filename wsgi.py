@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from shared import auth, openapi, pages
 from shared.config import Config
 from shared.dispatch import Ctx, run
-from shared.errors import ApiError, InvalidInput, Unauthenticated
+from shared.errors import ApiError, InvalidInput, TooLarge, Unauthenticated
 from shared.redis_conn import connect
 from shared.registry import Operation, load
 from shared.schema import validate
@@ -128,8 +128,15 @@ def _bearer() -> str | None:
     return token.strip()
 
 
-def _body() -> dict[str, Any]:
-    data = request.get_data(cache=False)
+def _body(limit: int) -> dict[str, Any]:
+    # Werkzeug's stream stops quietly at MAX_CONTENT_LENGTH when there is no Content-Length
+    # (a chunked body), so the cut body would parse: read the server's input directly, one byte
+    # past the limit, to tell. The worker drops what the client still sends (shared/webworker).
+    if (request.content_length or 0) > limit:
+        raise TooLarge(f"request body larger than {limit} bytes")
+    data = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():
         return {}
     try:
@@ -167,7 +174,7 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
         ctx = Ctx(r, config, caller, ip=request.remote_addr or "", clock=clock,
                   prefetched=fetched)
         if has_body:
-            raw = {**_body(), **raw}
+            raw = {**_body(config.request_body_max), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))
         if outcome.body is None:
             return Response(status=204)

@@ -29,13 +29,16 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     (capped at LONGPOLL_MAX_SECONDS) and nothing pending, answers as soon as something arrives
     or with an empty list when the wait runs out. Messages older than the retention may be gone.
     What is pending travels with the credential check (one round trip in all); only an empty
-    inbox with ``wait`` blocks in a second one. Raises invalid_input naming a malformed ``cursor``.
+    inbox with ``wait`` blocks in a second one, holding one of the caller's
+    LONGPOLL_PER_SERVER_MAX long-poll slots (two more round trips). Raises invalid_input naming
+    a malformed ``cursor``, rate_limited when the caller already holds every long-poll slot.
     """
     (pending,) = ctx.fetch(reads, args)
     got = pending[0][1] if pending else []
     wait = min(args["wait"], ctx.config.longpoll_max)
     if not got and wait:
-        got = messages.read(ctx.redis, ctx.caller.id, args["cursor"], args["limit"],
-                            block_ms=wait * 1000)
+        with messages.long_poll(ctx.redis, ctx.config, ctx.caller.id, wait):
+            got = messages.read(ctx.redis, ctx.caller.id, args["cursor"], args["limit"],
+                                block_ms=wait * 1000)
     items = [messages.entry(stream_id, fields) for stream_id, fields in got]
     return {"messages": items, "cursor": items[-1]["id"] if items else args["cursor"]}
