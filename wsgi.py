@@ -37,7 +37,9 @@ def create_app(config: Config | None = None, redis_client: Any = None,
                clock: Callable[[], float] = time.time) -> Flask:
     """Build the app: one route per registered operation, plus health, docs and status page."""
     config = config or Config.from_env()
-    r = redis_client if redis_client is not None else connect(config.require_redis())
+    # each long-poll holds a pooled connection for up to 30 s (redis-py's default pool: 100)
+    r = redis_client if redis_client is not None else connect(
+        config.require_redis(), max_connections=config.web_redis_connections)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.request_body_max
     app.json.sort_keys = False

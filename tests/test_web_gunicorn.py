@@ -88,16 +88,17 @@ def test_long_polls_do_not_starve_other_requests(web_uncapped):
         _call("GET", web + f"/v1/messages?wait={wait}", token=key)
         done.append(time.monotonic())
 
-    polls = [threading.Thread(target=poll) for _ in range(40)]
+    # more than redis-py's default pool (100 connections), each poll holding one
+    polls = [threading.Thread(target=poll) for _ in range(150)]
     for t in polls:
         t.start()
-    time.sleep(0.5)  # all 40 polls are now parked in the single worker
+    time.sleep(1)  # all 150 polls are now parked in the single worker
     status, body = _call("GET", web + "/v1/status")
     answered = time.monotonic()
     assert status == 200 and body == {"servers": []}
     for t in polls:
         t.join()
-    assert len(done) == 40
+    assert len(done) == 150
     assert answered < min(done), "the quick request waited behind the long-polls"
 
 
