@@ -6,7 +6,7 @@ Starts its own embedded Redis and the Procfile's ``web`` process (bench/stack.py
   5 s), spread over ``--addresses`` source addresses 127.0.x.y, reopening each one the server
   closes, while probes from 127.0.0.1 call ``GET /healthz`` and ``GET /v1/status`` (a read
   operation) on a new connection each, for ``--seconds``.
-- ``longpoll``: one server key opens ``--polls`` long-polls (``wait=20``) at once from 20
+- ``longpoll``: one server key opens ``--polls`` long-polls (``wait=30``) at once from 20
   addresses, with the same probes alongside: how many got a slot, how many a 429 and how fast.
 
 The floods run in a child process (asyncio), the probes in this one, so the flood's event loop
@@ -24,7 +24,10 @@ import multiprocessing as mp
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
+
+import psutil
 
 from bench.http_load import percentile
 from bench.stack import ADMIN_TOKEN, Stack
@@ -121,8 +124,11 @@ async def _flood_longpoll(port: int, keys: list[str], polls: int, seconds: float
                           report: Any) -> None:
     srcs = addresses(20, third=5)
     out: list[tuple[int, float]] = []
-    tasks = [asyncio.create_task(_poll(port, srcs[i % 20], keys[i % len(keys)], 20, out))
-             for i in range(polls)]
+    tasks = []
+    for i in range(polls):
+        tasks.append(asyncio.create_task(_poll(port, srcs[i % 20], keys[i % len(keys)], 30, out)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)  # ramp: about 2,000 polls a second
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         report.send({"answered": len(out)})
@@ -160,11 +166,21 @@ def probe(port: int, path: str) -> float | None:
         conn.close()
 
 
-def run_probes(port: int, seconds: float, parent: Any) -> tuple[dict[str, Any], list[dict]]:
+def web_rss(stack: Stack) -> int:
+    """Bytes resident in the web process's workers (the master's children)."""
+    pid = stack.pid("web")
+    if pid is None:
+        return 0
+    return sum(p.memory_info().rss for p in psutil.Process(pid).children(recursive=True))
+
+
+def run_probes(port: int, seconds: float, parent: Any, rss: Callable[[], int]
+               ) -> tuple[dict[str, Any], list[dict]]:
     """Probe for ``seconds`` while draining the flood's reports; returns (summary, reports)."""
     lat: dict[str, list[float]] = {"/healthz": [], "/v1/status": []}
     sent = 0
     reports: list[dict] = []
+    peak_rss = rss()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         path = "/healthz" if sent % 2 == 0 else "/v1/status"
@@ -174,9 +190,12 @@ def run_probes(port: int, seconds: float, parent: Any) -> tuple[dict[str, Any], 
             lat[path].append(got)
         while parent.poll():
             reports.append(parent.recv())
+        if sent % 20 == 0:
+            peak_rss = max(peak_rss, rss())
         time.sleep(PROBE_EVERY)
     answered = [x for v in lat.values() for x in v]
-    summary = {"probes": sent, "answered": len(answered)}
+    summary: dict[str, Any] = {"probes": sent, "answered": len(answered),
+                               "web_workers_peak_rss_mib": round(peak_rss / 2**20, 1)}
     for path, values in (("all", answered), *lat.items()):
         summary[path] = {"p50_ms": round(percentile(values, 50) * 1000, 1),
                          "p99_ms": round(percentile(values, 99) * 1000, 1),
@@ -196,14 +215,17 @@ def _server_keys(port: int, n: int) -> list[str]:
     return keys
 
 
-def scenario(kind: str, port: int, args: tuple, ramp: float, seconds: float) -> dict[str, Any]:
+def scenario(kind: str, stack: Stack, args: tuple, ramp: float, seconds: float
+             ) -> dict[str, Any]:
     parent, child = mp.Pipe()
+    idle_rss = web_rss(stack)
     proc = mp.get_context("fork").Process(target=_child, args=(kind, args + (ramp + seconds,),
                                                                child))
     proc.start()
     try:
         time.sleep(ramp)  # let the flood build up
-        summary, reports = run_probes(port, seconds, parent)
+        summary, reports = run_probes(stack.port, seconds, parent, lambda: web_rss(stack))
+        summary["web_workers_rss_before_mib"] = round(idle_rss / 2**20, 1)
         proc.join(60)
         while parent.poll():
             reports.append(parent.recv())
@@ -237,13 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     with Stack(only=("web",)) as stack:
         if opts.only in (None, "hold"):
-            results["hold"] = scenario("hold", stack.port, (
+            results["hold"] = scenario("hold", stack, (
                 stack.port, opts.idle, opts.slow, opts.addresses), opts.ramp, opts.seconds)
             print(json.dumps({"hold": results["hold"]}), flush=True)
         if opts.only in (None, "longpoll"):
             keys = _server_keys(stack.port, opts.servers)
-            results["longpoll"] = scenario("longpoll", stack.port, (
-                stack.port, keys, opts.polls), min(opts.ramp, 3.0), min(opts.seconds, 15.0))
+            results["longpoll"] = scenario("longpoll", stack, (
+                stack.port, keys, opts.polls), min(opts.ramp, 5.0), min(opts.seconds, 15.0))
             print(json.dumps({"longpoll": results["longpoll"]}), flush=True)
     ok = all(r["answered"] == r["probes"] and r["all"]["p99_ms"] < 1000
              for r in results.values())
