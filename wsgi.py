@@ -136,7 +136,11 @@ def _body(limit: int) -> dict[str, Any]:
     # past the limit, to tell. The worker drops what the client still sends (shared/webworker).
     if (request.content_length or 0) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
-    data = request.environ["wsgi.input"].read(limit + 1)
+    try:
+        data = request.environ["wsgi.input"].read(limit + 1)
+    except TimeoutError:  # the worker's per-read deadline (WEB_HEADER_TIMEOUT)
+        raise ApiError("request body: the client stopped sending it", code="request_timeout",
+                       status=408) from None
     if len(data) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():

@@ -9,6 +9,9 @@
   connection slot for as long as it likes.
 - **Connections per address.** At most ``WEB_MAX_CONN_PER_IP`` live connections per peer
   address in each worker process; the next one gets a JSON 429 ``rate_limited`` and is closed.
+- **Slow bodies and slow readers.** While a request is served, each read of its body and each
+  write of the answer may wait at most ``WEB_HEADER_TIMEOUT`` (like nginx's client_body_timeout
+  and send_timeout); a body that stalls gets 408 ``request_timeout`` from the app.
 - **Bounded body drain.** After an answer, what the client still sends of its request body is
   read and dropped, at most :data:`DRAIN_MAX` bytes within the header deadline, so a client that
   is answered 413 before it finished sending sees the answer instead of a reset; past the bound
@@ -77,7 +80,10 @@ def drain(body: Any, max_bytes: int, seconds: float) -> bool:
     got = 0
     with gevent.Timeout(seconds, False):
         while got <= max_bytes:
-            data = body.read(64 * 1024)
+            try:
+                data = body.read(64 * 1024)
+            except (OSError, http_errors.ParseException):
+                return False
             if not data:
                 return True
             got += len(data)
@@ -135,13 +141,24 @@ class Worker(GeventWorker):
         util.close_graceful(client, timeout=REFUSE_LINGER)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
-        """Serve one request; then drop what is left of its body (bounded), or close."""
+        """Serve one request; then drop what is left of its body (bounded), or close.
+
+        While it is served, each read of the body and each write of the answer may wait at
+        most the header deadline (a client that stops sending or reading is dropped)."""
+        sock.settimeout(self.header_timeout)
         try:
             keep = super().handle_request(listener_name, req, sock, addr)
         except StopIteration:
             # gunicorn closes after this answer: let the client finish sending and read it
             util.close_graceful(sock, timeout=ERROR_LINGER, max_drain=DRAIN_MAX)
             raise
+        except TimeoutError:
+            self.log.debug("closed a connection that stopped reading its answer")
+            util.close(sock)
+            raise StopIteration() from None
+        finally:
+            if sock.fileno() != -1:
+                sock.settimeout(None)  # the head of the next request: timeout_ctx bounds it
         if keep is not False and req.body is not None and not drain(
                 req.body, DRAIN_MAX, self.header_timeout):
             util.close_graceful(sock, timeout=ERROR_LINGER)

@@ -96,6 +96,23 @@ def test_slow_and_idle_connections_are_closed_after_the_header_deadline(redis_se
         assert _get(web, "/healthz")[0] == 200
 
 
+def test_a_body_that_stops_coming_gets_408_and_a_client_that_stops_reading_is_dropped(
+        redis_server, r):
+    with gunicorn(redis_server.url, WEB_HEADER_TIMEOUT="1") as web:
+        with _connect(web) as s:
+            s.sendall(b"POST /v1/players HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                      b"\r\nContent-Length: 100\r\n\r\n{\"name\": ")
+            status, _, body = _answer(s)
+            assert status == 408 and _error(body)["code"] == "request_timeout"
+            assert _closed_within(s, 8)
+        with _connect(web) as s:  # asks for a big page 2,000 times, reads nothing for a while
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+            time.sleep(4)
+            # a client reading this slowly (small window) would take minutes to read it all
+            assert _closed_within(s, 10), "the server waited for the client to read"
+
+
 # --- connections per address ----------------------------------------------------------------
 def test_connections_per_address_are_capped_and_others_still_served(redis_server, r):
     with gunicorn(redis_server.url, WEB_MAX_CONN_PER_IP="3", WEB_HEADER_TIMEOUT="30") as web:
