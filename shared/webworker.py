@@ -150,7 +150,7 @@ class Worker(GeventWorker):
             keep = super().handle_request(listener_name, req, sock, addr)
         except StopIteration:
             # gunicorn closes after this answer: let the client finish sending and read it
-            util.close_graceful(sock, timeout=ERROR_LINGER, max_drain=DRAIN_MAX)
+            util.close_graceful(sock, timeout=self.header_timeout, max_drain=DRAIN_MAX)
             raise
         except TimeoutError:
             self.log.debug("closed a connection that stopped reading its answer")
