@@ -53,15 +53,15 @@ PARSE_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
 )
 
 
-def raise_nofile(wanted: int) -> tuple[int, int]:
-    """Raise the soft RLIMIT_NOFILE towards ``wanted`` (never above the hard limit, never
-    lower than it is); returns the (soft, hard) limits in force afterwards."""
+def raise_nofile(wanted: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (to ``wanted`` when the hard limit is
+    unlimited); returns the soft limit in force afterwards."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    target = max(wanted, soft) if hard == resource.RLIM_INFINITY else hard
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
-    return soft, hard
+    return soft
 
 
 def error_response(status: int, reason: str, code: str, message: str,
@@ -99,7 +99,7 @@ class Worker(GeventWorker):
         self.header_timeout = config.web_header_timeout
         self.max_per_ip = config.web_max_conn_per_ip
         self.per_ip: dict[str, int] = {}
-        soft, _ = raise_nofile(self.worker_connections + 256)
+        soft = raise_nofile(self.worker_connections + 256)
         if soft < self.worker_connections + 64:
             self.log.warning("open file limit %s is below WEB_WORKER_CONNECTIONS (%s): raise "
                              "the hard limit (ulimit -Hn)", soft, self.worker_connections)

@@ -7,7 +7,10 @@ plain sockets, from several loopback source addresses (all of 127/8 reaches this
 from __future__ import annotations
 
 import json
+import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -16,7 +19,7 @@ import pytest
 
 from shared import keys
 from tests.conftest import ADMIN_TOKEN
-from tests.test_web_gunicorn import _call, gunicorn
+from tests.test_web_gunicorn import ROOT, _call, gunicorn
 
 
 def _addr(url: str) -> tuple[str, int]:
@@ -274,3 +277,14 @@ def test_a_slot_left_by_a_dead_process_frees_itself(app, api, r):
     assert client.get("/v1/messages?wait=1", headers=headers).status_code == 429
     r.zadd(keys.server_polls(sid), {"dead": now_ms - 1})
     assert client.get("/v1/messages?wait=1", headers=headers).status_code == 200
+
+
+def test_workers_raise_the_soft_open_file_limit():
+    code = ("import resource; from shared.webworker import raise_nofile; "
+            "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)); "
+            "print(raise_nofile(10000), hard, resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.split()
+    got, hard, now = (int(x) for x in out)
+    assert got == now == (10000 if hard == resource.RLIM_INFINITY else hard)
