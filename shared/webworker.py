@@ -159,7 +159,7 @@ class Worker(GeventWorker):
         finally:
             if sock.fileno() != -1:
                 sock.settimeout(None)  # the head of the next request: timeout_ctx bounds it
-        if keep is not False and req.body is not None and not drain(
+        if keep and req.body is not None and not drain(
                 req.body, DRAIN_MAX, self.header_timeout):
             util.close_graceful(sock, timeout=ERROR_LINGER)
             raise StopIteration()
