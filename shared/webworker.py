@@ -159,8 +159,8 @@ class Worker(GeventWorker):
         finally:
             if sock.fileno() != -1:
                 sock.settimeout(None)  # the head of the next request: timeout_ctx bounds it
-        if keep and req.body is not None and not drain(
-                req.body, DRAIN_MAX, self.header_timeout):
+        # (GeventWorker.handle_request returns nothing, so ``keep`` tells nothing here)
+        if req.body is not None and not drain(req.body, DRAIN_MAX, self.header_timeout):
             util.close_graceful(sock, timeout=ERROR_LINGER)
             raise StopIteration()
         return keep
