@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from shared import auth, cli, logs, metrics, openapi, pages
 from shared.config import Config
 from shared.dispatch import Ctx, run
-from shared.errors import ApiError, InvalidInput, Unauthenticated
+from shared.errors import ApiError, InvalidInput, TooLarge, Unauthenticated
 from shared.redis_conn import connect
 from shared.registry import Operation, load
 from shared.schema import validate
@@ -38,7 +38,9 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     config = config or Config.from_env()
     if redis_client is None and not config.redis_url and cli.loaded_by_flask_command():
         redis_client = cli.find_redis(config)  # the admin CLI next to `python -m shared.up`
-    r = redis_client if redis_client is not None else connect(config.require_redis())
+    # each long-poll holds a pooled connection for up to 30 s (redis-py's default pool: 100)
+    r = redis_client if redis_client is not None else connect(
+        config.require_redis(), max_connections=config.web_redis_connections)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.request_body_max
     app.json.sort_keys = False
@@ -125,8 +127,19 @@ def _bearer() -> str | None:
     return token.strip()
 
 
-def _body() -> dict[str, Any]:
-    data = request.get_data(cache=False)
+def _body(limit: int) -> dict[str, Any]:
+    # Werkzeug's stream stops quietly at MAX_CONTENT_LENGTH when there is no Content-Length
+    # (a chunked body), so the cut body would parse: read the server's input directly, one byte
+    # past the limit, to tell. The worker drops what the client still sends (shared/webworker).
+    if (request.content_length or 0) > limit:
+        raise TooLarge(f"request body larger than {limit} bytes")
+    try:
+        data = request.environ["wsgi.input"].read(limit + 1)
+    except TimeoutError:  # the worker's per-read deadline (WEB_HEADER_TIMEOUT)
+        raise ApiError("request body: the client stopped sending it", code="request_timeout",
+                       status=408) from None
+    if len(data) > limit:
+        raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():
         return {}
     try:
@@ -165,7 +178,7 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
         ctx = Ctx(r, config, caller, ip=request.remote_addr or "", clock=clock,
                   prefetched=fetched)
         if has_body:
-            raw = {**_body(), **raw}
+            raw = {**_body(config.request_body_max), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))
         if outcome.body is None:
             return Response(status=204)

@@ -36,15 +36,24 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     seconds). With ``wait`` and nothing new, the answer comes as soon as something arrives, or
     with an empty list after ``wait`` seconds (at most LONGPOLL_MAX_SECONDS).
 
+    A server may hold at most LONGPOLL_PER_SERVER_MAX waiting reads at once.
+
+    Errors:
+    - ``invalid_input`` (400): a malformed ``cursor``.
+    - ``rate_limited`` (429): the caller already holds every long-poll slot; retry after
+      ``Retry-After``.
+
     Internals:
     What is pending travels with the credential check (one round trip in all); only an empty inbox
-    with ``wait`` blocks in a second one (XREAD BLOCK).
+    with ``wait`` blocks in a second one (XREAD BLOCK), holding one of the caller's long-poll
+    slots (two more round trips: take it, give it back).
     """
     (pending,) = ctx.fetch(reads, args)
     got = pending[0][1] if pending else []
     wait = min(args["wait"], ctx.config.longpoll_max)
     if not got and wait:
-        got = messages.read(ctx.redis, ctx.caller.id, args["cursor"], args["limit"],
-                            block_ms=wait * 1000)
+        with messages.long_poll(ctx.redis, ctx.config, ctx.caller.id, wait):
+            got = messages.read(ctx.redis, ctx.caller.id, args["cursor"], args["limit"],
+                                block_ms=wait * 1000)
     items = [messages.entry(stream_id, fields) for stream_id, fields in got]
     return {"messages": items, "cursor": items[-1]["id"] if items else args["cursor"]}

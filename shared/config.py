@@ -72,6 +72,13 @@ class Config:
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)
     relay_idle_timeout: int = _int("RELAY_IDLE_TIMEOUT", 300, 0)
     relay_threads: int = _int("RELAY_THREADS", 16, 1, 512)
+    # web process (gunicorn + shared/webworker.py); 0 = no limit where noted
+    web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)
+    web_worker_connections: int = _int("WEB_WORKER_CONNECTIONS", 10000, 1, 1000000)
+    web_header_timeout: int = _int("WEB_HEADER_TIMEOUT", 5, 1, 300)
+    web_max_conn_per_ip: int = _int("WEB_MAX_CONN_PER_IP", 512, 0)
+    web_redis_connections: int = _int("WEB_REDIS_CONNECTIONS", 2000, 10)
+    longpoll_per_server_max: int = _int("LONGPOLL_PER_SERVER_MAX", 4, 0)
     # workers (SPEC §6)
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)

@@ -1,8 +1,10 @@
 """gunicorn settings for the Procfile's ``web`` process.
 
-Worker class: gevent. ``GET /v1/messages?wait=`` long-polls for up to 30 s; with sync workers a
-quick request waited ~20 s behind 20 polls, with gthread 1.7 s, with gevent 0 s (FIELD-NOTES).
-Password hashing (CPU-bound scrypt) runs in gevent's thread pool, so it never stalls the hub.
+Worker class: gevent, through ``shared.webworker.Worker``. ``GET /v1/messages?wait=`` long-polls
+for up to 30 s; with sync workers a quick request waited ~20 s behind 20 polls, with gthread
+1.7 s, with gevent 0 s (FIELD-NOTES). Password hashing (CPU-bound scrypt) runs in gevent's
+thread pool, so it never stalls the hub. The worker adds the connection limits (header deadline,
+connections per address, bounded body drain, JSON errors): docs/DESIGN.md, "Connection limits".
 """
 
 import os
@@ -11,13 +13,22 @@ import sys
 from shared import logs, metrics
 from shared.config import Config, ConfigError
 
-bind = f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
-worker_class = "gevent"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
-worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS") or 1000)
+try:
+    _config = Config.from_env()
+except ConfigError as _err:
+    print(f"ssm web: configuration error: {_err}", file=sys.stderr)
+    sys.exit(2)
+
+bind = f"0.0.0.0:{_config.port}"
+worker_class = "shared.webworker.Worker"
+workers = _config.web_concurrency
+# Idle greenlets are cheap; a connection slot held by a slow or idle client must not be
+# scarce, or a few thousand of them stop the API (FIELD-NOTES). The header deadline frees them.
+worker_connections = _config.web_worker_connections
+backlog = 4096
 timeout = 60  # longer than the longest long-poll (30 s)
 graceful_timeout = 10
-keepalive = 30
+keepalive = _config.web_header_timeout  # the worker bounds idle time and head reads with it
 control_socket_disable = True
 accesslog = None  # WEB_ACCESS_LOG=1: the app logs each request itself (shared/metrics.py)
 errorlog = "-"

@@ -130,6 +130,12 @@ def server_players(server_id: str) -> str:
     return f"{_s(server_id)}:players"
 
 
+def server_polls(server_id: str) -> str:
+    """zset: the server's open long-polls (``message.read`` with ``wait``): a token per poll
+    -> unix ms after which it counts as gone (its wait plus a grace, for a crashed process)."""
+    return f"{_s(server_id)}:polls"
+
+
 # --- messaging: tag {msg} -------------------------------------------------------------------
 def servers_all() -> str:
     """set: ids of every registered server (broadcast targets)."""

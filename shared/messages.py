@@ -23,6 +23,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from shared import keys, metrics
@@ -152,6 +155,48 @@ def entry(stream_id: str, fields: dict[str, str]) -> dict[str, Any]:
 
 def event(fields: dict[str, str]) -> str:
     return fields.get("e", "message")
+
+
+# KEYS: the server's poll set. ARGV: token, cap, wait ms, grace ms. Takes a slot and returns 0,
+# or returns the ms until the oldest open poll's wait ends when all ``cap`` slots are taken.
+POLL_ENTER = Lua("""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local grace = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(first[2]) - grace - now)
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]) + grace, ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 0""")
+POLL_GRACE_MS = 10_000  # a poll whose process died frees its slot this long after its wait
+
+
+@contextmanager
+def long_poll(r: Any, config: Any, server_id: str, wait: int) -> Iterator[None]:
+    """Hold one of the server's LONGPOLL_PER_SERVER_MAX long-poll slots while the block runs.
+
+    RateLimited (429, ``Retry-After`` = seconds until the oldest open poll's wait ends) when all
+    are taken. A slot is given back when the block ends, or ``wait`` + 10 s later if the process
+    dies first. One round trip to take, one to give back; nothing when the cap is 0 (off).
+    """
+    cap = config.longpoll_per_server_max
+    if not cap:
+        yield
+        return
+    key, token = keys.server_polls(server_id), secrets.token_hex(8)
+    busy_ms = POLL_ENTER(r, [key], [token, cap, wait * 1000, POLL_GRACE_MS])
+    if busy_ms:
+        raise RateLimited(f"this server already has {cap} long-polls open "
+                          "(LONGPOLL_PER_SERVER_MAX); one poll at a time is enough",
+                          retry_after=math.ceil(int(busy_ms) / 1000))
+    try:
+        yield
+    finally:
+        r.zrem(key, token)
 
 
 def read(r: Any, server_id: str, cursor: str, count: int,

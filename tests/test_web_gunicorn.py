@@ -15,6 +15,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,13 +37,15 @@ def _call(method, url, body=None, token=None, timeout=30):
         return resp.status, json.loads(resp.read() or b"{}")
 
 
-@pytest.fixture
-def web(redis_server, r):
+@contextmanager
+def gunicorn(redis_url: str, **env: str) -> Iterator[str]:
+    """The Procfile's web process (one worker unless ``WEB_CONCURRENCY`` is given) on a free
+    port, with ``env`` added to its environment; yields its base URL once /readyz answers."""
     port = free_port()
-    env = dict(os.environ, REDIS_URL=redis_server.url, PORT=str(port), WEB_CONCURRENCY="1",
-               SSM_ADMIN_TOKEN=ADMIN_TOKEN, SSM_SCRYPT_LOG2_N="4")
+    full = dict(os.environ, REDIS_URL=redis_url, PORT=str(port), WEB_CONCURRENCY="1",
+                SSM_ADMIN_TOKEN=ADMIN_TOKEN, SSM_SCRYPT_LOG2_N="4", **env)
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
-                             "shared/gunicorn_conf.py"], cwd=ROOT, env=env,
+                             "shared/gunicorn_conf.py"], cwd=ROOT, env=full,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -54,12 +58,28 @@ def web(redis_server, r):
     else:
         proc.kill()
         pytest.fail(proc.stderr.read().decode())
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
-def test_long_polls_do_not_starve_other_requests(web):
+@pytest.fixture
+def web(redis_server, r):
+    with gunicorn(redis_server.url) as url:
+        yield url
+
+
+@pytest.fixture
+def web_uncapped(redis_server, r):
+    """Long-polls per server not capped: one key holds them all."""
+    with gunicorn(redis_server.url, LONGPOLL_PER_SERVER_MAX="0") as url:
+        yield url
+
+
+def test_long_polls_do_not_starve_other_requests(web_uncapped):
+    web = web_uncapped
     _, created = _call("POST", web + "/v1/servers", {"name": "poller"}, ADMIN_TOKEN)
     key, wait = created["key"], 4
     done: list[float] = []
@@ -68,16 +88,17 @@ def test_long_polls_do_not_starve_other_requests(web):
         _call("GET", web + f"/v1/messages?wait={wait}", token=key)
         done.append(time.monotonic())
 
-    polls = [threading.Thread(target=poll) for _ in range(40)]
+    # more than redis-py's default pool (100 connections), each poll holding one
+    polls = [threading.Thread(target=poll) for _ in range(150)]
     for t in polls:
         t.start()
-    time.sleep(0.5)  # all 40 polls are now parked in the single worker
+    time.sleep(1)  # all 150 polls are now parked in the single worker
     status, body = _call("GET", web + "/v1/status")
     answered = time.monotonic()
     assert status == 200 and body == {"servers": []}
     for t in polls:
         t.join()
-    assert len(done) == 40
+    assert len(done) == 150
     assert answered < min(done), "the quick request waited behind the long-polls"
 
 
