@@ -17,13 +17,14 @@ import redis
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from shared import auth, cli, logs, metrics, openapi, pages
+from shared import auth, cli, logs, metrics
 from shared.config import Config
 from shared.dispatch import Ctx, run
 from shared.errors import ApiError, InvalidInput, Unauthenticated
 from shared.redis_conn import connect
 from shared.registry import Operation, load
 from shared.schema import validate
+from shared.web import openapi, pages
 
 log = logging.getLogger("ssm.web")
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
-from shared.boards import BOARD, OPERATORS, ORDERS
 from shared.dispatch import Outcome
 from shared.errors import Conflict
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
 from shared.schema import Enum
+from shared.storage.records import BOARD, OPERATORS, ORDERS
 
 # KEYS: meta. ARGV: id, order, operator, created. Returns {order, operator, created, new (0|1)}.
 CREATE = Lua("""

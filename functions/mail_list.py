@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, mailbox
+from shared import keys
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import Bool, Int, Str
+from shared.storage import mail
 
 # KEYS: mailbox or unread zset; ARGV: max score ('+inf' or '(seq'), limit, mail key prefix.
 # Returns {more, id, seq, from, subject, at, read, id, ...}, newest first.
@@ -53,6 +54,6 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """
     (flat,) = ctx.fetch(reads, args)
     rows = [flat[i:i + 6] for i in range(1, len(flat), 6)]
-    mail = [mailbox.summary(row[0], dict(zip(COLUMNS, row[2:], strict=True))) for row in rows]
+    listed = [mail.summary(row[0], dict(zip(COLUMNS, row[2:], strict=True))) for row in rows]
     more = flat[0] == 1 and rows
-    return {"mail": mail, "next_cursor": str(int(float(rows[-1][1]))) if more else None}
+    return {"mail": listed, "next_cursor": str(int(float(rows[-1][1]))) if more else None}

@@ -4,10 +4,10 @@ from typing import Any
 
 from shared import keys
 from shared.errors import NotFound
-from shared.mailbox import MAIL_ID
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import Str
+from shared.storage.mail import MAIL_ID
 
 # KEYS: mailbox, unread, mail hash; ARGV: mail id. Returns the hash (flat) or false.
 READ = Lua("""

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import mailbox, status
 from shared.auth import new_id
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.registry import PLAYER, SERVER, operation
 from shared.schema import PLAYER_NAME, TEXT, Str
+from shared.storage import mail, status
 
 
 @operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201, aliases=("MAIL",),
@@ -52,7 +52,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     mail_id, to = new_id(), args["to"]
     fields = {"from": display, "subject": args["subject"], "body": args["body"],
               "at": ctx.now_ms() / 1000}
-    outcome, detail = mailbox.store_with_notice(
+    outcome, detail = mail.store_with_notice(
         ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
         status.cutoff_ms(ctx), ctx.config.mailbox_max, ctx.config.mail_unread_per_sender_max)
     if outcome == "ok":

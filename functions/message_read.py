@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, messages
+from shared import keys
 from shared.registry import SERVER, operation
 from shared.schema import Int, Str
+from shared.storage import messages
 
 CURSOR = r"[0-9]{1,19}(-[0-9]{1,19})?"
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import messages
 from shared.errors import InvalidInput
 from shared.registry import SERVER, operation
 from shared.schema import CHANNEL, SERVER_ID, TEXT, Str
+from shared.storage import messages
 
 TYPE = r"[a-z0-9_.:-]{1,32}"
 

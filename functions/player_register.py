@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, limits
+from shared import keys
 from shared.auth import hash_password, new_id
 from shared.errors import Conflict
-from shared.players import PASSWORD_MAX, PASSWORD_MIN
 from shared.redis_conn import Lua
 from shared.registry import operation
-from shared.schema import PLAYER_NAME, Str
+from shared.schema import PASSWORD_MAX, PASSWORD_MIN, PLAYER_NAME, Str
+from shared.storage import limits
 
 # A hash without ``id`` is a leftover (a last_seen or presence write racing a player.delete):
 # it does not hold the name.

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, settings
-from shared.players import NAME
+from shared import keys
 from shared.registry import PLAYER, operation
+from shared.schema import PLAYER_PATH_NAME
+from shared.storage import settings
 
 
 def reads(pipe: Any, args: dict[str, Any], who: str) -> None:  # noqa: ARG001
@@ -12,7 +13,7 @@ def reads(pipe: Any, args: dict[str, Any], who: str) -> None:  # noqa: ARG001
 
 
 @operation("player.settings.get", "GET", "/v1/players/{name}/settings", auth=PLAYER,
-           owner="name", fields=(NAME,), prefetch=reads,
+           owner="name", fields=(PLAYER_PATH_NAME,), prefetch=reads,
            example={"request": {"name": "alice"},
                     "response": {"settings": {"crosshair": "dot", "hud.scale": 1.25}}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from shared.errors import Conflict, InvalidCredentials
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Str
-from shared.status import cutoff_ms
+from shared.storage.status import cutoff_ms
 
 # The old server's player-set key is built in the script from these two parts.
 PLAYERS_KEY = keys.around(keys.server_players(keys.HOLE))

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, settings
+from shared import keys
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Str
+from shared.storage import settings
 
 
 def reads(pipe: Any, args: dict[str, Any], who: str) -> None:  # noqa: ARG001

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, settings
+from shared import keys
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Str
+from shared.storage import settings
 
 
 @operation("server.settings.set", "PUT", "/v1/servers/{id}/settings/{key}", auth=SERVER,

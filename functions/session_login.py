@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import keys, limits
+from shared import keys
 from shared.auth import new_session_token, sha256, verify_password
 from shared.errors import InvalidCredentials
 from shared.redis_conn import Lua
 from shared.registry import operation
 from shared.schema import PLAYER_NAME, Str
+from shared.storage import limits
 
 # KEYS: the player's session index, the new session's key.
 # ARGV: token hash, session JSON, TTL s, now ms, SESSIONS_PER_PLAYER_MAX, session key prefix.

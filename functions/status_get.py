@@ -7,7 +7,7 @@ from shared import keys
 from shared.errors import NotFound
 from shared.registry import operation
 from shared.schema import SERVER_ID, Str
-from shared.status import is_live, render
+from shared.storage.status import is_live, render
 
 
 @operation("status.get", "GET", "/v1/status/{id}", aliases=("STATUS",),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.registry import operation
-from shared.status import live_servers
+from shared.storage.status import live_servers
 
 
 @operation("status.list", "GET", "/v1/status", aliases=("SERVERS", "LIST"),

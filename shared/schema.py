@@ -97,6 +97,12 @@ def StrList(name: str, item: Field, **kw: Any) -> Field:  # noqa: N802
     return Field(name, "strlist", item=item, **kw)
 
 
+# Fields several operations declare alike.
+PLAYER_PATH_NAME = Str("name", where="path", pattern=PLAYER_NAME,
+                       doc="player name (case-insensitive)")
+PASSWORD_MIN, PASSWORD_MAX = 6, 128
+
+
 def _limit(value: int | str | None, config: Any) -> int | None:
     return getattr(config, value) if isinstance(value, str) else value
 

@@ -86,9 +86,9 @@ def test_openapi_lists_every_operation(client):
 
 
 def test_api_doc_matches_registry():
-    from shared import apidoc
+    from shared.web import apidoc
 
-    assert apidoc.PATH.read_text() == apidoc.render(), "run: python -m shared.apidoc"
+    assert apidoc.PATH.read_text() == apidoc.render(), "run: python -m shared.web.apidoc"
 
 
 def test_idempotency_key_in_progress_expires_soon_then_answer_kept(api, config, r, monkeypatch):

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from shared import apidoc, openapi, pages
 from shared.registry import load
 from shared.schema import LINE, validate
+from shared.web import apidoc, openapi, pages
 from tests.conftest import make_config
 
 OPS = [op for _, ops in apidoc.grouped(load()) for op in ops]

@@ -92,7 +92,9 @@ def test_relay_logs_json(redis_server, r, tmp_path):
 
 
 def test_worker_logs_json(redis_server, r, tmp_path):
-    proc = spawn_worker(redis_server.url, tmp_path, LOG_FORMAT="json", LOG_LEVEL="info")
+    # --verbose: RQ's own lines (Listening on ...) are below the default level since idle cost
+    proc = spawn_worker(redis_server.url, tmp_path, "--verbose", LOG_FORMAT="json",
+                        LOG_LEVEL="info")
     log = tmp_path / "worker.log"
     wait_for(lambda: log.read_text().count("Listening on") >= 2, 15, "both queue workers")
     stop(proc)

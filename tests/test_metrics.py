@@ -418,11 +418,11 @@ def test_metrics_port_in_use_logs_and_runs_on(redis_server, r, tmp_path):
 
 
 # --- the worker process ------------------------------------------------------------------------
-def spawn_worker(redis_url: str, tmp_path: Path, **env: str) -> subprocess.Popen:
+def spawn_worker(redis_url: str, tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
     full = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     full.update(REDIS_URL=redis_url, STATUS_SWEEP_SECONDS="1", PYTHONUNBUFFERED="1", **env)
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "shared.worker"], cwd=ROOT, env=full,
+    return subprocess.Popen([sys.executable, "-m", "shared.worker", *args], cwd=ROOT, env=full,
                             stdout=log, stderr=subprocess.STDOUT)
 
 

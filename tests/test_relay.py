@@ -26,11 +26,12 @@ import pytest
 from relay import protocol as p
 from relay.server import Relay
 from relay.session import BUILTINS, Session
-from shared import keys, messages
+from shared import keys
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
 from shared.embedded import EmbeddedRedis, free_port
 from shared.registry import load
+from shared.storage import messages
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import keys, messages
+from shared import keys
+from shared.storage import messages
 from tests import test_relay
 from tests.test_secrets import dump
 

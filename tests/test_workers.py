@@ -19,7 +19,8 @@ import psutil
 import pytest
 from rq.job import Job
 
-from shared import jobs, keys, messages
+from shared import jobs, keys
+from shared.storage import messages
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import jinja2
 
-from shared import apidoc
 from shared.registry import Operation
+from shared.web import apidoc
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
