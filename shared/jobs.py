@@ -2,7 +2,7 @@
 
 This module is the RQ side only: enqueueing, the job functions, their retries and timeouts. The
 scripts the jobs run live with the storage they touch (``shared.storage.mail`` notices,
-``shared.storage.messages`` trim).
+``shared.storage.status`` sweep, ``shared.storage.messages`` trim).
 
 A job that must exist exactly when a write exists is enqueued in the write's MULTI/EXEC::
 
@@ -31,10 +31,9 @@ from typing import Any
 
 from rq import Queue, Retry, get_current_job
 
-from shared import keys
 from shared.config import Config
-from shared.redis_conn import Lua, connect
-from shared.storage import mail, messages
+from shared.redis_conn import connect
+from shared.storage import mail, messages, status
 
 log = logging.getLogger("ssm.jobs")
 
@@ -80,27 +79,6 @@ def enqueue_periodic(r: Any, func: str, ttl: int) -> None:
                                          ttl=ttl, result_ttl=0, failure_ttl=86400)
 
 
-# KEYS: live index, sweep lock (both {status}). ARGV: STATUS_TTL, period (ms), owner.
-# Takes the period's sweep lock only when some server's heartbeat has lapsed; returns 1 when it
-# did (the caller queues the sweep). With nothing to expire it reads one zset entry and writes
-# nothing, so an idle fleet's schedule costs no job and no write.
-SWEEP_DUE = Lua("""
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cutoff = now_ms - tonumber(ARGV[1]) * 1000
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff, 'LIMIT', 0, 1)
-if #lapsed == 0 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0""")
-
-
-def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
-    """Whether this caller should queue the sweep now: a heartbeat has lapsed and it won the
-    period's lock (one sweep per period fleet-wide). One round trip."""
-    return SWEEP_DUE(r, [keys.status_live(), keys.status_sweep_lock()],
-                     [status_ttl, period_ms, owner]) == 1
-
-
 def _safe(text: str) -> str:
     """RQ job ids allow letters, digits, _ and - only; player names allow more."""
     return "".join(c if c.isalnum() or c in "_-" else f"_{ord(c):x}" for c in text)
@@ -118,49 +96,6 @@ def _pause(config: Config) -> None:
     """Test hook (SSM_TEST_JOB_PAUSE_MS): widen the window in which a test kills the worker."""
     if config.test_job_pause_ms:
         time.sleep(config.test_job_pause_ms / 1000)
-
-
-# KEYS 3 status data, 4..6 (unused), 7 live index
-# ARGV 6 STATUS_TTL, 7 batch size, 8/9 account key around the name, 10/11 players-set key
-# around the server id. Returns {expired server ids..., notices sent}.
-SWEEP = Lua(messages.JOB_PRELUDE + """
-local cutoff = now_ms - tonumber(ARGV[6]) * 1000
-local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', '(' .. cutoff, 'LIMIT', 0, ARGV[7])
-local gone = {}
-for _, id in ipairs(dead) do
-  local beat = math.floor(tonumber(redis.call('ZSCORE', KEYS[7], id)) / 1000)
-  redis.call('ZREM', KEYS[7], id)
-  local raw = redis.call('HGET', KEYS[3], id)
-  redis.call('HDEL', KEYS[3], id)
-  local ok, d = pcall(cjson.decode, raw or '')
-  local name = (ok and type(d) == 'table' and type(d.name) == 'string') and d.name or id
-  local set = ARGV[10] .. id .. ARGV[11]
-  for _, lname in ipairs(redis.call('SMEMBERS', set)) do
-    local acct = ARGV[8] .. lname .. ARGV[9]
-    if redis.call('HGET', acct, 'server') == id then
-      redis.call('HDEL', acct, 'server')
-      local seen = tonumber(redis.call('HGET', acct, 'last_seen') or 0)
-      if beat > seen then redis.call('HSET', acct, 'last_seen', beat) end
-    end
-  end
-  redis.call('DEL', set)
-  gone[#gone + 1] = {id, name}
-end
-local sent = 0
-if #gone > 0 then
-  for _, to in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], cutoff, '+inf')) do
-    for _, g in ipairs(gone) do
-      if send(to, 'server_offline', {type = 'server_offline', from = 'ssm', to = to,
-          server = g[1], name = g[2], body = g[2] .. ' went offline', at = now_ms / 1000})
-      then sent = sent + 1 end
-    end
-  end
-end
-local out = {}
-for _, g in ipairs(gone) do out[#out + 1] = g[1] end
-out[#out + 1] = sent
-return out""")
-
 
 
 # --- jobs -----------------------------------------------------------------------------------
@@ -212,10 +147,7 @@ def sweep_status() -> list[str]:
     r, config = _env()
     expired: list[str] = []
     while True:
-        got = SWEEP(r, [*messages.job_keys(), keys.status_data(), "", "", "", keys.status_live()],
-                    [*messages.job_args(config), config.status_ttl, SWEEP_BATCH,
-                     *keys.around(keys.player(keys.HOLE)),
-                     *keys.around(keys.server_players(keys.HOLE))])
+        got = status.sweep(r, config, SWEEP_BATCH)
         expired += got[:-1]
         if len(got) - 1 < SWEEP_BATCH:
             if expired:
