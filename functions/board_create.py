@@ -4,7 +4,7 @@ from typing import Any
 
 from shared import keys
 from shared.dispatch import Outcome
-from shared.errors import Conflict
+from shared.errors import BoardExists
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
 from shared.schema import Enum
@@ -50,7 +50,6 @@ def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
     old_order, old_op, created, new = CREATE(ctx.redis, [keys.board(board)],
                                               [board, order, operator, int(ctx.now())])
     if (old_order, old_op) != (order, operator):
-        raise Conflict(f"board {board} exists with order {old_order} and operator {old_op}",
-                       code="board_exists")
+        raise BoardExists(f"board {board} exists with order {old_order} and operator {old_op}")
     body = {"board": board, "order": order, "operator": operator, "created": int(created)}
     return Outcome(201 if new else 200, body)

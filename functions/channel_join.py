@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
-from shared.errors import Conflict
+from shared.errors import TooManyChannels
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
 from shared.schema import CHANNEL, SERVER_ID, Str
@@ -40,5 +40,5 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     cap = ctx.config.channels_per_server_max
     if not JOIN(ctx.redis, [keys.server_channels(server_id), keys.channel(name)],
                 [name, server_id, cap]):
-        raise Conflict(f"a server may be in at most {cap} channels", code="too_many_channels")
+        raise TooManyChannels(f"a server may be in at most {cap} channels")
     return {"channel": name, "joined": True}

@@ -3,7 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from shared.auth import new_id
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MailboxFull,
+    NotFound,
+    TooManyUnread,
+)
 from shared.registry import PLAYER, SERVER, operation
 from shared.schema import PLAYER_NAME, TEXT, Str
 from shared.storage import mail, status
@@ -62,9 +69,9 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if detail == "not_found":
         raise NotFound(f"no player named {to}")
     if detail == "mailbox_full":
-        raise Conflict(f"the mailbox of {to} is full", code="mailbox_full")
+        raise MailboxFull(f"the mailbox of {to} is full")
     if detail == "too_many_unread":
-        raise Conflict(f"{to} has {ctx.config.mail_unread_per_sender_max} unread mails from "
-                       f"{sender or ctx.caller.name} already; wait until they read some",
-                       code="too_many_unread")
+        raise TooManyUnread(f"{to} has {ctx.config.mail_unread_per_sender_max} unread mails "
+                            f"from {sender or ctx.caller.name} already; wait until they read "
+                            "some")
     raise Conflict("mail id collision; please retry")

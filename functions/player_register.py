@@ -4,7 +4,7 @@ from typing import Any
 
 from shared import keys
 from shared.auth import hash_password, new_id
-from shared.errors import Conflict
+from shared.errors import NameTaken
 from shared.redis_conn import Lua
 from shared.registry import operation
 from shared.schema import PASSWORD_MAX, PASSWORD_MIN, PLAYER_NAME, Str
@@ -46,5 +46,5 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     player_id, created = new_id(), int(ctx.now())
     pw = hash_password(args["password"], ctx.config.scrypt_log2_n)
     if not CREATE(ctx.redis, [keys.player(name.lower())], [player_id, name, created, pw]):
-        raise Conflict(f"the name {name} is taken", code="name_taken")
+        raise NameTaken(f"the name {name} is taken")
     return {"id": player_id, "name": name, "created": created}

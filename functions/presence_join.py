@@ -4,7 +4,7 @@ from typing import Any
 
 from shared import jobs, keys
 from shared.auth import session_owner, sha256
-from shared.errors import Conflict, InvalidCredentials
+from shared.errors import InvalidCredentials, ServerNotLive
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_ID, Str
@@ -72,8 +72,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if got == -1:
         raise InvalidCredentials("the player token is invalid or expired")
     if got == -2:
-        raise Conflict(f"server {server_id} is not live: send a heartbeat first",
-                       code="server_not_live")
+        raise ServerNotLive(f"server {server_id} is not live: send a heartbeat first")
     player_id, name, unread, was_here, joined_ms = got
     if unread and not was_here:
         tx = ctx.redis.pipeline()
