@@ -97,8 +97,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
     def status_page() -> Any:
         ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock)
         listing = run(registry["status.list"], ctx, {}).body or {}
-        return Response(pages.status_page(listing.get("servers", []), clock()),
-                        mimetype="text/html")
+        return Response(pages.status_page(listing.get("servers", [])), mimetype="text/html")
 
 
 def add_error_handlers(app: Flask, config: Config) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
-from shared.dispatch import Outcome
+from shared.dispatch import Ctx, Outcome
 from shared.errors import BoardExists
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
@@ -29,7 +29,7 @@ return {ARGV[2], ARGV[3], ARGV[4], 1}""")
            example={"request": {"board": "ctf.ac_desert", "order": "desc", "operator": "best"},
                     "response": {"board": "ctf.ac_desert", "order": "desc", "operator": "best",
                                  "created": 1717000000}})
-def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
+def handler(ctx: Ctx, args: dict[str, Any]) -> Outcome:
     """Create a leaderboard (admin); repeating the same settings is harmless.
 
     ``order`` says which scores are better; ``operator`` how a new score combines with the player's

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.registry import operation
 from shared.storage import records
 
@@ -10,7 +11,7 @@ from shared.storage import records
            example={"request": {},
                     "response": {"boards": [{"board": "ctf.ac_desert", "order": "desc",
                                              "operator": "best"}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Every leaderboard, with its order and operator, sorted by board id.
 
     Internals:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import Bool, Int, Str
@@ -41,7 +42,7 @@ def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:
                                            "subject": "rematch?", "at": 1717000600.5,
                                            "read": False}],
                                  "next_cursor": None}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """The calling player's mail, newest first, without the bodies.
 
     ``from`` is the sender's name. To read the next page, pass ``next_cursor`` as ``cursor``; it is

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.auth import new_id
+from shared.dispatch import Ctx
 from shared.errors import (
     Conflict,
     Forbidden,
@@ -26,7 +27,7 @@ from shared.storage import mail, status
            example={"request": {"to": "bob", "subject": "rematch?",
                                 "body": "Good game! Same map tonight at 21:00?"},
                     "response": {"id": "m4t8z1c6v0bn"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Send mail to a player; it is in their mailbox before the answer comes.
 
     A player sends as themselves (leave ``from`` out). A game server may send for a player online

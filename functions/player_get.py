@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import operation
@@ -26,7 +27,7 @@ FIELDS = ("id", "name", "created", "last_seen", "server", "live")
                     "response": {"id": "w2k7r9d1x5qa", "name": "alice", "created": 1717000000,
                                  "last_seen": 1717003600, "online": True,
                                  "server": "k3x9q2w7m1ab"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A player's public profile, including where they are playing now.
 
     Anyone may read it. ``last_seen`` is the time of their last login or arrival on a server

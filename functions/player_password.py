@@ -4,6 +4,7 @@ from typing import Any
 
 from shared import keys
 from shared.auth import hash_password, verify_password
+from shared.dispatch import Ctx
 from shared.errors import InvalidCredentials
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
@@ -32,7 +33,7 @@ return n""")
            example={"request": {"name": "alice", "old": "correct-horse-42",
                                 "new": "battery-staple-7"},
                     "response": {"sessions_ended": 1}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Change the calling player's password; their other sessions end at once.
 
     The session that makes the call stays valid; every other session of the player is logged out.

@@ -4,6 +4,7 @@ from typing import Any
 
 from shared import keys
 from shared.auth import hash_password, new_id
+from shared.dispatch import Ctx
 from shared.errors import NameTaken
 from shared.redis_conn import Lua
 from shared.registry import operation
@@ -25,7 +26,7 @@ return 1""")
                    Str("password", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)),
            example={"request": {"name": "alice", "password": "correct-horse-42"},
                     "response": {"id": "w2k7r9d1x5qa", "name": "alice", "created": 1717000000}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a player; the name is theirs for good, in any letter case.
 
     Names are unique without regard to case (``Alice`` and ``alice`` are the same player); the

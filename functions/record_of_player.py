@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import operation
@@ -31,7 +32,7 @@ return out""")
                     "response": {"records": [{"board": "ctf.ac_desert", "rank": 1, "score": 7,
                                               "meta": {"flags": 7, "frags": 31},
                                               "server": "k3x9q2w7m1ab", "at": 1717001800.5}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Every record a player holds, one per board, sorted by board id.
 
     Errors:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.registry import operation
 from shared.schema import PLAYER_PATH_NAME, Int
@@ -19,7 +20,7 @@ from shared.storage import records
                                  "around": [{"rank": 1, "player": "alice", "score": 7,
                                              "meta": {"flags": 7, "frags": 31},
                                              "server": "k3x9q2w7m1ab", "at": 1717001800.5}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """One player's record on a board, with the records ranked around it.
 
     ``around`` lists up to ``around`` records just above and just below the player's (fewer at

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import Forbidden, NotFound
 from shared.registry import SERVER, operation
 from shared.schema import MAX_SAFE_INT, PLAYER_NAME, Int, Json, Str
@@ -20,7 +21,7 @@ from shared.storage.status import cutoff_ms
            example={"request": {"board": "ctf.ac_desert", "player": "alice", "score": 7,
                                 "meta": {"flags": 7, "frags": 31}},
                     "response": {"rank": 1, "score": 7, "improved": True}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Submit a player's score on a board; the player must be online on the calling server.
 
     The board's operator decides what is kept:

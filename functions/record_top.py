@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.registry import operation
 from shared.schema import Int, Str
 from shared.storage import records
@@ -20,7 +21,7 @@ from shared.storage import records
                                               "meta": {"flags": 5, "frags": 22},
                                               "server": "k3x9q2w7m1ab", "at": 1717001750.0}],
                                  "next_cursor": "2"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A page of a leaderboard, best first.
 
     Equal scores rank the older record first. To read the next page, pass ``next_cursor`` as

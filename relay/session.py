@@ -22,11 +22,12 @@ import redis
 from relay import protocol as p
 from shared.auth import ANONYMOUS, Caller, sha256
 from shared.errors import ApiError, Internal, Unauthenticated, Unavailable
+from shared.schema import STREAM_CURSOR
 
 log = logging.getLogger("ssm.relay")
 
 AUTH_TRIES = 3
-CURSOR = re.compile(r"[0-9]{1,19}(-[0-9]{1,19})?")
+CURSOR = re.compile(STREAM_CURSOR)
 
 
 class Expired(Unauthenticated):

@@ -44,7 +44,6 @@ class Ctx:
     config: Config
     caller: Caller
     ip: str = ""
-    via: str = "http"  # http | relay
     clock: Callable[[], float] = field(default=time.time)
     prefetched: list | None = None  # results of the operation's prefetch, sent with the auth
 

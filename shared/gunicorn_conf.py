@@ -11,10 +11,21 @@ import sys
 from shared import logs, metrics
 from shared.config import Config, ConfigError
 
-bind = f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
+
+def _config() -> Config:
+    """PORT and WEB_* read through Config: a bad value exits naming the variable."""
+    try:
+        return Config.from_env()
+    except ConfigError as err:
+        print(f"ssm web: configuration error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+_web = _config()
+bind = f"0.0.0.0:{_web.port}"
 worker_class = "gevent"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
-worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS") or 1000)
+workers = _web.web_concurrency
+worker_connections = _web.web_worker_connections
 timeout = 60  # longer than the longest long-poll (30 s)
 graceful_timeout = 10
 keepalive = 30
@@ -24,10 +35,10 @@ errorlog = "-"
 logger_class = logs.gunicorn_logger(os.environ)  # LOG_FORMAT / LOG_LEVEL (shared/logs.py)
 
 
-def on_starting(server):  # noqa: ARG001 (gunicorn hook signature)
+def on_starting(server):
     """Check the configuration once, in the master, and exit with a readable message."""
+    config = _config()
     try:
-        config = Config.from_env()
         config.require_redis()
     except ConfigError as err:
         print(f"ssm web: configuration error: {err}", file=sys.stderr)
@@ -35,9 +46,9 @@ def on_starting(server):  # noqa: ARG001 (gunicorn hook signature)
     metrics.gunicorn_master(config)  # one PROMETHEUS_MULTIPROC_DIR for all workers
 
 
-def child_exit(server, worker):  # noqa: ARG001
+def child_exit(server, worker):
     metrics.gunicorn_child_exit(worker.pid)
 
 
-def on_exit(server):  # noqa: ARG001
+def on_exit(server):
     metrics.gunicorn_exit()

@@ -59,7 +59,7 @@ class SlowerScheduler:
     burst branch is left out (the scheduler never runs in burst mode here)."""
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
-                         *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
+                         *args: Any, **kwargs: Any) -> None:
         self.scheduler = RQScheduler(self.queues, connection=self.connection,  # type: ignore
                                      interval=SCHEDULER_SECONDS, logging_level=logging_level,
                                      serializer=self.serializer)  # type: ignore
@@ -169,7 +169,7 @@ def supervise(argv: list[str], burst: bool) -> int:
                 for q in QUEUES]
     stopping = False
 
-    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:  # noqa: ARG001
+    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
         nonlocal stopping
         stopping = True
         for child in children:
