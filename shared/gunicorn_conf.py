@@ -35,7 +35,7 @@ errorlog = "-"
 logger_class = logs.gunicorn_logger(os.environ)  # LOG_FORMAT / LOG_LEVEL (shared/logs.py)
 
 
-def on_starting(server):
+def on_starting(server):  # gunicorn hook signature
     """Check the configuration once, in the master, and exit with a readable message."""
     config = _config()
     try:

@@ -75,7 +75,7 @@ class Field:
             object.__setattr__(self, "_regex", re.compile(f"(?:{self.pattern})"))
 
 
-def Str(name: str, **kw: Any) -> Field:
+def Str(name: str, **kw: Any) -> Field:  # capitalized: reads like a type in declarations
     return Field(name, "str", **kw)
 
 
