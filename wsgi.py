@@ -17,19 +17,28 @@ import redis
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from shared import auth, cli, logs, metrics, openapi, pages
+from shared import auth, cli, logs, metrics
 from shared.config import Config
 from shared.dispatch import Ctx, run
-from shared.errors import ApiError, InvalidInput, TooLarge, Unauthenticated
+from shared.errors import (
+    BY_STATUS,
+    ApiError,
+    Internal,
+    InvalidInput,
+    RequestTimeout,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
 from shared.redis_conn import connect
 from shared.registry import Operation, load
 from shared.schema import validate
+from shared.web import openapi, pages
 
 log = logging.getLogger("ssm.web")
 
-HTTP_CODES = {400: "invalid_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "too_large",
-              415: "invalid_input", 429: "rate_limited", 503: "unavailable"}
+# status -> code for errors Werkzeug raises before a route runs (derived from shared.errors)
+HTTP_CODES = BY_STATUS
 
 
 def create_app(config: Config | None = None, redis_client: Any = None,
@@ -50,12 +59,26 @@ def create_app(config: Config | None = None, redis_client: Any = None,
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     metrics.instrument(app, config)  # request ids, request lines, /metrics (SPEC §11)
-
     registry = load()
+    add_operations(app, registry, config, r, clock)
+    add_pages(app, registry, config, r, clock)
+    add_error_handlers(app, config)
+    cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
+    return app
+
+
+def add_operations(app: Flask, registry: dict[str, Operation], config: Config, r: Any,
+                   clock: Callable[[], float]) -> None:
+    """One route per registered operation."""
     for op in registry.values():
         rule = re.sub(r"\{(\w+)\}", r"<\1>", op.path)
         app.add_url_rule(rule, endpoint=op.name, view_func=_view(op, config, r, clock),
                          methods=[op.method])
+
+
+def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any,
+              clock: Callable[[], float]) -> None:
+    """Health checks, the API docs, the OpenAPI document and the status page."""
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -78,8 +101,12 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     def status_page() -> Any:
         ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock)
         listing = run(registry["status.list"], ctx, {}).body or {}
-        return Response(pages.status_page(listing.get("servers", []), clock()),
-                        mimetype="text/html")
+        return Response(pages.status_page(listing.get("servers", [])), mimetype="text/html")
+
+
+def add_error_handlers(app: Flask, config: Config) -> None:
+    """Every error becomes ``{"error": {"code", "message"}}``: domain errors as they are,
+    Werkzeug's by their status, any Redis error as Unavailable, anything else as Internal."""
 
     @app.errorhandler(ApiError)
     def api_error(err: ApiError) -> Any:
@@ -98,15 +125,12 @@ def create_app(config: Config | None = None, redis_client: Any = None,
         log.warning("redis unavailable: %s", type(err).__name__)
         if config.web_metrics:
             metrics.web().redis_errors.labels(type(err).__name__).inc()
-        return _error(503, "unavailable", "storage is unavailable; retry shortly", 1)
+        return api_error(Unavailable())
 
     @app.errorhandler(Exception)
     def crash(err: Exception) -> Any:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return _error(500, "internal", "internal error")
-
-    cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
-    return app
+        return api_error(Internal())
 
 
 def _error(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
@@ -136,8 +160,7 @@ def _body(limit: int) -> dict[str, Any]:
     try:
         data = request.environ["wsgi.input"].read(limit + 1)
     except TimeoutError:  # the worker's per-read deadline (WEB_HEADER_TIMEOUT)
-        raise ApiError("request body: the client stopped sending it", code="request_timeout",
-                       status=408) from None
+        raise RequestTimeout("request body: the client stopped sending it") from None
     if len(data) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():

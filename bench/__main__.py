@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"bench: scenario {name} ({time.monotonic() - started:.0f} s in)")
             try:
                 out = scenarios[name]()
-            except Exception as err:  # noqa: BLE001 (one scenario failing must not hide the rest)
+            except Exception as err:  # one scenario failing must not hide the rest
                 log(f"bench: scenario {name} failed: {err!r}\n{traceback.format_exc()}")
                 details.setdefault("failed", {})[name] = repr(err)
                 continue

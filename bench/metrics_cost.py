@@ -48,7 +48,7 @@ def start_web(redis_url: str, extra: dict[str, str], logdir: Path, tries: int = 
                if not k.startswith(("SSM_", "LOG_", "WEB_", "PROMETHEUS_"))}
         env.update(REDIS_URL=redis_url, PORT=str(port), SSM_ADMIN_TOKEN=ADMIN,
                    WEB_CONCURRENCY="2", **extra)
-        log = open(logdir / f"web-{port}.log", "wb")  # noqa: SIM115 (kept open for the child)
+        log = open(logdir / f"web-{port}.log", "wb")  # kept open for the child
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
                                  "shared/gunicorn_conf.py"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -32,7 +32,7 @@ def relay(stack: Any, plan: dict[str, Any]) -> dict[str, Any]:
             "relay_detail": figs}
 
 
-def mail(stack: Any, world: Any, plan: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
+def mail(stack: Any, world: Any, plan: dict[str, Any]) -> dict[str, Any]:
     """Mail notice latency on this run's stack; jobs/s of one worker of each class, each on a
     Redis of its own (the stack's worker would take a share of the jobs)."""
     from shared.embedded import EmbeddedRedis

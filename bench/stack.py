@@ -88,7 +88,7 @@ class Stack:
         for name, cmd in procfile().items():
             if self.only is not None and name not in self.only:
                 continue
-            log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 (kept open for the child)
+            log = open(self.workdir / f"{name}.log", "wb")  # kept open for the child
             self.procs[name] = subprocess.Popen(
                 ["/bin/sh", "-c", "exec " + cmd], cwd=ROOT, env=self.env, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -161,7 +161,7 @@ def _signal(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def interrupt(signum: int, frame: object) -> None:  # noqa: ARG001 (signal handler)
+def interrupt(signum: int, frame: object) -> None:  # a signal handler's signature
     """SIGTERM handler: unwind like Ctrl-C so every ``finally`` tears the stack down."""
     raise KeyboardInterrupt
 

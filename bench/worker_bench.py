@@ -28,10 +28,11 @@ import time
 from typing import Any
 
 from bench.stack import ADMIN_TOKEN, ROOT, Stack
-from shared import keys, mailbox
+from shared import keys
 from shared.auth import new_id
 from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
+from shared.storage import mail
 
 
 class Http:
@@ -113,7 +114,7 @@ def jobs_per_second(redis_url: str, simple: bool, n: int = 1000) -> dict[str, An
     r.hset(keys.player(lname), mapping={"id": tag, "name": lname, "server": sid})
     for i in range(n):
         fields = {"from": "bench", "subject": f"s{i}", "body": "b", "at": time.time()}
-        mailbox.store_with_notice(r, lname, new_id(), fields, "bench", "", 0, n + 1)
+        mail.store_with_notice(r, lname, new_id(), fields, "bench", "", 0, n + 1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     env.update(REDIS_URL=redis_url, STATUS_TTL="3600", MAILBOX_MAX=str(n + 1))
     cmd = [sys.executable, "-m", "shared.worker", "--burst", "--quiet"] + (["--simple"] * simple)

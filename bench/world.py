@@ -221,7 +221,7 @@ def _login(w: World) -> list[Req]:
             for name in w.login_pool()]
 
 
-def _rotate(w: World, n: int) -> list[Req]:  # noqa: ARG001
+def _rotate(w: World, n: int) -> list[Req]:
     sid, _ = w.new_server(f"{w.prefix} rotating")
     return [Req("POST", f"/v1/servers/{sid}/key", w.admin)]
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
-from shared.boards import BOARD, OPERATORS, ORDERS
-from shared.dispatch import Outcome
-from shared.errors import Conflict
+from shared.dispatch import Ctx, Outcome
+from shared.errors import BoardExists
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
 from shared.schema import Enum
+from shared.storage.records import BOARD, OPERATORS, ORDERS
 
 # KEYS: meta. ARGV: id, order, operator, created. Returns {order, operator, created, new (0|1)}.
 CREATE = Lua("""
@@ -29,7 +29,7 @@ return {ARGV[2], ARGV[3], ARGV[4], 1}""")
            example={"request": {"board": "ctf.ac_desert", "order": "desc", "operator": "best"},
                     "response": {"board": "ctf.ac_desert", "order": "desc", "operator": "best",
                                  "created": 1717000000}})
-def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
+def handler(ctx: Ctx, args: dict[str, Any]) -> Outcome:
     """Create a leaderboard (admin); repeating the same settings is harmless.
 
     ``order`` says which scores are better; ``operator`` how a new score combines with the player's
@@ -50,7 +50,6 @@ def handler(ctx: Any, args: dict[str, Any]) -> Outcome:
     old_order, old_op, created, new = CREATE(ctx.redis, [keys.board(board)],
                                               [board, order, operator, int(ctx.now())])
     if (old_order, old_op) != (order, operator):
-        raise Conflict(f"board {board} exists with order {old_order} and operator {old_op}",
-                       code="board_exists")
+        raise BoardExists(f"board {board} exists with order {old_order} and operator {old_op}")
     body = {"board": board, "order": order, "operator": operator, "created": int(created)}
     return Outcome(201 if new else 200, body)

@@ -3,10 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
-from shared.errors import Conflict
+from shared.dispatch import Ctx
+from shared.errors import TooManyChannels
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
-from shared.schema import CHANNEL, SERVER_ID, Str
+from shared.schema import CHANNEL, SERVER_PATH_ID, Str
 
 # KEYS: the server's channel set, the channel's member set; ARGV: channel, server id, cap
 JOIN = Lua("""
@@ -19,12 +20,12 @@ return 1""")
 
 @operation("channel.join", "PUT", "/v1/servers/{id}/channels/{channel}", auth=SERVER,
            owner="id", aliases=("JOIN",),
-           fields=(Str("id", where="path", pattern=SERVER_ID),
+           fields=(SERVER_PATH_ID,
                    Str("channel", where="path", pattern=CHANNEL,
                        doc="channel name, case-insensitive")),
            example={"request": {"id": "k3x9q2w7m1ab", "channel": "lobby"},
                     "response": {"channel": "lobby", "joined": True}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Join a channel: messages sent to #channel then reach the calling server.
 
     Channel names are not case-sensitive (answered in lowercase). Joining a channel again changes
@@ -40,5 +41,5 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     cap = ctx.config.channels_per_server_max
     if not JOIN(ctx.redis, [keys.server_channels(server_id), keys.channel(name)],
                 [name, server_id, cap]):
-        raise Conflict(f"a server may be in at most {cap} channels", code="too_many_channels")
+        raise TooManyChannels(f"a server may be in at most {cap} channels")
     return {"channel": name, "joined": True}

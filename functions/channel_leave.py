@@ -3,17 +3,18 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import SERVER, operation
-from shared.schema import CHANNEL, SERVER_ID, Str
+from shared.schema import CHANNEL, SERVER_PATH_ID, Str
 
 
 @operation("channel.leave", "DELETE", "/v1/servers/{id}/channels/{channel}", auth=SERVER,
            owner="id", aliases=("PART",),
-           fields=(Str("id", where="path", pattern=SERVER_ID),
+           fields=(SERVER_PATH_ID,
                    Str("channel", where="path", pattern=CHANNEL,
                        doc="channel name, case-insensitive")),
            example={"request": {"id": "k3x9q2w7m1ab", "channel": "lobby"}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Leave a channel: #channel messages stop reaching the calling server.
 
     Answers 204, also when the server was not in the channel.

@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.mailbox import MAIL_ID
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import Str
+from shared.storage.mail import MAIL_ID
 
 # KEYS: mailbox, unread, mail hash, notified set; ARGV: mail id. Returns 1, or 0 if none.
 DELETE = Lua("""
@@ -21,7 +22,7 @@ return 1""")
 @operation("mail.delete", "DELETE", "/v1/mail/{id}", auth=PLAYER, aliases=("DELMAIL",),
            fields=(Str("id", where="path", pattern=MAIL_ID),),
            example={"request": {"id": "m4t8z1c6v0bn"}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Delete one of the calling player's mails, freeing its place in the mailbox.
 
     Errors:

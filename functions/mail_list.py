@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, mailbox
+from shared import keys
+from shared.dispatch import Ctx
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import Bool, Int, Str
+from shared.storage import mail
 
 # KEYS: mailbox or unread zset; ARGV: max score ('+inf' or '(seq'), limit, mail key prefix.
 # Returns {more, id, seq, from, subject, at, read, id, ...}, newest first.
@@ -40,7 +42,7 @@ def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:
                                            "subject": "rematch?", "at": 1717000600.5,
                                            "read": False}],
                                  "next_cursor": None}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """The calling player's mail, newest first, without the bodies.
 
     ``from`` is the sender's name. To read the next page, pass ``next_cursor`` as ``cursor``; it is
@@ -53,6 +55,6 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """
     (flat,) = ctx.fetch(reads, args)
     rows = [flat[i:i + 6] for i in range(1, len(flat), 6)]
-    mail = [mailbox.summary(row[0], dict(zip(COLUMNS, row[2:], strict=True))) for row in rows]
+    listed = [mail.summary(row[0], dict(zip(COLUMNS, row[2:], strict=True))) for row in rows]
     more = flat[0] == 1 and rows
-    return {"mail": mail, "next_cursor": str(int(float(rows[-1][1]))) if more else None}
+    return {"mail": listed, "next_cursor": str(int(float(rows[-1][1]))) if more else None}

@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.mailbox import MAIL_ID
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import Str
+from shared.storage.mail import MAIL_ID
 
 # KEYS: mailbox, unread, mail hash; ARGV: mail id. Returns the hash (flat) or false.
 READ = Lua("""
@@ -23,7 +24,7 @@ return redis.call('HGETALL', KEYS[3])""")
                     "response": {"id": "m4t8z1c6v0bn", "from": "bob", "subject": "rematch?",
                                  "body": "Good game! Same map tonight at 21:00?",
                                  "at": 1717000600.5, "read": True}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Read one of the calling player's mails in full; it is marked read.
 
     Errors:

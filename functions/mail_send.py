@@ -2,11 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import mailbox, status
 from shared.auth import new_id
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.dispatch import Ctx
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MailboxFull,
+    NotFound,
+    TooManyUnread,
+)
 from shared.registry import PLAYER, SERVER, operation
 from shared.schema import PLAYER_NAME, TEXT, Str
+from shared.storage import mail, status
 
 
 @operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201, aliases=("MAIL",),
@@ -19,7 +27,7 @@ from shared.schema import PLAYER_NAME, TEXT, Str
            example={"request": {"to": "bob", "subject": "rematch?",
                                 "body": "Good game! Same map tonight at 21:00?"},
                     "response": {"id": "m4t8z1c6v0bn"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Send mail to a player; it is in their mailbox before the answer comes.
 
     A player sends as themselves (leave ``from`` out). A game server may send for a player online
@@ -52,7 +60,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     mail_id, to = new_id(), args["to"]
     fields = {"from": display, "subject": args["subject"], "body": args["body"],
               "at": ctx.now_ms() / 1000}
-    outcome, detail = mailbox.store_with_notice(
+    outcome, detail = mail.store_with_notice(
         ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
         status.cutoff_ms(ctx), ctx.config.mailbox_max, ctx.config.mail_unread_per_sender_max)
     if outcome == "ok":
@@ -62,9 +70,9 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if detail == "not_found":
         raise NotFound(f"no player named {to}")
     if detail == "mailbox_full":
-        raise Conflict(f"the mailbox of {to} is full", code="mailbox_full")
+        raise MailboxFull(f"the mailbox of {to} is full")
     if detail == "too_many_unread":
-        raise Conflict(f"{to} has {ctx.config.mail_unread_per_sender_max} unread mails from "
-                       f"{sender or ctx.caller.name} already; wait until they read some",
-                       code="too_many_unread")
+        raise TooManyUnread(f"{to} has {ctx.config.mail_unread_per_sender_max} unread mails "
+                            f"from {sender or ctx.caller.name} already; wait until they read "
+                            "some")
     raise Conflict("mail id collision; please retry")

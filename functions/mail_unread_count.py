@@ -3,17 +3,18 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import PLAYER, operation
 
 
-def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:  # noqa: ARG001
+def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:
     pipe.zcard(keys.mailbox_unread(lname))
 
 
 @operation("mail.unread_count", "GET", "/v1/mail/unread", auth=PLAYER, aliases=("UNREAD",),
            prefetch=reads,
            example={"request": {}, "response": {"unread": 1}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """How many of the calling player's mails are unread.
 
     Internals:

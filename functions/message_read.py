@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, messages
+from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import SERVER, operation
-from shared.schema import Int, Str
-
-CURSOR = r"[0-9]{1,19}(-[0-9]{1,19})?"
+from shared.schema import STREAM_CURSOR, Int, Str
+from shared.storage import messages
 
 
 def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:
@@ -15,7 +15,7 @@ def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:
 
 @operation("message.read", "GET", "/v1/messages", auth=SERVER, aliases=("MESSAGES",),
            prefetch=reads,
-           fields=(Str("cursor", where="query", required=False, default="0", pattern=CURSOR,
+           fields=(Str("cursor", where="query", required=False, default="0", pattern=STREAM_CURSOR,
                        doc="id of the last message seen; absent or 0 = from the oldest kept"),
                    Int("wait", where="query", required=False, default=0, lo=0, hi=30,
                        doc="seconds to wait for a message when none is pending"),
@@ -26,7 +26,7 @@ def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:
                                                "body": "gg, rematch at 21:00?",
                                                "at": 1717000123.456}],
                                  "cursor": "1717000123456-0"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Read the calling server's inbox, oldest first.
 
     The inbox holds messages from other servers and the backend's own notices: ``mail`` (a player

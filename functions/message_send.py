@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import messages
+from shared.dispatch import Ctx
 from shared.errors import InvalidInput
 from shared.registry import SERVER, operation
 from shared.schema import CHANNEL, SERVER_ID, TEXT, Str
+from shared.storage import messages
 
 TYPE = r"[a-z0-9_.:-]{1,32}"
 
@@ -20,7 +21,7 @@ TYPE = r"[a-z0-9_.:-]{1,32}"
                            "any type starting with system")),
            example={"request": {"to": "#lobby", "body": "gg, rematch at 21:00?", "type": "chat"},
                     "response": {"id": "1717000123456-0"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Send a message to another server, to every server (*) or to a channel (#name).
 
     The message reaches each target's inbox, where ``message.read`` (or a relay connection) picks it

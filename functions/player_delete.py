@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, players
+from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, PLAYER, operation
+from shared.schema import PLAYER_PATH_NAME
 
 # KEYS: acct, settings, sessions, mailbox, unread, mailseq, notified, fails, lock, boards,
 # notice time.
@@ -31,9 +33,9 @@ return 1""")
 
 
 @operation("player.delete", "DELETE", "/v1/players/{name}", auth=PLAYER | ADMIN, owner="name",
-           fields=(players.NAME,),
+           fields=(PLAYER_PATH_NAME,),
            example={"request": {"name": "alice"}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Delete a player and everything they own; the name becomes free.
 
     Removes the account, every session (their tokens stop working at once), their settings, their

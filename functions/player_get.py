@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, players
+from shared import keys
+from shared.dispatch import Ctx
+from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import operation
+from shared.schema import PLAYER_PATH_NAME
+from shared.storage.status import is_live
 
 # KEYS: account hash, live index. Returns [id, name, created, last_seen, server, live score].
 PROFILE = Lua("""
@@ -17,13 +21,13 @@ return a""")
 FIELDS = ("id", "name", "created", "last_seen", "server", "live")
 
 
-@operation("player.get", "GET", "/v1/players/{name}", fields=(players.NAME,),
+@operation("player.get", "GET", "/v1/players/{name}", fields=(PLAYER_PATH_NAME,),
            aliases=("PLAYER", "WHOIS"),
            example={"request": {"name": "alice"},
                     "response": {"id": "w2k7r9d1x5qa", "name": "alice", "created": 1717000000,
                                  "last_seen": 1717003600, "online": True,
                                  "server": "k3x9q2w7m1ab"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A player's public profile, including where they are playing now.
 
     Anyone may read it. ``last_seen`` is the time of their last login or arrival on a server
@@ -37,8 +41,12 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     Internals:
     One script reads the account and the server's heartbeat.
     """
-    got = PROFILE(ctx.redis, [players.lkey(args["name"]), keys.status_live()])
+    got = PROFILE(ctx.redis, [keys.player(args["name"].lower()), keys.status_live()])
     acct = {k: v for k, v in zip(FIELDS, got, strict=False) if v is not None}
-    players.require(acct, args["name"])
-    live = float(acct["live"]) if "live" in acct else None
-    return players.public(acct, live, ctx)
+    if "id" not in acct:
+        raise NotFound(f"no player named {args['name']}")
+    server = acct.get("server") or None
+    online = bool(server and is_live(float(acct["live"]) if "live" in acct else None, ctx))
+    return {"id": acct["id"], "name": acct["name"], "created": int(acct["created"]),
+            "last_seen": int(acct["last_seen"]) if acct.get("last_seen") else None,
+            "online": online, "server": server if online else None}

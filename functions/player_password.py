@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, limits
+from shared import keys
 from shared.auth import hash_password, verify_password
+from shared.dispatch import Ctx
 from shared.errors import InvalidCredentials
-from shared.players import NAME, PASSWORD_MAX, PASSWORD_MIN
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
-from shared.schema import Str
+from shared.schema import PASSWORD_MAX, PASSWORD_MIN, PLAYER_PATH_NAME, Str
+from shared.storage import limits
 
 # KEYS: account hash, session index. ARGV: new pw, current token hash, session key prefix.
 # Sets the password and ends every session but the current one. Returns sessions ended.
@@ -27,12 +28,12 @@ return n""")
 
 @operation("player.password", "PUT", "/v1/players/{name}/password", auth=PLAYER, owner="name",
            account=("pw",),
-           fields=(NAME, Str("old", max_len=1024, secret=True),
+           fields=(PLAYER_PATH_NAME, Str("old", max_len=1024, secret=True),
                    Str("new", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)),
            example={"request": {"name": "alice", "old": "correct-horse-42",
                                 "new": "battery-staple-7"},
                     "response": {"sessions_ended": 1}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Change the calling player's password; their other sessions end at once.
 
     The session that makes the call stays valid; every other session of the player is logged out.

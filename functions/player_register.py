@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, limits
+from shared import keys
 from shared.auth import hash_password, new_id
-from shared.errors import Conflict
-from shared.players import PASSWORD_MAX, PASSWORD_MIN
+from shared.dispatch import Ctx
+from shared.errors import NameTaken
 from shared.redis_conn import Lua
 from shared.registry import operation
-from shared.schema import PLAYER_NAME, Str
+from shared.schema import PASSWORD_MAX, PASSWORD_MIN, PLAYER_NAME, Str
+from shared.storage import limits
 
 # A hash without ``id`` is a leftover (a last_seen or presence write racing a player.delete):
 # it does not hold the name.
@@ -25,7 +26,7 @@ return 1""")
                    Str("password", min_len=PASSWORD_MIN, max_len=PASSWORD_MAX, secret=True)),
            example={"request": {"name": "alice", "password": "correct-horse-42"},
                     "response": {"id": "w2k7r9d1x5qa", "name": "alice", "created": 1717000000}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a player; the name is theirs for good, in any letter case.
 
     Names are unique without regard to case (``Alice`` and ``alice`` are the same player); the
@@ -46,5 +47,5 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     player_id, created = new_id(), int(ctx.now())
     pw = hash_password(args["password"], ctx.config.scrypt_log2_n)
     if not CREATE(ctx.redis, [keys.player(name.lower())], [player_id, name, created, pw]):
-        raise Conflict(f"the name {name} is taken", code="name_taken")
+        raise NameTaken(f"the name {name} is taken")
     return {"id": player_id, "name": name, "created": created}

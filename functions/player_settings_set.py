@@ -2,16 +2,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, settings
-from shared.players import NAME
+from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import PLAYER, operation
+from shared.schema import PLAYER_PATH_NAME
+from shared.storage import settings
 
 
 @operation("player.settings.set", "PUT", "/v1/players/{name}/settings/{key}", auth=PLAYER,
-           owner="name", fields=(NAME, settings.KEY, settings.VALUE),
+           owner="name", fields=(PLAYER_PATH_NAME, settings.KEY, settings.VALUE),
            example={"request": {"name": "alice", "key": "hud.scale", "value": 1.25},
                     "response": {"key": "hud.scale", "value": 1.25}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Store one setting of the calling player (create or replace).
 
     ``value`` is any JSON value except null (to remove a setting, delete it), at most

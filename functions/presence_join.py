@@ -4,11 +4,12 @@ from typing import Any
 
 from shared import jobs, keys
 from shared.auth import session_owner, sha256
-from shared.errors import Conflict, InvalidCredentials
+from shared.dispatch import Ctx
+from shared.errors import InvalidCredentials, ServerNotLive
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
-from shared.schema import SERVER_ID, Str
-from shared.status import cutoff_ms
+from shared.schema import SERVER_PATH_ID, Str
+from shared.storage.status import cutoff_ms
 
 # The old server's player-set key is built in the script from these two parts.
 PLAYERS_KEY = keys.around(keys.server_players(keys.HOLE))
@@ -36,12 +37,12 @@ return {acct[1], acct[2], redis.call('ZCARD', KEYS[4]), acct[3] == ARGV[1] and 1
 
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
            aliases=("ONLINE",),
-           fields=(Str("id", where="path", pattern=SERVER_ID),
+           fields=(SERVER_PATH_ID,
                    Str("token", max_len=512, secret=True, doc="the player's session token")),
            example={"request": {"id": "k3x9q2w7m1ab", "token": "p.YWxpY2U.EXAMPLE-session-token"},
                     "response": {"player": {"id": "w2k7r9d1x5qa", "name": "alice"},
                                  "server": "k3x9q2w7m1ab", "online": True}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A player comes online on the calling server, proven by their session token.
 
     The player logs in (``session.login``) from the game; the server passes their token here. A
@@ -72,8 +73,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     if got == -1:
         raise InvalidCredentials("the player token is invalid or expired")
     if got == -2:
-        raise Conflict(f"server {server_id} is not live: send a heartbeat first",
-                       code="server_not_live")
+        raise ServerNotLive(f"server {server_id} is not live: send a heartbeat first")
     player_id, name, unread, was_here, joined_ms = got
     if unread and not was_here:
         tx = ctx.redis.pipeline()

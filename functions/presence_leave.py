@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.players import NAME
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
-from shared.schema import SERVER_ID, Str
+from shared.schema import PLAYER_PATH_NAME, SERVER_PATH_ID
 
 # KEYS: account. ARGV: server id, now. Returns -1 unknown player, 0 not on it, 1 went offline.
 LEAVE = Lua("""
@@ -21,9 +21,9 @@ return 1""")
 
 @operation("presence.leave", "DELETE", "/v1/servers/{id}/players/{name}", auth=SERVER,
            owner="id", status=204, aliases=("OFFLINE",),
-           fields=(Str("id", where="path", pattern=SERVER_ID), NAME),
+           fields=(SERVER_PATH_ID, PLAYER_PATH_NAME),
            example={"request": {"id": "k3x9q2w7m1ab", "name": "alice"}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """A player leaves the calling server and goes offline.
 
     Only a player online on this server goes offline; for a player elsewhere the call changes

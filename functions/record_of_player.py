@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import boards, keys
+from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.players import NAME
 from shared.redis_conn import Lua
 from shared.registry import operation
+from shared.schema import PLAYER_PATH_NAME
+from shared.storage import records
 
 # KEYS: account, the player's board set. ARGV: lname, prefix/suffix of a board's rank key and
 # of its records key. Returns false for an unknown player, else {board, rank, record JSON, ...}.
@@ -25,12 +27,12 @@ return out""")
 
 
 @operation("record.of_player", "GET", "/v1/players/{name}/records", aliases=("RECORDS",),
-           fields=(NAME,),
+           fields=(PLAYER_PATH_NAME,),
            example={"request": {"name": "alice"},
                     "response": {"records": [{"board": "ctf.ac_desert", "rank": 1, "score": 7,
                                               "meta": {"flags": 7, "frags": 31},
                                               "server": "k3x9q2w7m1ab", "at": 1717001800.5}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Every record a player holds, one per board, sorted by board id.
 
     Errors:
@@ -45,10 +47,10 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
                       *keys.around(keys.board_records(keys.HOLE))])
     if flat is None:
         raise NotFound(f"no player named {args['name']}")
-    records = []
+    listed = []
     for i in range(0, len(flat), 3):
-        rec = boards.render(flat[i + 2], flat[i + 1])
+        rec = records.render(flat[i + 2], flat[i + 1])
         del rec["player"]
-        records.append({"board": flat[i], **rec})
-    records.sort(key=lambda rec: rec["board"])
-    return {"records": records}
+        listed.append({"board": flat[i], **rec})
+    listed.sort(key=lambda rec: rec["board"])
+    return {"records": listed}

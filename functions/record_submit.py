@@ -3,23 +3,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import boards, keys
+from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import Forbidden, NotFound
 from shared.registry import SERVER, operation
 from shared.schema import MAX_SAFE_INT, PLAYER_NAME, Int, Json, Str
-from shared.status import cutoff_ms
+from shared.storage import records
+from shared.storage.status import cutoff_ms
 
 
 @operation("record.submit", "POST", "/v1/boards/{board}/records", auth=SERVER,
            aliases=("SUBMIT",),
-           fields=(boards.BOARD, Str("player", pattern=PLAYER_NAME),
+           fields=(records.BOARD, Str("player", pattern=PLAYER_NAME),
                    Int("score", doc=f"integer, |score| <= {MAX_SAFE_INT}"),
                    Json("meta", required=False, max_bytes="record_meta_max",
                         doc="any JSON, at most RECORD_META_MAX bytes")),
            example={"request": {"board": "ctf.ac_desert", "player": "alice", "score": 7,
                                 "meta": {"flags": 7, "frags": 31}},
                     "response": {"rank": 1, "score": 7, "improved": True}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Submit a player's score on a board; the player must be online on the calling server.
 
     The board's operator decides what is kept:
@@ -44,15 +46,15 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """
     board, lname, server_id = args["board"], args["player"].lower(), ctx.caller.id
     at_ms = ctx.now_ms()
-    member = boards.member(at_ms, lname)
+    member = records.member(at_ms, lname)
     head = json.dumps({"meta": args.get("meta"), "server": server_id, "at": at_ms / 1000,
                        "member": member})
-    result = boards.SUBMIT(
-        ctx.redis, [*boards.board_keys(board), keys.player(lname), keys.status_live(),
+    result = records.SUBMIT(
+        ctx.redis, [*records.board_keys(board), keys.player(lname), keys.status_live(),
                     keys.player_boards(lname)],
         [lname, args["score"], head, member, MAX_SAFE_INT, server_id, cutoff_ms(ctx), board])
     if not result:
-        raise boards.no_board(board)
+        raise records.no_board(board)
     if result == -1:
         raise NotFound(f"no player named {args['player']}")
     if result == -2:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import boards
+from shared.dispatch import Ctx
 from shared.registry import operation
 from shared.schema import Int, Str
+from shared.storage import records
 
 
 @operation("record.top", "GET", "/v1/boards/{board}/records", aliases=("TOP",),
-           fields=(boards.BOARD,
+           fields=(records.BOARD,
                    Int("limit", where="query", required=False, lo=1, hi=100, default=10),
                    Str("cursor", where="query", required=False, pattern=r"[0-9]{1,9}",
                        doc="next_cursor of the previous page")),
@@ -20,7 +21,7 @@ from shared.schema import Int, Str
                                               "meta": {"flags": 5, "frags": 22},
                                               "server": "k3x9q2w7m1ab", "at": 1717001750.0}],
                                  "next_cursor": "2"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A page of a leaderboard, best first.
 
     Equal scores rank the older record first. To read the next page, pass ``next_cursor`` as
@@ -31,9 +32,9 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     - ``not_found`` (404): the board does not exist.
     """
     first, limit = int(args.get("cursor") or 0), args["limit"]
-    out = boards.TOP(ctx.redis, boards.board_keys(args["board"]), [first, limit])
+    out = records.TOP(ctx.redis, records.board_keys(args["board"]), [first, limit])
     if not out:
-        raise boards.no_board(args["board"])
+        raise records.no_board(args["board"])
     more, *raws = out
-    records = [boards.render(raw, first + i + 1) for i, raw in enumerate(raws) if raw != "null"]
-    return {"records": records, "next_cursor": str(first + limit) if more else None}
+    listed = [records.render(raw, first + i + 1) for i, raw in enumerate(raws) if raw != "null"]
+    return {"records": listed, "next_cursor": str(first + limit) if more else None}

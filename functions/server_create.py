@@ -4,6 +4,7 @@ from typing import Any
 
 from shared import keys
 from shared.auth import new_id, new_server_key, sha256
+from shared.dispatch import Ctx
 from shared.registry import ADMIN, operation
 from shared.schema import Str
 
@@ -14,7 +15,7 @@ from shared.schema import Str
                     "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
                                  "key": "s.k3x9q2w7m1ab.EXAMPLE-server-key",
                                  "created": 1717000000}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a game server (admin): returns its id and its key.
 
     Give the id and key to the server's operator: the key is the server's credential and is shown

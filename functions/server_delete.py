@@ -3,10 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
-from shared.schema import SERVER_ID, Str
+from shared.schema import SERVER_PATH_ID
 
 # KEYS: server, settings, live index, status data, inbox, its channels, directory, players,
 # then one key per channel, then one account per online player. ARGV: id, channel count.
@@ -25,9 +26,9 @@ return 1""")
 
 
 @operation("server.delete", "DELETE", "/v1/servers/{id}", auth=ADMIN,
-           fields=(Str("id", where="path", pattern=SERVER_ID),),
+           fields=(SERVER_PATH_ID,),
            example={"request": {"id": "k3x9q2w7m1ab"}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Delete a game server (admin); its key stops working at once.
 
     Removes the server, its settings, its status (it leaves the server list at once), its message

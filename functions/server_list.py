@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import ADMIN, operation
 
 
@@ -10,7 +11,7 @@ from shared.registry import ADMIN, operation
            example={"request": {},
                     "response": {"servers": [{"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
                                               "created": 1717000000}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Every registered game server, oldest first, with its id, name and creation time.
 
     Keys are never shown: only their hashes are stored.

@@ -4,10 +4,11 @@ from typing import Any
 
 from shared import keys
 from shared.auth import new_server_key, sha256
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
-from shared.schema import SERVER_ID, Str
+from shared.schema import SERVER_PATH_ID
 
 # KEYS[1] server hash; ARGV[1] sha256 of the new key. Returns the server name, or false.
 ROTATE = Lua("""
@@ -18,11 +19,11 @@ return redis.call('HGET', KEYS[1], 'name')""")
 
 @operation("server.rotate_key", "POST", "/v1/servers/{id}/key", auth=ADMIN,
            secret_out=("key",), aliases=("ROTATE",),
-           fields=(Str("id", where="path", pattern=SERVER_ID),),
+           fields=(SERVER_PATH_ID,),
            example={"request": {"id": "k3x9q2w7m1ab"},
                     "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
                                  "key": "s.k3x9q2w7m1ab.EXAMPLE-new-server-key"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Issue a new key for a game server (admin); the old key stops working at once.
 
     The new key is shown only in this answer; the old key stops working at once. A repeat with

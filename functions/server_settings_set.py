@@ -2,18 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys, settings
+from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import SERVER, operation
-from shared.schema import SERVER_ID, Str
+from shared.schema import SERVER_PATH_ID
+from shared.storage import settings
 
 
 @operation("server.settings.set", "PUT", "/v1/servers/{id}/settings/{key}", auth=SERVER,
-           owner="id", fields=(Str("id", where="path", pattern=SERVER_ID), settings.KEY,
+           owner="id", fields=(SERVER_PATH_ID, settings.KEY,
                                settings.VALUE),
            example={"request": {"id": "k3x9q2w7m1ab", "key": "motd",
                                 "value": "Welcome to Desert CTF!"},
                     "response": {"key": "motd", "value": "Welcome to Desert CTF!"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Store one setting of the calling server (create or replace).
 
     Same rules as player settings: ``value`` is any JSON value except null, at most

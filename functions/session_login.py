@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import keys, limits
+from shared import keys
 from shared.auth import new_session_token, sha256, verify_password
+from shared.dispatch import Ctx
 from shared.errors import InvalidCredentials
 from shared.redis_conn import Lua
 from shared.registry import operation
 from shared.schema import PLAYER_NAME, Str
+from shared.storage import limits
 
 # KEYS: the player's session index, the new session's key.
 # ARGV: token hash, session JSON, TTL s, now ms, SESSIONS_PER_PLAYER_MAX, session key prefix.
@@ -43,7 +45,7 @@ return over""")
                     "response": {"token": "p.YWxpY2U.EXAMPLE-session-token",
                                  "player": {"id": "w2k7r9d1x5qa", "name": "alice"},
                                  "expires_at": 1719592000}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Log a player in: returns a session token to send as their credential.
 
     The token stays valid for SESSION_TTL seconds, until the player logs out, changes their

@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import PLAYER, operation
 
 
 @operation("session.logout", "DELETE", "/v1/sessions/current", auth=PLAYER,
            aliases=("LOGOUT",),
            example={"request": {}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Log out: the token that made this call stops working at once.
 
     The player's other sessions stay valid. Answers 204 with no body.

@@ -4,21 +4,22 @@ import json
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.registry import operation
-from shared.schema import SERVER_ID, Str
-from shared.status import is_live, render
+from shared.schema import SERVER_PATH_ID
+from shared.storage.status import is_live, render
 
 
 @operation("status.get", "GET", "/v1/status/{id}", aliases=("STATUS",),
-           fields=(Str("id", where="path", pattern=SERVER_ID),),
+           fields=(SERVER_PATH_ID,),
            example={"request": {"id": "k3x9q2w7m1ab"},
                     "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
                                  "host": "ac.example.org", "port": 28763, "map": "ac_desert",
                                  "mode": "ctf", "players": ["alice", "bob"], "max_players": 16,
                                  "version": "1.3.0", "public": True, "updated": 1717000000.25,
                                  "player_count": 2}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """One server's public status.
 
     Errors:

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.registry import operation
-from shared.status import live_servers
+from shared.storage.status import live_servers
 
 
 @operation("status.list", "GET", "/v1/status", aliases=("SERVERS", "LIST"),
@@ -14,7 +15,7 @@ from shared.status import live_servers
                                               "players": ["alice", "bob"], "max_players": 16,
                                               "version": "1.3.0", "public": True,
                                               "updated": 1717000000.25, "player_count": 2}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """The public server list: every live server whose status is public.
 
     Busiest servers first (then by name). A server is listed while its heartbeats keep coming

@@ -4,12 +4,13 @@ import json
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import InvalidInput
 from shared.registry import SERVER, operation
-from shared.schema import SERVER_ID, Bool, Int, Str, StrList
+from shared.schema import SERVER_PATH_ID, Bool, Int, Str, StrList
 
 FIELDS = (
-    Str("id", where="path", pattern=SERVER_ID),
+    SERVER_PATH_ID,
     Str("name", min_len=1, max_len=64),
     Str("host", min_len=1, max_len=255, pattern=r"[A-Za-z0-9_.:\-\[\]]+",
         doc="hostname or IP address players connect to"),
@@ -35,7 +36,7 @@ FIELDS = (
                                  "mode": "ctf", "players": ["alice", "bob"], "max_players": 16,
                                  "version": "1.3.0", "public": True, "updated": 1717000000.25,
                                  "player_count": 2, "expires_at": 1717000090.25}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Heartbeat: publish the calling server's status; repeat at least every STATUS_TTL seconds.
 
     While heartbeats keep coming, the server is live: it may bring players online and submit

@@ -23,7 +23,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from relay import protocol as p
-from shared import keys, messages, metrics
+from shared import keys, metrics
+from shared.storage import messages
 
 log = logging.getLogger("ssm.relay")
 

@@ -48,8 +48,6 @@ LOGGED_IN = "Logged in as {}."
 EXPIRED = "your session or server key is no longer valid; authenticate again"
 RESUME_NEEDS_AUTH = "RESUME needs SERVER mode and AUTH"
 RESUMING = "Resuming after {}."
-UNAVAILABLE = "storage is unavailable; retry shortly"
-INTERNAL = "internal error"
 IDLE_TIMEOUT = "Idle timeout."
 SHUTTING_DOWN = "Server shutting down."
 

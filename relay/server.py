@@ -81,8 +81,7 @@ class Relay:
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
             text_fields: Any, key: str | None) -> Outcome:
-        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip,
-                  via="relay")
+        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip)
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
 
     def fresh(self, caller: auth.Caller, secret: str | None,

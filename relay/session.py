@@ -21,12 +21,13 @@ import redis
 
 from relay import protocol as p
 from shared.auth import ANONYMOUS, Caller, sha256
-from shared.errors import ApiError, Unauthenticated
+from shared.errors import ApiError, Internal, Unauthenticated, Unavailable
+from shared.schema import STREAM_CURSOR
 
 log = logging.getLogger("ssm.relay")
 
 AUTH_TRIES = 3
-CURSOR = re.compile(r"[0-9]{1,19}(-[0-9]{1,19})?")
+CURSOR = re.compile(STREAM_CURSOR)
 
 
 class Expired(Unauthenticated):
@@ -113,13 +114,13 @@ class Session:
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
             self.hub.recount(self)
-        if isinstance(exc, ApiError):
-            return self.fail(exc.message, exc.code, exc.retry_after)
         if isinstance(exc, redis.RedisError):
             log.warning("redis unavailable: %s", type(exc).__name__)
-            return self.fail(p.UNAVAILABLE, "unavailable", 1)
-        log.error("relay command failed", exc_info=exc)
-        return self.fail(p.INTERNAL, "internal")
+            exc = Unavailable()
+        elif not isinstance(exc, ApiError):
+            log.error("relay command failed", exc_info=exc)
+            exc = Internal()
+        return self.fail(exc.message, exc.code, exc.retry_after)
 
     # --- input ------------------------------------------------------------------------------
     def on_line(self, raw: bytes | None) -> Step:

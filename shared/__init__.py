@@ -1,1 +1,7 @@
-"""Code shared by the HTTP app, the relay and the workers: config, Redis, keys, auth, errors."""
+"""What the HTTP app, the relay and the workers share (map: docs/DESIGN.md).
+
+At the top, the mechanism every operation goes through (registry, dispatch, schema, errors,
+auth, config, keys, the Redis connection, jobs, metrics, logs) and the process entry points
+(``python -m shared.up``, ``python -m shared.worker``); below it ``storage`` (domain storage,
+one module per operation group) and ``web`` (pages, API docs, OpenAPI).
+"""

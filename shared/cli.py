@@ -29,12 +29,12 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 from shared import auth
-from shared.boards import OPERATORS, ORDERS
 from shared.config import Config
 from shared.embedded import published
 from shared.errors import ApiError
 from shared.redis_conn import connect
 from shared.registry import load
+from shared.storage.records import OPERATORS, ORDERS
 
 NO_REDIS = ("no Redis: REDIS_URL is not set and no `python -m shared.up` is running for "
             "SSM_DATA_DIR={data_dir} (no answering {data_dir}/redis.url); start "

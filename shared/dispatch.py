@@ -19,10 +19,10 @@ from shared import keys
 from shared.auth import Caller
 from shared.config import Config
 from shared.errors import (
-    Conflict,
     Forbidden,
     IdempotencyKeyReused,
     InvalidInput,
+    RequestInProgress,
     Unauthenticated,
 )
 from shared.registry import Operation
@@ -44,7 +44,6 @@ class Ctx:
     config: Config
     caller: Caller
     ip: str = ""
-    via: str = "http"  # http | relay
     clock: Callable[[], float] = field(default=time.time)
     prefetched: list | None = None  # results of the operation's prefetch, sent with the auth
 
@@ -147,8 +146,8 @@ def _replay(op: Operation, stored: str | None, fp: str) -> Outcome:
     if stored is not None and stored.startswith(_PENDING) and stored != f"{_PENDING}:{fp}":
         raise _reused()
     if stored is None or stored.startswith(_PENDING):
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly",
-                       code="request_in_progress")
+        raise RequestInProgress("a request with this Idempotency-Key is still in progress; "
+                                "retry shortly")
     data = json.loads(stored)
     if data.get("fp", fp) != fp:
         raise _reused()

@@ -1,4 +1,10 @@
-"""Domain errors: each has a stable ``code`` and a status hint; transports convert them once."""
+"""Domain errors: each class carries its stable ``code`` and its HTTP ``status`` (Chalice's
+``NotFoundError.STATUS_CODE = 404`` style); transports convert them once.
+
+Every code the API answers is a class here, so :data:`CODES` (code -> status) is the one table
+of them; ``wsgi.HTTP_CODES`` (status -> code, for errors Werkzeug raises before a route runs)
+is derived from :data:`BY_STATUS`.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,9 @@ class ApiError(Exception):
     status = 400
     code = "invalid_input"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 retry_after: int | None = None):
+    def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
         self.message = message
-        if code:
-            self.code = code
-        if status:
-            self.status = status
         self.retry_after = retry_after
 
 
@@ -44,14 +45,66 @@ class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
+class MethodNotAllowed(ApiError):
+    """405: the route exists, not with this method (raised by Werkzeug's routing)."""
+
+    status, code = 405, "method_not_allowed"
+
+
 class Conflict(ApiError):
-    """409; ``code`` names the conflict (``name_taken``, ``mailbox_full``, ...)."""
+    """409; a subclass names the conflict."""
 
     status, code = 409, "conflict"
 
 
+class NameTaken(Conflict):
+    code = "name_taken"
+
+
+class MailboxFull(Conflict):
+    code = "mailbox_full"
+
+
+class TooManyUnread(Conflict):
+    code = "too_many_unread"
+
+
+class BoardExists(Conflict):
+    code = "board_exists"
+
+
+class ServerNotLive(Conflict):
+    code = "server_not_live"
+
+
+class TooManyChannels(Conflict):
+    code = "too_many_channels"
+
+
+class TooManySettings(Conflict):
+    code = "too_many_settings"
+
+
+class RequestInProgress(Conflict):
+    """409: a request with this Idempotency-Key is still running."""
+
+    code = "request_in_progress"
+
+
+class RequestTimeout(ApiError):
+    """408: the client stopped sending its body (the web worker's per-read deadline)."""
+
+    status, code = 408, "request_timeout"
+
+
 class TooLarge(ApiError):
     status, code = 413, "too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    """415 (raised by Werkzeug): answered as invalid_input, the body is the problem."""
+
+    status, code = 415, "invalid_input"
 
 
 class IdempotencyKeyReused(ApiError):
@@ -67,5 +120,36 @@ class RateLimited(ApiError):
         super().__init__(message, retry_after=max(1, int(retry_after)))
 
 
+class Internal(ApiError):
+    """500: an unexpected error; its cause is logged, never shown."""
+
+    status, code = 500, "internal"
+
+    def __init__(self, message: str = "internal error"):
+        super().__init__(message)
+
+
 class Unavailable(ApiError):
+    """503: Redis could not be reached. Both adapters raise it for every Redis error."""
+
     status, code = 503, "unavailable"
+
+    def __init__(self, message: str = "storage is unavailable; retry shortly",
+                 retry_after: int = 1):
+        super().__init__(message, retry_after=retry_after)
+
+
+def _classes(cls: type[ApiError]) -> list[type[ApiError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _classes(sub))]
+
+
+# Every code the API answers, with its status (a code's first class wins: invalid_input is 400).
+CODES: dict[str, int] = {}
+for _cls in _classes(ApiError):
+    CODES.setdefault(_cls.code, _cls.status)
+
+# The answer for an error known only by its status (Werkzeug's routing, its body limit): the
+# generic class of each status. Any other status (a Werkzeug 500) is a plain "error".
+BY_STATUS: dict[int, str] = {c.status: c.code for c in (
+    InvalidInput, Unauthenticated, Forbidden, NotFound, MethodNotAllowed, Conflict, TooLarge,
+    UnsupportedMediaType, RateLimited, Unavailable)}

@@ -35,10 +35,10 @@ errorlog = "-"
 logger_class = logs.gunicorn_logger(os.environ)  # LOG_FORMAT / LOG_LEVEL (shared/logs.py)
 
 
-def on_starting(server):  # noqa: ARG001 (gunicorn hook signature)
+def on_starting(server):  # gunicorn hook signature
     """Check the configuration once, in the master, and exit with a readable message."""
+    config = _config
     try:
-        config = Config.from_env()
         config.require_redis()
     except ConfigError as err:
         print(f"ssm web: configuration error: {err}", file=sys.stderr)
@@ -46,9 +46,9 @@ def on_starting(server):  # noqa: ARG001 (gunicorn hook signature)
     metrics.gunicorn_master(config)  # one PROMETHEUS_MULTIPROC_DIR for all workers
 
 
-def child_exit(server, worker):  # noqa: ARG001
+def child_exit(server, worker):
     metrics.gunicorn_child_exit(worker.pid)
 
 
-def on_exit(server):  # noqa: ARG001
+def on_exit(server):
     metrics.gunicorn_exit()

@@ -1,5 +1,9 @@
 """RQ jobs and their enqueue helpers (queues ``mail`` and ``status``); docs/WORKERS.md.
 
+This module is the RQ side only: enqueueing, the job functions, their retries and timeouts. The
+scripts the jobs run live with the storage they touch (``shared.storage.mail`` notices,
+``shared.storage.status`` sweep, ``shared.storage.messages`` trim).
+
 A job that must exist exactly when a write exists is enqueued in the write's MULTI/EXEC::
 
     tx = ctx.redis.pipeline()
@@ -13,7 +17,7 @@ is ONE Lua script that checks, marks and delivers atomically, so a worker killed
 either did all of it (a retry then finds the mark and does nothing) or none of it (a retry does
 it). The scripts touch a player's keys, the live index and the inboxes in one script: atomic on
 the single-node Redis we run; a Redis Cluster deployment would need these keys on one slot.
-Inbox writes reuse ``messages.DELIVER`` verbatim (wrapped as a Lua function), so stream ids
+Inbox writes reuse ``messages.DELIVER`` verbatim (``messages.JOB_PRELUDE``), so stream ids
 come from the id log like every other delivery.
 """
 
@@ -27,9 +31,9 @@ from typing import Any
 
 from rq import Queue, Retry, get_current_job
 
-from shared import keys, messages
 from shared.config import Config
-from shared.redis_conn import Lua, connect
+from shared.redis_conn import connect
+from shared.storage import mail, messages, status
 
 log = logging.getLogger("ssm.jobs")
 
@@ -38,7 +42,6 @@ STATUS_QUEUE = "status"
 MAIL_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
 MAIL_TIMEOUT = 30    # seconds; also bounds how long a job of a killed worker stays "started"
 STATUS_TIMEOUT = 120
-NOTICE_AT_TTL_MS = 86400 * 1000
 SWEEP_BATCH = 50     # dead servers handled per sweep script
 
 
@@ -76,27 +79,6 @@ def enqueue_periodic(r: Any, func: str, ttl: int) -> None:
                                          ttl=ttl, result_ttl=0, failure_ttl=86400)
 
 
-# KEYS: live index, sweep lock (both {status}). ARGV: STATUS_TTL, period (ms), owner.
-# Takes the period's sweep lock only when some server's heartbeat has lapsed; returns 1 when it
-# did (the caller queues the sweep). With nothing to expire it reads one zset entry and writes
-# nothing, so an idle fleet's schedule costs no job and no write.
-SWEEP_DUE = Lua("""
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cutoff = now_ms - tonumber(ARGV[1]) * 1000
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff, 'LIMIT', 0, 1)
-if #lapsed == 0 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0""")
-
-
-def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
-    """Whether this caller should queue the sweep now: a heartbeat has lapsed and it won the
-    period's lock (one sweep per period fleet-wide). One round trip."""
-    return SWEEP_DUE(r, [keys.status_live(), keys.status_sweep_lock()],
-                     [status_ttl, period_ms, owner]) == 1
-
-
 def _safe(text: str) -> str:
     """RQ job ids allow letters, digits, _ and - only; player names allow more."""
     return "".join(c if c.isalnum() or c in "_-" else f"_{ord(c):x}" for c in text)
@@ -116,143 +98,6 @@ def _pause(config: Config) -> None:
         time.sleep(config.test_job_pause_ms / 1000)
 
 
-def _deliver_args(config: Config) -> list[Any]:
-    return [config.message_hard_cap, keys.inbox_prefix(), config.message_keep_count,
-            config.message_keep_seconds, messages.TRIM_STEP]
-
-
-# Prelude of every job script. KEYS[1] servers set, KEYS[2] id log; ARGV[1..5] delivery
-# settings. send(server, event, data) appends data (JSON-encoded here) to one server's inbox
-# through messages.DELIVER; false when the server is not registered.
-PRELUDE = ("local function deliver(KEYS, ARGV)\n" + messages.DELIVER.source + "\nend\n" + """
-local function send(server, event, data)
-  return deliver({KEYS[1], KEYS[2], KEYS[1]}, {'server', server, 'ssm', event,
-    cjson.encode(data), ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]})
-end
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function live(server, ttl)
-  local beat = redis.call('ZSCORE', KEYS[7], server)
-  return beat and tonumber(beat) >= now_ms - tonumber(ttl) * 1000
-end
-""")
-
-# KEYS 3 mail hash, 4 unread, 5 notified, 6 account, 7 live index, 8 notice-at
-# ARGV 6 mail id, 7 STATUS_TTL, 8 notice-at TTL (ms). Returns what happened.
-NOTIFY_MAIL = Lua(PRELUDE + """
-local mail = redis.call('HMGET', KEYS[3], 'id', 'from', 'subject', 'read')
-if not mail[1] then return 'gone' end
-if mail[4] == '1' or not redis.call('ZSCORE', KEYS[4], ARGV[6]) then return 'read' end
-if redis.call('SISMEMBER', KEYS[5], ARGV[6]) == 1 then return 'done' end
-local acct = redis.call('HMGET', KEYS[6], 'name', 'server')
-if not acct[2] or not live(acct[2], ARGV[7]) then return 'offline' end
-local unread = redis.call('ZCARD', KEYS[4])
-local from, subject = mail[2] or '', mail[3] or ''
-local body = 'New mail from ' .. from .. (subject ~= '' and (': ' .. subject) or '')
-if not send(acct[2], 'mail', {type = 'mail', from = from, to = acct[2], player = acct[1],
-    mail_id = ARGV[6], subject = subject, unread = unread, body = body,
-    at = now_ms / 1000}) then return 'no_server' end
-redis.call('SADD', KEYS[5], ARGV[6])
-redis.call('SET', KEYS[8], now_ms, 'PX', ARGV[8])
-if redis.call('SCARD', KEYS[5]) > unread + 64 then
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-    if not redis.call('ZSCORE', KEYS[4], id) then redis.call('SREM', KEYS[5], id) end
-  end
-end
-return 'sent'""")
-
-# KEYS 3 unread, 4 notified, 5 account, 6 (unused), 7 live index, 8 notice-at
-# ARGV 6 server id, 7 STATUS_TTL, 8 notice-at TTL (ms), 9 joined at (ms), 10/11 mail key
-# around the mail id. Returns what happened.
-NOTIFY_PENDING = Lua(PRELUDE + """
-local acct = redis.call('HMGET', KEYS[5], 'name', 'server')
-if acct[2] ~= ARGV[6] then return 'moved' end
-if not live(ARGV[6], ARGV[7]) then return 'offline' end
-local ids = redis.call('ZREVRANGE', KEYS[3], 0, -1)
-if #ids == 0 then return 'none' end
-if tonumber(redis.call('GET', KEYS[8]) or 0) >= tonumber(ARGV[9]) then
-  local told = true
-  for _, id in ipairs(ids) do
-    if redis.call('SISMEMBER', KEYS[4], id) == 0 then told = false break end
-  end
-  if told then return 'done' end
-end
-local m = redis.call('HMGET', ARGV[10] .. ids[1] .. ARGV[11], 'from', 'subject')
-local body = 'You have ' .. #ids .. ' unread mail' .. (#ids > 1 and 's' or '')
-if not send(ARGV[6], 'mail', {type = 'mail', pending = true, from = m[1] or '', to = ARGV[6],
-    player = acct[1], mail_id = ids[1], subject = m[2] or '', unread = #ids, body = body,
-    at = now_ms / 1000}) then return 'no_server' end
-redis.call('DEL', KEYS[4])
-for i = 1, #ids, 500 do
-  redis.call('SADD', KEYS[4], unpack(ids, i, math.min(i + 499, #ids)))
-end
-redis.call('SET', KEYS[8], now_ms, 'PX', ARGV[8])
-return 'sent'""")
-
-# KEYS 3 status data, 4..6 (unused), 7 live index
-# ARGV 6 STATUS_TTL, 7 batch size, 8/9 account key around the name, 10/11 players-set key
-# around the server id. Returns {expired server ids..., notices sent}.
-SWEEP = Lua(PRELUDE + """
-local cutoff = now_ms - tonumber(ARGV[6]) * 1000
-local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', '(' .. cutoff, 'LIMIT', 0, ARGV[7])
-local gone = {}
-for _, id in ipairs(dead) do
-  local beat = math.floor(tonumber(redis.call('ZSCORE', KEYS[7], id)) / 1000)
-  redis.call('ZREM', KEYS[7], id)
-  local raw = redis.call('HGET', KEYS[3], id)
-  redis.call('HDEL', KEYS[3], id)
-  local ok, d = pcall(cjson.decode, raw or '')
-  local name = (ok and type(d) == 'table' and type(d.name) == 'string') and d.name or id
-  local set = ARGV[10] .. id .. ARGV[11]
-  for _, lname in ipairs(redis.call('SMEMBERS', set)) do
-    local acct = ARGV[8] .. lname .. ARGV[9]
-    if redis.call('HGET', acct, 'server') == id then
-      redis.call('HDEL', acct, 'server')
-      local seen = tonumber(redis.call('HGET', acct, 'last_seen') or 0)
-      if beat > seen then redis.call('HSET', acct, 'last_seen', beat) end
-    end
-  end
-  redis.call('DEL', set)
-  gone[#gone + 1] = {id, name}
-end
-local sent = 0
-if #gone > 0 then
-  for _, to in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], cutoff, '+inf')) do
-    for _, g in ipairs(gone) do
-      if send(to, 'server_offline', {type = 'server_offline', from = 'ssm', to = to,
-          server = g[1], name = g[2], body = g[2] .. ' went offline', at = now_ms / 1000})
-      then sent = sent + 1 end
-    end
-  end
-end
-local out = {}
-for _, g in ipairs(gone) do out[#out + 1] = g[1] end
-out[#out + 1] = sent
-return out""")
-
-# KEYS: inboxes. ARGV: keep count, keep seconds, step. Returns entries dropped.
-TRIM = Lua("""
-local t = redis.call('TIME')
-local oldest = '(' .. (tonumber(t[1]) - tonumber(ARGV[2])) * 1000 .. '-0'
-local keep, step, dropped = tonumber(ARGV[1]), tonumber(ARGV[3]), 0
-for _, key in ipairs(KEYS) do
-  for _ = 1, 100 do
-    local len = redis.call('XLEN', key)
-    if len <= keep then break end
-    local want = math.min(len - keep, step)
-    local aged = #redis.call('XRANGE', key, '-', oldest, 'COUNT', want)
-    if aged > 0 then redis.call('XTRIM', key, 'MAXLEN', len - aged) end
-    dropped = dropped + aged
-    if aged < want then break end
-  end
-end
-return dropped""")
-
-
-def _base_keys() -> list[str]:
-    return [keys.servers_all(), keys.message_ids()]
-
-
 # --- jobs -----------------------------------------------------------------------------------
 def notify_mail(lname: str, mail_id: str) -> str:
     """Push a ``mail`` notice to the live server the recipient is online on, once.
@@ -263,11 +108,7 @@ def notify_mail(lname: str, mail_id: str) -> str:
     """
     r, config = _env()
     _pause(config)
-    outcome = NOTIFY_MAIL(r, [*_base_keys(), keys.mail(lname, mail_id),
-                              keys.mailbox_unread(lname), keys.mail_notified(lname),
-                              keys.player(lname), keys.status_live(),
-                              keys.mail_notice_at(lname)],
-                          [*_deliver_args(config), mail_id, config.status_ttl, NOTICE_AT_TTL_MS])
+    outcome = mail.notify(r, config, lname, mail_id)
     _pause(config)
     return outcome
 
@@ -289,11 +130,7 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
             at = at.replace(tzinfo=UTC)  # RQ stores UTC
         joined_ms = int(at.timestamp() * 1000) if at else 0
     _pause(config)
-    outcome = NOTIFY_PENDING(
-        r, [*_base_keys(), keys.mailbox_unread(lname), keys.mail_notified(lname),
-            keys.player(lname), "", keys.status_live(), keys.mail_notice_at(lname)],
-        [*_deliver_args(config), server_id, config.status_ttl, NOTICE_AT_TTL_MS, joined_ms,
-         *keys.around(keys.mail(lname, keys.HOLE))])
+    outcome = mail.notify_pending(r, config, lname, server_id, joined_ms)
     _pause(config)
     return outcome
 
@@ -310,10 +147,7 @@ def sweep_status() -> list[str]:
     r, config = _env()
     expired: list[str] = []
     while True:
-        got = SWEEP(r, [*_base_keys(), keys.status_data(), "", "", "", keys.status_live()],
-                    [*_deliver_args(config), config.status_ttl, SWEEP_BATCH,
-                     *keys.around(keys.player(keys.HOLE)),
-                     *keys.around(keys.server_players(keys.HOLE))])
+        got = status.sweep(r, config, SWEEP_BATCH)
         expired += got[:-1]
         if len(got) - 1 < SWEEP_BATCH:
             if expired:
@@ -329,10 +163,6 @@ def trim_inboxes() -> int:
     catches inboxes that stopped receiving. 1 + one round trip per 100 servers.
     """
     r, config = _env()
-    servers = sorted(r.smembers(keys.servers_all()))
-    dropped = 0
-    for i in range(0, len(servers), 100):
-        dropped += TRIM(r, [keys.inbox(s) for s in servers[i:i + 100]],
-                        [config.message_keep_count, config.message_keep_seconds, 1000])
+    dropped = messages.trim_aged(r, config)
     (log.info if dropped else log.debug)("trim: dropped %d inbox entries", dropped)
     return dropped

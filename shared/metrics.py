@@ -277,7 +277,7 @@ def wsgi_app(token: str | None, body: Callable[[], bytes]) -> Callable:
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:  # the stdlib's signature
         pass
 
 

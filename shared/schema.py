@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ SERVER_ID = r"[a-z0-9]{1,32}"
 BOARD_ID = r"[a-z0-9_.:-]{1,64}"
 SETTING_KEY = r"[A-Za-z0-9_.:-]{1,64}"
 CHANNEL = r"[A-Za-z0-9_.:-]{1,64}"
+# an inbox stream id ("0" = from the oldest kept): message.read's cursor and the relay's RESUME
+STREAM_CURSOR = r"[0-9]{1,19}(-[0-9]{1,19})?"
 
 # Text rules (SPEC §4), in this one place. Single-line text (a Str with no pattern of its own:
 # names, subjects, heartbeat fields) refuses C0 and C1 controls, DEL, the Unicode line and
@@ -64,7 +66,7 @@ class Field:
     max_bytes: int | str | None = None
     default: Any = MISSING
     rest: bool = False
-    secret: bool = False
+    secret: bool = False  # a password: never part of the Idempotency-Key fingerprint
     doc: str = ""
     _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
 
@@ -73,28 +75,35 @@ class Field:
             object.__setattr__(self, "_regex", re.compile(f"(?:{self.pattern})"))
 
 
-def Str(name: str, **kw: Any) -> Field:  # noqa: N802 (reads like a type in declarations)
+def Str(name: str, **kw: Any) -> Field:  # capitalized: reads like a type in declarations
     return Field(name, "str", **kw)
 
 
-def Int(name: str, **kw: Any) -> Field:  # noqa: N802
+def Int(name: str, **kw: Any) -> Field:
     return Field(name, "int", **kw)
 
 
-def Bool(name: str, **kw: Any) -> Field:  # noqa: N802
+def Bool(name: str, **kw: Any) -> Field:
     return Field(name, "bool", **kw)
 
 
-def Json(name: str, **kw: Any) -> Field:  # noqa: N802
+def Json(name: str, **kw: Any) -> Field:
     return Field(name, "json", **kw)
 
 
-def Enum(name: str, choices: tuple[str, ...], **kw: Any) -> Field:  # noqa: N802
+def Enum(name: str, choices: tuple[str, ...], **kw: Any) -> Field:
     return Field(name, "enum", choices=choices, **kw)
 
 
-def StrList(name: str, item: Field, **kw: Any) -> Field:  # noqa: N802
+def StrList(name: str, item: Field, **kw: Any) -> Field:
     return Field(name, "strlist", item=item, **kw)
+
+
+# Fields several operations declare alike.
+SERVER_PATH_ID = Str("id", where="path", pattern=SERVER_ID)
+PLAYER_PATH_NAME = Str("name", where="path", pattern=PLAYER_NAME,
+                       doc="player name (case-insensitive)")
+PASSWORD_MIN, PASSWORD_MAX = 6, 128
 
 
 def _limit(value: int | str | None, config: Any) -> int | None:
@@ -102,76 +111,98 @@ def _limit(value: int | str | None, config: Any) -> int | None:
 
 
 def check(f: Field, value: Any, config: Any, text: bool, label: str | None = None) -> Any:
-    """Return the converted value of one field, or raise InvalidInput naming it."""
-    label = label or f.name
-    if f.kind == "str" or f.kind == "enum":
-        if not isinstance(value, str):
-            raise InvalidInput(label, "must be a string")
-        if f.kind == "enum":
-            if value not in f.choices:
-                raise InvalidInput(label, "must be one of " + ", ".join(f.choices))
-            return value
+    """Return the converted value of one field, or raise InvalidInput naming it. ``text``: the
+    value arrived as text (path, query, relay words) and may be converted."""
+    checker = _CHECKERS.get(f.kind)
+    if checker is None:
+        raise AssertionError(f"unknown field kind {f.kind}")  # a declaration bug, not input
+    return checker(f, value, config, text, label or f.name)
+
+
+def _check_str(f: Field, value: Any, config: Any, text: bool, label: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(label, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(label, "is not valid Unicode (lone surrogate)") from None
+    rule = TEXT_RULES.get(f.pattern)
+    bad = rule[0].search(value) if rule else None
+    if bad:
+        raise InvalidInput(label, f"must not contain U+{ord(bad.group()):04X} ({rule[1]})")
+    limit = _limit(f.max_len, config)
+    if len(value) < f.min_len:
+        raise InvalidInput(label, f"must be at least {f.min_len} characters")
+    if limit is not None and len(value) > limit:
+        raise InvalidInput(label, f"must be at most {limit} characters")
+    if f._regex is not None and not f._regex.fullmatch(value):
+        raise InvalidInput(label, f"has an invalid format (expected {f.pattern})")
+    return value
+
+
+def _check_enum(f: Field, value: Any, config: Any, text: bool, label: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(label, "must be a string")
+    if value not in f.choices:
+        raise InvalidInput(label, "must be one of " + ", ".join(f.choices))
+    return value
+
+
+def _check_int(f: Field, value: Any, config: Any, text: bool, label: str) -> int:
+    if text and isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(label, "must be an integer")
+    lo = f.lo if f.lo is not None else -MAX_SAFE_INT
+    hi = f.hi if f.hi is not None else MAX_SAFE_INT
+    if not lo <= value <= hi:
+        raise InvalidInput(label, f"must be between {lo} and {hi}")
+    return value
+
+
+def _check_bool(f: Field, value: Any, config: Any, text: bool, label: str) -> bool:
+    if text and isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+    if not isinstance(value, bool):
+        raise InvalidInput(label, "must be true or false")
+    return value
+
+
+def _check_json(f: Field, value: Any, config: Any, text: bool, label: str) -> Any:
+    if text and isinstance(value, str):
         try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInput(label, "is not valid Unicode (lone surrogate)") from None
-        rule = TEXT_RULES.get(f.pattern)
-        bad = rule[0].search(value) if rule else None
-        if bad:
-            raise InvalidInput(label, f"must not contain U+{ord(bad.group()):04X} ({rule[1]})")
-        limit = _limit(f.max_len, config)
-        if len(value) < f.min_len:
-            raise InvalidInput(label, f"must be at least {f.min_len} characters")
-        if limit is not None and len(value) > limit:
-            raise InvalidInput(label, f"must be at most {limit} characters")
-        if f._regex is not None and not f._regex.fullmatch(value):
-            raise InvalidInput(label, f"has an invalid format (expected {f.pattern})")
-        return value
-    if f.kind == "int":
-        if text and isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value.strip()):
-            value = int(value.strip())
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInput(label, "must be an integer")
-        lo = f.lo if f.lo is not None else -MAX_SAFE_INT
-        hi = f.hi if f.hi is not None else MAX_SAFE_INT
-        if not lo <= value <= hi:
-            raise InvalidInput(label, f"must be between {lo} and {hi}")
-        return value
-    if f.kind == "bool":
-        if text and isinstance(value, str):
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off", ""):
-                return False
-        if not isinstance(value, bool):
-            raise InvalidInput(label, "must be true or false")
-        return value
-    if f.kind == "json":
-        if text and isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass  # plain words are a string value
-        try:
-            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
-        except (ValueError, TypeError):
-            raise InvalidInput(label, "must be a JSON value (no NaN or Infinity)") from None
-        limit = _limit(f.max_bytes, config)
-        if limit is not None and len(encoded.encode()) > limit:
-            raise TooLarge(f"{label}: must be at most {limit} bytes as JSON")
-        return value
-    if f.kind == "strlist":
-        if text and isinstance(value, str):
-            value = [v for v in value.split(",") if v] if value else []
-        if not isinstance(value, list):
-            raise InvalidInput(label, "must be a list")
-        limit = _limit(f.max_items, config)
-        if limit is not None and len(value) > limit:
-            raise InvalidInput(label, f"must have at most {limit} items")
-        assert f.item is not None
-        return [check(f.item, v, config, text, f"{label}[{i}]") for i, v in enumerate(value)]
-    raise AssertionError(f"unknown field kind {f.kind}")  # a declaration bug, not input
+            value = json.loads(value)
+        except ValueError:
+            pass  # plain words are a string value
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):
+        raise InvalidInput(label, "must be a JSON value (no NaN or Infinity)") from None
+    limit = _limit(f.max_bytes, config)
+    if limit is not None and len(encoded.encode()) > limit:
+        raise TooLarge(f"{label}: must be at most {limit} bytes as JSON")
+    return value
+
+
+def _check_strlist(f: Field, value: Any, config: Any, text: bool, label: str) -> list:
+    if text and isinstance(value, str):
+        value = [v for v in value.split(",") if v] if value else []
+    if not isinstance(value, list):
+        raise InvalidInput(label, "must be a list")
+    limit = _limit(f.max_items, config)
+    if limit is not None and len(value) > limit:
+        raise InvalidInput(label, f"must have at most {limit} items")
+    assert f.item is not None
+    return [check(f.item, v, config, text, f"{label}[{i}]") for i, v in enumerate(value)]
+
+
+_CHECKERS: dict[str, Callable[[Field, Any, Any, bool, str], Any]] = {
+    "str": _check_str, "enum": _check_enum, "int": _check_int, "bool": _check_bool,
+    "json": _check_json, "strlist": _check_strlist}
 
 
 def validate(fields: tuple[Field, ...], raw: Mapping[str, Any], config: Any,

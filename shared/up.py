@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     procs = subprocess.Popen(cmd, env=env, start_new_session=True)
     stopping = False
 
-    def stop(signum: int, frame: object) -> None:  # noqa: ARG001
+    def stop(signum: int, frame: object) -> None:
         nonlocal stopping
         if not stopping:
             stopping = True

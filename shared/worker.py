@@ -42,6 +42,7 @@ from rq.scheduler import RQScheduler
 from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
 from shared.logs import setup_logging
+from shared.storage import status
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
@@ -58,7 +59,7 @@ class SlowerScheduler:
     burst branch is left out (the scheduler never runs in burst mode here)."""
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
-                         *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
+                         *args: Any, **kwargs: Any) -> None:
         self.scheduler = RQScheduler(self.queues, connection=self.connection,  # type: ignore
                                      interval=SCHEDULER_SECONDS, logging_level=logging_level,
                                      serializer=self.serializer)  # type: ignore
@@ -99,7 +100,7 @@ class Ticker(threading.Thread):
     def tick(self) -> None:
         for lock, every, func in self.periodic:
             if func == "sweep_status":  # only when a heartbeat lapsed: idle, nothing is written
-                due = jobs.sweep_due(self.conn, self.owner, self.status_ttl, every * 1000)
+                due = status.sweep_due(self.conn, self.owner, self.status_ttl, every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
             else:
@@ -167,7 +168,7 @@ def supervise(argv: list[str], burst: bool) -> int:
     children: list[subprocess.Popen] = []
     stopping = False
 
-    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:  # noqa: ARG001
+    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
         nonlocal stopping
         stopping = True
         for child in children:

@@ -18,17 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from shared import apidoc, openapi, pages
 from shared.registry import load
 from shared.schema import LINE, validate
+from shared.web import apidoc, openapi, pages
 from tests.conftest import make_config
+from tests.world import MAIL, real_example, world
 
 OPS = [op for _, ops in apidoc.grouped(load()) for op in ops]
 IDS = [op.name for op in OPS]
-# the example values a real world replaces (ids and secrets are random)
-SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
-                                     "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
-ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 JARGON = re.compile(r"round trip|\bscripts?\b|\bLua\b|(?-i:MULTI|EXEC|ZCARD|XREAD)|hash tag"
                     r"|pipeline|\bRedis\b|sha256", re.I)
 
@@ -53,57 +50,10 @@ def _shape(value: Any) -> Any:
     return None
 
 
-def _world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Two live servers, players alice and bob online on the first, a board with both their
-    records, a mail from bob to alice, a message to the first server, settings of alice and the
-    server, the server in channel lobby. Returns (example value -> real value, headers by kind)."""
-    c = api.client
-    sid, srv = api.server("Desert CTF #1")
-    sid2, srv2 = api.server("Other")
-    for s, h in ((sid, srv), (sid2, srv2)):
-        assert api.heartbeat(s, h).status_code == 200
-    real = {SERVER: sid, OTHER_SERVER: sid2}
-    callers = {"anonymous": {}, "admin": api.admin, "server": srv}
-    if op_name == "player.register":  # alice must not exist yet
-        return real, callers
-    alice, bob = api.player("alice", ALICE_PASSWORD), api.player("bob", "bob-password-1")
-    callers["player"] = alice
-    real[TOKEN] = api.token(alice)
-    for player in (alice, bob):
-        assert api.join(sid, srv, player).status_code == 200
-    if op_name != "board.create":  # it must create the board
-        assert c.put("/v1/boards/ctf.ac_desert", json={"order": "desc", "operator": "best"},
-                     headers=api.admin).status_code == 201
-        for name, score in (("alice", 7), ("bob", 5)):
-            assert c.post("/v1/boards/ctf.ac_desert/records", headers=srv,
-                          json={"player": name, "score": score, "meta": {"flags": score}}
-                          ).status_code == 200
-    sent = c.post("/v1/mail", json={"to": "alice", "subject": "hi", "body": "gg"}, headers=bob)
-    real[MAIL] = sent.json["id"]
-    assert c.post("/v1/messages", json={"to": sid, "body": "hello"},
-                  headers=srv2).status_code == 202
-    assert c.put(f"/v1/servers/{sid}/channels/lobby", headers=srv).status_code == 200
-    for key, value in (("hud.scale", 1.25), ("crosshair", "dot")):
-        assert c.put(f"/v1/players/alice/settings/{key}", json={"value": value},
-                     headers=alice).status_code == 200
-    assert c.put(f"/v1/servers/{sid}/settings/motd", json={"value": "hi"},
-                 headers=srv).status_code == 200
-    return real, callers
-
-
-def _real(value: Any, real: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _real(v, real) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_real(v, real) for v in value]
-    return real.get(value, value) if isinstance(value, str) else value
-
-
 @pytest.mark.parametrize("op", OPS, ids=IDS)
 def test_example_sent_for_real_answers_as_documented(api, op):
-    real, callers = _world(api, op.name)
-    ex = apidoc.example(dataclasses.replace(
-        op, example={**op.example, "request": _real(op.example["request"], real)}))
+    real, callers = world(api, op.name)
+    ex = real_example(op, real)
     resp = api.client.open(ex.url, method=ex.method, headers=callers[apidoc.caller_kind(op)],
                            json=ex.body)
     assert resp.status_code == ex.status, (op.name, resp.data[:300])

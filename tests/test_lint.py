@@ -1,7 +1,9 @@
-"""The code stays ruff-clean (E, F, I, UP, W, B; see pyproject.toml)."""
+"""The code stays ruff-clean (E, F, I, UP, W, B; see pyproject.toml), operations stay transport-free
+and tests stand without the benchmarks."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -19,3 +21,32 @@ def test_ruff_clean():
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise",
                            "."], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+TRANSPORT = {"flask", "werkzeug", "asyncio", "socket"}
+
+
+def _imported(path: Path) -> set[str]:
+    """Top-level modules a file imports, anywhere in it (TYPE_CHECKING blocks included)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_operations_import_no_transport():
+    """An operation is transport-free: no file in functions/ imports flask, werkzeug, asyncio or
+    socket (STYLE.md: the registry and the adapters own the wire)."""
+    files = sorted((ROOT / "functions").glob("*.py"))
+    assert len(files) > 30
+    bad = {f.name: sorted(_imported(f) & TRANSPORT) for f in files if _imported(f) & TRANSPORT}
+    assert not bad, bad
+
+
+def test_tests_import_no_bench():
+    """Benchmarks may change freely: what a test needs lives in tests/ or shared/."""
+    bad = [f.name for f in sorted((ROOT / "tests").glob("*.py")) if "bench" in _imported(f)]
+    assert not bad, bad

@@ -9,7 +9,8 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from shared import jobs, keys, mailbox
+from shared import jobs, keys
+from shared.storage import mail as mail_storage
 
 
 def mail(client, headers, to="bob", body="hello", **extra):
@@ -117,7 +118,7 @@ def test_mailbox_full_drops_nothing(client, config, r, alice, bob):
 def test_mailbox_cap_holds_under_a_race(r, config, alice, bob):
     """The cap is checked in the script that stores: a stale count cannot overfill."""
     fields = {"from": "Alice", "subject": "", "body": "x", "at": 1.0}
-    got = [mailbox.store_with_notice(r, "bob", f"id{i}", fields, "alice", "", 0, 2)[0]
+    got = [mail_storage.store_with_notice(r, "bob", f"id{i}", fields, "alice", "", 0, 2)[0]
            for i in range(3)]
     assert got == ["ok", "ok", "refused"]
     assert r.zcard(keys.mailbox("bob")) == 2 and len(queued(config)) == 2

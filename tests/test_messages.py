@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from shared import keys, messages
+from shared import keys
+from shared.storage import messages
 
 
 def send(client, headers, to, body="hi", **extra):

@@ -203,7 +203,7 @@ def gunicorn2(request, redis_server, r, tmp_path):
         given.mkdir()
         (given / "counter_1.db").write_bytes(b"stale")  # emptied at start
         env["PROMETHEUS_MULTIPROC_DIR"] = str(given)
-    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / "web.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
                              "shared/gunicorn_conf.py"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -288,7 +288,7 @@ def spawn_relay(redis_url: str, tmp_path: Path, **env: str) -> tuple[subprocess.
     port = free_port()
     full = dict(os.environ, REDIS_URL=redis_url, RELAY_PORT=str(port), RELAY_HOST="127.0.0.1",
                 RELAY_MAX_PER_IP="0", **env)
-    log = open(tmp_path / f"relay-{port}.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / f"relay-{port}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "relay"], cwd=ROOT, env=full, stdout=log,
                             stderr=subprocess.STDOUT)
     import socket
@@ -422,7 +422,7 @@ def test_metrics_port_in_use_logs_and_runs_on(redis_server, r, tmp_path):
 def spawn_worker(redis_url: str, tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
     full = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     full.update(REDIS_URL=redis_url, STATUS_SWEEP_SECONDS="1", PYTHONUNBUFFERED="1", **env)
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / "worker.log", "wb")
     return subprocess.Popen([sys.executable, "-m", "shared.worker", *args], cwd=ROOT, env=full,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -26,11 +26,14 @@ import pytest
 from relay import protocol as p
 from relay.server import Relay
 from relay.session import BUILTINS, Session
-from shared import keys, messages
+from shared import keys
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
 from shared.embedded import EmbeddedRedis, free_port
 from shared.registry import load
+from shared.storage import messages
+from shared.web import apidoc
+from tests.world import real_example, real_value, world
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -580,6 +583,50 @@ def test_every_operation_answers_like_http(relay, client, api, who):
             assert got["state"] == "OK", (name, got)
         else:
             assert (got["state"], got["code"]) == ("ERROR", resp.json["error"]["code"]), name
+
+
+def _over_relay(relay: Relay, op: Any, real: dict[str, str],
+                headers: dict[str, str]) -> dict[str, Any]:
+    c = greeted(relay.port, "CLIENT")
+    if headers:
+        assert c.cmd("TOKEN", headers["Authorization"].removeprefix("Bearer "))["state"] == "OK"
+    got = c.cmd(op.name, real_value(op.example["request"], real))
+    c.close()
+    return got
+
+
+@pytest.mark.parametrize("op", sorted(load().values(), key=lambda op: op.name),
+                         ids=lambda op: op.name)
+def test_every_example_answers_the_same_data_over_http_and_relay(relay, api, r, op):
+    """Success payloads compared, each operation's documented example in the world of real
+    fixtures (tests/world.py): a read answers exactly the same data over both transports, in one
+    world; a write, run in two fresh worlds (it changes its world; ids, tokens and times are new
+    in each), answers the same keys with values of the same types."""
+    real, callers = world(api, op.name)
+    headers = callers[apidoc.caller_kind(op)]
+    ex = real_example(op, real)
+    resp = api.client.open(ex.url, method=ex.method, headers=headers, json=ex.body)
+    assert resp.status_code < 300, (op.name, resp.json)
+    want = None if resp.status_code == 204 else resp.json
+    if not op.reads:
+        r.flushall()
+        real, callers = world(api, op.name)
+        headers = callers[apidoc.caller_kind(op)]
+    got = _over_relay(relay, op, real, headers)
+    assert got["state"] == "OK", (op.name, got)
+    if op.reads:
+        assert got.get("data") == want, op.name
+    else:
+        assert _shape(got.get("data")) == _shape(want), (op.name, got.get("data"), want)
+
+
+def _shape(value: Any) -> Any:
+    """Keys all the way down, values that are not new in each world (ids, tokens, times)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return type(value).__name__
 
 
 def test_resume_when_inbox_is_gone_finishes_and_live_pushes_continue(relay, api):

@@ -105,3 +105,17 @@ def test_issued_secrets_are_never_stored_for_a_replay(api, client):
         assert issued not in again.get_data(as_text=True)
         assert issued not in dump(r)
     assert r.zcard(keys.player_sessions("sec")) == 1  # the repeat logged nobody in again
+
+
+def test_idempotency_fingerprint_leaves_out_fields_declared_secret():
+    from shared.dispatch import fingerprint
+    from shared.registry import load
+
+    ops = [op for op in load().values() if any(f.secret for f in op.fields)]
+    assert {op.name for op in ops} >= {"player.register", "session.login", "player.password"}
+    for op in ops:
+        args = {f.name: "x" for f in op.fields}
+        other = {**args, **{f.name: "y" for f in op.fields if f.secret}}
+        assert fingerprint(op, args) == fingerprint(op, other), op.name
+        public = next(f.name for f in op.fields if not f.secret)
+        assert fingerprint(op, args) != fingerprint(op, {**args, public: "y"}), op.name

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from shared import keys, messages
+from shared import keys
+from shared.storage import messages
 from tests import test_relay
 from tests.conftest import Api
 from tests.test_relay import authed, server_creds

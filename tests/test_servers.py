@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import keys, messages
+from shared import keys
+from shared.storage import messages
 from tests import test_relay
 from tests.test_secrets import dump
 
@@ -176,7 +177,8 @@ def test_delete_server_errors_and_auth(api, client):
     sid, srv = api.server()
     resp = client.delete("/v1/servers/nosuchserver", headers=api.admin)
     assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found"
-    assert client.delete("/v1/servers/Bad!", headers=api.admin).status_code in (400, 404)
+    resp = client.delete("/v1/servers/Bad!", headers=api.admin)
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "invalid_input"
     assert client.delete(f"/v1/servers/{sid}").status_code == 401
     assert client.delete(f"/v1/servers/{sid}", headers=srv).status_code == 403
     assert client.delete(f"/v1/servers/{sid}", headers=api.player()).status_code == 403

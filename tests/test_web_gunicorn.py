@@ -112,3 +112,16 @@ def test_http_error_shapes_over_real_http(web):
         assert json.loads(err.read())["error"]["code"] == "invalid_input"
     else:
         pytest.fail("expected 400")
+
+
+# (a non-integer WEB_CONCURRENCY is refused by gunicorn itself, before it reads this file)
+@pytest.mark.parametrize(("name", "value"), [("PORT", "http"), ("WEB_CONCURRENCY", "0"),
+                                             ("WEB_WORKER_CONNECTIONS", "0")])
+def test_bad_web_setting_exits_naming_it(name, value):
+    env = dict(os.environ, REDIS_URL="redis://127.0.0.1:1/0", **{name: value})
+    proc = subprocess.run([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
+                           "shared/gunicorn_conf.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert f"ssm web: configuration error: {name} must be" in proc.stderr
+    assert "Traceback" not in proc.stderr

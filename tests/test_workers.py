@@ -19,7 +19,8 @@ import psutil
 import pytest
 from rq.job import Job
 
-from shared import jobs, keys, messages
+from shared import jobs, keys
+from shared.storage import messages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +35,7 @@ class Workers:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
         env.update(REDIS_URL=self.url, STATUS_TTL=str(ttl), STATUS_SWEEP_SECONDS="1",
                    SSM_TEST_JOB_PAUSE_MS=str(pause_ms), PYTHONUNBUFFERED="1")
-        log = open(self.logdir / f"worker{len(self.procs)}.log", "wb")  # noqa: SIM115
+        log = open(self.logdir / f"worker{len(self.procs)}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "shared.worker", *args], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import apidoc
-from shared.apidoc import who
 from shared.registry import ANYONE, Operation
 from shared.schema import Field, describe, json_schema
+from shared.web import apidoc
+from shared.web.apidoc import who
 
 __all__ = ["document", "who"]
 

@@ -4,8 +4,8 @@ Operations are grouped by area in a reading order (first how to get a credential
 do with it). Each one's rules come from its declaration: fields and their limits (settings
 resolved from the running Config, so the numbers are the deployment's), who may call, its
 example, and its docstring (summary line; description; an ``Errors:`` list). The same model feeds
-``/docs`` (shared/pages.py), ``/openapi.json`` (shared/openapi.py) and docs/API.md, written by
-``python -m shared.apidoc`` (a test checks the committed file matches).
+``/docs`` (shared/web/pages.py), ``/openapi.json`` (shared/web/openapi.py) and docs/API.md,
+written by ``python -m shared.web.apidoc`` (a test checks the committed file matches).
 
 Docstring markup: paragraphs split by blank lines, ``- `` starts a list item, ````code````.
 A setting's environment name (``MAILBOX_MAX``) is shown as its configured value. After the
@@ -30,7 +30,7 @@ from shared.config import Config
 from shared.registry import ADMIN, ANYONE, PLAYER, Operation, load
 from shared.schema import describe
 
-PATH = Path(__file__).resolve().parent.parent / "docs" / "API.md"
+PATH = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,7 @@ def render(registry: dict[str, Operation] | None = None, config: Any = None) -> 
     """docs/API.md: every operation by area, with the default configuration's limits."""
     registry, config = registry or load(), config or Config()
     out = ["# SSMGlobal API\n",
-           "Generated from the operation registry by `python -m shared.apidoc`; limits are the "
+           "Generated from the operation registry by `python -m shared.web.apidoc`; limits are the "
            "defaults (a deployment's own values are on its `GET /docs` page, and in "
            "`GET /openapi.json`). Every operation is also a relay command under its name "
            "(case-insensitive) or an alias.\n",

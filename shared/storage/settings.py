@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.errors import Conflict
+from shared.errors import TooManySettings
 from shared.redis_conn import Lua
 from shared.schema import SETTING_KEY, Json, Str
 
@@ -37,12 +37,12 @@ def render(raw: dict[str, str]) -> dict[str, Any]:
 def put(ctx: Any, hash_key: str, key: str, value: Any) -> dict[str, Any]:
     """Store one setting atomically with the key-count check. One round trip.
 
-    Returns ``{key, value}``; Conflict ``too_many_settings`` when a new key would pass the cap.
+    Returns ``{key, value}``; TooManySettings when a new key would pass the cap.
     """
     text = json.dumps(value, separators=(",", ":"))
     limit = ctx.config.settings_keys_max
     if not SET(ctx.redis, [hash_key], [key, text, limit]):
-        raise Conflict(f"at most {limit} settings; delete one first", code="too_many_settings")
+        raise TooManySettings(f"at most {limit} settings; delete one first")
     return {"key": key, "value": value}
 
 

@@ -113,15 +113,6 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[2], first, rank + around)) do
 end
 return out""")
 
-# KEYS: rank, rec. ARGV: lname. Returns {rank (1-based), record JSON} or false.
-ONE = Lua("""
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
-if not raw then return false end
-local rank = redis.call('ZRANK', KEYS[1], cjson.decode(raw)['member'])
-if not rank then return false end
-return {rank + 1, raw}""")
-
-
 def render(raw: str, rank: int) -> dict[str, Any]:
     """A stored record as callers see it: {rank, player, score, meta, server, at}."""
     rec = json.loads(raw)

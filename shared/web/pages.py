@@ -8,8 +8,8 @@ from typing import Any
 
 import jinja2
 
-from shared import apidoc
 from shared.registry import Operation
+from shared.web import apidoc
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -20,7 +20,7 @@ table{border-collapse:collapse;width:100%}th,td{padding:.4rem .7rem;border-botto
 text-align:left}th{color:#9cf}code{color:#fc9}h2{margin-top:2rem}.muted{color:#888}"""
 
 
-def status_page(servers: list[dict[str, Any]], now: float, refresh: int = 10) -> str:
+def status_page(servers: list[dict[str, Any]], refresh: int = 10) -> str:
     """Live public servers, refreshing itself every ``refresh`` seconds."""
     e = html.escape
     rows = "".join(

@@ -209,3 +209,64 @@ def read(r: Any, server_id: str, cursor: str, count: int,
     with metrics.longpoll() if block_ms else contextlib.nullcontext():  # long-polls gauge
         got = r.xread({keys.inbox(server_id): cursor}, count=count, block=block_ms or None)
     return got[0][1] if got else []
+
+
+# --- for the worker's job scripts (shared/jobs.py) --------------------------------------------
+# Prelude of every worker job script (shared/jobs.py): DELIVER verbatim, wrapped as a Lua
+# function, so stream ids come from the id log like every other delivery. KEYS[1] servers set,
+# KEYS[2] id log; ARGV[1..5] delivery settings. send(server, event, data) appends data
+# (JSON-encoded here) to one server's inbox through DELIVER; false when the server is not
+# registered.
+JOB_PRELUDE = ("local function deliver(KEYS, ARGV)\n" + DELIVER.source + "\nend\n" + """
+local function send(server, event, data)
+  return deliver({KEYS[1], KEYS[2], KEYS[1]}, {'server', server, 'ssm', event,
+    cjson.encode(data), ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]})
+end
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function live(server, ttl)
+  local beat = redis.call('ZSCORE', KEYS[7], server)
+  return beat and tonumber(beat) >= now_ms - tonumber(ttl) * 1000
+end
+""")
+
+
+def job_keys() -> list[str]:
+    """KEYS[1..2] of every job script: the servers set and the id log."""
+    return [keys.servers_all(), keys.message_ids()]
+
+
+def job_args(config: Any) -> list[Any]:
+    """ARGV[1..5] of every job script: the delivery settings."""
+    return [config.message_hard_cap, keys.inbox_prefix(), config.message_keep_count,
+            config.message_keep_seconds, TRIM_STEP]
+
+
+# KEYS: inboxes. ARGV: keep count, keep seconds, step. Returns entries dropped.
+TRIM = Lua("""
+local t = redis.call('TIME')
+local oldest = '(' .. (tonumber(t[1]) - tonumber(ARGV[2])) * 1000 .. '-0'
+local keep, step, dropped = tonumber(ARGV[1]), tonumber(ARGV[3]), 0
+for _, key in ipairs(KEYS) do
+  for _ = 1, 100 do
+    local len = redis.call('XLEN', key)
+    if len <= keep then break end
+    local want = math.min(len - keep, step)
+    local aged = #redis.call('XRANGE', key, '-', oldest, 'COUNT', want)
+    if aged > 0 then redis.call('XTRIM', key, 'MAXLEN', len - aged) end
+    dropped = dropped + aged
+    if aged < want then break end
+  end
+end
+return dropped""")
+
+
+def trim_aged(r: Any, config: Any) -> int:
+    """Drop inbox entries older than MESSAGE_KEEP_SECONDS that are not among the newest
+    MESSAGE_KEEP_COUNT of their inbox; returns how many. 1 + one round trip per 100 servers."""
+    servers = sorted(r.smembers(keys.servers_all()))
+    dropped = 0
+    for i in range(0, len(servers), 100):
+        dropped += TRIM(r, [keys.inbox(s) for s in servers[i:i + 100]],
+                        [config.message_keep_count, config.message_keep_seconds, 1000])
+    return dropped

@@ -1,11 +1,10 @@
-"""The round-trip counter of bench/roundtrips.py counts request/response exchanges, not commands."""
+"""The round-trip counter (shared.redis_conn) counts request/response exchanges, not commands."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.roundtrips import counting_client, preload_scripts
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, counting_client, preload_scripts
 
 
 @pytest.fixture

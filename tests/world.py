@@ -1,0 +1,69 @@
+"""A small world of real fixtures for running every operation's documented example: two live
+servers, players alice and bob online on the first, a board with both their records, mail,
+a message, settings and a channel. Used by the docs test (every example answers as documented)
+and the relay contract test (both transports answer the same data)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from shared.registry import Operation
+from shared.web import apidoc
+
+# the example values a real world replaces (ids and secrets are random)
+SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
+                                     "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
+ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
+
+
+def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Two live servers, players alice and bob online on the first, a board with both their
+    records, a mail from bob to alice, a message to the first server, settings of alice and the
+    server, the server in channel lobby. Returns (example value -> real value, headers by kind)."""
+    c = api.client
+    sid, srv = api.server("Desert CTF #1")
+    sid2, srv2 = api.server("Other")
+    for s, h in ((sid, srv), (sid2, srv2)):
+        assert api.heartbeat(s, h).status_code == 200
+    real = {SERVER: sid, OTHER_SERVER: sid2}
+    callers = {"anonymous": {}, "admin": api.admin, "server": srv}
+    if op_name == "player.register":  # alice must not exist yet
+        return real, callers
+    alice, bob = api.player("alice", ALICE_PASSWORD), api.player("bob", "bob-password-1")
+    callers["player"] = alice
+    real[TOKEN] = api.token(alice)
+    for player in (alice, bob):
+        assert api.join(sid, srv, player).status_code == 200
+    if op_name != "board.create":  # it must create the board
+        assert c.put("/v1/boards/ctf.ac_desert", json={"order": "desc", "operator": "best"},
+                     headers=api.admin).status_code == 201
+        for name, score in (("alice", 7), ("bob", 5)):
+            assert c.post("/v1/boards/ctf.ac_desert/records", headers=srv,
+                          json={"player": name, "score": score, "meta": {"flags": score}}
+                          ).status_code == 200
+    sent = c.post("/v1/mail", json={"to": "alice", "subject": "hi", "body": "gg"}, headers=bob)
+    real[MAIL] = sent.json["id"]
+    assert c.post("/v1/messages", json={"to": sid, "body": "hello"},
+                  headers=srv2).status_code == 202
+    assert c.put(f"/v1/servers/{sid}/channels/lobby", headers=srv).status_code == 200
+    for key, value in (("hud.scale", 1.25), ("crosshair", "dot")):
+        assert c.put(f"/v1/players/alice/settings/{key}", json={"value": value},
+                     headers=alice).status_code == 200
+    assert c.put(f"/v1/servers/{sid}/settings/motd", json={"value": "hi"},
+                 headers=srv).status_code == 200
+    return real, callers
+
+
+def real_value(value: Any, real: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: real_value(v, real) for k, v in value.items()}
+    if isinstance(value, list):
+        return [real_value(v, real) for v in value]
+    return real.get(value, value) if isinstance(value, str) else value
+
+
+def real_example(op: Operation, real: dict[str, str]) -> apidoc.Example | None:
+    """The operation's documented example with the world's real ids and secrets in it."""
+    return apidoc.example(dataclasses.replace(
+        op, example={**op.example, "request": real_value(op.example["request"], real)}))
