@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -21,7 +20,7 @@ from shared import auth, cli, logs, metrics, openapi, pages
 from shared.config import Config
 from shared.dispatch import Ctx, run
 from shared.errors import ApiError, InvalidInput, Unauthenticated
-from shared.redis_conn import connect
+from shared.redis_conn import REDIS_ERRORS, connect_data, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
 
@@ -33,16 +32,20 @@ HTTP_CODES = {400: "invalid_input", 401: "unauthenticated", 403: "forbidden", 40
 
 
 def create_app(config: Config | None = None, redis_client: Any = None,
-               clock: Callable[[], float] = time.time) -> Flask:
-    """Build the app: one route per registered operation, plus health, docs and status page."""
+               clock: Callable[[], float] = time.time, queue_client: Any = None) -> Flask:
+    """Build the app: one route per registered operation, plus health, docs and status page.
+
+    ``redis_client`` is the data client, ``queue_client`` the one jobs are queued with
+    (default: from the config, ``shared.redis_conn``)."""
     config = config or Config.from_env()
     if redis_client is None and not config.redis_url and cli.loaded_by_flask_command():
         redis_client = cli.find_redis(config)  # the admin CLI next to `python -m shared.up`
-    r = redis_client if redis_client is not None else connect(config.require_redis())
+    r = redis_client if redis_client is not None else connect_data(config)
+    q = queue_client if queue_client is not None else queue_for(config, r)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.request_body_max
     app.json.sort_keys = False
-    app.extensions["ssm"] = {"config": config, "redis": r, "clock": clock}
+    app.extensions["ssm"] = {"config": config, "redis": r, "clock": clock, "queue": q}
     if config.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -52,7 +55,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     registry = load()
     for op in registry.values():
         rule = re.sub(r"\{(\w+)\}", r"<\1>", op.path)
-        app.add_url_rule(rule, endpoint=op.name, view_func=_view(op, config, r, clock),
+        app.add_url_rule(rule, endpoint=op.name, view_func=_view(op, config, r, clock, q),
                          methods=[op.method])
 
     @app.get("/healthz")
@@ -74,7 +77,8 @@ def create_app(config: Config | None = None, redis_client: Any = None,
 
     @app.get("/")
     def status_page() -> Any:
-        ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock)
+        ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock,
+                  queue=q)
         listing = run(registry["status.list"], ctx, {}).body or {}
         return Response(pages.status_page(listing.get("servers", []), clock()),
                         mimetype="text/html")
@@ -91,12 +95,14 @@ def create_app(config: Config | None = None, redis_client: Any = None,
             message = f"request body larger than {config.request_body_max} bytes"
         return _error(status, HTTP_CODES.get(status, "error"), message)
 
-    @app.errorhandler(redis.RedisError)
-    def redis_down(err: redis.RedisError) -> Any:
+    def redis_down(err: Exception) -> Any:
         log.warning("redis unavailable: %s", type(err).__name__)
         if config.web_metrics:
             metrics.web().redis_errors.labels(type(err).__name__).inc()
         return _error(503, "unavailable", "storage is unavailable; retry shortly", 1)
+
+    for exc in REDIS_ERRORS:  # cluster errors included: CLUSTERDOWN, TRYAGAIN, no node, ...
+        app.register_error_handler(exc, redis_down)
 
     @app.errorhandler(Exception)
     def crash(err: Exception) -> Any:
@@ -151,7 +157,8 @@ def _prefetch(op: Operation, raw: dict[str, Any], config: Config) -> Any:
     return lambda pipe, who: reads(pipe, args, who)
 
 
-def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> Callable:
+def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float],
+          q: Any) -> Callable:
     query_fields = [f.name for f in op.fields if f.where == "query"]
     has_body = any(f.where == "body" for f in op.fields)
 
@@ -163,7 +170,7 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
                                             _prefetch(op, raw, config))
         g.ssm_caller = caller.kind
         ctx = Ctx(r, config, caller, ip=request.remote_addr or "", clock=clock,
-                  prefetched=fetched)
+                  prefetched=fetched, queue=q)
         if has_body:
             raw = {**_body(), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))

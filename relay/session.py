@@ -17,11 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from relay import protocol as p
 from shared.auth import ANONYMOUS, Caller, sha256
 from shared.errors import ApiError, Unauthenticated
+from shared.redis_conn import REDIS_ERRORS
 
 log = logging.getLogger("ssm.relay")
 
@@ -115,7 +114,7 @@ class Session:
             self.hub.recount(self)
         if isinstance(exc, ApiError):
             return self.fail(exc.message, exc.code, exc.retry_after)
-        if isinstance(exc, redis.RedisError):
+        if isinstance(exc, REDIS_ERRORS):
             log.warning("redis unavailable: %s", type(exc).__name__)
             return self.fail(p.UNAVAILABLE, "unavailable", 1)
         log.error("relay command failed", exc_info=exc)

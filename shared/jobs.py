@@ -29,7 +29,7 @@ from rq import Queue, Retry, get_current_job
 
 from shared import keys, messages
 from shared.config import Config
-from shared.redis_conn import Lua, connect
+from shared.redis_conn import Lua, connect_data
 
 log = logging.getLogger("ssm.jobs")
 
@@ -107,7 +107,7 @@ def _safe(text: str) -> str:
 def _env() -> tuple[Any, Config]:
     """(decoded Redis client, config) of this worker process, read from the environment once."""
     config = Config.from_env()
-    return connect(config.require_redis()), config
+    return connect_data(config), config
 
 
 def _pause(config: Config) -> None:
