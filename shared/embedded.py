@@ -122,12 +122,13 @@ class EmbeddedCluster:
     ``cluster-node-timeout`` is NODE_TIMEOUT_MS (2000 ms), as SPEC §8 measures failover with."""
 
     def __init__(self, data_dir: str | os.PathLike, masters: int = 3, replicas: int = 0,
-                 appendonly: bool = True, node_timeout_ms: int = NODE_TIMEOUT_MS):
+                 appendonly: bool = True, node_timeout_ms: int = NODE_TIMEOUT_MS,
+                 ports: list[int] | None = None):
         self.data_dir = Path(data_dir)
         self.node_timeout_ms = node_timeout_ms
         self.nodes: list[EmbeddedRedis] = []
-        for _ in range(masters * (1 + replicas)):
-            port = free_cluster_port()
+        for i in range(masters * (1 + replicas)):
+            port = ports[i] if ports else free_cluster_port()
             self.nodes.append(EmbeddedRedis(
                 self.data_dir / f"node-{port}", port=port, appendonly=appendonly,
                 extra=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
@@ -146,7 +147,7 @@ class EmbeddedCluster:
             for node in self.nodes:
                 node.start()
             clients = [node.client() for node in self.nodes]
-            if clients[0].cluster("info").get("cluster_state") != "ok":  # a fresh cluster
+            if len(_known(clients[0])) == 1:  # a fresh cluster (else nodes.conf has it)
                 self._form(clients, deadline)
             self.wait_ok(deadline - time.monotonic())
         except BaseException:
