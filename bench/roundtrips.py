@@ -10,6 +10,11 @@ falls back to EVAL costs one more, once per Redis restart.
 
 Each operation runs in-process through the Flask test client, so the bearer-token lookup (the
 auth round trip) is included.
+
+On a Redis Cluster (``config.redis_cluster``) every node's connections count: a command is one
+exchange with the node that serves its slot, a pipeline one exchange per node it touches (sent to
+all of them before any reply is read). Reading the slot map (at start, after a MOVED) counts too,
+so a figure above the single-node one shows what a cluster costs.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import redis
 
 from shared.config import Config
-from shared.redis_conn import Lua, connect
+from shared.redis_conn import Lua, connect, connect_cluster
 from shared.registry import Operation
 
 # KDF-bound, not held to the target (player.password: the credential check, the login-lockout
@@ -51,11 +56,15 @@ class CountingConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
-def counting_client(url: str) -> tuple[Any, Counter]:
-    """A client like the app's (decode_responses, retries) whose round trips are counted."""
+def counting_client(url: str, cluster: bool = False) -> tuple[Any, Counter]:
+    """A client like the app's (decode_responses, retries; a RedisCluster with ``cluster``)
+    whose round trips are counted, from zero once it is built."""
     counter = Counter()
     cls = type("Counting", (CountingConnection,), {"counter": counter})
-    return connect(url, connection_class=cls, health_check_interval=0), counter
+    make = connect_cluster if cluster else connect
+    client = make(url, connection_class=cls, health_check_interval=0)
+    counter.n = 0  # a cluster client read the slot map while it was built
+    return client, counter
 
 
 def preload_scripts(r: Any) -> int:
@@ -71,7 +80,7 @@ def count(url: str, config: Config, registry: dict[str, Operation], world_factor
     from bench.world import requests_for
     from wsgi import create_app
 
-    r, counter = counting_client(url)
+    r, counter = counting_client(url, bool(config.redis_cluster))
     world = world_factory(r)
     client = create_app(config, r).test_client()
     preload_scripts(r)

@@ -2,6 +2,9 @@
 
 Counted exactly (a pipeline or MULTI/EXEC block is one exchange) with the benchmark's counting
 connection, over the benchmark's world, so a change that adds a round trip fails here first.
+On a Redis Cluster (``pytest --cluster``) every node's exchanges count (a pipeline costs one per
+node it touches): the aim there is at most 3, and a prefetching read at most 2 (the credential's
+node and the data's); ``python -m bench --cluster`` prints the figures per operation.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ import dataclasses
 from bench import roundtrips
 from bench.world import World
 from shared.registry import load
+from tests.conftest import on_cluster
+
+LIMIT = 3 if on_cluster() else 2
+PREFETCH = 2 if on_cluster() else 1
 
 
 def test_every_operation_within_two_round_trips(redis_server, r, config):
@@ -22,7 +29,7 @@ def test_every_operation_within_two_round_trips(redis_server, r, config):
     failed = {k: v["status"] for k, v in counts.items() if v["status"] >= 400}
     assert not failed, failed  # each request is a real, successful call
     over = {k: v["roundtrips"] for k, v in counts.items()
-            if k not in roundtrips.EXCLUDED and v["roundtrips"] > 2}
+            if k not in roundtrips.EXCLUDED and v["roundtrips"] > LIMIT}
     assert not over, over
 
 
@@ -32,8 +39,9 @@ def test_prefetching_reads_cost_one_round_trip(redis_server, r, config):
     assert {"mail.list", "message.read", "player.settings.get", "mail.unread_count"} <= prefetching
     counts = roundtrips.count(redis_server.url, config, registry,
                               lambda rc: World(rc, config, registry, prefix="u").build())
-    assert {name: counts[name]["roundtrips"] for name in prefetching} == dict.fromkeys(
-        prefetching, 1)
+    over = {name: counts[name]["roundtrips"] for name in prefetching
+            if not 1 <= counts[name]["roundtrips"] <= PREFETCH}
+    assert not over, over
 
 
 def test_only_reads_prefetch():
