@@ -97,11 +97,12 @@ SLOTS = 16384
 NODE_TIMEOUT_MS = 2000  # cluster-node-timeout: how soon a silent master is failed over
 
 
-def free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free as well."""
+def free_cluster_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A free port whose cluster bus port (port + 10000) is free as well, not in ``taken``
+    (ports chosen already but not bound yet)."""
     for _ in range(200):
         port = free_port()
-        if port + 10000 > 65535:
+        if port + 10000 > 65535 or port in taken or port + 10000 in taken:
             continue
         with socket.socket() as s:
             try:
@@ -127,8 +128,10 @@ class EmbeddedCluster:
         self.data_dir = Path(data_dir)
         self.node_timeout_ms = node_timeout_ms
         self.nodes: list[EmbeddedRedis] = []
+        chosen: set[int] = set()
         for i in range(masters * (1 + replicas)):
-            port = ports[i] if ports else free_cluster_port()
+            port = ports[i] if ports else free_cluster_port(chosen)
+            chosen |= {port, port + 10000}
             self.nodes.append(EmbeddedRedis(
                 self.data_dir / f"node-{port}", port=port, appendonly=appendonly,
                 extra=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
