@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,10 +36,12 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Any:
     base = tmp_path_factory.mktemp("failover")
     queue = EmbeddedRedis(base / "queue", appendonly=False).start()
     cluster = EmbeddedCluster(base / "cluster", masters=3, replicas=2, appendonly=False)
-    cluster.start(90)
-    yield cluster, queue
-    cluster.stop()
-    queue.stop()
+    try:
+        cluster.start(90)
+        yield cluster, queue
+    finally:
+        cluster.stop()
+        queue.stop()
 
 
 def test_every_acknowledged_write_survives_a_master_kill_with_wait_replicas(ha):
@@ -79,9 +82,11 @@ def test_web_relay_and_worker_recover_without_a_restart(ha, tmp_path):
     full = dict(os.environ, REDIS_URL=cluster.url, PORT=str(port), WEB_CONCURRENCY="1", **env)
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
                             "shared/gunicorn_conf.py"], cwd=ROOT, env=full,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
     worker = subprocess.Popen([sys.executable, "-m", "shared.worker", "--simple"], cwd=ROOT,
-                              env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     victim = None
     try:
@@ -120,9 +125,19 @@ def test_web_relay_and_worker_recover_without_a_restart(ha, tmp_path):
         assert [p.poll() for p in (relay, web, worker)] == [None, None, None]  # no restart
         c.close()
     finally:
+        relay.terminate()
+        for group in (web, worker):  # their children too, whatever state they are in
+            os.killpg(group.pid, signal.SIGTERM)
         for proc in (relay, web, worker):
-            proc.terminate()
-        for proc in (relay, web, worker):
-            proc.wait(15)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for group in (web, worker):
+            try:
+                os.killpg(group.pid, signal.SIGKILL)  # a child left behind
+            except ProcessLookupError:
+                pass
         if victim is not None:
             heal(cluster, victim)
