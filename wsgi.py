@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -30,7 +29,7 @@ from shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from shared.redis_conn import connect
+from shared.redis_conn import REDIS_ERRORS, connect_data, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
 from shared.web import openapi, pages
@@ -42,42 +41,46 @@ HTTP_CODES = BY_STATUS
 
 
 def create_app(config: Config | None = None, redis_client: Any = None,
-               clock: Callable[[], float] = time.time) -> Flask:
-    """Build the app: one route per registered operation, plus health, docs and status page."""
+               clock: Callable[[], float] = time.time, queue_client: Any = None) -> Flask:
+    """Build the app: one route per registered operation, plus health, docs and status page.
+
+    ``redis_client`` is the data client, ``queue_client`` the one jobs are queued with
+    (default: from the config, ``shared.redis_conn``)."""
     config = config or Config.from_env()
     if redis_client is None and not config.redis_url and cli.loaded_by_flask_command():
         redis_client = cli.find_redis(config)  # the admin CLI next to `python -m shared.up`
     # each long-poll holds a pooled connection for up to 30 s (redis-py's default pool: 100)
-    r = redis_client if redis_client is not None else connect(
-        config.require_redis(), max_connections=config.web_redis_connections)
+    r = redis_client if redis_client is not None else connect_data(
+        config, max_connections=config.web_redis_connections)
+    q = queue_client if queue_client is not None else queue_for(config, r)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.request_body_max
     app.json.sort_keys = False
-    app.extensions["ssm"] = {"config": config, "redis": r, "clock": clock}
+    app.extensions["ssm"] = {"config": config, "redis": r, "clock": clock, "queue": q}
     if config.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     metrics.instrument(app, config)  # request ids, request lines, /metrics (SPEC §11)
     registry = load()
-    add_operations(app, registry, config, r, clock)
-    add_pages(app, registry, config, r, clock)
+    add_operations(app, registry, config, r, clock, q)
+    add_pages(app, registry, config, r, clock, q)
     add_error_handlers(app, config)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
     return app
 
 
 def add_operations(app: Flask, registry: dict[str, Operation], config: Config, r: Any,
-                   clock: Callable[[], float]) -> None:
+                   clock: Callable[[], float], q: Any) -> None:
     """One route per registered operation."""
     for op in registry.values():
         rule = re.sub(r"\{(\w+)\}", r"<\1>", op.path)
-        app.add_url_rule(rule, endpoint=op.name, view_func=_view(op, config, r, clock),
+        app.add_url_rule(rule, endpoint=op.name, view_func=_view(op, config, r, clock, q),
                          methods=[op.method])
 
 
 def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any,
-              clock: Callable[[], float]) -> None:
+              clock: Callable[[], float], q: Any) -> None:
     """Health checks, the API docs, the OpenAPI document and the status page."""
 
     @app.get("/healthz")
@@ -99,7 +102,8 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
 
     @app.get("/")
     def status_page() -> Any:
-        ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock)
+        ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock,
+                  queue=q)
         listing = run(registry["status.list"], ctx, {}).body or {}
         return Response(pages.status_page(listing.get("servers", [])), mimetype="text/html")
 
@@ -120,12 +124,14 @@ def add_error_handlers(app: Flask, config: Config) -> None:
             message = f"request body larger than {config.request_body_max} bytes"
         return _error(status, HTTP_CODES.get(status, "error"), message)
 
-    @app.errorhandler(redis.RedisError)
-    def redis_down(err: redis.RedisError) -> Any:
+    def redis_down(err: Exception) -> Any:
         log.warning("redis unavailable: %s", type(err).__name__)
         if config.web_metrics:
             metrics.web().redis_errors.labels(type(err).__name__).inc()
         return api_error(Unavailable())
+
+    for exc in REDIS_ERRORS:  # cluster errors included: CLUSTERDOWN, TRYAGAIN, no node, ...
+        app.register_error_handler(exc, redis_down)
 
     @app.errorhandler(Exception)
     def crash(err: Exception) -> Any:
@@ -187,7 +193,8 @@ def _prefetch(op: Operation, raw: dict[str, Any], config: Config) -> Any:
     return lambda pipe, who: reads(pipe, args, who)
 
 
-def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> Callable:
+def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float],
+          q: Any) -> Callable:
     query_fields = [f.name for f in op.fields if f.where == "query"]
     has_body = any(f.where == "body" for f in op.fields)
 
@@ -199,7 +206,7 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float]) -> 
                                             _prefetch(op, raw, config))
         g.ssm_caller = caller.kind
         ctx = Ctx(r, config, caller, ip=request.remote_addr or "", clock=clock,
-                  prefetched=fetched)
+                  prefetched=fetched, queue=q)
         if has_body:
             raw = {**_body(config.request_body_max), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))

@@ -1,7 +1,10 @@
-"""``python -m bench [--quick]``: every performance figure beside its target, in one run.
+"""``python -m bench [--quick] [--cluster]``: every performance figure beside its target.
 
 Starts its own embedded Redis and the Procfile's processes (bench/stack.py), runs the scenarios,
 prints a table and writes the same figures to bench/results.json. See docs/BENCHMARKS.md.
+``--cluster`` runs the same processes on a 3-master embedded Redis Cluster with a queue Redis
+(REDIS_CLUSTER=1, docs/CLUSTER.md), by default the round trips per operation, the fan-out and the
+fleet scenario, and writes bench/results-cluster.json.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from bench import fanout, fleet, http_load, http_ops, logins, roundtrips
 from bench.stack import Stack, interrupt
 from bench.world import World
 from shared.config import Config
-from shared.redis_conn import connect
+from shared.redis_conn import connect_data
 from shared.registry import load
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+RESULTS_CLUSTER = RESULTS.with_name("results-cluster.json")
 # Latency scenarios first; the per-operation HTTP table last: it queues thousands of mail
 # notices (mail.send at full speed) that the worker drains for a while afterwards.
 SCENARIOS = ("roundtrips", "relay", "fanout", "mail", "fleet", "logins", "http")
+CLUSTER_SCENARIOS = ("roundtrips", "fanout", "fleet")
 
 # key -> (comparison, target, what)
 TARGETS: dict[str, tuple[str, float, str]] = {
@@ -65,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated scenarios to run ({','.join(SCENARIOS)})")
     ap.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
                     help="HTTP load generator (auto: wrk when installed)")
-    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--out", default=None, help=f"default {RESULTS.name}")
+    ap.add_argument("--cluster", action="store_true",
+                    help="on a 3-master Redis Cluster + a queue Redis (default scenarios: "
+                         + ",".join(CLUSTER_SCENARIOS) + ")")
     opts = ap.parse_args(argv)
+    if opts.out is None:
+        opts.out = str(RESULTS_CLUSTER if opts.cluster else RESULTS)
+    if opts.cluster and opts.only == ",".join(SCENARIOS):
+        opts.only = ",".join(CLUSTER_SCENARIOS)
     only = [s.strip() for s in opts.only.split(",") if s.strip()]
     quick = opts.quick
     plan = {
@@ -79,15 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     started = time.monotonic()
     figures: dict[str, Any] = {}
-    details: dict[str, Any] = {"quick": quick, "plan": plan,
+    details: dict[str, Any] = {"quick": quick, "plan": plan, "cluster": opts.cluster,
                                "load_generator": http_load.tool_name(opts.tool)}
-    stack = Stack()
+    stack = Stack(cluster=opts.cluster)
     try:
         log(f"bench: starting Redis and the Procfile's processes ({'quick' if quick else 'full'})")
         stack.start()
         log(f"bench: processes {sorted(stack.procs)}; logs in {stack.workdir}")
         config = Config.from_env(stack.env)
-        r = connect(stack.redis_url)
+        r = connect_data(config)
         registry = load()
         world = World(r, config, registry).build()
         scenarios: dict[str, Callable[[], dict[str, Any]]] = {
@@ -131,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(figures: dict[str, Any], details: dict[str, Any]) -> None:
-    print(f"\nSSMGlobal benchmarks ({'quick' if details['quick'] else 'full'} run, load "
+    print(f"\nSSMGlobal benchmarks ({'quick' if details['quick'] else 'full'} run"
+          f"{', on a 3-master Redis Cluster' if details.get('cluster') else ''}, load "
           f"generator: {details['load_generator']})")
     ops = details.get("ops", {})
     if ops:
@@ -175,9 +188,12 @@ def print_table(figures: dict[str, Any], details: dict[str, Any]) -> None:
 
 def _slowlog(stack: Stack) -> list[list[Any]]:
     """Redis commands slower than 10 ms during the run (one slow script stalls every client)."""
-    r = connect(stack.redis_url)
+    r = connect_data(Config.from_env(stack.env))
     try:
-        return [[e["duration"], str(e["command"])[:120]] for e in r.slowlog_get(10)]
+        got = r.slowlog_get(10)
+        if isinstance(got, dict):  # a cluster: {node: entries}
+            got = [e for entries in got.values() for e in entries]
+        return [[e["duration"], str(e["command"])[:120]] for e in got]
     finally:
         r.close()
 

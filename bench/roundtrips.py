@@ -7,6 +7,11 @@ cold EVALSHA that falls back to EVAL costs one more, once per Redis restart.
 
 Each operation runs in-process through the Flask test client, so the bearer-token lookup (the
 auth round trip) is included.
+
+On a Redis Cluster (``config.redis_cluster``) every node's connections count: a command is one
+exchange with the node that serves its slot, a pipeline one exchange per node it touches (sent to
+all of them before any reply is read). Reading the slot map (at start, after a MOVED) counts too,
+so a figure above the single-node one shows what a cluster costs.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ def count(url: str, config: Config, registry: dict[str, Operation], world_factor
     from bench.world import requests_for
     from wsgi import create_app
 
-    r, counter = counting_client(url)
+    r, counter = counting_client(url, bool(config.redis_cluster))
     world = world_factory(r)
     client = create_app(config, r).test_client()
     preload_scripts(r)

@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.embedded import EmbeddedRedis, free_port
+from shared.embedded import EmbeddedCluster, EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
@@ -58,7 +58,9 @@ class Stack:
 
     only: tuple[str, ...] | None = None  # Procfile process names to run (None: all)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ssm-bench-")))
-    redis: EmbeddedRedis | None = None
+    redis: EmbeddedRedis | None = None  # the one Redis, or the queue Redis (cluster)
+    cluster: bool = False  # a 3-master cluster for the data (REDIS_CLUSTER=1) + a queue Redis
+    data: EmbeddedCluster | None = None
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     port: int = 0
     relay_port: int = 0
@@ -70,6 +72,9 @@ class Stack:
 
     @property
     def redis_url(self) -> str:
+        """REDIS_URL: the one Redis, or a node of the cluster."""
+        if self.data is not None:
+            return self.data.url
         assert self.redis is not None
         return self.redis.url
 
@@ -83,8 +88,12 @@ class Stack:
 
     def start(self) -> Stack:
         self.redis = EmbeddedRedis(self.workdir / "redis", appendonly=True).start()
+        if self.cluster:
+            self.data = EmbeddedCluster(self.workdir / "cluster", appendonly=True).start()
         self.port, self.relay_port = free_port(), free_port()
-        self.env = bench_env(self.redis.url, self.port, self.relay_port)
+        self.env = bench_env(self.redis_url, self.port, self.relay_port)
+        if self.data is not None:
+            self.env.update(REDIS_CLUSTER="1", REDIS_QUEUE_URL=self.redis.url)
         for name, cmd in procfile().items():
             if self.only is not None and name not in self.only:
                 continue
@@ -143,6 +152,9 @@ class Stack:
             _signal(proc, signal.SIGKILL)  # the group: anything a process left behind
             proc.wait()
         self.procs.clear()
+        if self.data is not None:
+            self.data.stop()
+            self.data = None
         if self.redis is not None:
             self.redis.stop()
             self.redis = None

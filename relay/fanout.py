@@ -9,6 +9,12 @@ Per connection: ``last_id`` (the newest entry it was sent) and ``replaying``. ``
 subscription that starts behind this process's cursor) replays from the stream in batches in the
 thread pool while live delivery to that connection waits, so a connection sees its entries in
 order, each once, with no gap between replay and live.
+
+On a Redis Cluster every inbox shares the ``{msg}`` hash tag, so one slot holds them all and one
+``XREAD BLOCK`` still covers every subscribed inbox: the reader and its ``CLIENT UNBLOCK``
+connection both go to the node that serves that slot. After any error (the node died and its
+replica took over, a MOVED after the slot moved) the slot map is read again and both
+connections follow the slot to its new node, with no restart.
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-import redis
 import redis.asyncio as aredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from relay import protocol as p
 from shared import keys, metrics
+from shared.redis_conn import REDIS_ERRORS, is_cluster
 from shared.storage import messages
 
 log = logging.getLogger("ssm.relay")
@@ -65,6 +72,8 @@ class FanOut:
         self.reader: Any = None
         self.reader_id: int | None = None
         self.ctl: Any = None
+        self.node_url = url  # where the inboxes are: the {msg} slot's node on a cluster
+        self.moved = False  # an error happened: on a cluster, read the slot map again
         self.poking = False
         self.stopping = False
         self.replays: set[asyncio.Task] = set()
@@ -114,7 +123,7 @@ class FanOut:
             try:
                 entries = await loop.run_in_executor(self.pool, messages.read, self.r,
                                                      server_id, cursor, REPLAY_BATCH)
-            except (redis.RedisError, OSError) as exc:
+            except (*REDIS_ERRORS, OSError) as exc:
                 log.warning("replay read failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
@@ -171,8 +180,9 @@ class FanOut:
                     await self.wake.wait()
                     continue
                 if self.reader is None:
+                    await self._locate()
                     self.reader = aredis.Redis.from_url(
-                        self.url, decode_responses=True, single_connection_client=True,
+                        self.node_url, decode_responses=True, single_connection_client=True,
                         socket_timeout=BLOCK_MS / 1000 + 10, socket_connect_timeout=5,
                         retry=Retry(NoBackoff(), 0))  # a reconnect must change reader_id
                     self.reader_id = await self.reader.client_id()
@@ -188,21 +198,49 @@ class FanOut:
                 for key, entries in got or []:
                     self._dispatch(key[prefix:], entries, cache)
                 backoff = 0.1
-            except (redis.RedisError, OSError) as exc:
+            except (*REDIS_ERRORS, OSError) as exc:
                 if self.stopping:
                     return
                 log.warning("fan-out: redis error (%s); retrying in %.1f s",
                             type(exc).__name__, backoff)
+                self.moved = True
                 await self._drop_reader()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _locate(self) -> None:
+        """On a cluster: point ``node_url`` at the node serving the inboxes' slot (the slot map
+        read again after an error), and drop the CLIENT UNBLOCK connection if it moved."""
+        if not is_cluster(self.r):
+            return
+        loop = asyncio.get_running_loop()
+        url = await loop.run_in_executor(self.pool, self._inbox_node, self.moved)
+        self.moved = False
+        if url != self.node_url:
+            log.info("fan-out: inboxes served by %s", urlsplit(url).netloc.rpartition("@")[2])
+            self.node_url = url
+            ctl, self.ctl = self.ctl, None
+            if ctl is not None:
+                await _close(ctl)
+
+    def _inbox_node(self, refresh: bool) -> str:
+        """The URL of the node serving the ``{msg}`` slot (REDIS_URL's scheme and credentials,
+        that node's address)."""
+        nodes = self.r.nodes_manager
+        if refresh:
+            nodes.initialize()
+        node = nodes.get_node_from_slot(self.r.keyslot(keys.inbox_prefix()))
+        parts = urlsplit(self.url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@" if userinfo else ""
+        return urlunsplit((parts.scheme, f"{netloc}{node.host}:{node.port}", "", "", ""))
 
     async def _poke(self) -> None:
         """Interrupt the blocked read so it picks up new subscriptions now."""
         self.poking = True
         try:
             if self.ctl is None:
-                self.ctl = aredis.Redis.from_url(self.url, socket_timeout=5,
+                self.ctl = aredis.Redis.from_url(self.node_url, socket_timeout=5,
                                                  socket_connect_timeout=5)
             for _ in range(50):
                 if not (self.dirty and self.blocked and self.reader_id is not None):
@@ -210,7 +248,7 @@ class FanOut:
                 if await self.ctl.client_unblock(self.reader_id):
                     return
                 await asyncio.sleep(0.01)  # not blocked yet: the read is on its way
-        except (redis.RedisError, OSError) as exc:
+        except (*REDIS_ERRORS, OSError) as exc:
             log.warning("fan-out: unblock failed (%s)", type(exc).__name__)
         finally:
             self.poking = False
@@ -218,10 +256,7 @@ class FanOut:
     async def _drop_reader(self) -> None:
         reader, self.reader, self.reader_id = self.reader, None, None
         if reader is not None:
-            try:
-                await reader.aclose()
-            except (redis.RedisError, OSError):
-                pass
+            await _close(reader)
 
     async def stop(self) -> None:
         """Make the reader task return (wake it if idle, unblock it if reading)."""
@@ -237,7 +272,11 @@ class FanOut:
             task.cancel()
         await self._drop_reader()
         if self.ctl is not None:
-            try:
-                await self.ctl.aclose()
-            except (redis.RedisError, OSError):
-                pass
+            await _close(self.ctl)
+
+
+async def _close(client: Any) -> None:
+    try:
+        await client.aclose()
+    except (*REDIS_ERRORS, OSError):
+        pass

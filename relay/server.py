@@ -27,7 +27,7 @@ from shared import auth, keys, metrics
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
 from shared.errors import Unauthenticated
-from shared.redis_conn import connect
+from shared.redis_conn import connect_data, queue_for
 from shared.registry import Operation, load
 
 log = logging.getLogger("ssm.relay")
@@ -39,12 +39,15 @@ DRAIN_POLL = 0.01  # seconds between checks while a replay waits for a client to
 class Relay:
     """One relay process: what every connection shares."""
 
-    def __init__(self, config: Config, redis_client: Any = None) -> None:
+    def __init__(self, config: Config, redis_client: Any = None, queue_client: Any = None
+                 ) -> None:
         self.config = config
         # Pushes make long-polls pointless here, and they would hold pool threads.
         self.op_config = dataclasses.replace(config, longpoll_max=0)
         url = config.require_redis()
-        self.redis = redis_client or connect(url, max_connections=config.relay_threads + 8)
+        self.redis = redis_client or connect_data(config,
+                                                  max_connections=config.relay_threads + 8)
+        self.queue = queue_client or queue_for(config, self.redis)
         self.pool = ThreadPoolExecutor(config.relay_threads, thread_name_prefix="relay-op")
         self.commands: dict[str, Operation] = {}
         for op in load().values():
@@ -81,7 +84,8 @@ class Relay:
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
             text_fields: Any, key: str | None) -> Outcome:
-        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip)
+        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip,
+                  queue=self.queue)
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
 
     def fresh(self, caller: auth.Caller, secret: str | None,

@@ -17,11 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from relay import protocol as p
 from shared.auth import ANONYMOUS, Caller, sha256
 from shared.errors import ApiError, Internal, Unauthenticated, Unavailable
+from shared.redis_conn import REDIS_ERRORS
 from shared.schema import STREAM_CURSOR
 
 log = logging.getLogger("ssm.relay")
@@ -114,7 +113,7 @@ class Session:
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
             self.hub.recount(self)
-        if isinstance(exc, redis.RedisError):
+        if isinstance(exc, REDIS_ERRORS):
             log.warning("redis unavailable: %s", type(exc).__name__)
             exc = Unavailable()
         elif not isinstance(exc, ApiError):

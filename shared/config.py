@@ -32,6 +32,11 @@ class Config:
     """All settings; field metadata names the environment variable of each."""
 
     redis_url: str | None = _str("REDIS_URL", None)
+    # Redis Cluster (SPEC §8; docs/CLUSTER.md): the data on a cluster, RQ on a plain Redis
+    redis_cluster: int = _int("REDIS_CLUSTER", 0, 0, 1)
+    redis_queue_url: str | None = _str("REDIS_QUEUE_URL", None)
+    wait_replicas: int = _int("SSM_WAIT_REPLICAS", 0, 0, 16)
+    wait_timeout_ms: int = _int("SSM_WAIT_TIMEOUT_MS", 1000, 1, 60000)
     port: int = _int("PORT", 5000, 1, 65535)
     relay_port: int = _int("RELAY_PORT", 53450, 1, 65535)
     relay_host: str = _str("RELAY_HOST", "0.0.0.0")
@@ -130,7 +135,16 @@ class Config:
                               "redis://127.0.0.1:6379/0), "
                               "or run everything with `python -m shared.up`, which starts an "
                               "embedded Redis for you")
+        if self.redis_cluster and not self.redis_queue_url:
+            raise ConfigError("REDIS_CLUSTER=1 needs REDIS_QUEUE_URL: set it to a plain "
+                              "(non-cluster) Redis for the RQ queues and the worker's locks "
+                              "(RQ does not run on a Redis Cluster)")
         return self.redis_url
+
+    @property
+    def queue_url(self) -> str:
+        """The Redis of the RQ queues and the worker's locks: REDIS_QUEUE_URL, else REDIS_URL."""
+        return self.redis_queue_url or self.require_redis()
 
 
 def _parse_int(name: str, raw: str, lo: int, hi: int) -> int:

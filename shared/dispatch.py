@@ -25,6 +25,7 @@ from shared.errors import (
     RequestInProgress,
     Unauthenticated,
 )
+from shared.redis_conn import wait_replicas
 from shared.registry import Operation
 from shared.schema import validate
 
@@ -38,7 +39,11 @@ PENDING_TTL = 90
 
 @dataclass
 class Ctx:
-    """What a handler may use: Redis, config, the clock, the caller and where they came from."""
+    """What a handler may use: Redis, config, the clock, the caller and where they came from.
+
+    ``redis`` is the data client (a RedisCluster with REDIS_CLUSTER=1); ``queue`` the client
+    to enqueue RQ jobs with (``shared.jobs``): the data client itself on a single Redis, a plain
+    Redis apart from the cluster otherwise (``shared.redis_conn.queue_for``)."""
 
     redis: Any
     config: Config
@@ -46,6 +51,11 @@ class Ctx:
     ip: str = ""
     clock: Callable[[], float] = field(default=time.time)
     prefetched: list | None = None  # results of the operation's prefetch, sent with the auth
+    queue: Any = None  # default: ``redis``
+
+    def __post_init__(self) -> None:
+        if self.queue is None:
+            self.queue = self.redis
 
     def fetch(self, reads: Callable[[Any, dict[str, Any], str], None],
               args: dict[str, Any]) -> list:
@@ -95,10 +105,19 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
     """Authorize, validate and run ``op``; replay the first answer for a repeated key.
 
     A repeated key answers the first result (its ``secret_out`` fields left out: a secret is
-    never stored or replayed); the same key with other arguments is idempotency_key_reused."""
+    never stored or replayed); the same key with other arguments is idempotency_key_reused.
+    With SSM_WAIT_REPLICAS > 0 a write answers only once that many replicas of every primary
+    hold it (``shared.redis_conn.wait_replicas``; else 503 ``unavailable``)."""
     authorize(op, ctx.caller)
     args = validate(op.fields, raw, ctx.config, text_fields)
     check_owner(op, ctx.caller, args)
+    outcome = _run(op, ctx, args, idempotency_key)
+    if ctx.config.wait_replicas and not op.reads:
+        wait_replicas(ctx.redis, ctx.config.wait_replicas, ctx.config.wait_timeout_ms)
+    return outcome
+
+
+def _run(op: Operation, ctx: Ctx, args: dict[str, Any], idempotency_key: str | None) -> Outcome:
     if idempotency_key is None or not op.idempotent:
         return _outcome(op, op.handler(ctx, args))
     if not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:

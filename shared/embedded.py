@@ -38,10 +38,11 @@ class EmbeddedRedis:
     """A child server process on 127.0.0.1:``port`` keeping its data under ``data_dir``."""
 
     def __init__(self, data_dir: str | os.PathLike, port: int | None = None,
-                 appendonly: bool = True):
+                 appendonly: bool = True, extra: tuple[str, ...] = ()):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra = extra  # more server arguments (cluster mode, replicaof, ...)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -53,7 +54,7 @@ class EmbeddedRedis:
         args = [binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
                 str(self.data_dir.resolve()), "--appendonly", "yes" if self.appendonly else "no",
                 "--save", "", "--protected-mode", "yes", "--daemonize", "no",
-                "--maxclients", "10000", "--loglevel", "warning"]
+                "--maxclients", "10000", "--loglevel", "warning", *self.extra]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
@@ -70,6 +71,16 @@ class EmbeddedRedis:
             finally:
                 client.close()
 
+    def client(self, **kw: object) -> redis.Redis:
+        """A plain decoding client of this one server (not a cluster client)."""
+        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=10, **kw)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed host (tests: failover)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (the server flushes its AOF and exits), then SIGKILL if it hangs."""
         if self.proc is None or self.proc.poll() is not None:
@@ -80,6 +91,129 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+SLOTS = 16384
+NODE_TIMEOUT_MS = 2000  # cluster-node-timeout: how soon a silent master is failed over
+
+
+def free_cluster_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
+    """A free port whose cluster bus port (port + 10000) is free as well, not in ``taken``
+    (ports chosen already but not bound yet)."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535 or port in taken or port + 10000 in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class EmbeddedCluster:
+    """A local Redis Cluster of ``masters`` primaries, each with ``replicas`` replicas, from the
+    same embedded binary: one :class:`EmbeddedRedis` per node (``--cluster-enabled yes``), its
+    data under ``<data_dir>/node-<port>/``. :meth:`start` assigns the slots in even ranges
+    (``CLUSTER ADDSLOTSRANGE``), introduces the nodes (``CLUSTER MEET``), attaches the replicas
+    (``CLUSTER REPLICATE``) and returns once every node reports ``cluster_state:ok``.
+
+    ``cluster-node-timeout`` is NODE_TIMEOUT_MS (2000 ms), as SPEC §8 measures failover with."""
+
+    def __init__(self, data_dir: str | os.PathLike, masters: int = 3, replicas: int = 0,
+                 appendonly: bool = True, node_timeout_ms: int = NODE_TIMEOUT_MS,
+                 ports: list[int] | None = None):
+        self.data_dir = Path(data_dir)
+        self.node_timeout_ms = node_timeout_ms
+        self.nodes: list[EmbeddedRedis] = []
+        chosen: set[int] = set()
+        for i in range(masters * (1 + replicas)):
+            port = ports[i] if ports else free_cluster_port(chosen)
+            chosen |= {port, port + 10000}
+            self.nodes.append(EmbeddedRedis(
+                self.data_dir / f"node-{port}", port=port, appendonly=appendonly,
+                extra=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                       "--cluster-node-timeout", str(node_timeout_ms))))
+        self.masters = self.nodes[:masters]
+        self.replicas = self.nodes[masters:]
+
+    @property
+    def url(self) -> str:
+        """One node's URL: a cluster client discovers the others from it (REDIS_URL)."""
+        return f"redis://127.0.0.1:{self.masters[0].port}"
+
+    def start(self, timeout: float = 30.0) -> EmbeddedCluster:
+        deadline = time.monotonic() + timeout
+        try:
+            for node in self.nodes:
+                node.start()
+            clients = [node.client() for node in self.nodes]
+            if len(_known(clients[0])) == 1:  # a fresh cluster (else nodes.conf has it)
+                self._form(clients, deadline)
+            self.wait_ok(deadline - time.monotonic())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _form(self, clients: list[redis.Redis], deadline: float) -> None:
+        step = SLOTS // len(self.masters)
+        for i, c in enumerate(clients[:len(self.masters)]):
+            last = SLOTS - 1 if i == len(self.masters) - 1 else (i + 1) * step - 1
+            c.execute_command("CLUSTER ADDSLOTSRANGE", i * step, last)
+        for node in self.nodes[1:]:
+            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port)
+        ids = [c.execute_command("CLUSTER MYID") for c in clients]
+        _until(deadline, "the nodes to meet", lambda: all(
+            set(ids) <= _known(c) for c in clients))
+        for i, c in enumerate(clients[len(self.masters):]):
+            c.execute_command("CLUSTER REPLICATE", ids[i % len(self.masters)])
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Until every running node reports ``cluster_state:ok`` and every running replica's
+        link to its master is up."""
+        deadline = time.monotonic() + timeout
+
+        def ready() -> bool:
+            for node in self.running():
+                c = node.client(socket_connect_timeout=1)
+                try:
+                    if c.cluster("info").get("cluster_state") != "ok":
+                        return False
+                    info = c.info("replication")
+                    if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                        return False
+                finally:
+                    c.close()
+            return True
+
+        _until(deadline, "cluster_state:ok", ready)
+
+    def running(self) -> list[EmbeddedRedis]:
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):  # replicas first: no resync attempts while stopping
+            node.stop()
+
+
+def _known(c: redis.Redis) -> set[str]:
+    """Ids of the nodes ``c`` knows past the handshake."""
+    return {n["node_id"] for n in c.cluster("nodes").values() if "handshake" not in n["flags"]}
+
+
+def _until(deadline: float, what: str, check: object) -> None:
+    while True:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded cluster: timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 def publish(data_dir: str | os.PathLike, url: str) -> Path:

@@ -32,7 +32,7 @@ from typing import Any
 from rq import Queue, Retry, get_current_job
 
 from shared.config import Config
-from shared.redis_conn import connect
+from shared.redis_conn import connect_data
 from shared.storage import mail, messages, status
 
 log = logging.getLogger("ssm.jobs")
@@ -89,7 +89,7 @@ def _safe(text: str) -> str:
 def _env() -> tuple[Any, Config]:
     """(decoded Redis client, config) of this worker process, read from the environment once."""
     config = Config.from_env()
-    return connect(config.require_redis()), config
+    return connect_data(config), config
 
 
 def _pause(config: Config) -> None:

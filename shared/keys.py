@@ -247,3 +247,9 @@ def idempotency(caller: str, operation: str, key: str) -> str:
     """string with TTL: ``pending:<fingerprint>`` while the first request with this
     Idempotency-Key runs, then JSON ``{status, body, fp}`` of its answer (secrets removed)."""
     return f"{P}idem:{caller}:{operation}:{key}"
+
+
+def wait_mark(tag: str) -> str:
+    """string, expires: a write that SSM_WAIT_REPLICAS sends to one primary before ``WAIT``
+    (``shared.redis_conn.wait_replicas``); ``tag`` picks a slot that primary serves."""
+    return f"{P}{{w:{tag}}}:wait"

@@ -1,4 +1,16 @@
-"""The Redis connection: one pool per process, passed explicitly to whoever needs it."""
+"""The Redis connections: one pool per process, passed explicitly to whoever needs it.
+
+Two roles (SPEC §8, docs/CLUSTER.md):
+
+- the **data** client (:func:`connect_data`): every operation's keys; a ``redis.Redis`` on one
+  Redis, or a ``redis.cluster.RedisCluster`` with ``REDIS_CLUSTER=1`` (it discovers the other
+  nodes from the one ``REDIS_URL`` names and follows MOVED/ASK and failovers);
+- the **queue** client (:func:`connect_queue`): a plain Redis at ``REDIS_QUEUE_URL`` (default
+  ``REDIS_URL``) for RQ's queues, jobs and the worker's locks. RQ needs bytes replies.
+
+``REDIS_ERRORS`` is what "Redis is unavailable" means to an adapter (503 ``unavailable``): every
+redis-py error, including the cluster client's, which are not all ``RedisError`` subclasses.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +21,142 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import NoScriptError
+from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.retry import Retry
+
+from shared import keys
+from shared.config import Config
 
 # Long-polls block up to 30 s; the socket timeout must outlast them.
 SOCKET_TIMEOUT = 45
+# A cluster client gives up on a command after this many tries (each re-reads the slot map):
+# short, so a request during a failover answers 503 quickly instead of hanging.
+CLUSTER_RETRIES = 3
+
+# RedisClusterException (slot not covered, no reachable node, ...) is not a RedisError; the
+# server's CLUSTERDOWN, TRYAGAIN, MOVED and READONLY replies are ResponseErrors (RedisError).
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, RedisClusterException)
 
 
-def connect(url: str, **kw: Any) -> redis.Redis:
-    """A client for ``url`` that decodes to str and retries a dropped connection briefly."""
+class ReplicasBehind(redis.RedisError):
+    """Fewer replicas than SSM_WAIT_REPLICAS acknowledged a write within SSM_WAIT_TIMEOUT_MS."""
+
+
+def _options(**kw: Any) -> dict[str, Any]:
     opts: dict[str, Any] = dict(
         decode_responses=True, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=5,
         socket_keepalive=True, health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
     opts.update(kw)
-    return redis.Redis.from_url(url, **opts)
+    return opts
+
+
+def connect(url: str, **kw: Any) -> redis.Redis:
+    """A client for one Redis at ``url`` that decodes to str and retries a dropped connection
+    briefly."""
+    return redis.Redis.from_url(url, **_options(**kw))
+
+
+def connect_cluster(url: str, **kw: Any) -> RedisCluster:
+    """A decoding cluster client that starts from the node at ``url``."""
+    opts = _options(**kw)
+    opts.pop("retry_on_error")
+    opts["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), CLUSTER_RETRIES)
+    return RedisCluster.from_url(url, **opts)
+
+
+def connect_data(config: Config, **kw: Any) -> Any:
+    """The data client: a RedisCluster with REDIS_CLUSTER=1, else one Redis."""
+    url = config.require_redis()
+    return connect_cluster(url, **kw) if config.redis_cluster else connect(url, **kw)
+
+
+def connect_queue(config: Config, **kw: Any) -> redis.Redis:
+    """The queue client (RQ, the worker's locks): bytes replies, as RQ needs."""
+    opts: dict[str, Any] = dict(socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=5,
+                                socket_keepalive=True, health_check_interval=30)
+    opts.update(kw)
+    return redis.Redis.from_url(config.queue_url, **opts)
+
+
+def queue_for(config: Config, data: Any) -> Any:
+    """The queue client a web or relay process enqueues with: the data client itself on a
+    single Redis that also holds the queues (so a job can join a data MULTI), else its own."""
+    if not config.redis_cluster and config.redis_queue_url in (None, "", config.redis_url):
+        return data
+    return connect_queue(config)
+
+
+def is_cluster(r: Any) -> bool:
+    return isinstance(r, RedisCluster)
+
+
+def primaries(r: Any) -> list[redis.Redis]:
+    """One plain client per primary (a cluster's masters, or ``r`` itself): for whatever must
+    visit every node (scans, flushes in tests, script loads)."""
+    if is_cluster(r):
+        return [r.get_redis_connection(node) for node in r.get_primaries()]
+    return [r]
+
+
+def scan_keys(r: Any, match: str = "*") -> list[str]:
+    """Every key matching ``match`` on every primary (``KEYS`` for tests and tools, cluster-safe;
+    SCAN, so no primary blocks)."""
+    found: list[Any] = []
+    for node in primaries(r):
+        found += node.scan_iter(match=match, count=1000)
+    return sorted(k.decode() if isinstance(k, bytes) else k for k in found)
+
+
+# --- SSM_WAIT_REPLICAS ----------------------------------------------------------------------
+def wait_replicas(r: Any, replicas: int, timeout_ms: int) -> None:
+    """Return once ``replicas`` replicas of every primary hold every write acknowledged to this
+    process so far, else raise :class:`ReplicasBehind` (503: the caller retries).
+
+    ``WAIT`` counts the writes of the connection it is sent on, and an operation's writes went
+    through whichever pooled connections (and scripts, which cannot call WAIT). So each primary
+    gets one small write of its own (``keys.wait_mark``) followed by ``WAIT`` on the same
+    connection, in one pipeline: a primary's replication stream is ordered, so a replica that
+    acknowledged the mark holds every earlier write of that primary. One round trip per
+    primary, sent together (a cluster pipeline), only when SSM_WAIT_REPLICAS > 0."""
+    pipe = r.pipeline(transaction=False)
+    if is_cluster(r):
+        nodes = r.get_primaries()
+        for node in nodes:
+            pipe.set(keys.wait_mark(_tag_on(r, node.name)), 1, px=60000)
+            pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
+    else:
+        nodes = [None]
+        pipe.set(keys.wait_mark("0"), 1, px=60000)
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+    acked = pipe.execute()[1::2]
+    behind = [n for n, a in zip(nodes, acked, strict=True) if int(a) < replicas]
+    if behind:
+        raise ReplicasBehind(f"{len(behind)} primary(ies) had fewer than {replicas} replica(s) "
+                             f"acknowledge within {timeout_ms} ms")
+
+
+_TAGS: dict[str, str] = {}  # primary name -> a tag it served when last looked up
+
+
+def _tag_on(r: RedisCluster, node_name: str) -> str:
+    """A hash tag whose slot the primary ``node_name`` serves in ``r``'s current slot map."""
+    slots = r.nodes_manager.slots_cache
+
+    def serves(tag: str) -> bool:
+        owners = slots.get(r.keyslot(keys.wait_mark(tag)))
+        return bool(owners) and owners[0].name == node_name
+
+    tag = _TAGS.get(node_name)
+    if tag is not None and serves(tag):
+        return tag
+    for i in range(100000):
+        if serves(str(i)):
+            _TAGS[node_name] = str(i)
+            return str(i)
+    raise RedisClusterException(f"no slot of {node_name} found")
 
 
 class Lua:
@@ -70,11 +202,15 @@ class CountingConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
-def counting_client(url: str) -> tuple[Any, Counter]:
-    """A client like the app's (decode_responses, retries) whose round trips are counted."""
+def counting_client(url: str, cluster: bool = False) -> tuple[Any, Counter]:
+    """A client like the app's (decode_responses, retries; a RedisCluster with ``cluster``)
+    whose round trips are counted, from zero once it is built."""
     counter = Counter()
     cls = type("Counting", (CountingConnection,), {"counter": counter})
-    return connect(url, connection_class=cls, health_check_interval=0), counter
+    make = connect_cluster if cluster else connect
+    client = make(url, connection_class=cls, health_check_interval=0)
+    counter.n = 0  # a cluster client read the slot map while it was built
+    return client, counter
 
 
 def preload_scripts(r: Any) -> int:

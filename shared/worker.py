@@ -17,6 +17,9 @@ Logging: one line per event that changed something (``ssm.jobs``: servers expire
 trimmed); RQ's own per-job lines (job started, OK, result discarded) are at INFO, which RQ's
 loggers skip unless ``--verbose``; its warnings and errors (failed jobs) always show.
 
+With ``REDIS_CLUSTER=1`` the RQ side (queues, jobs, the ticker's trim lock) is on the plain
+Redis at ``REDIS_QUEUE_URL`` and the jobs' data on the cluster (docs/CLUSTER.md).
+
 The default class is RQ's forking ``Worker`` (each job in a child "horse": a SIGKILLed horse's
 job is retried within seconds); ``--simple`` runs ``SimpleWorker`` (faster, but a job of a
 killed SimpleWorker is stranded until RQ's maintenance finds it). RQ needs a Redis client with
@@ -42,6 +45,7 @@ from rq.scheduler import RQScheduler
 from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
 from shared.logs import setup_logging
+from shared.redis_conn import REDIS_ERRORS, connect_data, connect_queue
 from shared.storage import status
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
@@ -80,9 +84,12 @@ class Ticker(threading.Thread):
     """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS and ``trim_inboxes`` every
     MESSAGE_TRIM_SECONDS, each at most once per period across all worker processes."""
 
-    def __init__(self, url: str, config: Config, name: str):
+    def __init__(self, config: Config, name: str):
         super().__init__(name="ssm-ticker", daemon=True)
-        self.conn = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        # the trim lock and the queues on the queue Redis; the sweep's lock sits next to the
+        # live index it reads, in one {status} script, on the data Redis (a cluster slot)
+        self.conn = connect_queue(config, socket_timeout=10)
+        self.data = connect_data(config, socket_timeout=10)
         self.owner = name
         self.stopping = threading.Event()
         self.status_ttl = config.status_ttl
@@ -94,13 +101,13 @@ class Ticker(threading.Thread):
         while not self.stopping.wait(TICK_SECONDS):
             try:
                 self.tick()
-            except redis.RedisError as err:  # Redis away for a moment: try again next tick
+            except REDIS_ERRORS as err:  # Redis away for a moment: try again next tick
                 print(f"ssm worker: ticker: {err}", file=sys.stderr, flush=True)
 
     def tick(self) -> None:
         for lock, every, func in self.periodic:
             if func == "sweep_status":  # only when a heartbeat lapsed: idle, nothing is written
-                due = status.sweep_due(self.conn, self.owner, self.status_ttl, every * 1000)
+                due = status.sweep_due(self.data, self.owner, self.status_ttl, every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
             else:
@@ -125,15 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     try:
         config = Config.from_env()
-        url = config.require_redis()
+        config.require_redis()
     except ConfigError as err:
         print(f"ssm worker: configuration error: {err}", file=sys.stderr)
         return 2
-    conn: Any = redis.Redis.from_url(url)  # RQ needs bytes replies
+    conn: Any = connect_queue(config)  # RQ's queues (bytes replies); jobs open a data client
+    name = "REDIS_QUEUE_URL" if config.redis_queue_url else "REDIS_URL"
     try:
         conn.ping()
     except redis.RedisError as err:
-        print(f"ssm worker: cannot reach Redis at REDIS_URL={url}: {err}", file=sys.stderr)
+        print(f"ssm worker: cannot reach Redis at {name}={config.queue_url}: {err}",
+              file=sys.stderr)
         return 1
     setup_logging(config, "worker")
     if opts.queue is None:
@@ -146,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = cls([opts.queue], connection=conn, maintenance_interval=MAINTENANCE_SECONDS)
     ticker = None
     if not opts.burst and opts.queue == jobs.STATUS_QUEUE:
-        ticker = Ticker(url, config, worker.name)
+        ticker = Ticker(config, worker.name)
         ticker.start()
     # the status jobs declare no retries, so only the mail worker needs RQ's scheduler
     scheduler = not opts.burst and opts.queue == jobs.MAIL_QUEUE

@@ -1,6 +1,11 @@
 """Fixtures: a throwaway embedded Redis (the binary we ship) on a free port, flushed per test.
 
-Nothing here touches any other Redis: the only server flushed is the one this session started.
+``pytest --cluster`` runs the same suite against a throwaway 3-master Redis Cluster from the same
+binary (``shared.embedded.EmbeddedCluster``) plus a plain queue Redis for RQ (SPEC §8):
+``REDIS_CLUSTER=1`` and ``REDIS_QUEUE_URL`` are then set for every process the tests start,
+``redis_server.url`` names a cluster node, ``r`` is a ``RedisCluster``, and each test flushes
+every master and the queue Redis. Nothing here touches any other Redis: the only servers flushed
+are the ones this session started.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from typing import Any
 import pytest
 
 from shared.config import Config
-from shared.embedded import EmbeddedRedis
-from shared.redis_conn import connect
+from shared.embedded import EmbeddedCluster, EmbeddedRedis
+from shared.redis_conn import connect, connect_cluster, primaries
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 # Relays and workers the tests start serve no metrics unless a test asks (tests/test_metrics.py):
@@ -23,17 +28,74 @@ os.environ.setdefault("RELAY_METRICS_PORT", "0")
 os.environ.setdefault("WORKER_METRICS_PORT", "0")
 
 
+class Servers:
+    """What this session runs: one Redis, or a cluster and a queue Redis (``--cluster``)."""
+
+    cluster: EmbeddedCluster | None = None
+    queue: EmbeddedRedis | None = None
+
+
+SERVERS = Servers()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--cluster", action="store_true",
+                     help="run against a throwaway 3-master Redis Cluster + a queue Redis")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With --cluster: choose the ports now and export the settings, so every process a test
+    starts (inheriting os.environ) finds the cluster; the servers start with the first test
+    that needs them."""
+    if not config.getoption("--cluster", default=False):
+        return
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="ssm-cluster-")
+    SERVERS.cluster = EmbeddedCluster(os.path.join(base, "cluster"), appendonly=False)
+    SERVERS.queue = EmbeddedRedis(os.path.join(base, "queue"), appendonly=False)
+    os.environ["REDIS_CLUSTER"] = "1"
+    os.environ["REDIS_QUEUE_URL"] = SERVERS.queue.url
+
+
+def on_cluster() -> bool:
+    return SERVERS.cluster is not None
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The data Redis (``.url``): one embedded server, or the cluster with --cluster."""
+    if SERVERS.cluster is not None and SERVERS.queue is not None:
+        SERVERS.queue.start()
+        SERVERS.cluster.start()
+        yield SERVERS.cluster
+        SERVERS.cluster.stop()
+        SERVERS.queue.stop()
+        return
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def r(redis_server: EmbeddedRedis) -> Iterator[Any]:
-    client = connect(redis_server.url)
-    client.flushall()
+def queue_url(redis_server: Any) -> str:
+    """Where RQ's queues are: the queue Redis on a cluster, else the one Redis."""
+    return SERVERS.queue.url if SERVERS.queue is not None else redis_server.url
+
+
+@pytest.fixture
+def r(redis_server: Any) -> Iterator[Any]:
+    """The data client, every server of this session flushed first."""
+    if SERVERS.cluster is not None and SERVERS.queue is not None:
+        client: Any = connect_cluster(redis_server.url)
+        for node in primaries(client):
+            node.flushall()
+        queue = SERVERS.queue.client()
+        queue.flushall()
+        queue.close()
+    else:
+        client = connect(redis_server.url)
+        client.flushall()
     yield client
     client.close()
 
@@ -58,12 +120,14 @@ def clock() -> Clock:
 
 def make_config(redis_url: str, **overrides: Any) -> Config:
     base: dict[str, Any] = dict(redis_url=redis_url, admin_token=ADMIN_TOKEN, scrypt_log2_n=4)
+    if SERVERS.queue is not None:
+        base.update(redis_cluster=1, redis_queue_url=SERVERS.queue.url)
     base.update(overrides)
     return Config(**base)
 
 
 @pytest.fixture
-def config(redis_server: EmbeddedRedis) -> Config:
+def config(redis_server: Any) -> Config:
     return make_config(redis_server.url)
 
 

@@ -19,7 +19,7 @@ def mail(client, headers, to="bob", body="hello", **extra):
 
 def queued(config):
     """Ids of the queued mail notice jobs (RQ reads with a bytes client)."""
-    return Queue("mail", connection=redis.Redis.from_url(config.redis_url)).job_ids
+    return Queue("mail", connection=redis.Redis.from_url(config.queue_url)).job_ids
 
 
 @pytest.fixture

@@ -440,7 +440,7 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def test_worker_metrics_after_real_jobs(redis_server, r, api, client, tmp_path):
+def test_worker_metrics_after_real_jobs(redis_server, r, api, client, tmp_path, queue_url):
     mport = free_port()
     proc = spawn_worker(redis_server.url, tmp_path, WORKER_METRICS_PORT=str(mport),
                         METRICS_TOKEN=TOKEN, STATUS_TTL="1")
@@ -450,7 +450,7 @@ def test_worker_metrics_after_real_jobs(redis_server, r, api, client, tmp_path):
         server_id, server_headers = api.server("lapses")
         api.heartbeat(server_id, server_headers)  # lapses after STATUS_TTL: the sweep runs
         assert get(murl)[0] == 401
-        conn = redis.Redis.from_url(redis_server.url)  # RQ wants bytes replies
+        conn = redis.Redis.from_url(queue_url)  # RQ wants bytes replies
         mail = Queue(jobs.MAIL_QUEUE, connection=conn)
         # two jobs that succeed (mail notices), one that fails once then for good
         player = api.player("bob")
@@ -477,10 +477,10 @@ def test_worker_metrics_after_real_jobs(redis_server, r, api, client, tmp_path):
         stop(proc)
 
 
-def test_worker_queue_lengths_are_read_when_scraped(redis_server, r):
+def test_worker_queue_lengths_are_read_when_scraped(queue_url, r):
     from prometheus_client import generate_latest
 
-    conn = redis.Redis.from_url(redis_server.url)
+    conn = redis.Redis.from_url(queue_url)
     for _ in range(3):
         Queue(jobs.MAIL_QUEUE, connection=conn).enqueue_call("shared.jobs.no_such_job")
     queues = metrics._Queues(conn, (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE))

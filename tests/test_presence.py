@@ -9,8 +9,8 @@ from rq import Queue
 from shared import keys
 
 
-def mail_jobs(redis_server) -> int:
-    return Queue("mail", connection=redis.Redis.from_url(redis_server.url)).count
+def mail_jobs(queue_url) -> int:
+    return Queue("mail", connection=redis.Redis.from_url(queue_url)).count
 
 
 @pytest.fixture
@@ -104,16 +104,16 @@ def test_join_auth(api, client, live):
     assert api.join(sid, api.admin, alice).status_code == 403
 
 
-def test_join_queues_pending_notice_only_with_unread_mail(api, live, r, redis_server):
+def test_join_queues_pending_notice_only_with_unread_mail(api, live, r, queue_url):
     sid, srv = live
     other, other_h = api.server("other")
     api.heartbeat(other, other_h)
     alice = api.player("alice")
     assert api.join(sid, srv, alice).status_code == 200
-    assert mail_jobs(redis_server) == 0  # no unread mail: no job
+    assert mail_jobs(queue_url) == 0  # no unread mail: no job
     r.zadd(keys.mailbox_unread("alice"), {"m1": 1})
     assert api.join(other, other_h, alice).status_code == 200  # arrives with unread mail
-    queue = Queue("mail", connection=redis.Redis.from_url(redis_server.url))
+    queue = Queue("mail", connection=redis.Redis.from_url(queue_url))
     assert queue.count == 1
     job = queue.jobs[0]
     assert job.func_name == "shared.jobs.notify_pending" and job.args[:2] == ("alice", other)
@@ -123,12 +123,12 @@ def test_join_queues_pending_notice_only_with_unread_mail(api, live, r, redis_se
     assert queue.count == 1
 
 
-def test_join_not_live_queues_nothing(api, r, redis_server):
+def test_join_not_live_queues_nothing(api, r, queue_url):
     sid, srv = api.server()
     alice = api.player("alice")
     r.zadd(keys.mailbox_unread("alice"), {"m1": 1})
     assert api.join(sid, srv, alice).status_code == 409
-    assert mail_jobs(redis_server) == 0
+    assert mail_jobs(queue_url) == 0
     assert r.hget(keys.player("alice"), "server") is None
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from shared.redis_conn import Lua, counting_client, preload_scripts
+from tests.conftest import on_cluster
 
 
 @pytest.fixture
 def counted(redis_server, r):  # r: flushes the throwaway server
-    client, counter = counting_client(redis_server.url)
-    client.ping()  # connect first
+    client, counter = counting_client(redis_server.url, on_cluster())
+    client.get("bench:{t}")  # connect first
     counter.n = 0
     yield client, counter
     client.close()
@@ -18,9 +19,9 @@ def counted(redis_server, r):  # r: flushes the throwaway server
 
 def test_plain_commands_count_one_each(counted):
     c, counter = counted
-    c.set("bench:k", "1")
-    c.get("bench:k")
-    c.hgetall("bench:h")
+    c.set("bench:{t}:k", "1")
+    c.get("bench:{t}:k")
+    c.hgetall("bench:{t}:h")
     assert counter.n == 3
 
 
@@ -29,14 +30,14 @@ def test_pipeline_counts_once(counted, transaction):
     c, counter = counted
     pipe = c.pipeline(transaction=transaction)
     for i in range(5):
-        pipe.incr(f"bench:n{i}")
+        pipe.incr(f"bench:{{t}}:n{i}")  # one hash tag: a cluster's MULTI needs one slot
     assert pipe.execute() == [1] * 5
     assert counter.n == 1
 
 
 def test_handshake_not_counted(redis_server):
-    c, counter = counting_client(redis_server.url)
-    c.get("bench:fresh")  # opens the connection (handshake) and sends one command
+    c, counter = counting_client(redis_server.url, on_cluster())
+    c.get("bench:{t}:fresh")  # opens the connection (handshake) and sends one command
     assert counter.n == 1
     c.close()
 
@@ -64,10 +65,10 @@ def test_preload_loads_every_lua_object(counted):
 def test_a_pipeline_inside_a_counted_request_is_one(counted):
     """What the bench relies on: N commands in one MULTI/EXEC plus one GET is two round trips."""
     c, counter = counted
-    c.get("bench:token")
-    tx = c.pipeline()
-    tx.hset("bench:h", "a", 1)
-    tx.sadd("bench:s", "x")
-    tx.expire("bench:h", 60)
+    c.get("bench:{t}:token")
+    tx = c.pipeline(transaction=True)
+    tx.hset("bench:{t}:h", "a", 1)
+    tx.sadd("bench:{t}:s", "x")
+    tx.expire("bench:{t}:h", 60)
     tx.execute()
     assert counter.n == 2

@@ -500,7 +500,7 @@ def test_idle_connections_are_closed(start_relay):
 def test_pushes_resume_after_redis_restarts(start_relay, config, api, tmp_path):
     own = EmbeddedRedis(tmp_path / "redis", appendonly=True).start()
     try:
-        relay = start_relay(dataclasses.replace(config, redis_url=own.url))
+        relay = start_relay(dataclasses.replace(config, redis_url=own.url, redis_cluster=0))
         ctx = Ctx(relay.redis, relay.config, ADMIN_CALLER)
         made = run(load()["server.create"], ctx, {"name": "a"}).body
         c = authed(relay.port, made["id"], made["key"])

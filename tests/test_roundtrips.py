@@ -3,7 +3,10 @@
 Counted exactly (a pipeline or MULTI/EXEC block is one exchange) with the counting connection of
 ``shared.redis_conn``: each operation's documented example, sent in the world of real fixtures
 (tests/world.py) through an app whose Redis client counts, so a change that adds a round trip
-fails here first.
+fails here first. On a Redis Cluster (``pytest --cluster``) every node's exchanges count (a
+pipeline costs one per node it touches): the aim there is at most 3, and a prefetching read at
+most 2 (the credential's node and the data's); ``python -m bench --cluster`` prints the figures
+per operation.
 """
 
 from __future__ import annotations
@@ -15,18 +18,21 @@ from rq.utils import get_version
 from shared.redis_conn import counting_client, preload_scripts
 from shared.registry import load
 from shared.web import apidoc
+from tests.conftest import on_cluster
 from tests.world import real_example, world
 
 # KDF-bound, not held to the target (player.password: the credential check, the login-lockout
 # count that must precede its password check, the write: 3); docs/DESIGN.md "Round trips"
 EXCLUDED = ("player.register", "session.login", "player.password")
+LIMIT = 3 if on_cluster() else 2
+PREFETCH = 2 if on_cluster() else 1
 
 
 def count(api: Any, r: Any, redis_server: Any, config: Any) -> dict[str, dict[str, int]]:
     """``{op name: {"roundtrips": n, "status": http status}}`` for every operation."""
     from wsgi import create_app
 
-    counting, counter = counting_client(redis_server.url)
+    counting, counter = counting_client(redis_server.url, cluster=on_cluster())
     get_version(counting)  # RQ asks a client for the server version once: the steady state
     client = create_app(config, counting).test_client()
     out: dict[str, dict[str, int]] = {}
@@ -50,7 +56,7 @@ def test_every_operation_within_two_round_trips(api, r, redis_server, config):
     failed = {k: v["status"] for k, v in counts.items() if v["status"] >= 400}
     assert not failed, failed  # each request is a real, successful call
     over = {k: v["roundtrips"] for k, v in counts.items()
-            if k not in EXCLUDED and v["roundtrips"] > 2}
+            if k not in EXCLUDED and v["roundtrips"] > LIMIT}
     assert not over, over
 
 
@@ -58,8 +64,9 @@ def test_prefetching_reads_cost_one_round_trip(api, r, redis_server, config):
     prefetching = {name for name, op in load().items() if op.prefetch}
     assert {"mail.list", "message.read", "player.settings.get", "mail.unread_count"} <= prefetching
     counts = count(api, r, redis_server, config)
-    assert {name: counts[name]["roundtrips"] for name in prefetching} == dict.fromkeys(
-        prefetching, 1)
+    over = {name: counts[name]["roundtrips"] for name in prefetching
+            if not 1 <= counts[name]["roundtrips"] <= PREFETCH}
+    assert not over, over
 
 
 def test_only_reads_prefetch():

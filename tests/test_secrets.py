@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shared import keys, logs
+from shared.redis_conn import scan_keys
 from tests.conftest import make_config
 
 
@@ -21,7 +22,7 @@ def dump(r: Any) -> str:
     readers = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
                "zset": lambda k: r.zrange(k, 0, -1, withscores=True),
                "list": lambda k: r.lrange(k, 0, -1), "stream": lambda k: r.xrange(k)}
-    return "\n".join(f"{k} {readers[r.type(k)](k)}" for k in r.keys("*"))
+    return "\n".join(f"{k} {readers[r.type(k)](k)}" for k in scan_keys(r, "*"))
 
 
 @pytest.fixture

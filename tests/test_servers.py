@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared import keys
+from shared.redis_conn import scan_keys
 from shared.storage import messages
 from tests import test_relay
 from tests.test_secrets import dump
@@ -146,7 +147,7 @@ def test_delete_server_removes_everything(api, client, r, config):
 
     resp = client.delete(f"/v1/servers/{sid}", headers=api.admin)
     assert resp.status_code == 204 and resp.data == b""
-    assert r.keys(f"*{{s:{sid}}}*") == []
+    assert scan_keys(r, f"*{{s:{sid}}}*") == []
     assert not r.exists(keys.inbox(sid), keys.server_channels(sid))
     assert r.smembers(keys.channel("ctf")) == {keep} == r.smembers(keys.channel("duel"))
     assert r.smembers(keys.servers_all()) == {keep}
