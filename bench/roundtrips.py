@@ -26,6 +26,15 @@ from shared.registry import Operation
 # KDF-bound, not held to the target (player.password: the credential check, the login-lockout
 # count that must precede its password check, the write: 3)
 EXCLUDED = ("player.register", "session.login", "player.password")
+# Held to 2, plus: one for the audit entry an audited operation (Operation.audit) appends after
+# its action; and for ban.create, whose ordered steps span groups (checks; the ban in {bans};
+# one pipeline of player copy, inbox delivery and outbox), one more.
+MORE = {"ban.create": 1}
+
+
+def allowed(op: Operation) -> int:
+    """The most round trips ``op`` may cost."""
+    return 2 + (1 if op.audit else 0) + MORE.get(op.name, 0)
 
 
 class Counter:

@@ -226,6 +226,25 @@ def _rotate(w: World, n: int) -> list[Req]:  # noqa: ARG001
     return [Req("POST", f"/v1/servers/{sid}/key", w.admin)]
 
 
+def _ban_lift(w: World, n: int) -> list[Req]:
+    ids = [w.call("ban.create", auth.ADMIN_CALLER, ip="192.0.2.0/24", reason="to lift")["id"]
+           for _ in range(n)]
+    return [Req("DELETE", f"/v1/bans/{ban_id}?reason=bench", w.admin) for ban_id in ids]
+
+
+def _record_void(w: World, n: int) -> list[Req]:
+    out = []
+    for _ in range(n):
+        name = f"{w.prefix}void{w.uniq()}"
+        token = w.new_player(name)
+        w.call("presence.join", w.server_caller(0), id=w.servers[0][0], token=token)
+        w.call("record.submit", w.server_caller(0), board=f"{w.prefix}.best", player=name,
+               score=1)
+        out.append(Req("DELETE", f"/v1/boards/{w.prefix}.best/records/{name}?reason=bench",
+                       w.admin))
+    return out
+
+
 def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
     """Operation name -> (n -> requests). Each request answers 2xx when run once."""
     p, (s0, s1, s2, s4) = w.prefix, [w.servers[i][0] for i in (0, 1, 2, 4)]
@@ -274,6 +293,13 @@ def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
         "mail.read": one("GET", f"/v1/mail/{w.mail_ids[0]}", _p(w, p1)),
         "mail.delete": lambda n: _mail_delete(w, n),
         "mail.unread_count": one("GET", "/v1/mail/unread", _p(w, p1)),
+        "ban.create": one("POST", "/v1/bans", w.admin,
+                          {"ip": "198.51.100.0/24", "reason": "bench", "duration": 3600}),
+        "ban.lift": lambda n: _ban_lift(w, n),
+        "ban.list": one("GET", "/v1/bans?limit=20", _s(w, 0)),
+        "ban.check": one("GET", f"/v1/bans/check?player={p0}&ip=203.0.113.9", _s(w, 0)),
+        "record.void": lambda n: _record_void(w, n),
+        "audit.list": one("GET", "/v1/audit?limit=20", w.admin),
     }
 
 

@@ -31,7 +31,7 @@ return 1""")
 
 
 @operation("player.delete", "DELETE", "/v1/players/{name}", auth=PLAYER | ADMIN, owner="name",
-           fields=(players.NAME,),
+           fields=(players.NAME,), audit="name", audit_by=ADMIN,
            example={"request": {"name": "alice"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
     """Delete a player and everything they own; the name becomes free.

@@ -40,6 +40,12 @@ class Forbidden(ApiError):
     status, code = 403, "forbidden"
 
 
+class Banned(Forbidden):
+    """403 ``banned``: the player, or their address, is banned where they try to play."""
+
+    code = "banned"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 

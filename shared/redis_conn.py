@@ -38,3 +38,24 @@ class Lua:
             return r.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return r.eval(self.source, len(keys), *keys, *args)
+
+
+def batch(r: Any, *steps: Any) -> list[Any]:
+    """Run ``steps`` in one non-transactional pipeline (one round trip) and return their
+    results in order. A step is a ``(Lua, keys, args)`` tuple or a callable that queues one
+    command on the pipeline. A script Redis does not hold yet (after a restart) is run again on
+    its own, by source, after the others; any other error is raised."""
+    pipe = r.pipeline(transaction=False)
+    for step in steps:
+        if isinstance(step, tuple):
+            lua, ks, argv = step
+            pipe.evalsha(lua.sha, len(ks), *ks, *argv)
+        else:
+            step(pipe)
+    got = pipe.execute(raise_on_error=False)
+    for i, (step, result) in enumerate(zip(steps, got, strict=True)):
+        if isinstance(result, NoScriptError) and isinstance(step, tuple):
+            got[i] = step[0](r, step[1], step[2])
+        elif isinstance(result, Exception):
+            raise result
+    return got

@@ -87,7 +87,8 @@ class Ticker(threading.Thread):
         self.status_ttl = config.status_ttl
         self.not_before: dict[str, float] = {}
         self.periodic = [(keys.status_sweep_lock(), config.sweep_interval, "sweep_status"),
-                         (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes")]
+                         (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes"),
+                         (keys.ban_job_lock(), jobs.BAN_JOB_SECONDS, "ban_outbox")]
 
     def run(self) -> None:
         while not self.stopping.wait(TICK_SECONDS):
@@ -100,6 +101,8 @@ class Ticker(threading.Thread):
         for lock, every, func in self.periodic:
             if func == "sweep_status":  # only when a heartbeat lapsed: idle, nothing is written
                 due = jobs.sweep_due(self.conn, self.owner, self.status_ttl, every * 1000)
+            elif func == "ban_outbox":  # only when a push was left unfinished or a ban expired
+                due = jobs.ban_job_due(self.conn, self.owner, every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
             else:

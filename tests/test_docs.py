@@ -28,6 +28,7 @@ IDS = [op.name for op in OPS]
 # the example values a real world replaces (ids and secrets are random)
 SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
                                      "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
+BAN = "b7n2q4x8r1zc"
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 JARGON = re.compile(r"round trip|\bscripts?\b|\bLua\b|(?-i:MULTI|EXEC|ZCARD|XREAD)|hash tag"
                     r"|pipeline|\bRedis\b|sha256", re.I)
@@ -56,7 +57,8 @@ def _shape(value: Any) -> Any:
 def _world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """Two live servers, players alice and bob online on the first, a board with both their
     records, a mail from bob to alice, a message to the first server, settings of alice and the
-    server, the server in channel lobby. Returns (example value -> real value, headers by kind)."""
+    server, the server in channel lobby; for the ban operations a ban on alice. Returns
+    (example value -> real value, headers by kind)."""
     c = api.client
     sid, srv = api.server("Desert CTF #1")
     sid2, srv2 = api.server("Other")
@@ -88,6 +90,11 @@ def _world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, 
                      headers=alice).status_code == 200
     assert c.put(f"/v1/servers/{sid}/settings/motd", json={"value": "hi"},
                  headers=srv).status_code == 200
+    if op_name in ("ban.check", "ban.list", "ban.lift"):  # a ban on alice (the server's own)
+        made = c.post("/v1/bans", json={"player": "alice", "reason": "wallhack",
+                                        "duration": 86400},
+                      headers=srv if op_name == "ban.lift" else api.admin)
+        real[BAN] = made.json["id"]
     return real, callers
 
 
