@@ -410,3 +410,44 @@ def test_an_address_ban_reaches_the_inboxes_too(api, client, world, r):
         (entry,) = client.get("/v1/messages", headers=headers).json["messages"]
         assert entry["ban"] == made
     assert not r.zcard(keys.ban_outbox())
+
+
+# --- live: relay pushes ---------------------------------------------------------------------------
+def test_a_ban_over_http_is_pushed_by_two_relays_and_resumed_by_an_offline_server(
+        redis_server, r, api, client):
+    """Two servers on two relay processes get the ban as a push within 1 s of the answer; a
+    third, offline meanwhile, gets it after RESUME from its last position."""
+    from tests.test_relay import authed, greeted, server_creds, spawn
+
+    ids = [server_creds(api, name) for name in ("a", "b", "c")]
+    (one, port1), (two, port2) = spawn(redis_server.url), spawn(redis_server.url)
+    try:
+        a, b = authed(port1, ids[0][0], ids[0][1]), authed(port2, ids[1][0], ids[1][1])
+        c = greeted(port2, "SERVER")
+        cursor = c.cmd("AUTH", f"{ids[2][0]} {ids[2][1]}")["data"]["cursor"]
+        c.close()  # offline from here
+        api.player("alice")
+        made = client.post("/v1/bans", json={"player": "alice", "reason": "aimbot"},
+                           headers=api.admin)
+        answered = time.monotonic()
+        assert made.status_code == 201
+        for conn in (a, b):
+            conn.sock.settimeout(1.0)
+            line = conn.line()
+            assert time.monotonic() - answered < 1.0
+            push = json.loads(line)
+            assert list(push) == ["state", "event", "id", "data"]
+            assert (push["state"], push["event"], push["data"]) == ("PUSH", "ban", made.json)
+        lifted = client.delete(f"/v1/bans/{made.json['id']}", headers=api.admin)
+        assert lifted.status_code == 204
+        assert a.push()["event"] == "unban" and b.push()["data"] == made.json
+        c = authed(port1, ids[2][0], ids[2][1])
+        assert c.cmd("RESUME", cursor)["state"] == "OK"
+        assert [(p["event"], p["data"]) for p in (c.push(), c.push())] == [
+            ("ban", made.json), ("unban", made.json)]
+        for conn in (a, b, c):
+            conn.close()
+    finally:
+        for proc in (one, two):
+            proc.terminate()
+            proc.wait(5)
