@@ -29,7 +29,8 @@ def test_every_admin_only_write_declares_audit():
 def test_the_listed_actions_are_audited():
     registry = load()
     for name in ("server.create", "server.delete", "server.rotate_key", "board.create",
-                 "ban.create", "ban.lift", "record.void", "player.delete"):
+                 "ban.create", "ban.lift", "record.void", "clan.transfer", "clan.delete",
+                 "player.delete"):
         assert registry[name].audit, name
     assert registry["player.delete"].audit_by == ADMIN  # by the admin only
 

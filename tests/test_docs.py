@@ -57,7 +57,8 @@ def _shape(value: Any) -> Any:
 def _world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """Two live servers, players alice and bob online on the first, a board with both their
     records, a mail from bob to alice, a message to the first server, settings of alice and the
-    server, the server in channel lobby; for the ban operations a ban on alice. Returns
+    server, the server in channel lobby; for the ban operations a ban on alice, for the clan
+    operations and name.check a clan ACE (see below). Returns
     (example value -> real value, headers by kind)."""
     c = api.client
     sid, srv = api.server("Desert CTF #1")
@@ -95,6 +96,16 @@ def _world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, 
                                         "duration": 86400},
                       headers=srv if op_name == "ban.lift" else api.admin)
         real[BAN] = made.json["id"]
+    if op_name.startswith("clan.") and op_name != "clan.create" or op_name == "name.check":
+        # clan ACE: owned by alice with bob invited (clan.accept: owned by bob, alice invited);
+        # bob a member where the example needs one
+        owner, guest, guest_name = (bob, alice, "alice") if op_name == "clan.accept" else \
+            (alice, bob, "bob")
+        assert c.put("/v1/clans/ACE", json={"name": "Aces High"},
+                     headers=owner).status_code == 201
+        assert c.put(f"/v1/clans/ACE/members/{guest_name}", headers=owner).status_code == 200
+        if op_name in ("clan.get", "clan.remove", "clan.transfer"):
+            assert c.post("/v1/clans/ACE/join", headers=guest).status_code == 200
     return real, callers
 
 
