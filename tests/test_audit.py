@@ -141,3 +141,40 @@ def test_the_cli_and_the_relay_path_are_audited_too(r, config):
     ctx = Ctx(r, config, ADMIN_CALLER, ip="cli")
     run(load()["board.create"], ctx, {"board": "x", "order": "asc", "operator": "set"})
     assert [f["op"] for _, f in r.xrange(keys.audit_log())] == ["board.create"]
+
+
+def test_the_admin_cli_covers_bans_clans_voids_and_the_audit_log(app, api, client):
+    runner = app.test_cli_runner()
+
+    def cli(*args: str, ok: bool = True):
+        result = runner.invoke(args=list(args))
+        assert (result.exit_code == 0) is ok, result.output
+        return json.loads(result.output) if ok else result.output
+
+    sid, srv = api.server()
+    api.heartbeat(sid, srv)
+    people = {n: api.player(n) for n in ("alice", "bob")}
+    made = cli("ban", "create", "--player", "alice", "--reason", "wallhack", "--duration", "60")
+    assert made["player"] == "alice" and made["expires_at"] == made["at"] + 60
+    ranged = cli("ban", "create", "--ip", "10.0.0.0/8", "--reason", "x", "--force")
+    assert ranged["ip"] == "10.0.0.0/8"
+    assert "invalid_input: ip" in cli("ban", "create", "--ip", "10.0.0.0/8", "--reason", "x",
+                                      ok=False)
+    assert [b["id"] for b in cli("ban", "list", "--player", "alice")["bans"]] == [made["id"]]
+    assert cli("ban", "lift", made["id"], "--reason", "appeal") == {"lifted": made["id"]}
+    assert [b["id"] for b in cli("ban", "list", "--active")["bans"]] == [ranged["id"]]
+    client.put("/v1/clans/ACE", json={"name": "Aces"}, headers=people["alice"])
+    client.put("/v1/clans/ACE/members/bob", headers=people["alice"])
+    client.post("/v1/clans/ACE/join", headers=people["bob"])
+    assert cli("clan", "get", "ace")["members"] == ["alice", "bob"]
+    assert cli("clan", "transfer", "ACE", "bob", "--reason", "dispute") == {"tag": "ACE",
+                                                                            "owner": "bob"}
+    assert cli("clan", "delete", "ACE") == {"deleted": "ACE"}
+    client.put("/v1/boards/ctf", json={"order": "desc", "operator": "best"}, headers=api.admin)
+    api.join(sid, srv, people["bob"])
+    client.post("/v1/boards/ctf/records", json={"player": "bob", "score": 3}, headers=srv)
+    assert cli("board", "void", "ctf", "bob", "--reason", "glitch") == {
+        "voided": {"board": "ctf", "player": "bob"}}
+    ops = [e["op"] for e in cli("audit", "list", "--limit", "6")["entries"]]
+    assert ops == ["record.void", "board.create", "clan.delete", "clan.transfer", "ban.lift",
+                   "ban.create"]

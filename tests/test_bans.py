@@ -451,3 +451,45 @@ def test_a_ban_over_http_is_pushed_by_two_relays_and_resumed_by_an_offline_serve
         for proc in (one, two):
             proc.terminate()
             proc.wait(5)
+
+
+# --- the relay: a moderator on telnet -------------------------------------------------------------
+from tests.test_relay import start_relay  # noqa: E402,F401 (the in-process relay fixture)
+
+
+def test_a_telnet_session_with_a_server_key_moderates_its_own_server(request, api, client):
+    from tests.test_relay import greeted
+
+    relay = request.getfixturevalue("start_relay")()
+    sid, srv = api.server("Desert CTF")
+    api.heartbeat(sid, srv)
+    alice = api.player("alice")
+    api.join(sid, srv, alice)
+    client.put("/v1/clans/ACE", json={"name": "Aces High"}, headers=alice)
+    c = greeted(relay.port, "HUMAN")
+
+    def say(line: str) -> str:
+        c.send(line)
+        return c.upto(b"\r\n> ").decode()
+
+    assert "Authenticated as server" in say(f"TOKEN {api.token(srv)}")
+    out = say("BAN alice 3600 wall hack, twice")
+    made = client.get("/v1/bans", headers=srv).json["bans"][0]
+    assert out.startswith(f"ban {made['id']}: player alice on Desert CTF ({sid}), until ")
+    assert "- wall hack, twice (by Desert CTF" in out
+    assert made["reason"] == "wall hack, twice" and made["expires_at"] - made["at"] == 3600
+    assert "BANNED" in say("ban.check alice") and f"ban {made['id']}" in say("BANS")
+    assert say("CHECKNAME [ACE]zed").startswith("refused: carries the tag of clan ACE")
+    assert say("CHECKNAME alice").startswith("refused: the registered name of alice")
+    assert say("CHECKNAME zed").startswith("allowed")
+    assert say("CLAN ace").startswith("[ACE] Aces High\r\nowner: alice\r\nmembers (1): alice")
+    assert say("BAN alice 60 x").startswith("ban ")
+    out = say("BAN alice 60")
+    assert out.startswith("ERROR: reason: is required")
+    assert say(f"UNBAN {made['id']} appeal accepted") == "OK\r\n> "
+    assert "[lifted " in say("BANS alice")
+    help_text = say("HELP")
+    for name, word in (("ban.create", "BAN"), ("ban.lift", "UNBAN"), ("ban.list", "BANS"),
+                       ("name.check", "CHECKNAME"), ("clan.get", "CLAN")):
+        assert f"  {name} (alias {word}) " in help_text, word
+    c.close()
