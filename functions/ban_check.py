@@ -43,12 +43,13 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     - ``invalid_input`` (400): neither ``player`` nor ``ip``; a malformed ``ip``.
 
     Internals:
-    One HMGET of the ban index (the player's field and the address's network at every prefix
-    length), sent with the credential check: one round trip in all.
+    One HMGET of the ban index (the player's field, the address's network at every prefix
+    length from /16 or /48, and the field of the wider ranges), sent with the credential check:
+    one round trip in all.
     """
     if not args.get("player") and not args.get("ip"):
         raise InvalidInput("player", "give a player, an ip, or both")
-    _fields(args)  # a malformed ip is reported here
+    addr = bans.address(args["ip"]) if args.get("ip") else None  # malformed: reported here
     (raws,) = ctx.fetch(reads, args)
-    found = bans.applying(raws, ctx.caller.id, ctx.now())
+    found = bans.applying(raws, ctx.caller.id, ctx.now(), addr)
     return {"banned": bool(found), "bans": found}

@@ -245,8 +245,9 @@ def ban(ban_id: str) -> str:
 
 
 def ban_index() -> str:
-    """hash: ``p:<lname>`` or ``n:<network>/<prefix length>`` -> JSON list of the active (not
-    lifted) bans on that player or network; expired ones are pruned by the worker."""
+    """hash: ``p:<lname>`` or ``n<4|6>:<network in hex>/<prefix length>`` -> JSON list of the
+    active (not lifted) bans on that player or network; expired ones are pruned by the
+    worker."""
     return f"{P}{{bans}}:idx"
 
 

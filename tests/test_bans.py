@@ -385,21 +385,34 @@ def test_the_worker_job_prunes_expired_bans(api, client, world, r, config, monke
     from shared import jobs
 
     made = ban(client, api.admin, ip="192.0.2.0/24", reason="x", duration=1).json
-    assert r.hexists(keys.ban_index(), "n:192.0.2.0/24")
+    field = bans.net_field(bans.network("192.0.2.0/24"))
+    assert field == "n4:c0000200/24" and r.hexists(keys.ban_index(), field)
     monkeypatch.setattr(jobs, "_env", lambda: (r, config))
     monkeypatch.setattr(time, "time", lambda: made["expires_at"] + 1.0)
     assert jobs.ban_job_due(r, "test", 5000)
     jobs.ban_outbox()
-    assert not r.hexists(keys.ban_index(), "n:192.0.2.0/24")
+    assert not r.hexists(keys.ban_index(), field)
     assert r.zcard(keys.bans_expiring()) == 0
 
 
 def test_candidates_cover_every_prefix_length():
     addr = bans.address("10.1.2.3")
     got = bans.candidates(addr)
-    assert len(got) == 33 and got[0] == "n:0.0.0.0/0" and got[-1] == "n:10.1.2.3/32"
-    assert "n:10.1.0.0/16" in got
-    assert len(bans.candidates(bans.address("2001:db8::1"))) == 129
+    assert got[:2] == ["w4", "n4:0a010000/16"] and got[-1] == "n4:0a010203/32"
+    assert len(got) == 18 and bans.net_field(bans.network("10.1.0.0/16")) in got
+    assert len(bans.candidates(bans.address("2001:db8::1"))) == 82
+    assert bans.net_field(bans.network("10.0.0.0/8")) == "w4"
+
+
+def test_wide_ranges_catch_only_their_addresses(api, client, world):
+    _, srv, _, _, _ = world
+    made = ban(client, api.admin, ip="10.0.0.0/8", reason="x", force=True).json
+    ban(client, api.admin, ip="2000::/16", reason="y", force=True)
+    assert check(client, srv, ip="10.200.1.1").json["bans"] == [made]
+    assert check(client, srv, ip="11.0.0.1").json["banned"] is False
+    assert check(client, srv, ip="2000:1::1").json["banned"] is True
+    assert check(client, srv, ip="2001:db8::1").json["banned"] is False
+    assert check(client, srv, player="alice").json["banned"] is False
 
 
 

@@ -2,11 +2,12 @@
 
 Everything about bans lives in the ``{bans}`` group (see shared/keys.py): the ban hashes, the
 history lists, and one lookup index, a hash whose fields are ``p:<lname>`` (a player) and
-``n:<network>/<prefix length>`` (an address range), each holding the JSON list of the active
-bans on it. Checking an address computes in Python the network of that address at every prefix
-length (33 for IPv4, 129 for IPv6), so a check is ONE ``HMGET`` of at most 130 fields, whatever
-the number of bans: it runs in the credential check's round trip (``ban.check``) or alone
-(``presence.join``).
+``n<4|6>:<network address in hex>/<prefix length>`` (an address range), each holding the JSON
+list of the active bans on it. Checking an address computes in Python the network of that
+address at every prefix length from /16 (IPv4) or /48 (IPv6), plus one field holding the few
+ranges wider than that (forced by the admin), so a check is ONE ``HMGET`` of at most 83
+fields, whatever the number of bans: it runs in the credential check's round trip
+(``ban.check``) or alone (``presence.join``).
 
 A ban or lift touches several groups; its steps are ordered so a crash or a retry between them
 never shows a half-done state:
@@ -96,8 +97,18 @@ def shown(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
+def _field(version: int, value: int, length: int) -> str:
+    """The index field of a network: its address as fixed-width hex, then the prefix length
+    (cheaper to build than the address's text, 129 times per IPv6 check)."""
+    return f"n{version}:{value:0{8 if version == 4 else 32}x}/{length}"
+
+
 def net_field(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
-    return f"n:{net.network_address}/{net.prefixlen}"
+    """A range's index field; every range wider than WIDEST (forced by the admin, few) shares
+    one field per IP version, ``w4`` or ``w6``, whose bans a check tests one by one."""
+    if too_wide(net):
+        return f"w{net.version}"
+    return _field(net.version, int(net.network_address), net.prefixlen)
 
 
 def player_field(lname: str) -> str:
@@ -105,10 +116,12 @@ def player_field(lname: str) -> str:
 
 
 def candidates(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
-    """The index fields of every range that could hold ``addr``: one per prefix length."""
-    bits, cls = (32, ipaddress.IPv4Address) if addr.version == 4 else (128, ipaddress.IPv6Address)
+    """The index fields of every range that could hold ``addr``: one per prefix length from
+    WIDEST (17 for IPv4, 81 for IPv6), and the field of the wider ranges."""
+    version, bits = addr.version, addr.max_prefixlen
     value, full = int(addr), (1 << bits) - 1
-    return [f"n:{cls(value & (full ^ ((1 << (bits - n)) - 1)))}/{n}" for n in range(bits + 1)]
+    return [f"w{version}"] + [_field(version, value & (full ^ ((1 << (bits - n)) - 1)), n)
+                              for n in range(WIDEST[version], bits + 1)]
 
 
 def check_fields(lname: str | None, addr: Any) -> list[str]:
@@ -120,14 +133,21 @@ def queue_check(pipe: Any, fields: list[str]) -> None:
     pipe.hmget(keys.ban_index(), fields)
 
 
-def applying(raws: list[str | None], scope: str | None, now: float) -> list[dict[str, Any]]:
+def applying(raws: list[str | None], scope: str | None, now: float,
+             addr: Any = None) -> list[dict[str, Any]]:
     """The bans in index entries ``raws`` that are in force at ``now`` on server ``scope``
-    (None: any scope), oldest first, each once."""
+    (None: any scope), oldest first, each once. A wide range (from the ``w4``/``w6`` fields)
+    counts only when it holds ``addr``."""
     found: dict[str, dict[str, Any]] = {}
     for raw in raws:
         for ban in json.loads(raw) if raw else ():
-            if in_force(ban, now) and (scope is None or ban["scope"] in ("global", scope)):
-                found[ban["id"]] = {k: ban.get(k) for k in FIELDS}
+            if not in_force(ban, now) or (scope is not None
+                                          and ban["scope"] not in ("global", scope)):
+                continue
+            if ban.get("ip") and addr is not None and "/" in ban["ip"] \
+                    and too_wide(net := ipaddress.ip_network(ban["ip"])) and addr not in net:
+                continue  # a wide range that does not hold the address
+            found[ban["id"]] = {k: ban.get(k) for k in FIELDS}
     return sorted(found.values(), key=lambda b: (b["at"], b["id"]))
 
 
@@ -139,7 +159,7 @@ def check(r: Any, lname: str | None, addr: Any, scope: str | None,
           now: float) -> list[dict[str, Any]]:
     """The bans on player ``lname`` or address ``addr`` in force on ``scope``: one round trip."""
     fields = check_fields(lname, addr)
-    return applying(r.hmget(keys.ban_index(), fields), scope, now) if fields else []
+    return applying(r.hmget(keys.ban_index(), fields), scope, now, addr) if fields else []
 
 
 # --- storing and lifting --------------------------------------------------------------------
