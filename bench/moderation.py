@@ -6,7 +6,8 @@ Starts its own embedded Redis with the Procfile's web and relay (bench/stack.py)
 
 - ``ban.check`` (a player and an address) and ``name.check`` (nicks carrying tags of the loaded
   clans, registered names, free names) req/s beside ``GET /readyz``, interleaved in rounds so
-  the ratios compare like with like (target: reads >= 0.7x readyz);
+  the ratios compare like with like (target: reads >= 0.7x readyz), with ``player.get`` (an
+  existing one-round-trip read) as a reference measured the same way;
 - the Redis round trips of each (counted as tests/test_roundtrips.py counts them);
 - ban push latency: ``POST /v1/bans`` (global) -> the ``ban`` PUSH on each of 1,000
   relay-connected servers (p50/p99 over every push of every round).
@@ -104,7 +105,9 @@ def read_requests(w: World, n_bans: int, n_clans: int) -> dict[str, list[Req]]:
                               w.players[i % len(w.players)], f"free{i}"))
         names.append(Req("GET", f"/v1/names/check?nick={quote(nick)}&player={w.players[0]}",
                          srv))
-    return {"readyz": [Req("GET", "/readyz")], "ban.check": checks, "name.check": names}
+    profiles = [Req("GET", f"/v1/players/{name}") for name in w.players]
+    return {"readyz": [Req("GET", "/readyz")], "ban.check": checks, "name.check": names,
+            "player.get": profiles}
 
 
 def throughput(base_url: str, reqs: dict[str, list[Req]], seconds: float, rounds: int,

@@ -76,8 +76,9 @@ class SimpleWorkerSlowerScheduler(SlowerScheduler, SimpleWorker):
 
 
 class Ticker(threading.Thread):
-    """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS and ``trim_inboxes`` every
-    MESSAGE_TRIM_SECONDS, each at most once per period across all worker processes."""
+    """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS, ``trim_inboxes`` every
+    MESSAGE_TRIM_SECONDS and ``ban_outbox`` every 5 s (only when due), each at most once per
+    period across all worker processes."""
 
     def __init__(self, url: str, config: Config, name: str):
         super().__init__(name="ssm-ticker", daemon=True)

@@ -506,3 +506,26 @@ def test_a_telnet_session_with_a_server_key_moderates_its_own_server(request, ap
                        ("name.check", "CHECKNAME"), ("clan.get", "CLAN")):
         assert f"  {name} (alias {word}) " in help_text, word
     c.close()
+
+
+def test_the_ticker_queues_the_ban_job_only_when_due(redis_server, r, config):
+    from rq import Queue
+
+    from shared.worker import Ticker
+
+    ticker = Ticker(redis_server.url, config, "test-ticker")
+    queue = Queue("status", connection=ticker.conn)
+
+    def queued() -> list[str]:
+        return [job.func_name for job in queue.get_jobs()]
+
+    ticker.tick()
+    assert "shared.jobs.ban_outbox" not in queued()  # nothing due: nothing queued
+    now = time.time()
+    made = bans.new_ban("yyyyyyyyyyyy", None, bans.network("192.0.2.1"), "x", "global",
+                        "admin", int(now), None)
+    bans.store(r, made, bans.network("192.0.2.1"), int(now * 1000) - 60_000)
+    ticker.tick()
+    assert queued().count("shared.jobs.ban_outbox") == 1
+    ticker.tick()  # the period's lock: once
+    assert queued().count("shared.jobs.ban_outbox") == 1

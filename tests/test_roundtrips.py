@@ -22,8 +22,7 @@ def test_every_operation_within_two_round_trips(redis_server, r, config):
     assert set(counts) == set(registry)
     failed = {k: v["status"] for k, v in counts.items() if v["status"] >= 400}
     assert not failed, failed  # each request is a real, successful call
-    over = {k: v["roundtrips"] for k, v in counts.items()
-            if k not in roundtrips.EXCLUDED and v["roundtrips"] > roundtrips.allowed(registry[k])}
+    over = roundtrips.over(counts)
     assert not over, over
 
 
