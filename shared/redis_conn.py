@@ -48,8 +48,8 @@ def batch(r: Any, *steps: Any) -> list[Any]:
     pipe = r.pipeline(transaction=False)
     for step in steps:
         if isinstance(step, tuple):
-            lua, ks, argv = step
-            pipe.evalsha(lua.sha, len(ks), *ks, *argv)
+            lua, ks, argv = step  # EVALSHA as a plain command: redis-py's cluster pipeline has
+            pipe.execute_command("EVALSHA", lua.sha, len(ks), *ks, *argv)  # no evalsha()
         else:
             step(pipe)
     got = pipe.execute(raise_on_error=False)

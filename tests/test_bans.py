@@ -529,3 +529,12 @@ def test_the_ticker_queues_the_ban_job_only_when_due(redis_server, r, config):
     assert queued().count("shared.jobs.ban_outbox") == 1
     ticker.tick()  # the period's lock: once
     assert queued().count("shared.jobs.ban_outbox") == 1
+
+
+def test_batch_runs_a_script_redis_does_not_hold_yet(r):
+    from shared.redis_conn import Lua, batch
+
+    r.script_flush()
+    script = Lua("return 'ran ' .. ARGV[1]")
+    assert batch(r, (script, [], ["once"]), lambda pipe: pipe.set("k", "v")) == ["ran once", True]
+    assert batch(r, (script, [], ["again"])) == ["ran again"]
