@@ -215,8 +215,12 @@ def test_clan_auth_matrix(api, client, people):
         assert invite(client, headers, "bob").status_code == code
         assert accept(client, headers).status_code == code
         assert client.delete("/v1/clans/ACE/members/bob", headers=headers).status_code == code
-    assert client.put("/v1/clans/ACE/owner", json={"player": "bob"},
-                      headers=srv).status_code == 403
+    for headers, code in (({}, 401), (srv, 403), (people["alice"], 403)):
+        assert client.put("/v1/clans/ACE/owner", json={"player": "bob"},
+                          headers=headers).status_code == code
+    create(client, people["alice"])
+    for headers in ({}, srv, api.admin, people["bob"]):  # anyone reads a clan
+        assert client.get("/v1/clans/ACE", headers=headers).json["owner"] == "alice"
 
 
 def test_tags_in_nicknames():
