@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shared import jobs, keys
@@ -9,20 +10,30 @@ from shared.errors import InvalidCredentials, ServerNotLive
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_PATH_ID, Str
+from shared.storage import bans
 from shared.storage.status import cutoff_ms
 
 # The old server's player-set key is built in the script from these two parts.
 PLAYERS_KEY = keys.around(keys.server_players(keys.HOLE))
 
-# KEYS: session, account, live index, unread zset, this server's player set.
+# KEYS: session, account, live index, unread zset, this server's player set, the player's ban
+# copies.
 # ARGV: server id, oldest live heartbeat (ms), now (s), player-set key prefix and suffix, lname.
-# Returns -1 for a bad session, -2 when the server is not live, else {id, name, unread,
-# 1 when the player was already online here, Redis TIME in ms (the clock notices are marked by)}.
+# Returns -1 for a bad session, -2 when the server is not live, {-3, ban JSON} when a ban in
+# force here names the player, else {id, name, unread, 1 when the player was already online
+# here, Redis TIME in ms (the clock notices are marked by)}.
 JOIN = Lua("""
 local sess = redis.call('GET', KEYS[1])
 if not sess then return -1 end
 local acct = redis.call('HMGET', KEYS[2], 'id', 'name', 'server')
 if not acct[1] or cjson.decode(sess)['id'] ~= acct[1] then return -1 end
+for _, raw in ipairs(redis.call('HVALS', KEYS[6])) do
+  if string.sub(raw, 1, 1) ~= '-' then
+    local b = cjson.decode(raw)
+    if (b.expires_at == cjson.null or b.expires_at > tonumber(ARGV[3]))
+       and (b.scope == 'global' or b.scope == ARGV[1]) then return {-3, raw} end
+  end
+end
 local beat = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if not beat or tonumber(beat) < tonumber(ARGV[2]) then return -2 end
 if acct[3] and acct[3] ~= ARGV[1] then
@@ -38,8 +49,12 @@ return {acct[1], acct[2], redis.call('ZCARD', KEYS[4]), acct[3] == ARGV[1] and 1
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
            aliases=("ONLINE",),
            fields=(SERVER_PATH_ID,
-                   Str("token", max_len=512, secret=True, doc="the player's session token")),
-           example={"request": {"id": "k3x9q2w7m1ab", "token": "p.YWxpY2U.EXAMPLE-session-token"},
+                   Str("token", max_len=512, secret=True, doc="the player's session token"),
+                   Str("ip", required=False, max_len=64,
+                       doc="the player's address as the game server sees it: checked against "
+                           "address bans, never stored")),
+           example={"request": {"id": "k3x9q2w7m1ab", "token": "p.YWxpY2U.EXAMPLE-session-token",
+                                "ip": "203.0.113.7"},
                     "response": {"player": {"id": "w2k7r9d1x5qa", "name": "alice"},
                                  "server": "k3x9q2w7m1ab", "online": True}})
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
@@ -50,26 +65,40 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     The server must be live (a heartbeat within the last STATUS_TTL seconds). When the player has
     unread mail, the server then gets a mail notice for them. Calling again for a player already
     here changes nothing else.
+    A player banned here (a global ban or this server's own), by name or, when ``ip`` is given,
+    by address, is refused; ``ip`` serves that check only and is never stored.
 
     Errors:
     - ``invalid_credentials`` (401): the player's token is wrong or expired.
+    - ``banned`` (403): a ban in force here names the player or covers ``ip``; the message gives
+      its reason and expiry.
+    - ``invalid_input`` (400): a malformed ``ip``.
     - ``server_not_live`` (409): this server sent no heartbeat within STATUS_TTL seconds (send one,
       then retry); nothing changed.
 
     Internals:
-    One script checks the token and the heartbeat and moves the player between the servers' player
-    sets, setting the account's ``server`` and ``last_seen``. With unread mail the pending-mail
-    notice job is queued before the answer, carrying the join time by Redis' clock (a second round
-    trip only then); a crash between the two means no 2xx was sent, and the retried join queues it.
+    With ``ip``, one read of the ban index first (the player and the address's networks). Then
+    one script checks the token, the player's ban copies and the heartbeat and moves the player
+    between the servers' player sets, setting the account's ``server`` and ``last_seen``. With
+    unread mail the pending-mail notice job is queued before the answer, carrying the join time
+    by Redis' clock (a second round trip only then); a crash between the two means no 2xx was
+    sent, and the retried join queues it.
     """
     server_id, token = args["id"], args["token"]
     lname = session_owner(token)
     if lname is None:
         raise InvalidCredentials("the player token is invalid or expired")
+    if args.get("ip"):
+        found = bans.check(ctx.redis, lname, bans.address(args["ip"]), server_id, ctx.now())
+        if found:
+            raise bans.refusal(found[0])
     got = JOIN(ctx.redis,
                [keys.player_session(lname, sha256(token)), keys.player(lname), keys.status_live(),
-                keys.mailbox_unread(lname), keys.server_players(server_id)],
+                keys.mailbox_unread(lname), keys.server_players(server_id),
+                keys.player_bans(lname)],
                [server_id, cutoff_ms(ctx), int(ctx.now()), *PLAYERS_KEY, lname])
+    if isinstance(got, list) and got[0] == -3:
+        raise bans.refusal(json.loads(got[1]))
     if got == -1:
         raise InvalidCredentials("the player token is invalid or expired")
     if got == -2:

@@ -72,6 +72,7 @@ class Config:
     message_send_budget: int = _int("MESSAGE_SEND_BUDGET", 8000, 0)  # recipients/min; 0 = off
     message_send_burst: int = _int("MESSAGE_SEND_BURST", 3000, 1)  # recipients at once
     mail_unread_per_sender_max: int = _int("MAIL_UNREAD_PER_SENDER_MAX", 20, 0)  # 0 = off
+    clan_members_max: int = _int("CLAN_MEMBERS_MAX", 100, 2, 10000)  # owner included
     # relay (SPEC §5); 0 = no limit
     relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)

@@ -33,7 +33,7 @@ from rq import Queue, Retry, get_current_job
 
 from shared.config import Config
 from shared.redis_conn import connect_data
-from shared.storage import mail, messages, status
+from shared.storage import bans, mail, messages, status
 
 log = logging.getLogger("ssm.jobs")
 
@@ -43,6 +43,7 @@ MAIL_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
 MAIL_TIMEOUT = 30    # seconds; also bounds how long a job of a killed worker stays "started"
 STATUS_TIMEOUT = 120
 SWEEP_BATCH = 50     # dead servers handled per sweep script
+BAN_JOB_SECONDS = 5  # how often the ban outbox job may be queued (only when something is due)
 
 
 def _queue(r: Any, name: str) -> Queue:
@@ -166,3 +167,23 @@ def trim_inboxes() -> int:
     dropped = messages.trim_aged(r, config)
     (log.info if dropped else log.debug)("trim: dropped %d inbox entries", dropped)
     return dropped
+
+
+def ban_job_due(r: Any, owner: str, period_ms: int) -> bool:
+    """Whether to queue ``ban_outbox`` now: a ban's push was left unconfirmed for a few seconds
+    or a ban expired, and this caller won the period's lock. One round trip; no write when
+    nothing is due."""
+    return bans.due(r, owner, int(time.time() * 1000), period_ms)
+
+
+def ban_outbox() -> int:
+    """Finish what a web process left undone after storing a ban or a lift (the player's copy
+    and offline mark, the inbox delivery: shared/storage/bans.py), and drop expired bans from
+    the ban index. Idempotent: a delivery marker keeps a push from being appended twice.
+    Returns how many outbox entries were redone."""
+    r, config = _env()
+    now = time.time()
+    redone, pruned = bans.redeliver(r, config, now), bans.prune(r, now)
+    (log.info if redone or pruned else log.debug)(
+        "bans: %d unfinished push(es) redone, %d expired ban(s) pruned", redone, pruned)
+    return redone

@@ -9,6 +9,10 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
   or channel send is one atomic script.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
+- ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists and
+  the outbox of pushes not yet confirmed delivered.
+- ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
+- ``{audit}``: the audit log.
 
 Operations that span groups (player delete, presence, record submit) are listed in docs/DESIGN.md.
 """
@@ -35,7 +39,8 @@ def _p(lname: str) -> str:
 
 
 def player(lname: str) -> str:
-    """hash: id, name (display case), created, pw (KDF string), last_seen, server."""
+    """hash: id, name (display case), created, pw (KDF string), last_seen, server, clan
+    (lowercase tag: the player's clan while that clan's member index also holds them)."""
     return f"{_p(lname)}:acct"
 
 
@@ -100,6 +105,13 @@ def login_fails_name(lname: str) -> str:
 def login_lock_name(lname: str) -> str:
     """string with TTL: present while the name is locked."""
     return f"{_p(lname)}:lock"
+
+
+def player_bans(lname: str) -> str:
+    """hash: ban id -> ban JSON of the active bans naming this player (a copy of what
+    ``{bans}`` holds, kept next to the account so presence.join checks it in its own script).
+    Kept when the player is deleted: a ban follows the name."""
+    return f"{_p(lname)}:bans"
 
 
 def login_fails_name_via(lname: str, server_id: str) -> str:
@@ -178,6 +190,12 @@ def send_budget(server_id: str) -> str:
     return f"{P}{{msg}}:budget:{server_id}"
 
 
+def delivered(tag: str) -> str:
+    """string with TTL: present once the backend's delivery ``tag`` (e.g. ``ban:<id>``) was
+    appended to the inboxes, so a retried delivery appends nothing twice."""
+    return f"{P}{{msg}}:sent:{tag}"
+
+
 def inbox_trim_lock() -> str:
     """string with TTL: held by the worker that queued the periodic inbox trim."""
     return f"{P}{{msg}}:trimlock"
@@ -225,6 +243,79 @@ def boards_index() -> str:
     """set: every board id, added before the board's meta is written (a superset: an id whose
     meta hash is missing is no board)."""
     return f"{P}{{boards}}:index"
+
+
+# --- bans: tag {bans} -----------------------------------------------------------------------
+def ban(ban_id: str) -> str:
+    """hash: the ban's fields (id, player, ip, reason, scope, by, at, expires_at as JSON text
+    in ``json``), its sequence number ``seq``, and once lifted ``lifted_at``, ``lifted_by``."""
+    return f"{P}{{bans}}:ban:{ban_id}"
+
+
+def ban_index() -> str:
+    """hash: ``p:<lname>`` or ``n<4|6>:<network in hex>/<prefix length>`` -> JSON list of the
+    active (not lifted) bans on that player or network; expired ones are pruned by the
+    worker."""
+    return f"{P}{{bans}}:idx"
+
+
+def ban_seq() -> str:
+    """string counter: the last ban sequence number (list order and cursors)."""
+    return f"{P}{{bans}}:seq"
+
+
+def bans_all() -> str:
+    """zset: ban id -> sequence number, every ban ever made (the history)."""
+    return f"{P}{{bans}}:all"
+
+
+def bans_of_player(lname: str) -> str:
+    """zset: ban id -> sequence number, the bans naming one player."""
+    return f"{P}{{bans}}:player:{lname}"
+
+
+def bans_expiring() -> str:
+    """zset: ban id -> expiry (unix seconds) of the active bans with a duration."""
+    return f"{P}{{bans}}:expiring"
+
+
+def ban_outbox() -> str:
+    """zset: ``ban:<id>`` or ``unban:<id>`` -> unix ms it was stored: pushes whose later steps
+    (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones."""
+    return f"{P}{{bans}}:outbox"
+
+
+def ban_job_lock() -> str:
+    """string with TTL: held by the worker that queued the ban outbox job this period."""
+    return f"{P}{{bans}}:joblock"
+
+
+# --- clans: tag {clan:<ltag>} -----------------------------------------------------------------
+def _c(ltag: str) -> str:
+    return f"{P}{{clan:{ltag}}}"
+
+
+def clan(ltag: str) -> str:
+    """hash: tag (display case), name, owner (display name), created."""
+    return f"{_c(ltag)}:clan"
+
+
+def clan_members(ltag: str) -> str:
+    """zset: lname -> joined (unix ms). An index written as a superset: a player is a member
+    only while their account's ``clan`` field also names this clan."""
+    return f"{_c(ltag)}:members"
+
+
+def clan_invites(ltag: str) -> str:
+    """zset: lname -> invited (unix ms)."""
+    return f"{_c(ltag)}:invites"
+
+
+# --- audit: tag {audit} -----------------------------------------------------------------------
+def audit_log() -> str:
+    """stream: one entry per admin or moderation action: op, by, target, reason, at; trimmed
+    by MINID on append to the last ``shared.storage.audit.KEEP_DAYS`` days."""
+    return f"{P}{{audit}}:log"
 
 
 # --- rate limits and idempotency ------------------------------------------------------------

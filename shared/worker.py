@@ -81,8 +81,9 @@ class SimpleWorkerSlowerScheduler(SlowerScheduler, SimpleWorker):
 
 
 class Ticker(threading.Thread):
-    """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS and ``trim_inboxes`` every
-    MESSAGE_TRIM_SECONDS, each at most once per period across all worker processes."""
+    """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS, ``trim_inboxes`` every
+    MESSAGE_TRIM_SECONDS and ``ban_outbox`` every 5 s (only when due), each at most once per
+    period across all worker processes."""
 
     def __init__(self, config: Config, name: str):
         super().__init__(name="ssm-ticker", daemon=True)
@@ -95,7 +96,8 @@ class Ticker(threading.Thread):
         self.status_ttl = config.status_ttl
         self.not_before: dict[str, float] = {}
         self.periodic = [(keys.status_sweep_lock(), config.sweep_interval, "sweep_status"),
-                         (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes")]
+                         (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes"),
+                         (keys.ban_job_lock(), jobs.BAN_JOB_SECONDS, "ban_outbox")]
 
     def run(self) -> None:
         while not self.stopping.wait(TICK_SECONDS):
@@ -108,6 +110,8 @@ class Ticker(threading.Thread):
         for lock, every, func in self.periodic:
             if func == "sweep_status":  # only when a heartbeat lapsed: idle, nothing is written
                 due = status.sweep_due(self.data, self.owner, self.status_ttl, every * 1000)
+            elif func == "ban_outbox":  # only when a push was left unfinished or a ban expired
+                due = jobs.ban_job_due(self.data, self.owner, every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
             else:
