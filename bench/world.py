@@ -226,6 +226,16 @@ def _rotate(w: World, n: int) -> list[Req]:  # noqa: ARG001
     return [Req("POST", f"/v1/servers/{sid}/key", w.admin)]
 
 
+HOOK_URL = "https://hooks.example.com/ssm"
+HOOK_EVENTS = ["season.ended"]  # an event the bench never causes: its webhooks get no deliveries
+
+
+def _webhooks(w: World, n: int) -> list[str]:
+    """``n`` new webhooks (for the operations that act on one)."""
+    return [w.call("webhook.create", auth.ADMIN_CALLER, url=HOOK_URL,
+                   events=HOOK_EVENTS)["id"] for _ in range(n)]
+
+
 def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
     """Operation name -> (n -> requests). Each request answers 2xx when run once."""
     p, (s0, s1, s2, s4) = w.prefix, [w.servers[i][0] for i in (0, 1, 2, 4)]
@@ -274,6 +284,12 @@ def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
         "mail.read": one("GET", f"/v1/mail/{w.mail_ids[0]}", _p(w, p1)),
         "mail.delete": lambda n: _mail_delete(w, n),
         "mail.unread_count": one("GET", "/v1/mail/unread", _p(w, p1)),
+        "webhook.create": one("POST", "/v1/webhooks", w.admin,
+                              {"url": HOOK_URL, "events": HOOK_EVENTS}),
+        "webhook.delete": lambda n: [Req("DELETE", f"/v1/webhooks/{i}", w.admin)
+                                     for i in _webhooks(w, n)],
+        "webhook.deliveries": lambda n: [Req("GET", f"/v1/webhooks/{i}/deliveries", w.admin)
+                                         for i in _webhooks(w, 1)],
     }
 
 

@@ -1,13 +1,17 @@
 """The worker process: ``python -m shared.worker`` (the Procfile's ``worker``); docs/WORKERS.md.
 
 Checks the configuration (no ``REDIS_URL``: exits at once saying what to set), then runs one RQ
-worker per queue, ``status`` and ``mail``, as two child processes (``--queue NAME`` runs one of
-them alone). One queue per RQ worker matters: RQ 2.12 takes a job with BLMOVE into an
-intermediate list (recovered if the worker dies) only when the worker listens on a single queue;
-with several queues it uses BLPOP, and a worker killed between the pop and its started registry
-loses the job. A separate status worker also keeps the expiry sweep ahead of any mail backlog.
-The mail worker runs RQ's scheduler (the retries' back-off); the status worker, whose jobs
-declare no retries, runs none, and runs instead a ticker thread that queues the periodic jobs.
+worker per queue, ``status`` and ``mail``, and WEBHOOK_WORKERS (2) for ``webhooks``, as child
+processes (``--queue NAME`` runs one of them alone). One queue per RQ worker matters: RQ 2.12
+takes a job with BLMOVE into an intermediate list (recovered if the worker dies) only when the
+worker listens on a single queue; with several queues it uses BLPOP, and a worker killed
+between the pop and its started registry loses the job. A separate status worker also keeps
+the expiry sweep ahead of any mail backlog.
+The mail and webhooks workers run RQ's scheduler (the retries' back-off); the status worker,
+whose jobs declare no retries, runs none, and runs instead a ticker thread that queues the
+periodic jobs. Each webhooks worker runs a ticker that queues the drain of outboxes holding new
+webhook events (docs/WEBHOOKS.md); a delivery waits for its endpoint in its own worker process,
+so webhooks never hold back mail notices or sweeps.
 Any number of worker processes may run: the ticker takes a Redis lock (``SET NX PX``) per
 period, so one sweep is queued per STATUS_SWEEP_SECONDS fleet-wide, and only when some
 heartbeat has lapsed (an idle backend queues no sweep and writes nothing); the sweep itself is
@@ -43,7 +47,8 @@ from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
 from shared.logs import setup_logging
 
-QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
+QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE, jobs.WEBHOOKS_QUEUE)
+RETRYING = (jobs.MAIL_QUEUE, jobs.WEBHOOKS_QUEUE)  # queues whose jobs declare retries
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
 TICK_SECONDS = 0.25
 # RQ's scheduler (mail worker: the retries' back-off) polls and writes its heartbeat this often;
@@ -67,11 +72,21 @@ class SlowerScheduler:
             self.scheduler.start()
 
 
-class ForkingWorker(SlowerScheduler, Worker):
+class QuietRetries:
+    """Worker mixin: a webhook attempt that failed (``jobs.WebhookRetry``) is already in the
+    webhook's delivery log, so RQ logs no error and traceback for it; RQ still retries it."""
+
+    def handle_exception(self, job: Any, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], jobs.WebhookRetry):
+            return
+        super().handle_exception(job, *exc_info)  # type: ignore[misc]
+
+
+class ForkingWorker(QuietRetries, SlowerScheduler, Worker):
     pass
 
 
-class SimpleWorkerSlowerScheduler(SlowerScheduler, SimpleWorker):
+class SimpleWorkerSlowerScheduler(QuietRetries, SlowerScheduler, SimpleWorker):
     pass
 
 
@@ -110,6 +125,24 @@ class Ticker(threading.Thread):
                 jobs.enqueue_periodic(self.conn, func, ttl=max(10, 2 * every))
 
 
+class WebhookTicker(threading.Thread):
+    """Queues the drain of each outbox that holds events not yet fanned out (a few reads every
+    TICK_SECONDS while some webhook exists, one without: an idle backend writes nothing)."""
+
+    def __init__(self, url: str):
+        super().__init__(name="ssm-webhook-ticker", daemon=True)
+        self.conn = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(TICK_SECONDS):
+            try:
+                for tag in jobs.webhook_drains_due(self.conn):
+                    jobs.enqueue_drain(self.conn, tag)
+            except redis.RedisError as err:  # Redis away for a moment: try again next tick
+                print(f"ssm worker: webhook ticker: {err}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.worker",
                                      description=__doc__.split("\n")[0])
@@ -143,12 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     # jobs done/failed/retried counted per queue
     cls = metrics.counting(SimpleWorkerSlowerScheduler if opts.simple else ForkingWorker)
     worker = cls([opts.queue], connection=conn, maintenance_interval=MAINTENANCE_SECONDS)
-    ticker = None
+    ticker: Any = None
     if not opts.burst and opts.queue == jobs.STATUS_QUEUE:
         ticker = Ticker(url, config, worker.name)
         ticker.start()
-    # the status jobs declare no retries, so only the mail worker needs RQ's scheduler
-    scheduler = not opts.burst and opts.queue == jobs.MAIL_QUEUE
+    elif not opts.burst and opts.queue == jobs.WEBHOOKS_QUEUE:
+        ticker = WebhookTicker(url)
+        ticker.start()
+    # the status jobs declare no retries, so only the mail and webhooks workers need RQ's
+    # scheduler (one per queue fleet-wide holds its lock; another takes over if it dies)
+    scheduler = not opts.burst and opts.queue in RETRYING
     logging.getLogger("ssm.worker").info("%s worker %s started (pid %d)%s", opts.queue,
                                          worker.name, os.getpid(),
                                          ", with RQ's scheduler" if scheduler else "")
@@ -164,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
 def supervise(argv: list[str], burst: bool) -> int:
     """Run one worker process per queue; SIGTERM/SIGINT stop both. If one dies unasked, stop
     the other and exit non-zero, so the platform (or honcho) restarts the whole process."""
+    counts = {jobs.WEBHOOKS_QUEUE: Config.from_env().webhook_workers}
     children = [subprocess.Popen([sys.executable, "-m", "shared.worker", "--queue", q, *argv])
-                for q in QUEUES]
+                for q in QUEUES for _ in range(counts.get(q, 1))]
     stopping = False
 
     def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:  # noqa: ARG001
@@ -183,7 +221,7 @@ def supervise(argv: list[str], burst: bool) -> int:
             stop()
         time.sleep(0.2)
     codes = [child.returncode for child in children]
-    return 0 if (stopping and not any(c and c > 0 for c in codes)) or codes == [0, 0] else 1
+    return 0 if (stopping and not any(c and c > 0 for c in codes)) or not any(codes) else 1
 
 
 if __name__ == "__main__":
