@@ -264,12 +264,9 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
 
 
 def _start_of_body(resp: Any, deadline: float) -> bytes:
-    """Up to BODY_KEPT bytes of an error answer, read within what is left of the deadline."""
-    left = deadline - time.monotonic()
-    sock = getattr(getattr(resp, "connection", None), "sock", None)
-    if left <= 0 or sock is None:
+    """Up to BODY_KEPT bytes of an error answer (for the log), when time is left."""
+    if deadline - time.monotonic() <= 0:
         return b""
-    sock.settimeout(left)
     try:
         return resp.read(BODY_KEPT, decode_content=False)
     except (urllib3.exceptions.HTTPError, OSError):

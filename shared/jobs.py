@@ -353,6 +353,7 @@ DELIVERY_RESULT_TTL = 600  # a delivered job's id is kept this long: a re-drain 
 DRAIN_BATCH = 200  # outbox entries per read
 DRAIN_BATCHES = 25  # reads per drain job; the next tick queues another for the rest
 RETRY_FIRST, RETRY_CAP = 10, 900  # seconds: back-off doubles from the first, up to the cap
+SUSPECT_MS = 1000  # an attempt unanswered this long stops other attempts to its endpoint
 
 
 class WebhookRetry(Exception):
@@ -461,10 +462,11 @@ def deliver_webhook(webhook_id: str, event_id: str, event: str, at: float, data:
     ``gone``: the webhook was deleted. ``delivered``: a 2xx answer. A failed attempt (no answer
     within WEBHOOK_TIMEOUT_SECONDS, an error, any other status) is logged on the webhook and
     retried by RQ with back-off (``WebhookRetry``) until WEBHOOK_RETRY_WINDOW_SECONDS have
-    passed; the last failure is ``dropped`` and counted. After a failure the endpoint is left
-    alone until the failing job's next try (``down_until``), and then tried by one job at a
-    time: other events wait (and use up their own retries) instead of each holding a worker for
-    the timeout, so a dead endpoint never holds back deliveries to the others.
+    passed; the last failure is ``dropped`` and counted. An endpoint that leaves an attempt
+    unanswered for SUSPECT_MS gets no other attempt meanwhile; after a failure it is left alone
+    until the failing job's next try (``down_until``), then tried by one job at a time. Other
+    events for it wait for their own retries instead of each holding a worker for the timeout,
+    so a dead endpoint holds one worker process at most, never all of them.
     """
     r, config = _env()
     hook = webhooks.get(r, webhook_id)
@@ -472,16 +474,18 @@ def deliver_webhook(webhook_id: str, event_id: str, event: str, at: float, data:
         return "gone"
     job = get_current_job()
     left = (job.retries_left or 0) if job is not None else 0
+    job_id = job.id if job is not None else delivery_job_id(webhook_id, event_id)
     intervals = retry_intervals(config.webhook_retry_window)
-    attempt = len(intervals) - left + 1
+    attempt = len(intervals) - left + 1 if job is not None else 1  # no job: one attempt
     now_ms = int(time.time() * 1000)
     entry = {"at": now_ms / 1000, "event": event, "event_id": event_id, "attempt": attempt}
-    if not webhooks.may_attempt(r, hook, now_ms, (config.webhook_timeout + 10) * 1000):
+    if not webhooks.admit(r, webhook_id, job_id, now_ms, SUSPECT_MS,
+                          (config.webhook_timeout + WEBHOOK_JOB_TIMEOUT) * 1000):
         if left:
             raise WebhookRetry(f"webhook {webhook_id}: endpoint failing, not tried now")
-        webhooks.record(r, webhook_id, {**entry, "status": None, "outcome": "dropped", "ms": 0,
-                                        "error": "not tried: the endpoint kept failing"},
-                        "dropped")
+        webhooks.record(r, webhook_id, job_id, {
+            **entry, "status": None, "outcome": "dropped", "ms": 0,
+            "error": "not tried: the endpoint was failing or not answering"}, "dropped")
         log.warning("webhook %s: %s dropped (endpoint failing)", webhook_id, event_id)
         return "dropped"
     got = delivery.post(hook["url"], hook["secret"], hook.get("format", "json"), event,
@@ -489,11 +493,13 @@ def deliver_webhook(webhook_id: str, event_id: str, event: str, at: float, data:
                         allow_private=bool(config.webhook_allow_private))
     entry.update(status=got.status, error=got.error, ms=got.ms)
     if got.delivered:
-        webhooks.record(r, webhook_id, {**entry, "outcome": "delivered"}, "delivered", None)
+        webhooks.record(r, webhook_id, job_id, {**entry, "outcome": "delivered"}, "delivered",
+                        None)
         return "delivered"
     wait = intervals[min(attempt - 1, len(intervals) - 1)] if intervals else 0
     outcome = "failed" if left else "dropped"
-    webhooks.record(r, webhook_id, {**entry, "outcome": outcome}, outcome, now_ms + wait * 1000)
+    webhooks.record(r, webhook_id, job_id, {**entry, "outcome": outcome}, outcome,
+                    int(time.time() * 1000) + wait * 1000)  # from the failure, not the start
     if left:
         log.info("webhook %s: %s attempt %d failed: %s", webhook_id, event_id, attempt,
                  got.error)

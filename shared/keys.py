@@ -259,9 +259,9 @@ def webhook_deliveries(webhook_id: str) -> str:
     return f"{P}{{hooks}}:wh:{webhook_id}:log"
 
 
-def webhook_probe(webhook_id: str) -> str:
-    """string with TTL: held by the one attempt that probes a failing webhook."""
-    return f"{P}{{hooks}}:wh:{webhook_id}:probe"
+def webhook_inflight(webhook_id: str) -> str:
+    """zset with TTL: delivery job id -> start (unix ms) of each attempt waiting for an answer."""
+    return f"{P}{{hooks}}:wh:{webhook_id}:inflight"
 
 
 def webhook_counts() -> str:

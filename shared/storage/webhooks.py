@@ -2,9 +2,10 @@
 ``{hooks}`` group (keys in shared/keys.py); docs/WEBHOOKS.md.
 
 A webhook is a hash (url, events, format, secret, created, dropped, and while its endpoint is
-failing ``down_until``) plus its id in the id set. The secret is stored as given (an HMAC needs
-it) and shown only in ``webhook.create``'s answer. Attempts are recorded by the delivery job
-(``record``): LPUSH + LTRIM 50 on the webhook's log, and a count by outcome.
+failing ``down_until``) plus its id in the id set, and a set of its attempts in flight. The
+secret is stored as given (an HMAC needs it) and shown only in ``webhook.create``'s answer.
+Attempts are recorded by the delivery job (``record``): LPUSH + LTRIM 50 on the webhook's log,
+and a count by outcome.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out""")
 
-# KEYS: hash, log, counts, probe. ARGV: attempt JSON, outcome, kept, down_until ('' clears it,
-# '-' leaves it). Returns 0 when the webhook is gone (nothing recorded).
+# KEYS: hash, log, counts, in-flight zset. ARGV: attempt JSON, outcome, kept, down_until (''
+# clears it, '-' leaves it), job id. Returns 0 when the webhook is gone (nothing recorded).
 RECORD = Lua("""
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
@@ -37,7 +38,23 @@ redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 if ARGV[2] == 'dropped' then redis.call('HINCRBY', KEYS[1], 'dropped', 1) end
 if ARGV[4] == '' then redis.call('HDEL', KEYS[1], 'down_until')
 elseif ARGV[4] ~= '-' then redis.call('HSET', KEYS[1], 'down_until', ARGV[4]) end
-redis.call('DEL', KEYS[4])
+redis.call('ZREM', KEYS[4], ARGV[5])
+return 1""")
+
+# KEYS: hash, in-flight zset. ARGV: now (ms), suspect (ms), stale (ms), job id. Returns 1 and
+# registers the attempt when it may go: not while down_until is ahead; while failing, only
+# when no other attempt is waiting (one probe at a time); while healthy, unless an attempt has
+# waited more than ``suspect`` for its answer.
+ADMIT = Lua("""
+local now = tonumber(ARGV[1])
+local down = redis.call('HGET', KEYS[1], 'down_until')
+if not redis.call('HGET', KEYS[1], 'id') then return 0 end
+if down and tonumber(down) > now then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #oldest > 0 and (down or tonumber(oldest[2]) < now - tonumber(ARGV[2])) then return 0 end
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1""")
 
 
@@ -83,7 +100,7 @@ def delete(r: Any, webhook_id: str) -> bool:
     tx = r.pipeline()
     tx.srem(keys.webhook_ids(), webhook_id)
     tx.delete(keys.webhook(webhook_id), keys.webhook_deliveries(webhook_id),
-              keys.webhook_probe(webhook_id))
+              keys.webhook_inflight(webhook_id))
     removed, deleted = tx.execute()
     return bool(removed or deleted)
 
@@ -97,28 +114,26 @@ def deliveries(r: Any, webhook_id: str) -> list[dict[str, Any]] | None:
     return [json.loads(x) for x in raw] if exists else None
 
 
-def record(r: Any, webhook_id: str, attempt: dict[str, Any], outcome: str,
+def record(r: Any, webhook_id: str, job_id: str, attempt: dict[str, Any], outcome: str,
            down_until_ms: int | None | str = "-") -> bool:
     """Log one attempt and count its outcome; ``down_until_ms``: when the next attempt may go
-    (after a failure), None once delivered (clears it), "-" to leave it. Releases the probe.
-    False when the webhook was deleted meanwhile. One round trip."""
+    (after a failure), None once delivered (clears it), "-" to leave it. Ends the attempt's
+    in-flight entry. False when the webhook was deleted meanwhile. One round trip."""
     assert outcome in OUTCOMES
     down = "" if down_until_ms is None else str(down_until_ms)
     return RECORD(r, [keys.webhook(webhook_id), keys.webhook_deliveries(webhook_id),
-                      keys.webhook_counts(), keys.webhook_probe(webhook_id)],
-                  [json.dumps(attempt), outcome, DELIVERIES_KEPT, down]) == 1
+                      keys.webhook_counts(), keys.webhook_inflight(webhook_id)],
+                  [json.dumps(attempt), outcome, DELIVERIES_KEPT, down, job_id]) == 1
 
 
-def may_attempt(r: Any, hook: dict[str, str], now_ms: int, lease_ms: int) -> bool:
-    """Whether a delivery may try the endpoint now. Healthy (no failure since the last
-    success): yes. Failing: not before ``down_until``; then one attempt at a time (a probe
-    lease), so a dead endpoint holds at most one delivery slot."""
-    down = hook.get("down_until")
-    if not down:
-        return True
-    if int(down) > now_ms:
-        return False
-    return bool(r.set(keys.webhook_probe(hook["id"]), now_ms, nx=True, px=lease_ms))
+def admit(r: Any, webhook_id: str, job_id: str, now_ms: int, suspect_ms: int,
+          stale_ms: int) -> bool:
+    """Whether a delivery may try the endpoint now (and if so, it is registered in flight).
+    Healthy: yes, unless an attempt has waited over ``suspect_ms`` for an answer. Failing
+    (``down_until`` set by a failure): not before then, and then one attempt at a time. So a
+    dead endpoint holds one delivery slot, not every slot. One round trip."""
+    return ADMIT(r, [keys.webhook(webhook_id), keys.webhook_inflight(webhook_id)],
+                 [now_ms, suspect_ms, stale_ms, job_id]) == 1
 
 
 def counts(r: Any) -> dict[str, int]:
