@@ -31,15 +31,16 @@ FORMATS = ("json", "discord")
                                  "created": 1717000000,
                                  "secret": "EXAMPLE-generated-webhook-secret"}})
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
-    """Register a webhook (admin): the worker POSTs the chosen events to ``url``.
+    """Register a webhook (admin): the worker POSTs the chosen events to its URL.
 
     Events: ``ban.created``, ``ban.lifted``, ``record.top`` (a new #1 on a board),
     ``season.ended``, ``server.online``, ``server.offline``. Each is POSTed as JSON
     ``{event, at, data}`` (``format: "discord"``: ``{"content": "<one readable line>"}``), with
-    the header ``X-SSM-Signature``: the algorithm name, ``=``, and the hex HMAC-SHA-256 of the
-    body keyed with the webhook's secret. A delivery waits at most WEBHOOK_TIMEOUT_SECONDS
-    seconds and is retried with back-off for WEBHOOK_RETRY_WINDOW_SECONDS seconds, then dropped
-    and counted. Only events that happen after the webhook exists are sent.
+    the header ``X-SSM-Signature``, the hex HMAC-SHA-256 of the body keyed with the webhook's
+    secret after an algorithm prefix (docs/WEBHOOKS.md has the details and each event's data).
+    A delivery waits at most WEBHOOK_TIMEOUT_SECONDS seconds and is retried with back-off for
+    WEBHOOK_RETRY_WINDOW_SECONDS seconds, then dropped and counted. Only events that happen
+    after the webhook exists are sent.
 
     Without ``secret`` one is generated and returned as ``secret``: shown only in this answer (a
     repeat with the same Idempotency-Key answers without it). A given secret is not echoed.

@@ -21,6 +21,7 @@ from hypothesis_jsonschema import from_schema
 from shared import apidoc, openapi, pages
 from shared.registry import load
 from shared.schema import LINE, validate
+from shared.storage import webhooks
 from tests.conftest import make_config
 
 OPS = [op for _, ops in apidoc.grouped(load()) for op in ops]
@@ -28,6 +29,7 @@ IDS = [op.name for op in OPS]
 # the example values a real world replaces (ids and secrets are random)
 SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
                                      "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
+WEBHOOK = "w7h2k9d4x1qe"
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 JARGON = re.compile(r"round trip|\bscripts?\b|\bLua\b|(?-i:MULTI|EXEC|ZCARD|XREAD)|hash tag"
                     r"|pipeline|\bRedis\b|sha256", re.I)
@@ -88,6 +90,13 @@ def _world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, 
                      headers=alice).status_code == 200
     assert c.put(f"/v1/servers/{sid}/settings/motd", json={"value": "hi"},
                  headers=srv).status_code == 200
+    hook = c.post("/v1/webhooks", json={"url": "https://hooks.example.com/ssm",
+                                        "events": ["record.top"]}, headers=api.admin).json["id"]
+    attempt = {"at": 1.0, "event": "record.top", "event_id": "b:x/1-0", "attempt": 1,
+               "status": 200, "error": None, "ms": 5, "outcome": "delivered"}
+    webhooks.record(c.application.extensions["ssm"]["redis"], hook, "job", attempt,
+                    "delivered", None)
+    real[WEBHOOK] = hook
     return real, callers
 
 
