@@ -372,6 +372,19 @@ def test_a_deleted_webhook_gets_nothing(job_env, r, receiver):
     assert receiver.got == [] and not r.exists(keys.webhook_deliveries(hid))
 
 
+def test_worker_metrics_show_delivery_counts_from_redis(job_env, r, receiver):
+    from shared import metrics
+
+    bad, good = _hook(r, receiver.base + "/bad"), _hook(r, receiver.base + "/in", hook_id="h2")
+    receiver.plan["/bad"] = [500]
+    assert jobs.deliver_webhook(bad, "e1", "record.top", 1.0, "{}") == "dropped"
+    assert jobs.deliver_webhook(good, "e1", "record.top", 1.0, "{}") == "delivered"
+    (family,) = metrics._Webhooks(r).collect()
+    assert family.name == "ssm_webhook_deliveries"
+    assert {s.labels["outcome"]: s.value for s in family.samples} == {
+        "delivered": 1, "failed": 0, "dropped": 1}
+
+
 def test_retry_intervals_span_the_window():
     assert jobs.retry_intervals(3600) == [10, 20, 40, 80, 160, 320, 640, 900, 900, 900]
     assert sum(jobs.retry_intervals(3600)) >= 3600
