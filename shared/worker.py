@@ -7,9 +7,9 @@ takes a job with BLMOVE into an intermediate list (recovered if the worker dies)
 worker listens on a single queue; with several queues it uses BLPOP, and a worker killed
 between the pop and its started registry loses the job. A separate status worker also keeps
 the expiry sweep ahead of any mail backlog.
-The mail and webhooks workers run RQ's scheduler (the retries' back-off); the status worker,
-whose jobs declare no retries, runs none, and runs instead a ticker thread that queues the
-periodic jobs. Each webhooks worker runs a ticker that queues the drain of outboxes holding new
+The mail worker runs RQ's scheduler (the retries' back-off of the mail and webhooks queues); the
+status worker runs none, and runs instead a ticker thread that queues the periodic jobs. Each
+webhooks worker runs a ticker that queues the drain of outboxes holding new
 webhook events (docs/WEBHOOKS.md); a delivery waits for its endpoint in its own worker process,
 so webhooks never hold back mail notices or sweeps.
 Any number of worker processes may run: the ticker takes a Redis lock (``SET NX PX``) per
@@ -48,7 +48,6 @@ from shared.config import Config, ConfigError
 from shared.logs import setup_logging
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE, jobs.WEBHOOKS_QUEUE)
-RETRYING = (jobs.MAIL_QUEUE, jobs.WEBHOOKS_QUEUE)  # queues whose jobs declare retries
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
 TICK_SECONDS = 0.25
 # RQ's scheduler (mail worker: the retries' back-off) polls and writes its heartbeat this often;
@@ -60,11 +59,15 @@ SCHEDULER_SECONDS = 5
 class SlowerScheduler:
     """Worker mixin: RQ's scheduler with SCHEDULER_SECONDS between polls. Replaces rq 2.12's
     ``Worker._start_scheduler``, which builds ``RQScheduler`` with its default 1 s interval; the
-    burst branch is left out (the scheduler never runs in burst mode here)."""
+    burst branch is left out (the scheduler never runs in burst mode here). The mail worker's
+    scheduler also serves the webhooks queue's retries: one heartbeat instead of two, idle."""
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
                          *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
-        self.scheduler = RQScheduler(self.queues, connection=self.connection,  # type: ignore
+        names = [q.name for q in self.queues]  # type: ignore[attr-defined]
+        if jobs.MAIL_QUEUE in names:  # one scheduler (one heartbeat) for both retrying queues
+            names.append(jobs.WEBHOOKS_QUEUE)
+        self.scheduler = RQScheduler(names, connection=self.connection,  # type: ignore
                                      interval=SCHEDULER_SECONDS, logging_level=logging_level,
                                      serializer=self.serializer)  # type: ignore
         self.scheduler.acquire_locks()
@@ -183,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     elif not opts.burst and opts.queue == jobs.WEBHOOKS_QUEUE:
         ticker = WebhookTicker(url)
         ticker.start()
-    # the status jobs declare no retries, so only the mail and webhooks workers need RQ's
-    # scheduler (one per queue fleet-wide holds its lock; another takes over if it dies)
-    scheduler = not opts.burst and opts.queue in RETRYING
+    # the status jobs declare no retries; the mail worker's scheduler queues the retries of
+    # both the mail and webhooks queues (one per queue fleet-wide holds its lock)
+    scheduler = not opts.burst and opts.queue == jobs.MAIL_QUEUE
     logging.getLogger("ssm.worker").info("%s worker %s started (pid %d)%s", opts.queue,
                                          worker.name, os.getpid(),
                                          ", with RQ's scheduler" if scheduler else "")
