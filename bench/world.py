@@ -285,6 +285,16 @@ def _clan_op(w: World, n: int, op: str) -> list[Req]:
     return out
 
 
+HOOK_URL = "https://hooks.example.com/ssm"
+HOOK_EVENTS = ["season.ended"]  # an event the bench never causes: its webhooks get no deliveries
+
+
+def _webhooks(w: World, n: int) -> list[str]:
+    """``n`` new webhooks (for the operations that act on one)."""
+    return [w.call("webhook.create", auth.ADMIN_CALLER, url=HOOK_URL,
+                   events=HOOK_EVENTS)["id"] for _ in range(n)]
+
+
 def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
     """Operation name -> (n -> requests). Each request answers 2xx when run once."""
     p, (s0, s1, s2, s4) = w.prefix, [w.servers[i][0] for i in (0, 1, 2, 4)]
@@ -343,6 +353,12 @@ def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
         **{op: functools.partial(_clan_op, w, op=op)
            for op in ("clan.create", "clan.get", "clan.invite", "clan.accept", "clan.remove",
                       "clan.delete", "clan.transfer", "name.check")},
+        "webhook.create": one("POST", "/v1/webhooks", w.admin,
+                              {"url": HOOK_URL, "events": HOOK_EVENTS}),
+        "webhook.delete": lambda n: [Req("DELETE", f"/v1/webhooks/{i}", w.admin)
+                                     for i in _webhooks(w, n)],
+        "webhook.deliveries": lambda n: [Req("GET", f"/v1/webhooks/{i}/deliveries", w.admin)
+                                         for i in _webhooks(w, 1)],
     }
 
 

@@ -89,6 +89,11 @@ class Config:
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
+    # webhooks (SPEC §10): delivery by the worker's webhooks queue
+    webhook_allow_private: int = _int("WEBHOOK_ALLOW_PRIVATE", 0, 0, 1)
+    webhook_timeout: int = _int("WEBHOOK_TIMEOUT_SECONDS", 5, 1, 30)
+    webhook_retry_window: int = _int("WEBHOOK_RETRY_WINDOW_SECONDS", 3600, 0, 7 * 86400)
+    webhook_workers: int = _int("WEBHOOK_WORKERS", 2, 1, 32)
     # operations (SPEC §11): metrics and logs; a metrics port of 0 = off
     relay_metrics_port: int = _int("RELAY_METRICS_PORT", 9150, 0, 65535)
     worker_metrics_port: int = _int("WORKER_METRICS_PORT", 9151, 0, 65535)

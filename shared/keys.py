@@ -14,6 +14,11 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
 - ``{audit}``: the audit log.
 
+- ``{hooks}``: the webhooks, their recent deliveries and the delivery counts.
+
+Webhook events go into an outbox stream in the group of the change that caused them
+(``outbox(tag)``: ``{status}``, ``{b:<board>}``, ...), written in the same script or MULTI.
+
 Operations that span groups (player delete, presence, record submit) are listed in docs/DESIGN.md.
 """
 
@@ -316,6 +321,52 @@ def audit_log() -> str:
     """stream: one entry per admin or moderation action: op, by, target, reason, at; trimmed
     by MINID on append to the last ``shared.storage.audit.KEEP_DAYS`` days."""
     return f"{P}{{audit}}:log"
+
+
+# --- webhook events: an outbox per group, in that group ------------------------------------
+def outbox(tag: str) -> str:
+    """stream (capped): webhook events emitted by changes in the group ``{<tag>}`` (``status``,
+    ``b:<board>``, ...); fields ``e`` (event name) and ``d`` (JSON data). In the cause's own
+    group, so the event is written in the cause's own script or MULTI."""
+    return f"{P}{{{tag}}}:outbox"
+
+
+def board_outbox(board_id: str) -> str:
+    """stream: the outbox of one board's group (``record.top``, ``season.ended``)."""
+    return outbox(f"b:{board_id}")
+
+
+def outbox_cursor(tag: str) -> str:
+    """string: id of the last outbox entry fanned out to webhook delivery jobs."""
+    return f"{P}{{{tag}}}:outbox:cursor"
+
+
+# --- webhooks: tag {hooks} ------------------------------------------------------------------
+def webhook(webhook_id: str) -> str:
+    """hash: id, url, events (comma-separated), format (json|discord), secret, created (unix
+    ms), dropped (events given up on), down_until (unix ms: attempts wait until then after a
+    failure)."""
+    return f"{P}{{hooks}}:wh:{webhook_id}"
+
+
+def webhook_ids() -> str:
+    """set: the id of every webhook."""
+    return f"{P}{{hooks}}:ids"
+
+
+def webhook_deliveries(webhook_id: str) -> str:
+    """list: the last 50 delivery attempts of one webhook, newest first (JSON each)."""
+    return f"{P}{{hooks}}:wh:{webhook_id}:log"
+
+
+def webhook_inflight(webhook_id: str) -> str:
+    """zset with TTL: delivery job id -> start (unix ms) of each attempt waiting for an answer."""
+    return f"{P}{{hooks}}:wh:{webhook_id}:inflight"
+
+
+def webhook_counts() -> str:
+    """hash: delivered, failed, dropped: attempts of every webhook by outcome (all time)."""
+    return f"{P}{{hooks}}:counts"
 
 
 # --- rate limits and idempotency ------------------------------------------------------------

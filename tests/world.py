@@ -9,12 +9,14 @@ import dataclasses
 from typing import Any
 
 from shared.registry import Operation
+from shared.storage import webhooks
 from shared.web import apidoc
 
 # the example values a real world replaces (ids and secrets are random)
 SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
                                      "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
 BAN = "b7n2q4x8r1zc"
+WEBHOOK = "w7h2k9d4x1qe"
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 
 
@@ -70,6 +72,13 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
         assert c.put(f"/v1/clans/ACE/members/{guest_name}", headers=owner).status_code == 200
         if op_name in ("clan.get", "clan.remove", "clan.transfer"):
             assert c.post("/v1/clans/ACE/join", headers=guest).status_code == 200
+    hook = c.post("/v1/webhooks", json={"url": "https://hooks.example.com/ssm",
+                                        "events": ["record.top"]}, headers=api.admin).json["id"]
+    attempt = {"at": 1.0, "event": "record.top", "event_id": "b:x/1-0", "attempt": 1,
+               "status": 200, "error": None, "ms": 5, "outcome": "delivered"}
+    webhooks.record(c.application.extensions["ssm"]["redis"], hook, "job", attempt,
+                    "delivered", None)
+    real[WEBHOOK] = hook
     return real, callers
 
 

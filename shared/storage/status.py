@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import keys
+from shared import events, keys
 from shared.redis_conn import Lua
 from shared.storage import messages
 
@@ -66,10 +66,11 @@ def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
                      [status_ttl, period_ms, owner]) == 1
 
 
-# KEYS 3 status data, 4..6 (unused), 7 live index
+# KEYS 3 status data, 4 status outbox, 5..6 (unused), 7 live index
 # ARGV 6 STATUS_TTL, 7 batch size, 8/9 account key around the name, 10/11 players-set key
-# around the server id. Returns {expired server ids..., notices sent}.
-SWEEP = Lua(messages.JOB_PRELUDE + """
+# around the server id. Returns {expired server ids..., notices sent}. Each expired server is a
+# server.offline webhook event (shared/events.py).
+SWEEP = Lua(messages.JOB_PRELUDE + events.LUA + """
 local cutoff = now_ms - tonumber(ARGV[6]) * 1000
 local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', '(' .. cutoff, 'LIMIT', 0, ARGV[7])
 local gone = {}
@@ -91,6 +92,7 @@ for _, id in ipairs(dead) do
   end
   redis.call('DEL', set)
   gone[#gone + 1] = {id, name}
+  emit(KEYS[4], 'server.offline', cjson.encode({id = id, name = name, last_heartbeat = beat}))
 end
 local sent = 0
 if #gone > 0 then
@@ -111,7 +113,8 @@ return out""")
 def sweep(r: Any, config: Any, batch: int) -> list:
     """Expire up to ``batch`` lapsed servers (see :data:`SWEEP`); returns their ids followed by
     the number of notices sent. One round trip."""
-    return SWEEP(r, [*messages.job_keys(), keys.status_data(), "", "", "", keys.status_live()],
+    return SWEEP(r, [*messages.job_keys(), keys.status_data(), keys.outbox("status"), "", "",
+                     keys.status_live()],
                  [*messages.job_args(config), config.status_ttl, batch,
                   *keys.around(keys.player(keys.HOLE)),
                   *keys.around(keys.server_players(keys.HOLE))])
