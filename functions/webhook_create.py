@@ -14,7 +14,7 @@ from shared.storage import webhooks
 FORMATS = ("json", "discord")
 
 
-@operation("webhook.create", "POST", "/v1/webhooks", auth=ADMIN, status=201,
+@operation("webhook.create", "POST", "/v1/webhooks", auth=ADMIN, status=201, audit="id",
            secret_out=("secret",),
            fields=(Str("url", min_len=1, max_len=delivery.URL_MAX,
                        doc="http or https URL the events are POSTed to"),

@@ -10,7 +10,8 @@ from shared.storage import webhooks
 WEBHOOK_ID = Str("id", where="path", pattern=r"[a-z0-9]{1,32}", doc="the webhook's id")
 
 
-@operation("webhook.delete", "DELETE", "/v1/webhooks/{id}", auth=ADMIN, fields=(WEBHOOK_ID,),
+@operation("webhook.delete", "DELETE", "/v1/webhooks/{id}", auth=ADMIN, audit="id",
+           fields=(WEBHOOK_ID,),
            example={"request": {"id": "w7h2k9d4x1qe"}, "response": None})
 def handler(ctx: Any, args: dict[str, Any]) -> None:
     """Delete a webhook (admin): nothing more is sent to it, retries included. Answers 204.
