@@ -158,7 +158,12 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
             except NotFound:  # a private server: online, but not where
                 pass
         records = read("record.of_player", {"name": name})["records"]
-        clan = read("clan.get", {"tag": player["clan"]}) if player.get("clan") else None
+        clan = None
+        if player.get("clan"):  # once player.get names the player's clan
+            try:
+                clan = read("clan.get", {"tag": player["clan"]})
+            except NotFound:
+                pass
         return pages.player_page(player, where, records, clan, clock())
 
 
