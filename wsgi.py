@@ -24,6 +24,7 @@ from shared.errors import (
     ApiError,
     Internal,
     InvalidInput,
+    NotFound,
     RequestTimeout,
     TooLarge,
     Unauthenticated,
@@ -81,7 +82,8 @@ def add_operations(app: Flask, registry: dict[str, Operation], config: Config, r
 
 def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any,
               clock: Callable[[], float], q: Any) -> None:
-    """Health checks, the API docs, the OpenAPI document and the status page."""
+    """Health checks, the API docs, the OpenAPI document and the players' web (the server
+    browser, leaderboards, profiles: ``shared/web/pages.py``)."""
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -100,12 +102,70 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
     def docs() -> Any:
         return Response(pages.docs_page(registry, config), mimetype="text/html")
 
-    @app.get("/")
-    def status_page() -> Any:
+    app.static_folder = str(pages.STATIC)  # Flask's own /static/<file>: the stylesheet, the script
+
+    def read(op: str, args: dict[str, Any]) -> Any:
+        """A page reads through the registry's operations, as an anonymous API caller."""
         ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock,
                   queue=q)
-        listing = run(registry["status.list"], ctx, {}).body or {}
-        return Response(pages.status_page(listing.get("servers", [])), mimetype="text/html")
+        return run(registry[op], ctx, args).body
+
+    def html(body: str, status: int = 200) -> Response:
+        resp = Response(body, status=status, mimetype="text/html")
+        resp.headers["Content-Security-Policy"] = pages.CSP
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        return resp
+
+    def page(view: Callable[..., str]) -> Callable[..., Response]:
+        """An HTML view: an operation's error becomes an HTML page with its status."""
+        def wrapped(**path: str) -> Response:
+            try:
+                return html(view(**path))
+            except ApiError as err:
+                return html(pages.error_page(err.status, err.message), err.status)
+        wrapped.__name__ = view.__name__
+        return wrapped
+
+    @app.get("/")
+    @page
+    def browser() -> str:
+        return pages.browser_page(read("status.list", {})["servers"], request.args, clock())
+
+    @app.get("/fragments/servers")
+    @page
+    def browser_servers() -> str:
+        return pages.browser_fragment(read("status.list", {})["servers"], request.args,
+                                      clock())
+
+    @app.get("/boards/<board>")
+    @page
+    def board_page(board: str) -> str:
+        cursor = request.args.get("cursor", "")
+        cursor = cursor if cursor.isdigit() and len(cursor) <= 9 else "0"
+        top = read("record.top", {"board": board, "limit": pages.BOARD_PAGE, "cursor": cursor})
+        meta = next((b for b in read("board.list", {})["boards"] if b["board"] == board),
+                    {"board": board})
+        return pages.board_page(meta, top, int(cursor), pages.season_tabs(meta))
+
+    @app.get("/players/<name>")
+    @page
+    def player_page(name: str) -> str:
+        player = read("player.get", {"name": name})
+        where = None
+        if player["online"]:
+            try:
+                where = read("status.get", {"id": player["server"]})
+            except NotFound:  # a private server: online, but not where
+                pass
+        records = read("record.of_player", {"name": name})["records"]
+        clan = None
+        if player.get("clan"):  # once player.get names the player's clan
+            try:
+                clan = read("clan.get", {"tag": player["clan"]})
+            except NotFound:
+                pass
+        return pages.player_page(player, where, records, clan, clock())
+
 
 
 def add_error_handlers(app: Flask, config: Config) -> None:

@@ -59,13 +59,13 @@ def test_status_update_validation(api, over, field):
     assert resp.json["error"]["message"].startswith(field)
 
 
-def test_status_page_lists_servers_and_refreshes(api, client):
+def test_server_browser_lists_servers_escaped_and_refreshes(api, client):
     sid, srv = api.server()
     api.heartbeat(sid, srv, name="<b>Evil</b>", players=["x"], map="ac_mines")
     page = client.get("/").get_data(as_text=True)
-    assert 'http-equiv="refresh"' in page
-    assert "&lt;b&gt;Evil&lt;/b&gt;" in page and "ac_mines" in page and "1/16" in page
-    assert "ac.example.org:28763" in page
+    assert '<script src="/static/browser.js"' in page  # the live refresh (tests/test_web_pages)
+    assert "&lt;b&gt;Evil&lt;/b&gt;" in page and "ac_mines" in page and "<b>1</b>/16" in page
+    assert "assaultcube://ac.example.org:28763" in page
 
 
 @pytest.mark.parametrize("field", ["name", "map", "mode", "version", "host", "players"])

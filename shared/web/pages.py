@@ -1,8 +1,16 @@
-"""The two HTML pages: the public status list at ``/`` and the API reference at ``/docs``."""
+"""The HTML pages: the players' web (the server browser at ``/``, leaderboards at
+``/boards/{board}``, profiles at ``/players/{name}``) and the API reference at ``/docs``.
+
+Pages read through the registry's operations (``shared.dispatch.run``), as the API does; this
+module only shapes what they return for the templates in ``templates/`` (autoescaped: every
+user-supplied string is escaped there). The one stylesheet and the one script (the browser's
+live refresh, progressive enhancement only) are in ``static/``.
+"""
 
 from __future__ import annotations
 
-import html
+import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,35 +19,147 @@ import jinja2
 from shared.registry import Operation
 from shared.web import apidoc
 
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
     autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;background:#111;color:#eee}
-table{border-collapse:collapse;width:100%}th,td{padding:.4rem .7rem;border-bottom:1px solid #333;
-text-align:left}th{color:#9cf}code{color:#fc9}h2{margin-top:2rem}.muted{color:#888}"""
+# Pages serve no inline script or style: only this origin's files.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+BOARD_PAGE = 25  # records per leaderboard page
+SORTS = {"players": "most players", "name": "name"}
 
 
-def status_page(servers: list[dict[str, Any]], refresh: int = 10) -> str:
-    """Live public servers, refreshing itself every ``refresh`` seconds."""
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(s['name'])}</td><td><code>{e(s['host'])}:{s['port']}</code></td>"
-        f"<td>{e(s['map'])}</td><td>{e(s['mode'])}</td>"
-        f"<td>{s['player_count']}/{s['max_players']}</td><td>{e(s['version'])}</td></tr>"
-        for s in servers)
-    if not rows:
-        rows = '<tr><td colspan="6" class="muted">No public server is live right now.</td></tr>'
-    total = sum(s["player_count"] for s in servers)
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="{refresh}"><meta name="viewport" content="width=device-width">
-<title>SSMGlobal servers</title><style>{STYLE}</style></head><body>
-<h1>SSMGlobal — live servers</h1>
-<p class="muted">{len(servers)} servers, {total} players. This page refreshes every {refresh} s.
-API: <a href="/docs">/docs</a></p>
-<table><thead><tr><th>Name</th><th>Address</th><th>Map</th><th>Mode</th><th>Players</th>
-<th>Version</th></tr></thead><tbody>{rows}</tbody></table></body></html>"""
+# -- the server browser ------------------------------------------------------------------
 
+def browser_filters(query: Mapping[str, str]) -> dict[str, Any]:
+    """The browser's filters from the query string; anything unknown reads as "no filter"."""
+    sort = query.get("sort", "players")
+    return {"mode": query.get("mode", ""), "map": query.get("map", ""),
+            "hide_empty": query.get("hide_empty") == "1",
+            "hide_full": query.get("hide_full") == "1",
+            "sort": sort if sort in SORTS else "players"}
+
+
+def pick_servers(servers: list[dict[str, Any]], f: dict[str, Any]) -> list[dict[str, Any]]:
+    """The servers the filters keep, sorted as asked (busiest first, then by name)."""
+    kept = [s for s in servers
+            if (not f["mode"] or s["mode"] == f["mode"]) and (not f["map"] or s["map"] == f["map"])
+            and not (f["hide_empty"] and s["player_count"] == 0)
+            and not (f["hide_full"] and s["player_count"] >= s["max_players"])]
+    if f["sort"] == "name":
+        return sorted(kept, key=lambda s: (s["name"].lower(), -s["player_count"]))
+    return sorted(kept, key=lambda s: (-s["player_count"], s["name"].lower()))
+
+
+def connect_link(host: str, port: int) -> str:
+    """``assaultcube://host:port`` (an IPv6 address in brackets)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"assaultcube://{host}:{port}"
+
+
+def age(seconds: float) -> str:
+    """A short, readable age: ``4 s``, ``3 min``, ``2 h``, ``5 d``."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
+def _rows(servers: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    return [{**s, "link": connect_link(s["host"], s["port"]), "age": age(now - s["updated"]),
+             "full": s["player_count"] >= s["max_players"]} for s in servers]
+
+
+def browser_context(servers: list[dict[str, Any]], query: Mapping[str, str],
+                    now: float) -> dict[str, Any]:
+    f = browser_filters(query)
+    shown = pick_servers(servers, f)
+    return {"f": f, "sorts": SORTS, "servers": _rows(shown, now),
+            "modes": sorted({s["mode"] for s in servers if s["mode"]}, key=str.lower),
+            "maps": sorted({s["map"] for s in servers if s["map"]}, key=str.lower),
+            "total": len(servers), "players": sum(s["player_count"] for s in servers)}
+
+
+def browser_page(servers: list[dict[str, Any]], query: Mapping[str, str], now: float) -> str:
+    """``/``: every live public server, filtered by the query string (a GET form)."""
+    return _render("browser.html", title="Servers", **browser_context(servers, query, now))
+
+
+def browser_fragment(servers: list[dict[str, Any]], query: Mapping[str, str],
+                     now: float) -> str:
+    """The browser's list alone, for the page's script to swap in (the live refresh)."""
+    return _render("_servers.html", **browser_context(servers, query, now))
+
+
+# -- leaderboards ------------------------------------------------------------------------
+
+def board_page(board: dict[str, Any], page: dict[str, Any], cursor: int,
+               seasons: list[dict[str, Any]]) -> str:
+    """``/boards/{board}``: one page of the ranking (``record.top``), with links to the
+    previous and next pages. ``seasons`` are the tabs: empty for a board without ``reset``."""
+    prev = None if cursor == 0 else max(0, cursor - BOARD_PAGE)
+    return _render("board.html", title=board["board"], board=board, records=page["records"],
+                   next_cursor=page["next_cursor"], prev_cursor=prev, seasons=seasons,
+                   when=when, meta_text=meta_text)
+
+
+def season_tabs(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """The season tabs of a board: none while it has no ``reset``. The seam for seasons (SPEC
+    §10): once boards carry ``reset`` and the season operations exist, return here
+    ``[{"label", "href", "current"}]`` (the current season first, then past ones from the
+    season listing); ``board.html`` already renders them as tabs."""
+    if not board.get("reset"):
+        return []
+    return [{"label": "Current season", "href": f"/boards/{board['board']}", "current": True}]
+
+
+def meta_text(meta: Any) -> str:
+    """A record's meta as ``flags 7 · frags 31``."""
+    if isinstance(meta, dict):
+        return " · ".join(f"{k} {v}" for k, v in meta.items())
+    return "" if meta is None else str(meta)
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- profiles ----------------------------------------------------------------------------
+
+def player_page(player: dict[str, Any], where: dict[str, Any] | None,
+                records: list[dict[str, Any]], clan: dict[str, Any] | None,
+                now: float) -> str:
+    """``/players/{name}``: online where (``where`` is the live server's status, None when
+    offline or on a server that is not public), records and clan."""
+    server = None
+    if where is not None:
+        server = {**where, "link": connect_link(where["host"], where["port"]),
+                  "age": age(now - where["updated"])}
+    return _render("player.html", title=player["name"], player=player, server=server,
+                   records=records, clan=clan, when=when, meta_text=meta_text)
+
+
+def error_page(status: int, message: str) -> str:
+    return _render("error.html", title=f"{status}", status=status, message=message)
+
+
+def _render(name: str, **context: Any) -> str:
+    return _TEMPLATES.get_template(name).render(**context)
+
+
+# -- the API reference -------------------------------------------------------------------
 
 def docs_page(registry: dict[str, Operation], config: Any) -> str:
     """The API reference for client writers: areas in reading order, then per operation its
@@ -52,3 +172,4 @@ def docs_page(registry: dict[str, Operation], config: Any) -> str:
         text=lambda text: apidoc.inline_html(text, config),
         relay_port=config.relay_port, session_days=config.session_ttl // 86400,
         idempotency_hours=config.idempotency_ttl // 3600)
+
