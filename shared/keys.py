@@ -9,6 +9,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
   or channel send is one atomic script.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
+- ``{ip:<address>}``: one address's login and registration limits.
 
 Operations that span groups (player delete, presence, record submit) are listed in docs/DESIGN.md.
 """
@@ -93,8 +94,13 @@ def mail_notice_at(lname: str) -> str:
 
 
 def login_fails_name(lname: str) -> str:
-    """string counter with TTL: failed logins for this name in the window."""
+    """string counter with TTL: confirmed failed logins for this name in the window."""
     return f"{_p(lname)}:fails"
+
+
+def login_busy_name(lname: str) -> str:
+    """string counter with TTL: logins for this name whose password is being checked now."""
+    return f"{_p(lname)}:busy"
 
 
 def login_lock_name(lname: str) -> str:
@@ -105,6 +111,11 @@ def login_lock_name(lname: str) -> str:
 def login_fails_name_via(lname: str, server_id: str) -> str:
     """string counter with TTL: failed logins for this name made through one server."""
     return f"{_p(lname)}:fails:{server_id}"
+
+
+def login_busy_name_via(lname: str, server_id: str) -> str:
+    """string counter with TTL: logins for this name through one server being checked now."""
+    return f"{_p(lname)}:busy:{server_id}"
 
 
 def login_lock_name_via(lname: str, server_id: str) -> str:
@@ -227,22 +238,32 @@ def boards_index() -> str:
     return f"{P}{{boards}}:index"
 
 
-# --- rate limits and idempotency ------------------------------------------------------------
+# --- rate limits per address: tag {ip:<address>} -------------------------------------------
+def _ip(ip: str) -> str:
+    return f"{P}{{ip:{ip}}}"
+
+
 def login_fails_ip(ip: str) -> str:
-    """string counter with TTL: failed logins from one address in the window."""
-    return f"{P}ipfails:{ip}"
+    """string counter with TTL: confirmed failed logins from one address in the window."""
+    return f"{_ip(ip)}:fails"
+
+
+def login_busy_ip(ip: str) -> str:
+    """string counter with TTL: logins from one address whose password is being checked now."""
+    return f"{_ip(ip)}:busy"
 
 
 def login_lock_ip(ip: str) -> str:
     """string with TTL: present while the address is locked."""
-    return f"{P}iplock:{ip}"
+    return f"{_ip(ip)}:lock"
 
 
 def register_count(ip: str, hour: int) -> str:
     """string counter with TTL: registrations from one address in one clock hour."""
-    return f"{P}reg:{ip}:{hour}"
+    return f"{_ip(ip)}:reg:{hour}"
 
 
+# --- idempotency ------------------------------------------------------------------------------
 def idempotency(caller: str, operation: str, key: str) -> str:
     """string with TTL: ``pending:<fingerprint>`` while the first request with this
     Idempotency-Key runs, then JSON ``{status, body, fp}`` of its answer (secrets removed)."""
