@@ -76,8 +76,5 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         raise ServerNotLive(f"server {server_id} is not live: send a heartbeat first")
     player_id, name, unread, was_here, joined_ms = got
     if unread and not was_here:
-        tx = ctx.redis.pipeline()
-        tx.multi()
-        jobs.enqueue_pending_notice(ctx.redis, tx, lname, server_id, joined_ms)
-        tx.execute()
+        jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms)
     return {"player": {"id": player_id, "name": name}, "server": server_id, "online": True}

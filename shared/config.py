@@ -88,6 +88,8 @@ class Config:
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
+    # tests: mail.send ends its process right after storing a mail, before queueing the notice
+    test_exit_after_mail_store: int = _int("SSM_TEST_EXIT_AFTER_MAIL_STORE", 0, 0, 1)
     # operations (SPEC §11): metrics and logs; a metrics port of 0 = off
     relay_metrics_port: int = _int("RELAY_METRICS_PORT", 9150, 0, 65535)
     worker_metrics_port: int = _int("WORKER_METRICS_PORT", 9151, 0, 65535)

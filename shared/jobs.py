@@ -1,24 +1,17 @@
 """RQ jobs and their enqueue helpers (queues ``mail`` and ``status``); docs/WORKERS.md.
 
-This module is the RQ side only: enqueueing, the job functions, their retries and timeouts. The
-scripts the jobs run live with the storage they touch (``shared.storage.mail`` notices,
-``shared.storage.status`` sweep, ``shared.storage.messages`` trim).
+This module is the RQ side only, and the only one that knows RQ's keys: enqueueing, the job
+functions, their retries and timeouts. The storage steps the jobs run live with the storage
+they touch (``shared.storage.mail`` notices, ``shared.storage.status`` sweep,
+``shared.storage.messages`` trim).
 
-A job that must exist exactly when a write exists is enqueued in the write's MULTI/EXEC::
-
-    tx = ctx.redis.pipeline()
-    tx.multi()                      # explicit transaction first: RQ then adds to it
-    tx.hset(...)                    # the write
-    jobs.enqueue_mail_notice(ctx.redis, tx, lname, mail_id)
-    tx.execute()                    # write + job, atomically
-
-Jobs take ids and primitives, are idempotent, and declare their retries here. Each job's work
-is ONE Lua script that checks, marks and delivers atomically, so a worker killed at any point
-either did all of it (a retry then finds the mark and does nothing) or none of it (a retry does
-it). The scripts touch a player's keys, the live index and the inboxes in one script: atomic on
-the single-node Redis we run; a Redis Cluster deployment would need these keys on one slot.
-Inbox writes reuse ``messages.DELIVER`` verbatim (``messages.JOB_PRELUDE``), so stream ids
-come from the id log like every other delivery.
+Jobs are queued on the queue client (``ctx.queue``: the data client on a single Redis, a plain
+Redis of its own on a cluster) after the data step they follow, never inside a data MULTI; what
+a crash in between would lose is covered by the data side (the mail outbox, swept by
+:func:`sweep_outbox`). Jobs take ids and primitives, are idempotent, and declare their retries
+here. A job's steps are ordered, each on one hash tag, and the one that must not happen twice
+(appending a notice) writes its own marker in the same script, so a worker killed at any point
+is retried without a repeat (SPEC §8).
 """
 
 from __future__ import annotations
@@ -30,9 +23,10 @@ from datetime import UTC
 from typing import Any
 
 from rq import Queue, Retry, get_current_job
+from rq.job import Job
 
 from shared.config import Config
-from shared.redis_conn import connect_data
+from shared.redis_conn import connect_data, connect_queue
 from shared.storage import mail, messages, status
 
 log = logging.getLogger("ssm.jobs")
@@ -43,17 +37,29 @@ MAIL_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
 MAIL_TIMEOUT = 30    # seconds; also bounds how long a job of a killed worker stays "started"
 STATUS_TIMEOUT = 120
 SWEEP_BATCH = 50     # dead servers handled per sweep script
+OUTBOX_BATCH = 100   # outbox entries handed out per script
 
 
 def _queue(r: Any, name: str) -> Queue:
     return Queue(name, connection=r)
 
 
-def enqueue_mail_notice(r: Any, tx: Any, lname: str, mail_id: str) -> None:
-    """Queue the live notice for one stored mail, inside the caller's transaction ``tx``."""
-    _queue(r, MAIL_QUEUE).enqueue_call(
-        "shared.jobs.notify_mail", args=(lname, mail_id), pipeline=tx, timeout=MAIL_TIMEOUT,
-        job_id=notice_job_id(lname, mail_id), retry=MAIL_RETRY, result_ttl=0)
+def enqueue_mail_notice(q: Any, lname: str, mail_id: str, pipeline: Any = None) -> None:
+    """Queue the live notice for one stored mail on the queue client ``q`` (on ``pipeline``
+    if given: the caller executes it)."""
+    _queue(q, MAIL_QUEUE).enqueue_call(
+        "shared.jobs.notify_mail", args=(lname, mail_id), pipeline=pipeline,
+        timeout=MAIL_TIMEOUT, job_id=notice_job_id(lname, mail_id), retry=MAIL_RETRY,
+        result_ttl=0)
+
+
+def cancel_mail_notice(q: Any, lname: str, mail_id: str) -> None:
+    """Take back the notice job of a mail that was refused (one round trip)."""
+    job_id = notice_job_id(lname, mail_id)
+    pipe = q.pipeline(transaction=False)
+    pipe.lrem(_queue(q, MAIL_QUEUE).key, 0, job_id)
+    pipe.delete(Job.key_for(job_id))
+    pipe.execute()
 
 
 def notice_job_id(lname: str, mail_id: str) -> str:
@@ -61,15 +67,15 @@ def notice_job_id(lname: str, mail_id: str) -> str:
     return f"mail-{_safe(lname)}-{mail_id}"
 
 
-def enqueue_pending_notice(r: Any, tx: Any, lname: str, server_id: str,
+def enqueue_pending_notice(q: Any, lname: str, server_id: str,
                            joined_ms: int | None = None) -> None:
     """Queue the pending-mail notice for a player who just came online on ``server_id``.
 
     ``joined_ms`` (Redis TIME of the join) travels in the job's arguments, so a retry compares
     against the join, not against when RQ re-queued it."""
     args = (lname, server_id) if joined_ms is None else (lname, server_id, int(joined_ms))
-    _queue(r, MAIL_QUEUE).enqueue_call(
-        "shared.jobs.notify_pending", args=args, pipeline=tx,
+    _queue(q, MAIL_QUEUE).enqueue_call(
+        "shared.jobs.notify_pending", args=args,
         timeout=MAIL_TIMEOUT, retry=MAIL_RETRY, result_ttl=0)
 
 
@@ -102,14 +108,21 @@ def _pause(config: Config) -> None:
 def notify_mail(lname: str, mail_id: str) -> str:
     """Push a ``mail`` notice to the live server the recipient is online on, once.
 
-    Nothing happens when the mail is gone (deleted, or refused after the job was queued), read,
-    already announced (``keys.mail_notified``), or the recipient is not online on a live server
-    (the pending notice covers it at their next join). One round trip (one script).
+    Nothing is pushed when the mail is gone (deleted, or refused after the job was queued),
+    read, already announced (``keys.mail_notified``), or the recipient is not online on a live
+    server (the pending notice covers it at their next join). Steps: read (the recipient's
+    slot, the heartbeat), append with its marker (``{msg}``), mark announced, drop the outbox
+    entry. Four or five round trips.
     """
     r, config = _env()
     _pause(config)
-    outcome = mail.notify(r, config, lname, mail_id)
-    _pause(config)
+    outcome, data = mail.notice(r, config, lname, mail_id)
+    if data is not None:
+        outcome = mail.deliver_notice(r, config, lname, data)
+        _pause(config)
+        if outcome != "no_server":
+            mail.mark_notified(r, lname, mail_id)
+    mail.outbox_done(r, lname, mail_id)
     return outcome
 
 
@@ -120,7 +133,7 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
     unread mail was already announced since the join (``joined_ms``, default: when the job was
     queued), so a retry, a duplicate job or a live notice racing the join is not repeated. The
     notice names the newest unread mail and the unread count; every unread mail is then marked
-    announced. One round trip (one script).
+    announced. The append carries a marker per join, so a retry never repeats it.
     """
     r, config = _env()
     if joined_ms is None:
@@ -130,9 +143,33 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
             at = at.replace(tzinfo=UTC)  # RQ stores UTC
         joined_ms = int(at.timestamp() * 1000) if at else 0
     _pause(config)
-    outcome = mail.notify_pending(r, config, lname, server_id, joined_ms)
+    outcome, data, ids = mail.pending_notice(r, config, lname, server_id, joined_ms)
+    if data is None:
+        return outcome
+    outcome = mail.deliver_pending(r, config, lname, joined_ms, data)
     _pause(config)
+    if outcome != "no_server":
+        mail.mark_pending(r, lname, ids)
     return outcome
+
+
+def sweep_outbox() -> int:
+    """Re-queue the notice of every mail whose outbox entry outlived the grace (its web
+    process died between storing it and queueing its notice); returns how many. The notice
+    job is idempotent, so one queued twice is harmless."""
+    r, config = _env()
+    job = get_current_job()
+    q = job.connection if job else connect_queue(config)
+    n = 0
+    while True:
+        due = mail.outbox_due(r, config, OUTBOX_BATCH)
+        for lname, mail_id in due:
+            enqueue_mail_notice(q, lname, mail_id)
+        n += len(due)
+        if len(due) < OUTBOX_BATCH:
+            if n:
+                log.info("outbox: re-queued %d notice(s)", n)
+            return n
 
 
 def sweep_status() -> list[str]:

@@ -194,6 +194,27 @@ def inbox_trim_lock() -> str:
     return f"{P}{{msg}}:trimlock"
 
 
+def notice_sent(marker: str) -> str:
+    """string with TTL: present once the notice ``marker`` names (``mail:<lname>:<mail id>``,
+    ``pending:<lname>:<server id>:<join ms>``) was appended to an inbox: written by the same
+    script as the inbox entry, so a retried notice job never appends it twice."""
+    return f"{P}{{msg}}:sent:{marker}"
+
+
+# --- mail outbox: tag {outbox} --------------------------------------------------------------
+def mail_outbox() -> str:
+    """zset: ``<mail id>:<lname>`` -> unix ms, one per stored mail whose live notice is not
+    yet handled. Added before the mail is stored (a superset), removed by the notice job
+    when it is done; the worker re-queues the notice of an entry left over (a web process
+    that died between storing a mail and queueing its notice)."""
+    return f"{P}{{outbox}}:mail"
+
+
+def outbox_sweep_lock() -> str:
+    """string with TTL, on the queue Redis: held by the worker that queued the outbox sweep."""
+    return f"{P}{{outbox}}:sweeplock"
+
+
 # --- status: tag {status} -------------------------------------------------------------------
 def status_live() -> str:
     """zset: server id -> last heartbeat (unix ms)."""

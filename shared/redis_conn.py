@@ -196,6 +196,32 @@ class Lua:
             return r.eval(self.source, len(keys), *keys, *args)
 
 
+class Ordered:
+    """Steps that must reach Redis in order, each on one hash tag (a check, an index, the
+    owning record), sent in as few round trips as that allows: on one Redis every step goes in
+    one MULTI/EXEC (in order, and atomic besides: RQ may add a job to it); a cluster pipeline
+    sends each node's part on its own, so there :meth:`then` sends what is queued and waits
+    for it before the next step is queued. ``pipe`` is the pipeline to queue the current step
+    on; :meth:`execute` returns every reply, in order."""
+
+    def __init__(self, r: Any):
+        self.r, self.replies = r, []
+        if is_cluster(r):
+            self.pipe = r.pipeline(transaction=False)
+        else:
+            self.pipe = r.pipeline()
+            self.pipe.multi()  # explicit, so that RQ adds its commands to it
+
+    def then(self) -> Ordered:
+        if is_cluster(self.r):
+            self.replies += self.pipe.execute()
+            self.pipe = self.r.pipeline(transaction=False)
+        return self
+
+    def execute(self) -> list:
+        return self.replies + self.pipe.execute()
+
+
 def forget_scripts(r: Any) -> None:
     """A node lacked a script: pipelines on ``r`` send sources until the next preload."""
     if hasattr(r, "_ssm_scripts"):

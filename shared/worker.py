@@ -46,7 +46,7 @@ from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
 from shared.logs import setup_logging
 from shared.redis_conn import REDIS_ERRORS, connect_data, connect_queue
-from shared.storage import status
+from shared.storage import mail, status
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
@@ -95,7 +95,9 @@ class Ticker(threading.Thread):
         self.status_ttl = config.status_ttl
         self.not_before: dict[str, float] = {}
         self.periodic = [(keys.status_sweep_lock(), config.sweep_interval, "sweep_status"),
-                         (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes")]
+                         (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes"),
+                         (keys.outbox_sweep_lock(), config.sweep_interval, "sweep_outbox")]
+        self.config = config
 
     def run(self) -> None:
         while not self.stopping.wait(TICK_SECONDS):
@@ -110,6 +112,8 @@ class Ticker(threading.Thread):
                 due = status.sweep_due(self.data, self.owner, self.status_ttl, every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
+            elif func == "sweep_outbox" and not mail.outbox_waiting(self.data, self.config):
+                continue  # no notice left behind (the usual case): nothing is written
             else:
                 due = self.conn.set(lock, self.owner, nx=True, px=every * 1000)
                 left_ms = every * 1000 if due else self.conn.pttl(lock)
