@@ -1,38 +1,27 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shared import jobs, keys
 from shared.auth import session_owner, sha256
 from shared.dispatch import Ctx
 from shared.errors import InvalidCredentials, ServerNotLive
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, Ordered
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_PATH_ID, Str
 from shared.storage.status import cutoff_ms
 
-# The old server's player-set key is built in the script from these two parts.
-PLAYERS_KEY = keys.around(keys.server_players(keys.HOLE))
-
-# KEYS: session, account, live index, unread zset, this server's player set.
-# ARGV: server id, oldest live heartbeat (ms), now (s), player-set key prefix and suffix, lname.
-# Returns -1 for a bad session, -2 when the server is not live, else {id, name, unread,
-# 1 when the player was already online here, Redis TIME in ms (the clock notices are marked by)}.
-JOIN = Lua("""
+# KEYS: session, account (one player's slot). ARGV: server id, now (s).
+# The owning write, after the new server's player set took the name (a superset): checks the
+# session again and moves the account. Returns -1 for a bad session, else 1.
+MOVE = Lua("""
 local sess = redis.call('GET', KEYS[1])
 if not sess then return -1 end
-local acct = redis.call('HMGET', KEYS[2], 'id', 'name', 'server')
-if not acct[1] or cjson.decode(sess)['id'] ~= acct[1] then return -1 end
-local beat = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if not beat or tonumber(beat) < tonumber(ARGV[2]) then return -2 end
-if acct[3] and acct[3] ~= ARGV[1] then
-  redis.call('SREM', ARGV[4] .. acct[3] .. ARGV[5], ARGV[6])
-end
-redis.call('SADD', KEYS[5], ARGV[6])
-redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[3])
-local t = redis.call('TIME')
-return {acct[1], acct[2], redis.call('ZCARD', KEYS[4]), acct[3] == ARGV[1] and 1 or 0,
-        tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}""")
+local id = redis.call('HGET', KEYS[2], 'id')
+if not id or cjson.decode(sess)['id'] ~= id then return -1 end
+redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[2])
+return 1""")
 
 
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
@@ -57,24 +46,44 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
       then retry); nothing changed.
 
     Internals:
-    One script checks the token and the heartbeat and moves the player between the servers' player
-    sets, setting the account's ``server`` and ``last_seen``. With unread mail the pending-mail
-    notice job is queued before the answer, carrying the join time by Redis' clock (a second round
-    trip only then); a crash between the two means no 2xx was sent, and the retried join queues it.
+    Ordered steps, each on one hash tag (SPEC §8): read the session, the account, the unread
+    count and the heartbeat (checks); add the name to this server's player set (an index, a
+    superset); check the session again and set the account's ``server`` and ``last_seen`` (the
+    owning record); take the name out of the previous server's set; queue the pending-mail
+    notice when there is unread mail, carrying the join time by Redis' clock. A crash between
+    steps leaves at most a name in a player set whose account names another server, which
+    nothing reads as presence. On one Redis the writes and the job are one MULTI/EXEC: two
+    round trips.
     """
     server_id, token = args["id"], args["token"]
     lname = session_owner(token)
     if lname is None:
         raise InvalidCredentials("the player token is invalid or expired")
-    got = JOIN(ctx.redis,
-               [keys.player_session(lname, sha256(token)), keys.player(lname), keys.status_live(),
-                keys.mailbox_unread(lname), keys.server_players(server_id)],
-               [server_id, cutoff_ms(ctx), int(ctx.now()), *PLAYERS_KEY, lname])
-    if got == -1:
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.get(keys.player_session(lname, sha256(token)))
+    pipe.hmget(keys.player(lname), "id", "name", "server")
+    pipe.zcard(keys.mailbox_unread(lname))
+    pipe.zscore(keys.status_live(), server_id)
+    pipe.time()
+    sess, (player_id, name, was_on), unread, beat, (secs, micros) = pipe.execute()
+    if not sess or not player_id or json.loads(sess).get("id") != player_id:
         raise InvalidCredentials("the player token is invalid or expired")
-    if got == -2:
+    if beat is None or beat < cutoff_ms(ctx):
         raise ServerNotLive(f"server {server_id} is not live: send a heartbeat first")
-    player_id, name, unread, was_here, joined_ms = got
-    if unread and not was_here:
+    joined_ms, was_here = secs * 1000 + micros // 1000, was_on == server_id
+    steps = Ordered(ctx.redis)
+    steps.pipe.sadd(keys.server_players(server_id), lname)
+    MOVE(ctx.redis, [keys.player_session(lname, sha256(token)), keys.player(lname)],
+         [server_id, int(ctx.now())], pipeline=steps.then().pipe)
+    if was_on and not was_here:
+        steps.then().pipe.srem(keys.server_players(was_on), lname)
+    notice = bool(unread) and not was_here
+    if notice and ctx.queue is ctx.redis:  # one Redis: the job joins the MULTI
+        jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms, pipeline=steps.pipe)
+    if steps.execute()[1] == -1:  # the session ended meanwhile: the set entry goes again
+        if not was_here:
+            ctx.redis.srem(keys.server_players(server_id), lname)
+        raise InvalidCredentials("the player token is invalid or expired")
+    if notice and ctx.queue is not ctx.redis:
         jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms)
     return {"player": {"id": player_id, "name": name}, "server": server_id, "online": True}

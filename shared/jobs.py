@@ -68,14 +68,14 @@ def notice_job_id(lname: str, mail_id: str) -> str:
 
 
 def enqueue_pending_notice(q: Any, lname: str, server_id: str,
-                           joined_ms: int | None = None) -> None:
+                           joined_ms: int | None = None, pipeline: Any = None) -> None:
     """Queue the pending-mail notice for a player who just came online on ``server_id``.
 
     ``joined_ms`` (Redis TIME of the join) travels in the job's arguments, so a retry compares
     against the join, not against when RQ re-queued it."""
     args = (lname, server_id) if joined_ms is None else (lname, server_id, int(joined_ms))
     _queue(q, MAIL_QUEUE).enqueue_call(
-        "shared.jobs.notify_pending", args=args,
+        "shared.jobs.notify_pending", args=args, pipeline=pipeline,
         timeout=MAIL_TIMEOUT, retry=MAIL_RETRY, result_ttl=0)
 
 
