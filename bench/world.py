@@ -14,6 +14,7 @@ costs, except the login player of scenario 6, registered at the configured cost.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -226,6 +227,74 @@ def _rotate(w: World, n: int) -> list[Req]:
     return [Req("POST", f"/v1/servers/{sid}/key", w.admin)]
 
 
+def _ban_lift(w: World, n: int) -> list[Req]:
+    ids = [w.call("ban.create", auth.ADMIN_CALLER, ip="192.0.2.0/24", reason="to lift")["id"]
+           for _ in range(n)]
+    return [Req("DELETE", f"/v1/bans/{ban_id}?reason=bench", w.admin) for ban_id in ids]
+
+
+def _record_void(w: World, n: int) -> list[Req]:
+    out = []
+    for _ in range(n):
+        name = f"{w.prefix}void{w.uniq()}"
+        token = w.new_player(name)
+        w.call("presence.join", w.server_caller(0), id=w.servers[0][0], token=token)
+        w.call("record.submit", w.server_caller(0), board=f"{w.prefix}.best", player=name,
+               score=1)
+        out.append(Req("DELETE", f"/v1/boards/{w.prefix}.best/records/{name}?reason=bench",
+                       w.admin))
+    return out
+
+
+def _clan(w: World, owner: str, members: tuple[str, ...] = ()) -> str:
+    """A new clan owned by ``owner`` (a new player), with new players as members: its tag."""
+    tag = f"c{w.uniq() % 10**6}"
+    w.tokens[owner] = w.new_player(owner)
+    w.call("clan.create", w.player_caller(owner), tag=tag, name="bench clan")
+    for name in members:
+        w.tokens[name] = w.new_player(name)
+        w.call("clan.invite", w.player_caller(owner), tag=tag, name=name)
+        w.call("clan.accept", w.player_caller(name), tag=tag)
+    return tag
+
+
+def _clan_op(w: World, n: int, op: str) -> list[Req]:
+    """Requests for a clan operation or name.check, each on a clan of its own."""
+    out = []
+    for _ in range(n):
+        i = w.uniq()
+        owner, member, other = f"{w.prefix}co{i}", f"{w.prefix}cm{i}", f"{w.prefix}cx{i}"
+        if op == "clan.create":
+            w.tokens[owner] = w.new_player(owner)
+            out.append(Req("PUT", f"/v1/clans/n{i % 10**6}", _p(w, owner), {"name": "bench"}))
+            continue
+        tag = _clan(w, owner, (member,))
+        w.tokens[other] = w.new_player(other)
+        if op == "clan.accept":
+            w.call("clan.invite", w.player_caller(owner), tag=tag, name=other)
+        out.append({
+            "clan.get": Req("GET", f"/v1/clans/{tag}"),
+            "clan.invite": Req("PUT", f"/v1/clans/{tag}/members/{other}", _p(w, owner)),
+            "clan.accept": Req("POST", f"/v1/clans/{tag}/join", _p(w, other)),
+            "clan.remove": Req("DELETE", f"/v1/clans/{tag}/members/{member}", _p(w, owner)),
+            "clan.delete": Req("DELETE", f"/v1/clans/{tag}", _p(w, owner)),
+            "clan.transfer": Req("PUT", f"/v1/clans/{tag}/owner", w.admin, {"player": member}),
+            "name.check": Req("GET", f"/v1/names/check?nick=[{tag}]x&player={member}",
+                              _s(w, 0)),
+        }[op])
+    return out
+
+
+HOOK_URL = "https://hooks.example.com/ssm"
+HOOK_EVENTS = ["season.ended"]  # an event the bench never causes: its webhooks get no deliveries
+
+
+def _webhooks(w: World, n: int) -> list[str]:
+    """``n`` new webhooks (for the operations that act on one)."""
+    return [w.call("webhook.create", auth.ADMIN_CALLER, url=HOOK_URL,
+                   events=HOOK_EVENTS)["id"] for _ in range(n)]
+
+
 def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
     """Operation name -> (n -> requests). Each request answers 2xx when run once."""
     p, (s0, s1, s2, s4) = w.prefix, [w.servers[i][0] for i in (0, 1, 2, 4)]
@@ -274,6 +343,22 @@ def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
         "mail.read": one("GET", f"/v1/mail/{w.mail_ids[0]}", _p(w, p1)),
         "mail.delete": lambda n: _mail_delete(w, n),
         "mail.unread_count": one("GET", "/v1/mail/unread", _p(w, p1)),
+        "ban.create": one("POST", "/v1/bans", w.admin,
+                          {"ip": "198.51.100.0/24", "reason": "bench", "duration": 3600}),
+        "ban.lift": lambda n: _ban_lift(w, n),
+        "ban.list": one("GET", "/v1/bans?limit=20", _s(w, 0)),
+        "ban.check": one("GET", f"/v1/bans/check?player={p0}&ip=203.0.113.9", _s(w, 0)),
+        "record.void": lambda n: _record_void(w, n),
+        "audit.list": one("GET", "/v1/audit?limit=20", w.admin),
+        **{op: functools.partial(_clan_op, w, op=op)
+           for op in ("clan.create", "clan.get", "clan.invite", "clan.accept", "clan.remove",
+                      "clan.delete", "clan.transfer", "name.check")},
+        "webhook.create": one("POST", "/v1/webhooks", w.admin,
+                              {"url": HOOK_URL, "events": HOOK_EVENTS}),
+        "webhook.delete": lambda n: [Req("DELETE", f"/v1/webhooks/{i}", w.admin)
+                                     for i in _webhooks(w, n)],
+        "webhook.deliveries": lambda n: [Req("GET", f"/v1/webhooks/{i}/deliveries", w.admin)
+                                         for i in _webhooks(w, 1)],
     }
 
 

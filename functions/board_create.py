@@ -20,7 +20,7 @@ return {ARGV[2], ARGV[3], ARGV[4], 1}""")
 
 
 @operation("board.create", "PUT", "/v1/boards/{board}", auth=ADMIN, status=201,
-           aliases=("BOARD",),
+           aliases=("BOARD",), audit="board",
            fields=(BOARD,
                    Enum("order", ORDERS, doc="asc: lower is better; desc: higher is better"),
                    Enum("operator", OPERATORS,

@@ -10,16 +10,25 @@ from shared.errors import InvalidCredentials, ServerNotLive
 from shared.redis_conn import Lua, Ordered
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_PATH_ID, Str
+from shared.storage import bans
 from shared.storage.status import cutoff_ms
 
-# KEYS: session, account (one player's slot). ARGV: server id, now (s).
+# KEYS: session, account, the player's ban copies (one player's slot). ARGV: server id, now (s).
 # The owning write, after the new server's player set took the name (a superset): checks the
-# session again and moves the account. Returns -1 for a bad session, else 1.
+# session and the player's bans again and moves the account. Returns -1 for a bad session,
+# {-3, ban JSON} when a ban in force here names the player, else 1.
 MOVE = Lua("""
 local sess = redis.call('GET', KEYS[1])
 if not sess then return -1 end
 local id = redis.call('HGET', KEYS[2], 'id')
 if not id or cjson.decode(sess)['id'] ~= id then return -1 end
+for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
+  if string.sub(raw, 1, 1) ~= '-' then
+    local b = cjson.decode(raw)
+    if (b.expires_at == cjson.null or b.expires_at > tonumber(ARGV[2]))
+       and (b.scope == 'global' or b.scope == ARGV[1]) then return {-3, raw} end
+  end
+end
 redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[2])
 return 1""")
 
@@ -27,8 +36,12 @@ return 1""")
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
            aliases=("ONLINE",),
            fields=(SERVER_PATH_ID,
-                   Str("token", max_len=512, secret=True, doc="the player's session token")),
-           example={"request": {"id": "k3x9q2w7m1ab", "token": "p.YWxpY2U.EXAMPLE-session-token"},
+                   Str("token", max_len=512, secret=True, doc="the player's session token"),
+                   Str("ip", required=False, max_len=64,
+                       doc="the player's address as the game server sees it: checked against "
+                           "address bans, never stored")),
+           example={"request": {"id": "k3x9q2w7m1ab", "token": "p.YWxpY2U.EXAMPLE-session-token",
+                                "ip": "203.0.113.7"},
                     "response": {"player": {"id": "w2k7r9d1x5qa", "name": "alice"},
                                  "server": "k3x9q2w7m1ab", "online": True}})
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
@@ -39,26 +52,36 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     The server must be live (a heartbeat within the last STATUS_TTL seconds). When the player has
     unread mail, the server then gets a mail notice for them. Calling again for a player already
     here changes nothing else.
+    A player banned here (a global ban or this server's own), by name or, when ``ip`` is given,
+    by address, is refused; ``ip`` serves that check only and is never stored.
 
     Errors:
     - ``invalid_credentials`` (401): the player's token is wrong or expired.
+    - ``banned`` (403): a ban in force here names the player or covers ``ip``; the message gives
+      its reason and expiry.
+    - ``invalid_input`` (400): a malformed ``ip``.
     - ``server_not_live`` (409): this server sent no heartbeat within STATUS_TTL seconds (send one,
       then retry); nothing changed.
 
     Internals:
-    Ordered steps, each on one hash tag (SPEC §8): read the session, the account, the unread
-    count and the heartbeat (checks); add the name to this server's player set (an index, a
-    superset); check the session again and set the account's ``server`` and ``last_seen`` (the
-    owning record); take the name out of the previous server's set; queue the pending-mail
-    notice when there is unread mail, carrying the join time by Redis' clock. A crash between
-    steps leaves at most a name in a player set whose account names another server, which
-    nothing reads as presence. On one Redis the writes and the job are one MULTI/EXEC: two
-    round trips.
+    With ``ip``, one read of the ban index first (the player and the address's networks).
+    Then ordered steps, each on one hash tag (SPEC §8): read the session, the account, the
+    unread count and the heartbeat (checks); add the name to this server's player set (an
+    index, a superset); check the session and the player's ban copies again and set the
+    account's ``server`` and ``last_seen`` (the owning record); take the name out of the
+    previous server's set; queue the pending-mail notice when there is unread mail, carrying
+    the join time by Redis' clock. A crash between steps leaves at most a name in a player set
+    whose account names another server, which nothing reads as presence. On one Redis the
+    writes and the job are one MULTI/EXEC: two round trips (three with ``ip``).
     """
     server_id, token = args["id"], args["token"]
     lname = session_owner(token)
     if lname is None:
         raise InvalidCredentials("the player token is invalid or expired")
+    if args.get("ip"):
+        found = bans.check(ctx.redis, lname, bans.address(args["ip"]), server_id, ctx.now())
+        if found:
+            raise bans.refusal(found[0])
     pipe = ctx.redis.pipeline(transaction=False)
     pipe.get(keys.player_session(lname, sha256(token)))
     pipe.hmget(keys.player(lname), "id", "name", "server")
@@ -73,16 +96,20 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     joined_ms, was_here = secs * 1000 + micros // 1000, was_on == server_id
     steps = Ordered(ctx.redis)
     steps.pipe.sadd(keys.server_players(server_id), lname)
-    MOVE(ctx.redis, [keys.player_session(lname, sha256(token)), keys.player(lname)],
+    MOVE(ctx.redis, [keys.player_session(lname, sha256(token)), keys.player(lname),
+                     keys.player_bans(lname)],
          [server_id, int(ctx.now())], pipeline=steps.then().pipe)
     if was_on and not was_here:
         steps.then().pipe.srem(keys.server_players(was_on), lname)
     notice = bool(unread) and not was_here
     if notice and ctx.queue is ctx.redis:  # one Redis: the job joins the MULTI
         jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms, pipeline=steps.pipe)
-    if steps.execute()[1] == -1:  # the session ended meanwhile: the set entry goes again
+    moved = steps.execute()[1]
+    if moved != 1:  # the session ended or a ban came meanwhile: the set entry goes again
         if not was_here:
             ctx.redis.srem(keys.server_players(server_id), lname)
+        if isinstance(moved, list):
+            raise bans.refusal(json.loads(moved[1]))
         raise InvalidCredentials("the player token is invalid or expired")
     if notice and ctx.queue is not ctx.redis:
         jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms)

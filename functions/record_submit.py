@@ -33,7 +33,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     When the kept score changes, the record (score, ``meta`` or null, this server, the time) is
     replaced and ranks after older records of the same score; otherwise the old record stays as it
     was. Returns the player's ``rank`` (1 is the best), the kept ``score``, and ``improved``: true
-    for a first record or a better score.
+    for a first record or a better score. A record that takes #1 from another player (or is a
+    board's first) is a ``record.top`` webhook event.
 
     Errors:
     - ``not_found`` (404): the board does not exist, or no player has this name.
@@ -42,17 +43,19 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``too_large`` (413): ``meta`` is longer than RECORD_META_MAX bytes once encoded.
 
     Internals:
-    One script checks, writes and adds the board to the player's board set atomically.
+    One script checks, writes and adds the board to the player's board set atomically; the
+    record.top event is written by the same script into the board's outbox.
     """
     board, lname, server_id = args["board"], args["player"].lower(), ctx.caller.id
     at_ms = ctx.now_ms()
     member = records.member(at_ms, lname)
-    head = json.dumps({"meta": args.get("meta"), "server": server_id, "at": at_ms / 1000,
-                       "member": member})
+    event = {"meta": args.get("meta"), "server": server_id, "at": at_ms / 1000}
+    head = json.dumps({**event, "member": member})
     result = records.SUBMIT(
         ctx.redis, [*records.board_keys(board), keys.player(lname), keys.status_live(),
-                    keys.player_boards(lname)],
-        [lname, args["score"], head, member, MAX_SAFE_INT, server_id, cutoff_ms(ctx), board])
+                    keys.player_boards(lname), keys.board_outbox(board)],
+        [lname, args["score"], head, member, MAX_SAFE_INT, server_id, cutoff_ms(ctx), board,
+         json.dumps(event)])
     if not result:
         raise records.no_board(board)
     if result == -1:

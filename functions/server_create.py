@@ -10,7 +10,8 @@ from shared.schema import Str
 
 
 @operation("server.create", "POST", "/v1/servers", auth=ADMIN, status=201,
-           secret_out=("key",), fields=(Str("name", min_len=1, max_len=64),),
+           secret_out=("key",), audit=("id", "name"),
+           fields=(Str("name", min_len=1, max_len=64),),
            example={"request": {"name": "Desert CTF #1"},
                     "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",
                                  "key": "s.k3x9q2w7m1ab.EXAMPLE-server-key",

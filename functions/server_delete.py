@@ -25,7 +25,7 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[8])
 return 1""")
 
 
-@operation("server.delete", "DELETE", "/v1/servers/{id}", auth=ADMIN,
+@operation("server.delete", "DELETE", "/v1/servers/{id}", auth=ADMIN, audit="id",
            fields=(SERVER_PATH_ID,),
            example={"request": {"id": "k3x9q2w7m1ab"}, "response": None})
 def handler(ctx: Ctx, args: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ return redis.call('HGET', KEYS[1], 'name')""")
 
 
 @operation("server.rotate_key", "POST", "/v1/servers/{id}/key", auth=ADMIN,
-           secret_out=("key",), aliases=("ROTATE",),
+           secret_out=("key",), aliases=("ROTATE",), audit="id",
            fields=(SERVER_PATH_ID,),
            example={"request": {"id": "k3x9q2w7m1ab"},
                     "response": {"id": "k3x9q2w7m1ab", "name": "Desert CTF #1",

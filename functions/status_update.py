@@ -3,9 +3,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import keys
+from shared import events, keys
 from shared.dispatch import Ctx
 from shared.errors import InvalidInput
+from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_PATH_ID, Bool, Int, Str, StrList
 
@@ -23,6 +24,14 @@ FIELDS = (
     Str("version", max_len=32),
     Bool("public"),
 )
+
+# KEYS: live index, status data, status outbox. ARGV: id, now (ms), payload JSON, event data
+# JSON. A server absent from the live index (new, or expired by the sweep) emits server.online.
+HEARTBEAT = Lua(events.LUA + """
+local new = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if new == 1 then emit(KEYS[3], 'server.online', ARGV[4]) end
+return new""")
 
 
 @operation("status.update", "PUT", "/v1/servers/{id}/status", auth=SERVER, owner="id",
@@ -44,6 +53,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     STATUS_TTL seconds it drops out, its players go offline and the other servers get a
     ``server_offline`` message. ``players`` lists the in-game names as shown, registered or not.
     Returns the status as listed, with ``updated`` and ``expires_at`` (unix seconds).
+    The first heartbeat of a new server, or of one that dropped out, is a ``server.online``
+    webhook event.
 
     Errors:
     - ``invalid_input`` (400): a field breaks its rule, or ``players`` lists more names than
@@ -51,7 +62,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
     Internals:
     Stores the payload in the status hash and the heartbeat time in the live index (one
-    MULTI/EXEC).
+    script, which also writes server.online into the {status} outbox).
     """
     if len(args["players"]) > args["max_players"]:
         raise InvalidInput("players", f"lists {len(args['players'])} players but max_players "
@@ -60,9 +71,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     data = {k: args[k] for k in ("name", "host", "port", "map", "mode", "players",
                                  "max_players", "version", "public")}
     data["updated"] = now_ms / 1000
-    tx = ctx.redis.pipeline()
-    tx.zadd(keys.status_live(), {args["id"]: now_ms})
-    tx.hset(keys.status_data(), args["id"], json.dumps(data))
-    tx.execute()
-    return {"id": args["id"], **data, "player_count": len(data["players"]),
-            "expires_at": now_ms / 1000 + ctx.config.status_ttl}
+    listed = {"id": args["id"], **data, "player_count": len(data["players"])}
+    HEARTBEAT(ctx.redis, [keys.status_live(), keys.status_data(), keys.outbox("status")],
+              [args["id"], now_ms, json.dumps(data), json.dumps(listed)])
+    return {**listed, "expires_at": now_ms / 1000 + ctx.config.status_ttl}

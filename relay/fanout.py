@@ -39,6 +39,7 @@ BLOCK_MS = 5000
 COUNT = 100  # entries per inbox per read
 REPLAY_BATCH = 500
 BACKOFF_MAX = 5.0
+BAN_EVENTS = frozenset({"ban", "unban"})
 
 
 def render(entries: list[tuple[str, dict[str, str]]], cache: dict[Any, bytes] | None = None
@@ -51,7 +52,10 @@ def render(entries: list[tuple[str, dict[str, str]]], cache: dict[Any, bytes] | 
         line = cache.get(memo) if cache is not None else None
         if line is None:
             try:
-                line = p.push(messages.event(f), sid, messages.entry(sid, f))
+                event, entry = messages.event(f), messages.entry(sid, f)
+                # a ban or unban push carries the ban itself (SPEC §9)
+                data = entry["ban"] if event in BAN_EVENTS else entry
+                line = p.push(event, sid, data)
             except Exception:  # a malformed entry: skip it, keep pushing the others
                 log.warning("fan-out: skipping malformed inbox entry %s", sid, exc_info=True)
                 continue

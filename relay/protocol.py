@@ -137,9 +137,11 @@ def _scalar(value: Any) -> str:
 
 
 # HUMAN mode shows these members of a result as UTC times (they are epoch seconds), and a
-# ``server`` member as the server's name with its id (names looked up by the caller).
-TIME_KEYS = frozenset({"at", "created", "last_seen", "expires_at", "updated"})
+# ``server`` member (or a ban's ``scope``) as the server's name with its id (names looked up by
+# the caller).
+TIME_KEYS = frozenset({"at", "created", "last_seen", "expires_at", "updated", "lifted_at"})
 SERVER_KEY = "server"
+SERVER_KEYS = frozenset({SERVER_KEY, "scope"})
 
 
 def utc(epoch: float) -> str:
@@ -154,7 +156,7 @@ def server_ids(data: Any) -> list[str]:
     def walk(value: Any) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
-                if key == SERVER_KEY and isinstance(item, str):
+                if key in SERVER_KEYS and isinstance(item, str) and item != "global":
                     found[item] = None
                 else:
                     walk(item)
@@ -176,14 +178,75 @@ def _human(key: str, value: Any, names: dict[str, str]) -> str:
     return _scalar(value)
 
 
+def _server(value: str, names: dict[str, str]) -> str:
+    return f"{_scalar(names[value])} ({value})" if value in names else _scalar(value)
+
+
+def _when(value: Any) -> str:
+    return _human("at", value, {}) if value is not None else "-"
+
+
+def _ban(ban: dict[str, Any], names: dict[str, str]) -> str:
+    """One ban as a moderator reads it."""
+    target = " ".join(f"{k} {_scalar(ban[k])}" for k in ("player", "ip") if ban.get(k))
+    scope = "everywhere" if ban.get("scope") == "global" else \
+        "on " + _server(str(ban.get("scope")), names)
+    until = f"until {_when(ban['expires_at'])}" if ban.get("expires_at") else "permanent"
+    line = (f"ban {_scalar(ban.get('id'))}: {target} {scope}, {until} - "
+            f"{_scalar(ban.get('reason'))} (by {_server(str(ban.get('by')), names)}, "
+            f"{_when(ban.get('at'))})")
+    if ban.get("lifted_at"):
+        line += f" [lifted {_when(ban['lifted_at'])} by {_scalar(ban.get('lifted_by'))}]"
+    elif ban.get("active") is False:
+        line += " [expired]"
+    return line
+
+
+def _moderation(data: dict[str, Any], names: dict[str, str]) -> list[str] | None:
+    """Readable lines for the moderation answers (bans, ban checks, name checks, clans, the
+    audit log), or None for any other result."""
+    keys_ = set(data)
+    if {"id", "reason", "scope", "expires_at"} <= keys_:  # one ban
+        return [_ban(data, names)]
+    if "bans" in keys_ and isinstance(data["bans"], list):
+        head = [("BANNED" if data["banned"] else "not banned")] if "banned" in keys_ else \
+            [f"{len(data['bans'])} ban(s)"]
+        more = [f"more: cursor {data['next_cursor']}"] if data.get("next_cursor") else []
+        return head + ["  " + _ban(b, names) for b in data["bans"] if isinstance(b, dict)] + more
+    if "allowed" in keys_:
+        if data["allowed"]:
+            return ["allowed"]
+        if data.get("reason") == "name_registered":
+            return [f"refused: the registered name of {_scalar(data.get('owner'))}"]
+        return [f"refused: carries the tag of clan {_scalar(data.get('clan'))}"]
+    if {"tag", "name", "owner", "members"} <= keys_ and isinstance(data["members"], list):
+        return [f"[{_scalar(data['tag'])}] {_scalar(data['name'])}",
+                f"owner: {_scalar(data['owner'])}",
+                f"members ({len(data['members'])}): "
+                + ", ".join(_scalar(m) for m in data["members"]),
+                f"founded: {_when(data.get('created'))}"]
+    if "entries" in keys_ and isinstance(data["entries"], list):
+        lines = [f"{_when(e.get('at'))} {_scalar(e.get('op'))} by {_scalar(e.get('by'))}: "
+                 f"{_scalar(e.get('target'))}" + (f" ({_scalar(e['reason'])})"
+                                                    if e.get("reason") else "")
+                 for e in data["entries"] if isinstance(e, dict)]
+        more = [f"more: cursor {data['next_cursor']}"] if data.get("next_cursor") else []
+        return [f"{len(lines)} entr{'y' if len(lines) == 1 else 'ies'}", *lines, *more]
+    return None
+
+
 def human_lines(data: Any, names: dict[str, str] | None = None) -> list[str]:
     """A result as readable lines: ``key: value``; a list of records one per indented line.
-    Times read as UTC; a ``server`` id also shows its name when ``names`` has it."""
+    Times read as UTC; a ``server`` id also shows its name when ``names`` has it. Moderation
+    answers (bans, checks, clans, the audit log) read as sentences."""
     if data is None:
         return ["OK"]
     if not isinstance(data, dict):
         return [_scalar(data)]
     names = names or {}
+    special = _moderation(data, names)
+    if special is not None:
+        return special
 
     def pairs(obj: dict[str, Any]) -> str:
         return ", ".join(f"{k}={_human(k, v, names)}" for k, v in obj.items())

@@ -1,4 +1,5 @@
-"""The admin CLI, under ``flask --app wsgi``: game servers and boards without HTTP.
+"""The admin CLI, under ``flask --app wsgi``: servers, boards, bans, clans and the audit log
+without HTTP.
 
 ::
 
@@ -8,6 +9,15 @@
     flask --app wsgi server delete ID
     flask --app wsgi board create BOARD --order desc --operator best
     flask --app wsgi board list
+    flask --app wsgi board void BOARD PLAYER --reason TEXT
+    flask --app wsgi ban create [--player NAME] [--ip ADDR|CIDR] --reason TEXT [--duration S]
+                                [--scope global|SERVER_ID] [--force]
+    flask --app wsgi ban lift ID [--reason TEXT]
+    flask --app wsgi ban list [--player NAME] [--active] [--cursor C] [--limit N]
+    flask --app wsgi clan get TAG
+    flask --app wsgi clan delete TAG [--reason TEXT]
+    flask --app wsgi clan transfer TAG PLAYER [--reason TEXT]
+    flask --app wsgi audit list [--cursor C] [--limit N]
     flask --app wsgi create-server NAME     # the same as `server create`
 
 Every command runs its registry operation through ``shared.dispatch.run`` as the admin, so
@@ -73,11 +83,16 @@ def register(app: Flask) -> None:
     """Add the admin commands to ``app.cli``."""
     app.cli.add_command(server)
     app.cli.add_command(board)
+    app.cli.add_command(ban)
+    app.cli.add_command(clan)
+    app.cli.add_command(audit)
     app.cli.add_command(create_server_alias)
 
 
 def call(operation: str, **args: Any) -> dict | None:
-    """Run one registry operation as the admin; an error ends the command with one line."""
+    """Run one registry operation as the admin; an error ends the command with one line.
+    Arguments that are None are left out (the operation's defaults apply)."""
+    args = {k: v for k, v in args.items() if v is not None}
     import redis
 
     from shared.dispatch import Ctx, run
@@ -154,3 +169,88 @@ def board_create(board_id: str, order: str, operator: str) -> None:
 def board_list() -> None:
     """Every leaderboard with its order and operator."""
     show(call("board.list"))
+
+
+@board.command("void")
+@click.argument("board_id", metavar="BOARD")
+@click.argument("player")
+@click.option("--reason", required=True, help="why (kept in the audit log)")
+def board_void(board_id: str, player: str, reason: str) -> None:
+    """Void a player's record on a board: it leaves the ranking at once."""
+    call("record.void", board=board_id, name=player, reason=reason)
+    show({"voided": {"board": board_id, "player": player}})
+
+
+ban = AppGroup("ban", help="Bans: create, lift, list.")
+
+
+@ban.command("create")
+@click.option("--player", help="a registered player's name")
+@click.option("--ip", help="an address or CIDR range (IPv4 /16, IPv6 /48 or narrower)")
+@click.option("--reason", required=True, help="1 to 200 characters")
+@click.option("--duration", type=int, help="seconds (default: permanent)")
+@click.option("--scope", help="global (default) or a server id")
+@click.option("--force", is_flag=True, help="allow a range wider than /16 or /48")
+def ban_create(player: str | None, ip: str | None, reason: str, duration: int | None,
+               scope: str | None, force: bool) -> None:
+    """Ban a player, an address or range, or both; every server in scope hears of it."""
+    show(call("ban.create", player=player, ip=ip, reason=reason, duration=duration,
+              scope=scope, force=force or None))
+
+
+@ban.command("lift")
+@click.argument("ban_id", metavar="ID")
+@click.option("--reason", help="why (kept in the audit log, sent with the unban)")
+def ban_lift(ban_id: str, reason: str | None) -> None:
+    """Lift a ban: it stops applying at once and stays in the history."""
+    call("ban.lift", id=ban_id, reason=reason)
+    show({"lifted": ban_id})
+
+
+@ban.command("list")
+@click.option("--player", help="only the bans naming this player")
+@click.option("--active", is_flag=True, help="only the bans in force")
+@click.option("--cursor", help="next_cursor of the previous page")
+@click.option("--limit", type=int, help="at most this many (default 50)")
+def ban_list(player: str | None, active: bool, cursor: str | None, limit: int | None) -> None:
+    """The history of bans, newest first."""
+    show(call("ban.list", player=player, active=active or None, cursor=cursor, limit=limit))
+
+
+clan = AppGroup("clan", help="Clans: get, delete, transfer.")
+
+
+@clan.command("get")
+@click.argument("tag")
+def clan_get(tag: str) -> None:
+    """A clan: tag, name, owner, members."""
+    show(call("clan.get", tag=tag))
+
+
+@clan.command("delete")
+@click.argument("tag")
+@click.option("--reason", help="why (kept in the audit log)")
+def clan_delete(tag: str, reason: str | None) -> None:
+    """Delete a clan; its tag is free again."""
+    call("clan.delete", tag=tag, reason=reason)
+    show({"deleted": tag})
+
+
+@clan.command("transfer")
+@click.argument("tag")
+@click.argument("player")
+@click.option("--reason", help="why (kept in the audit log)")
+def clan_transfer(tag: str, player: str, reason: str | None) -> None:
+    """Make another member the owner of a clan."""
+    show(call("clan.transfer", tag=tag, player=player, reason=reason))
+
+
+audit = AppGroup("audit", help="The audit log of admin and moderation actions.")
+
+
+@audit.command("list")
+@click.option("--cursor", help="next_cursor of the previous page")
+@click.option("--limit", type=int, help="at most this many (default 50)")
+def audit_list(cursor: str | None, limit: int | None) -> None:
+    """Admin and moderation actions, newest first."""
+    show(call("audit.list", cursor=cursor, limit=limit))

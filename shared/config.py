@@ -72,6 +72,7 @@ class Config:
     message_send_budget: int = _int("MESSAGE_SEND_BUDGET", 8000, 0)  # recipients/min; 0 = off
     message_send_burst: int = _int("MESSAGE_SEND_BURST", 3000, 1)  # recipients at once
     mail_unread_per_sender_max: int = _int("MAIL_UNREAD_PER_SENDER_MAX", 20, 0)  # 0 = off
+    clan_members_max: int = _int("CLAN_MEMBERS_MAX", 100, 2, 10000)  # owner included
     # relay (SPEC §5); 0 = no limit
     relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)
@@ -90,6 +91,11 @@ class Config:
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
     # tests: mail.send ends its process right after storing a mail, before queueing the notice
     test_exit_after_mail_store: int = _int("SSM_TEST_EXIT_AFTER_MAIL_STORE", 0, 0, 1)
+    # webhooks (SPEC §10): delivery by the worker's webhooks queue
+    webhook_allow_private: int = _int("WEBHOOK_ALLOW_PRIVATE", 0, 0, 1)
+    webhook_timeout: int = _int("WEBHOOK_TIMEOUT_SECONDS", 5, 1, 30)
+    webhook_retry_window: int = _int("WEBHOOK_RETRY_WINDOW_SECONDS", 3600, 0, 7 * 86400)
+    webhook_workers: int = _int("WEBHOOK_WORKERS", 2, 1, 32)
     # operations (SPEC §11): metrics and logs; a metrics port of 0 = off
     relay_metrics_port: int = _int("RELAY_METRICS_PORT", 9150, 0, 65535)
     worker_metrics_port: int = _int("WORKER_METRICS_PORT", 9151, 0, 65535)

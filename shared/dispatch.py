@@ -30,6 +30,7 @@ from shared.errors import (
 from shared.redis_conn import forget_scripts, wait_replicas
 from shared.registry import Operation
 from shared.schema import validate
+from shared.storage import audit
 
 IDEMPOTENCY_KEY_MAX = 64
 _PENDING = "pending"
@@ -125,7 +126,7 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
 
 def _run(op: Operation, ctx: Ctx, args: dict[str, Any], idempotency_key: str | None) -> Outcome:
     if idempotency_key is None or not op.idempotent:
-        return _outcome(op, op.handler(ctx, args))
+        return _audited(op, ctx, args, _outcome(op, op.handler(ctx, args)))
     if not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise InvalidInput("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     ident = ctx.caller.ident if ctx.caller.kind != "anonymous" else f"ip:{ctx.ip}"
@@ -134,7 +135,7 @@ def _run(op: Operation, ctx: Ctx, args: dict[str, Any], idempotency_key: str | N
     if not ctx.redis.set(key, f"{_PENDING}:{fp}", nx=True, ex=min(ttl, PENDING_TTL)):
         return _replay(op, ctx.redis.get(key), fp)
     try:
-        outcome = _outcome(op, op.handler(ctx, args))
+        outcome = _audited(op, ctx, args, _outcome(op, op.handler(ctx, args)))
     except BaseException:
         # An error changed nothing, so the key is released: a retry may succeed later (a 429
         # replayed past its Retry-After, or a 409 server_not_live after a heartbeat, would
@@ -143,6 +144,16 @@ def _run(op: Operation, ctx: Ctx, args: dict[str, Any], idempotency_key: str | N
         raise
     stored = {"status": outcome.status, "body": _without_secrets(op, outcome.body), "fp": fp}
     ctx.redis.set(key, json.dumps(stored), ex=ttl)
+    return outcome
+
+
+def _audited(op: Operation, ctx: Ctx, args: dict[str, Any], outcome: Outcome) -> Outcome:
+    """Append the audit entry of a successful admin or moderation action (``op.audit``):
+    one round trip, after the action, so only what happened is recorded."""
+    if op.audit and ctx.caller.kind in op.audit_by:
+        audit.record(ctx.redis, op.name, audit.caller_label(ctx.caller),
+                     audit.target_of(op.audit, args, outcome.body),
+                     str(args.get("reason") or ""), ctx.now())
     return outcome
 
 

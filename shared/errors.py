@@ -41,6 +41,12 @@ class Forbidden(ApiError):
     status, code = 403, "forbidden"
 
 
+class Banned(Forbidden):
+    """403 ``banned``: the player, or their address, is banned where they try to play."""
+
+    code = "banned"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
@@ -83,6 +89,30 @@ class TooManyChannels(Conflict):
 
 class TooManySettings(Conflict):
     code = "too_many_settings"
+
+
+class ClanExists(Conflict):
+    code = "clan_exists"
+
+
+class InClan(Conflict):
+    """The player is in a clan already (a player is in at most one)."""
+
+    code = "in_clan"
+
+
+class NotMember(Conflict):
+    code = "not_member"
+
+
+class ClanFull(Conflict):
+    code = "clan_full"
+
+
+class ClanOwner(Conflict):
+    """The owner cannot leave their own clan: transfer or delete it."""
+
+    code = "clan_owner"
 
 
 class RequestInProgress(Conflict):

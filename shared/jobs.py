@@ -1,4 +1,5 @@
-"""RQ jobs and their enqueue helpers (queues ``mail`` and ``status``); docs/WORKERS.md.
+"""RQ jobs and their enqueue helpers (queues ``mail``, ``status`` and ``webhooks``);
+docs/WORKERS.md, docs/WEBHOOKS.md.
 
 This module is the RQ side only, and the only one that knows RQ's keys: enqueueing, the job
 functions, their retries and timeouts. The storage steps the jobs run live with the storage
@@ -17,27 +18,32 @@ is retried without a repeat (SPEC §8).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from datetime import UTC
 from typing import Any
 
 from rq import Queue, Retry, get_current_job
+from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
+from shared import delivery, events, keys
 from shared.config import Config
 from shared.redis_conn import connect_data, connect_queue
-from shared.storage import mail, messages, status
+from shared.storage import bans, mail, messages, status, webhooks
 
 log = logging.getLogger("ssm.jobs")
 
 MAIL_QUEUE = "mail"
 STATUS_QUEUE = "status"
+WEBHOOKS_QUEUE = "webhooks"
 MAIL_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
 MAIL_TIMEOUT = 30    # seconds; also bounds how long a job of a killed worker stays "started"
 STATUS_TIMEOUT = 120
 SWEEP_BATCH = 50     # dead servers handled per sweep script
 OUTBOX_BATCH = 100   # outbox entries handed out per script
+BAN_JOB_SECONDS = 5  # how often the ban outbox job may be queued (only when something is due)
 
 
 def _queue(r: Any, name: str) -> Queue:
@@ -178,8 +184,9 @@ def sweep_status() -> list[str]:
     Per dead server, in one script: drop it from the live index and the status data, take its
     players offline (the account's ``server`` is cleared only if it still names that server;
     ``last_seen`` becomes the last heartbeat), delete its player set, and append a
-    ``server_offline`` event to every server still live. The ZREM inside the script is the
-    gate: two sweeps never expire (or announce) one server twice. One round trip per batch.
+    ``server_offline`` event to every server still live, and a ``server.offline`` webhook event.
+    The ZREM inside the script is the gate: two sweeps never expire (or announce) one server
+    twice. One round trip per batch.
     """
     r, config = _env()
     expired: list[str] = []
@@ -203,3 +210,185 @@ def trim_inboxes() -> int:
     dropped = messages.trim_aged(r, config)
     (log.info if dropped else log.debug)("trim: dropped %d inbox entries", dropped)
     return dropped
+
+
+def ban_job_due(r: Any, owner: str, period_ms: int) -> bool:
+    """Whether to queue ``ban_outbox`` now: a ban's push was left unconfirmed for a few seconds
+    or a ban expired, and this caller won the period's lock. One round trip; no write when
+    nothing is due."""
+    return bans.due(r, owner, int(time.time() * 1000), period_ms)
+
+
+def ban_outbox() -> int:
+    """Finish what a web process left undone after storing a ban or a lift (the player's copy
+    and offline mark, the inbox delivery: shared/storage/bans.py), and drop expired bans from
+    the ban index. Idempotent: a delivery marker keeps a push from being appended twice.
+    Returns how many outbox entries were redone."""
+    r, config = _env()
+    now = time.time()
+    redone, pruned = bans.redeliver(r, config, now), bans.prune(r, now)
+    (log.info if redone or pruned else log.debug)(
+        "bans: %d unfinished push(es) redone, %d expired ban(s) pruned", redone, pruned)
+    return redone
+
+
+# --- webhooks: outboxes drained into one delivery job per (event, webhook) --------------------
+WEBHOOK_JOB_TIMEOUT = 30  # seconds: the attempt's own deadline is WEBHOOK_TIMEOUT_SECONDS
+DELIVERY_RESULT_TTL = 600  # a delivered job's id is kept this long: a re-drain skips it
+DRAIN_BATCH = 200  # outbox entries per read
+DRAIN_BATCHES = 25  # reads per drain job; the next tick queues another for the rest
+RETRY_FIRST, RETRY_CAP = 10, 900  # seconds: back-off doubles from the first, up to the cap
+SUSPECT_MS = 1000  # an attempt unanswered this long stops other attempts to its endpoint
+
+
+class WebhookRetry(Exception):
+    """A delivery attempt failed (or waited for a failing endpoint): RQ retries the job. The
+    attempt is in the webhook's delivery log; the worker logs no traceback for it."""
+
+
+def retry_intervals(window: int) -> list[int]:
+    """Back-off between attempts, doubling from RETRY_FIRST s up to RETRY_CAP s, until the
+    waits add up to ``window`` (WEBHOOK_RETRY_WINDOW_SECONDS). 3600: 10, 20, 40, 80, 160, 320,
+    640, 900, 900, 900 (63 min, 11 attempts)."""
+    out: list[int] = []
+    step = min(RETRY_FIRST, window)
+    while sum(out) < window:
+        out.append(min(step, RETRY_CAP))
+        step *= 2
+    return out
+
+
+def webhook_drains_due(r: Any) -> list[str]:
+    """Tags of the outboxes holding events not yet fanned out, when any webhook exists (the
+    ticker's check, reads only). One round trip with no webhook, two otherwise."""
+    pipe = r.pipeline(transaction=False)
+    pipe.scard(keys.webhook_ids())
+    pipe.smembers(keys.boards_index())
+    hooks, boards = pipe.execute()
+    if not hooks:
+        return []
+    tags = events.outbox_tags(_text(b) for b in boards)
+    pipe = r.pipeline(transaction=False)
+    for tag in tags:
+        pipe.xrevrange(keys.outbox(tag), count=1)
+        pipe.get(keys.outbox_cursor(tag))
+    got = pipe.execute()
+    return [tag for tag, last, cursor in zip(tags, got[::2], got[1::2], strict=True)
+            if last and events.newer(_text(last[0][0]), _text(cursor) if cursor else None)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def enqueue_drain(r: Any, tag: str) -> bool:
+    """Queue the drain of one outbox (at the front of the webhooks queue); False when one is
+    already queued or running (its job id is fixed per outbox)."""
+    try:
+        _queue(r, WEBHOOKS_QUEUE).enqueue_call(
+            "shared.jobs.drain_outbox", args=(tag,), job_id=f"whdrain-{_safe(tag)}",
+            unique=True, at_front=True, timeout=WEBHOOK_JOB_TIMEOUT, result_ttl=0,
+            failure_ttl=86400)
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def delivery_job_id(webhook_id: str, event_id: str) -> str:
+    return f"wh-{webhook_id}-{_safe(event_id)}"
+
+
+def drain_outbox(tag: str) -> int:
+    """Fan the new events of one outbox out: one delivery job per (event, subscribed webhook
+    that existed when the event happened), then move the outbox's cursor past them. Returns
+    how many jobs were queued. A drain that dies before moving the cursor is redone; the
+    delivery job ids (event id + webhook id, queued with ``unique``) keep that from sending an
+    event twice while its first job is queued, retrying, or delivered within 10 minutes.
+    """
+    r, config = _env()
+    hooks = [(h["id"], set(webhooks.events_of(h)), int(h.get("created") or 0))
+             for h in webhooks.all_hooks(r)]
+    queue = _queue(r, WEBHOOKS_QUEUE)
+    intervals = retry_intervals(config.webhook_retry_window)
+    retry = Retry(max=len(intervals), interval=intervals) if intervals else None
+    cursor = r.get(keys.outbox_cursor(tag)) or "0-0"
+    queued = 0
+    for _ in range(DRAIN_BATCHES):
+        entries = r.xrange(keys.outbox(tag), min=f"({cursor}", count=DRAIN_BATCH)
+        for stream_id, fields in entries:
+            at_ms, event = events.stream_ms(stream_id), fields.get("e", "")
+            eid = events.event_id(tag, stream_id)
+            for webhook_id, subscribed, created in hooks:
+                if event not in subscribed or at_ms < created:
+                    continue
+                try:
+                    queue.enqueue_call(
+                        "shared.jobs.deliver_webhook",
+                        args=(webhook_id, eid, event, at_ms / 1000, fields.get("d", "null")),
+                        job_id=delivery_job_id(webhook_id, eid), unique=True, retry=retry,
+                        timeout=WEBHOOK_JOB_TIMEOUT, result_ttl=DELIVERY_RESULT_TTL,
+                        failure_ttl=86400)
+                    queued += 1
+                except DuplicateJobError:
+                    pass
+        if entries:
+            cursor = entries[-1][0]
+            r.set(keys.outbox_cursor(tag), cursor)
+        if len(entries) < DRAIN_BATCH:
+            break
+    (log.info if queued else log.debug)("webhooks: %d deliveries queued from outbox %s",
+                                        queued, tag)
+    return queued
+
+
+def deliver_webhook(webhook_id: str, event_id: str, event: str, at: float, data: str) -> str:
+    """POST one event to one webhook (shared/delivery.py); returns the outcome.
+
+    ``gone``: the webhook was deleted. ``delivered``: a 2xx answer. A failed attempt (no answer
+    within WEBHOOK_TIMEOUT_SECONDS, an error, any other status) is logged on the webhook and
+    retried by RQ with back-off (``WebhookRetry``) until WEBHOOK_RETRY_WINDOW_SECONDS have
+    passed; the last failure is ``dropped`` and counted. An endpoint that leaves an attempt
+    unanswered for SUSPECT_MS gets no other attempt meanwhile; after a failure it is left alone
+    until the failing job's next try (``down_until``), then tried by one job at a time. Other
+    events for it wait for their own retries instead of each holding a worker for the timeout,
+    so a dead endpoint holds one worker process at most, never all of them.
+    """
+    r, config = _env()
+    hook = webhooks.get(r, webhook_id)
+    if hook is None:
+        return "gone"
+    job = get_current_job()
+    left = (job.retries_left or 0) if job is not None else 0
+    job_id = job.id if job is not None else delivery_job_id(webhook_id, event_id)
+    intervals = retry_intervals(config.webhook_retry_window)
+    attempt = len(intervals) - left + 1 if job is not None else 1  # no job: one attempt
+    now_ms = int(time.time() * 1000)
+    entry = {"at": now_ms / 1000, "event": event, "event_id": event_id, "attempt": attempt}
+    if not webhooks.admit(r, webhook_id, job_id, now_ms, SUSPECT_MS,
+                          (config.webhook_timeout + WEBHOOK_JOB_TIMEOUT) * 1000):
+        if left:
+            raise WebhookRetry(f"webhook {webhook_id}: endpoint failing, not tried now")
+        webhooks.record(r, webhook_id, job_id, {
+            **entry, "status": None, "outcome": "dropped", "ms": 0,
+            "error": "not tried: the endpoint was failing or not answering"}, "dropped")
+        log.warning("webhook %s: %s dropped (endpoint failing)", webhook_id, event_id)
+        return "dropped"
+    got = delivery.post(hook["url"], hook["secret"], hook.get("format", "json"), event,
+                        event_id, at, json.loads(data), timeout=config.webhook_timeout,
+                        allow_private=bool(config.webhook_allow_private))
+    entry.update(status=got.status, error=got.error, ms=got.ms)
+    if got.delivered:
+        webhooks.record(r, webhook_id, job_id, {**entry, "outcome": "delivered"}, "delivered",
+                        None)
+        return "delivered"
+    wait = intervals[min(attempt - 1, len(intervals) - 1)] if intervals else 0
+    outcome = "failed" if left else "dropped"
+    webhooks.record(r, webhook_id, job_id, {**entry, "outcome": outcome}, outcome,
+                    int(time.time() * 1000) + wait * 1000)  # from the failure, not the start
+    if left:
+        log.info("webhook %s: %s attempt %d failed: %s", webhook_id, event_id, attempt,
+                 got.error)
+        raise WebhookRetry(f"webhook {webhook_id}: {got.error}")
+    log.warning("webhook %s: %s dropped after %d attempts: %s", webhook_id, event_id, attempt,
+                got.error)
+    return "dropped"

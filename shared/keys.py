@@ -10,6 +10,15 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 - ``{ip:<address>}``: one address's login and registration limits.
+- ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists and
+  the outbox of pushes not yet confirmed delivered.
+- ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
+- ``{audit}``: the audit log.
+
+- ``{hooks}``: the webhooks, their recent deliveries and the delivery counts.
+
+Webhook events go into an outbox stream in the group of the change that caused them
+(``outbox(tag)``: ``{status}``, ``{b:<board>}``, ...), written in the same script or MULTI.
 
 Operations that span groups (player delete, presence, record submit) are listed in docs/DESIGN.md.
 """
@@ -36,7 +45,8 @@ def _p(lname: str) -> str:
 
 
 def player(lname: str) -> str:
-    """hash: id, name (display case), created, pw (KDF string), last_seen, server."""
+    """hash: id, name (display case), created, pw (KDF string), last_seen, server, clan
+    (lowercase tag: the player's clan while that clan's member index also holds them)."""
     return f"{_p(lname)}:acct"
 
 
@@ -106,6 +116,13 @@ def login_busy_name(lname: str) -> str:
 def login_lock_name(lname: str) -> str:
     """string with TTL: present while the name is locked."""
     return f"{_p(lname)}:lock"
+
+
+def player_bans(lname: str) -> str:
+    """hash: ban id -> ban JSON of the active bans naming this player (a copy of what
+    ``{bans}`` holds, kept next to the account so presence.join checks it in its own script).
+    Kept when the player is deleted: a ban follows the name."""
+    return f"{_p(lname)}:bans"
 
 
 def login_fails_name_via(lname: str, server_id: str) -> str:
@@ -189,6 +206,12 @@ def send_budget(server_id: str) -> str:
     return f"{P}{{msg}}:budget:{server_id}"
 
 
+def delivered(tag: str) -> str:
+    """string with TTL: present once the backend's delivery ``tag`` (e.g. ``ban:<id>``) was
+    appended to the inboxes, so a retried delivery appends nothing twice."""
+    return f"{P}{{msg}}:sent:{tag}"
+
+
 def inbox_trim_lock() -> str:
     """string with TTL: held by the worker that queued the periodic inbox trim."""
     return f"{P}{{msg}}:trimlock"
@@ -257,6 +280,125 @@ def boards_index() -> str:
     """set: every board id, added before the board's meta is written (a superset: an id whose
     meta hash is missing is no board)."""
     return f"{P}{{boards}}:index"
+
+
+# --- bans: tag {bans} -----------------------------------------------------------------------
+def ban(ban_id: str) -> str:
+    """hash: the ban's fields (id, player, ip, reason, scope, by, at, expires_at as JSON text
+    in ``json``), its sequence number ``seq``, and once lifted ``lifted_at``, ``lifted_by``."""
+    return f"{P}{{bans}}:ban:{ban_id}"
+
+
+def ban_index() -> str:
+    """hash: ``p:<lname>`` or ``n<4|6>:<network in hex>/<prefix length>`` -> JSON list of the
+    active (not lifted) bans on that player or network; expired ones are pruned by the
+    worker."""
+    return f"{P}{{bans}}:idx"
+
+
+def ban_seq() -> str:
+    """string counter: the last ban sequence number (list order and cursors)."""
+    return f"{P}{{bans}}:seq"
+
+
+def bans_all() -> str:
+    """zset: ban id -> sequence number, every ban ever made (the history)."""
+    return f"{P}{{bans}}:all"
+
+
+def bans_of_player(lname: str) -> str:
+    """zset: ban id -> sequence number, the bans naming one player."""
+    return f"{P}{{bans}}:player:{lname}"
+
+
+def bans_expiring() -> str:
+    """zset: ban id -> expiry (unix seconds) of the active bans with a duration."""
+    return f"{P}{{bans}}:expiring"
+
+
+def ban_outbox() -> str:
+    """zset: ``ban:<id>`` or ``unban:<id>`` -> unix ms it was stored: pushes whose later steps
+    (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones."""
+    return f"{P}{{bans}}:outbox"
+
+
+def ban_job_lock() -> str:
+    """string with TTL: held by the worker that queued the ban outbox job this period."""
+    return f"{P}{{bans}}:joblock"
+
+
+# --- clans: tag {clan:<ltag>} -----------------------------------------------------------------
+def _c(ltag: str) -> str:
+    return f"{P}{{clan:{ltag}}}"
+
+
+def clan(ltag: str) -> str:
+    """hash: tag (display case), name, owner (display name), created."""
+    return f"{_c(ltag)}:clan"
+
+
+def clan_members(ltag: str) -> str:
+    """zset: lname -> joined (unix ms). An index written as a superset: a player is a member
+    only while their account's ``clan`` field also names this clan."""
+    return f"{_c(ltag)}:members"
+
+
+def clan_invites(ltag: str) -> str:
+    """zset: lname -> invited (unix ms)."""
+    return f"{_c(ltag)}:invites"
+
+
+# --- audit: tag {audit} -----------------------------------------------------------------------
+def audit_log() -> str:
+    """stream: one entry per admin or moderation action: op, by, target, reason, at; trimmed
+    by MINID on append to the last ``shared.storage.audit.KEEP_DAYS`` days."""
+    return f"{P}{{audit}}:log"
+
+
+# --- webhook events: an outbox per group, in that group ------------------------------------
+def outbox(tag: str) -> str:
+    """stream (capped): webhook events emitted by changes in the group ``{<tag>}`` (``status``,
+    ``b:<board>``, ...); fields ``e`` (event name) and ``d`` (JSON data). In the cause's own
+    group, so the event is written in the cause's own script or MULTI."""
+    return f"{P}{{{tag}}}:outbox"
+
+
+def board_outbox(board_id: str) -> str:
+    """stream: the outbox of one board's group (``record.top``, ``season.ended``)."""
+    return outbox(f"b:{board_id}")
+
+
+def outbox_cursor(tag: str) -> str:
+    """string: id of the last outbox entry fanned out to webhook delivery jobs."""
+    return f"{P}{{{tag}}}:outbox:cursor"
+
+
+# --- webhooks: tag {hooks} ------------------------------------------------------------------
+def webhook(webhook_id: str) -> str:
+    """hash: id, url, events (comma-separated), format (json|discord), secret, created (unix
+    ms), dropped (events given up on), down_until (unix ms: attempts wait until then after a
+    failure)."""
+    return f"{P}{{hooks}}:wh:{webhook_id}"
+
+
+def webhook_ids() -> str:
+    """set: the id of every webhook."""
+    return f"{P}{{hooks}}:ids"
+
+
+def webhook_deliveries(webhook_id: str) -> str:
+    """list: the last 50 delivery attempts of one webhook, newest first (JSON each)."""
+    return f"{P}{{hooks}}:wh:{webhook_id}:log"
+
+
+def webhook_inflight(webhook_id: str) -> str:
+    """zset with TTL: delivery job id -> start (unix ms) of each attempt waiting for an answer."""
+    return f"{P}{{hooks}}:wh:{webhook_id}:inflight"
+
+
+def webhook_counts() -> str:
+    """hash: delivered, failed, dropped: attempts of every webhook by outcome (all time)."""
+    return f"{P}{{hooks}}:counts"
 
 
 # --- rate limits per address: tag {ip:<address>} -------------------------------------------

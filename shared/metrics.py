@@ -350,7 +350,8 @@ def worker_exposition(config: Config, conn: Any, queues: Iterable[str]) -> Itera
     path = tempfile.mkdtemp(prefix="ssm-worker-metrics-")
     os.environ[MULTIPROC_ENV] = path
     server = serve(config.worker_metrics_port, config.metrics_token,
-                   lambda: render(None, [_Queues(conn, tuple(queues))]), "WORKER_METRICS_PORT")
+                   lambda: render(None, [_Queues(conn, tuple(queues)), _Webhooks(conn)]),
+                   "WORKER_METRICS_PORT")
     try:
         yield
     finally:
@@ -385,6 +386,33 @@ class _Queues:
             return
         yield waiting
         yield later
+
+
+class _Webhooks:
+    """Webhook delivery attempts by outcome (delivered, failed: to be retried, dropped), counted
+    in Redis by the delivery jobs (so every worker process and host adds to one count) and read
+    when scraped: every worker instance shows the same fleet-wide totals."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def collect(self) -> Iterator[Any]:
+        import redis
+        from prometheus_client.core import CounterMetricFamily
+
+        from shared import keys
+
+        try:
+            raw = self.conn.hgetall(keys.webhook_counts())
+        except redis.RedisError as exc:
+            log.warning("webhook counts unavailable (%s)", type(exc).__name__)
+            return
+        got = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+        family = CounterMetricFamily("ssm_webhook_deliveries", "webhook delivery attempts by "
+                                     "outcome (fleet-wide, from Redis)", labels=["outcome"])
+        for outcome in ("delivered", "failed", "dropped"):
+            family.add_metric([outcome], got.get(outcome, 0))
+        yield family
 
 
 # --- gunicorn (master process) ------------------------------------------------------------------

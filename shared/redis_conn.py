@@ -288,3 +288,24 @@ def preload(r: Any) -> None:
         preload_scripts(r)
     except REDIS_ERRORS:
         pass
+
+
+def batch(r: Any, *steps: Any) -> list[Any]:
+    """Run ``steps`` in one non-transactional pipeline (one round trip) and return their
+    results in order. A step is a ``(Lua, keys, args)`` tuple or a callable that queues one
+    command on the pipeline. A script Redis does not hold yet (after a restart) is run again on
+    its own, by source, after the others; any other error is raised."""
+    pipe = r.pipeline(transaction=False)
+    for step in steps:
+        if isinstance(step, tuple):
+            lua, ks, argv = step  # EVALSHA as a plain command: redis-py's cluster pipeline has
+            pipe.execute_command("EVALSHA", lua.sha, len(ks), *ks, *argv)  # no evalsha()
+        else:
+            step(pipe)
+    got = pipe.execute(raise_on_error=False)
+    for i, (step, result) in enumerate(zip(steps, got, strict=True)):
+        if isinstance(result, NoScriptError) and isinstance(step, tuple):
+            got[i] = step[0](r, step[1], step[2])
+        elif isinstance(result, Exception):
+            raise result
+    return got

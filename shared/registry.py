@@ -54,6 +54,11 @@ class Operation:
     # answer fields holding a secret the operation issues (a key, a token): shown in the first
     # answer only, never stored for an Idempotency-Key replay (a replay omits them)
     secret_out: tuple[str, ...] = ()
+    # an admin or moderation action: after each successful call, shared.dispatch.run appends
+    # {op, by, target, reason, at} to the audit log; ``audit`` names the target fields (from
+    # the arguments, else the answer), ``audit_by`` the caller kinds whose calls are recorded
+    audit: tuple[str, ...] = ()
+    audit_by: frozenset[str] = frozenset()
     # for the docs: {"request": {field: value}, "response": body or None, "status"?: int};
     # not compared, so an Operation stays hashable
     example: Mapping[str, Any] | None = field(default=None, compare=False)
@@ -68,8 +73,13 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
               account: tuple[str, ...] = (),
               prefetch: Callable[[Any, dict[str, Any], str], None] | None = None,
               secret_out: tuple[str, ...] = (),
+              audit: str | tuple[str, ...] = (), audit_by: frozenset[str] = ANYONE,
               example: Mapping[str, Any] | None = None) -> Callable:
     """Register the decorated handler as operation ``name``.
+
+    ``audit`` makes every successful call an audit log entry whose target is the named
+    field(s) (``audit="id"``); ``audit_by`` limits that to some kinds of caller (player.delete:
+    the admin's only). A secret field can never be an audit target.
 
     ``example`` shows one call in the docs: ``request`` holds every argument (path, query and
     body fields by name, as the validator takes them), ``response`` the body answered (None for
@@ -79,6 +89,10 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
             raise ValueError(f"operation {name} registered twice")
+        targets = (audit,) if isinstance(audit, str) else tuple(audit)
+        secret = {f.name for f in fields if f.secret} | set(secret_out)
+        if secret & set(targets):
+            raise ValueError(f"operation {name}: a secret field cannot be an audit target")
         doc = (handler.__doc__ or name).strip()
         summary, _, description = doc.partition("\n")
         REGISTRY[name] = Operation(
@@ -88,7 +102,7 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
             reads=method == "GET", account=account, prefetch=prefetch, secret_out=secret_out,
-            example=example)
+            audit=targets, audit_by=audit_by if targets else frozenset(), example=example)
         return handler
 
     return register

@@ -1,13 +1,17 @@
 """The worker process: ``python -m shared.worker`` (the Procfile's ``worker``); docs/WORKERS.md.
 
 Checks the configuration (no ``REDIS_URL``: exits at once saying what to set), then runs one RQ
-worker per queue, ``status`` and ``mail``, as two child processes (``--queue NAME`` runs one of
-them alone). One queue per RQ worker matters: RQ 2.12 takes a job with BLMOVE into an
-intermediate list (recovered if the worker dies) only when the worker listens on a single queue;
-with several queues it uses BLPOP, and a worker killed between the pop and its started registry
-loses the job. A separate status worker also keeps the expiry sweep ahead of any mail backlog.
-The mail worker runs RQ's scheduler (the retries' back-off); the status worker, whose jobs
-declare no retries, runs none, and runs instead a ticker thread that queues the periodic jobs.
+worker per queue, ``status`` and ``mail``, and WEBHOOK_WORKERS (2) for ``webhooks``, as child
+processes (``--queue NAME`` runs one of them alone). One queue per RQ worker matters: RQ 2.12
+takes a job with BLMOVE into an intermediate list (recovered if the worker dies) only when the
+worker listens on a single queue; with several queues it uses BLPOP, and a worker killed
+between the pop and its started registry loses the job. A separate status worker also keeps
+the expiry sweep ahead of any mail backlog.
+The mail worker runs RQ's scheduler (the retries' back-off of the mail and webhooks queues); the
+status worker runs none, and runs instead a ticker thread that queues the periodic jobs. Each
+webhooks worker runs a ticker that queues the drain of outboxes holding new
+webhook events (docs/WEBHOOKS.md); a delivery waits for its endpoint in its own worker process,
+so webhooks never hold back mail notices or sweeps.
 Any number of worker processes may run: the ticker takes a Redis lock (``SET NX PX``) per
 period, so one sweep is queued per STATUS_SWEEP_SECONDS fleet-wide, and only when some
 heartbeat has lapsed (an idle backend queues no sweep and writes nothing); the sweep itself is
@@ -48,7 +52,7 @@ from shared.logs import setup_logging
 from shared.redis_conn import REDIS_ERRORS, connect_data, connect_queue
 from shared.storage import mail, status
 
-QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE)
+QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE, jobs.WEBHOOKS_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
 TICK_SECONDS = 0.25
 # RQ's scheduler (mail worker: the retries' back-off) polls and writes its heartbeat this often;
@@ -60,11 +64,15 @@ SCHEDULER_SECONDS = 5
 class SlowerScheduler:
     """Worker mixin: RQ's scheduler with SCHEDULER_SECONDS between polls. Replaces rq 2.12's
     ``Worker._start_scheduler``, which builds ``RQScheduler`` with its default 1 s interval; the
-    burst branch is left out (the scheduler never runs in burst mode here)."""
+    burst branch is left out (the scheduler never runs in burst mode here). The mail worker's
+    scheduler also serves the webhooks queue's retries: one heartbeat instead of two, idle."""
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
-                         *args: Any, **kwargs: Any) -> None:
-        self.scheduler = RQScheduler(self.queues, connection=self.connection,  # type: ignore
+                         *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
+        names = [q.name for q in self.queues]  # type: ignore[attr-defined]
+        if jobs.MAIL_QUEUE in names:  # one scheduler (one heartbeat) for both retrying queues
+            names.append(jobs.WEBHOOKS_QUEUE)
+        self.scheduler = RQScheduler(names, connection=self.connection,  # type: ignore
                                      interval=SCHEDULER_SECONDS, logging_level=logging_level,
                                      serializer=self.serializer)  # type: ignore
         self.scheduler.acquire_locks()
@@ -72,17 +80,28 @@ class SlowerScheduler:
             self.scheduler.start()
 
 
-class ForkingWorker(SlowerScheduler, Worker):
+class QuietRetries:
+    """Worker mixin: a webhook attempt that failed (``jobs.WebhookRetry``) is already in the
+    webhook's delivery log, so RQ logs no error and traceback for it; RQ still retries it."""
+
+    def handle_exception(self, job: Any, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], jobs.WebhookRetry):
+            return
+        super().handle_exception(job, *exc_info)  # type: ignore[misc]
+
+
+class ForkingWorker(QuietRetries, SlowerScheduler, Worker):
     pass
 
 
-class SimpleWorkerSlowerScheduler(SlowerScheduler, SimpleWorker):
+class SimpleWorkerSlowerScheduler(QuietRetries, SlowerScheduler, SimpleWorker):
     pass
 
 
 class Ticker(threading.Thread):
-    """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS and ``trim_inboxes`` every
-    MESSAGE_TRIM_SECONDS, each at most once per period across all worker processes."""
+    """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS, ``trim_inboxes`` every
+    MESSAGE_TRIM_SECONDS and ``ban_outbox`` every 5 s (only when due), each at most once per
+    period across all worker processes."""
 
     def __init__(self, config: Config, name: str):
         super().__init__(name="ssm-ticker", daemon=True)
@@ -96,6 +115,7 @@ class Ticker(threading.Thread):
         self.not_before: dict[str, float] = {}
         self.periodic = [(keys.status_sweep_lock(), config.sweep_interval, "sweep_status"),
                          (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes"),
+                         (keys.ban_job_lock(), jobs.BAN_JOB_SECONDS, "ban_outbox"),
                          (keys.outbox_sweep_lock(), config.sweep_interval, "sweep_outbox")]
         self.config = config
 
@@ -110,6 +130,8 @@ class Ticker(threading.Thread):
         for lock, every, func in self.periodic:
             if func == "sweep_status":  # only when a heartbeat lapsed: idle, nothing is written
                 due = status.sweep_due(self.data, self.owner, self.status_ttl, every * 1000)
+            elif func == "ban_outbox":  # only when a push was left unfinished or a ban expired
+                due = jobs.ban_job_due(self.data, self.owner, every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
             elif func == "sweep_outbox" and not mail.outbox_waiting(self.data, self.config):
@@ -120,6 +142,25 @@ class Ticker(threading.Thread):
                 self.not_before[func] = time.monotonic() + max(left_ms, 0) / 1000
             if due:
                 jobs.enqueue_periodic(self.conn, func, ttl=max(10, 2 * every))
+
+
+class WebhookTicker(threading.Thread):
+    """Queues the drain of each outbox that holds events not yet fanned out (a few reads every
+    TICK_SECONDS while some webhook exists, one without: an idle backend writes nothing)."""
+
+    def __init__(self, config: Config):
+        super().__init__(name="ssm-webhook-ticker", daemon=True)
+        self.data = connect_data(config, socket_timeout=10)  # the outboxes
+        self.conn = connect_queue(config, socket_timeout=10)  # the drain jobs
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(TICK_SECONDS):
+            try:
+                for tag in jobs.webhook_drains_due(self.data):
+                    jobs.enqueue_drain(self.conn, tag)
+            except REDIS_ERRORS as err:  # Redis away for a moment: try again next tick
+                print(f"ssm worker: webhook ticker: {err}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,11 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     # jobs done/failed/retried counted per queue
     cls = metrics.counting(SimpleWorkerSlowerScheduler if opts.simple else ForkingWorker)
     worker = cls([opts.queue], connection=conn, maintenance_interval=MAINTENANCE_SECONDS)
-    ticker = None
+    ticker: Any = None
     if not opts.burst and opts.queue == jobs.STATUS_QUEUE:
         ticker = Ticker(config, worker.name)
         ticker.start()
-    # the status jobs declare no retries, so only the mail worker needs RQ's scheduler
+    elif not opts.burst and opts.queue == jobs.WEBHOOKS_QUEUE:
+        ticker = WebhookTicker(config)
+        ticker.start()
+    # the status jobs declare no retries; the mail worker's scheduler queues the retries of
+    # both the mail and webhooks queues (one per queue fleet-wide holds its lock)
     scheduler = not opts.burst and opts.queue == jobs.MAIL_QUEUE
     logging.getLogger("ssm.worker").info("%s worker %s started (pid %d)%s", opts.queue,
                                          worker.name, os.getpid(),
@@ -178,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 def supervise(argv: list[str], burst: bool) -> int:
     """Run one worker process per queue; SIGTERM/SIGINT stop both. If one dies unasked, stop
     the other and exit non-zero, so the platform (or honcho) restarts the whole process."""
+    counts = {jobs.WEBHOOKS_QUEUE: Config.from_env().webhook_workers}
     children: list[subprocess.Popen] = []
     stopping = False
 
@@ -192,10 +238,10 @@ def supervise(argv: list[str], burst: bool) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for q in QUEUES:
-        if stopping:
-            break
-        children.append(subprocess.Popen([sys.executable, "-m", "shared.worker", "--queue", q,
-                                          *argv]))
+        for _ in range(counts.get(q, 1)):
+            if not stopping:
+                children.append(subprocess.Popen([sys.executable, "-m", "shared.worker",
+                                                  "--queue", q, *argv]))
     while any(child.poll() is None for child in children):
         if not stopping and not burst and any(child.poll() is not None for child in children):
             print("ssm worker: a queue worker exited; stopping", file=sys.stderr, flush=True)

@@ -288,8 +288,8 @@ def test_every_wrapper_against_the_relay(lua, relays, world, client, capsys):
     relay = relays()
     run = run_lua(lua, "live.lua", "wrappers", world.config(relay.port))
     run.check("heartbeat", "join", "submit", "send_message", "send_mail", "call_write_and_read",
-              "call_error", "push_while_call_in_flight", "check_ban_not_there_yet",
-              "check_name_not_there_yet", "leave", "connected_stays")
+              "call_error", "push_while_call_in_flight", "check_ban", "check_name", "leave",
+              "connected_stays")
     # what the wrappers did, seen over HTTP
     assert inbox_bodies(client, world.peer_headers) == ["hello peer"]
     mail = client.get("/v1/mail", headers=world.bob).json["mail"]

@@ -492,7 +492,8 @@ def test_worker_queue_lengths_are_read_when_scraped(queue_url, r):
 def test_worker_metrics_port_zero_opens_nothing(redis_server, r, tmp_path):
     proc = spawn_worker(redis_server.url, tmp_path, WORKER_METRICS_PORT="0")
     try:
-        wait_for(lambda: len(psutil.Process(proc.pid).children()) == 2, 10, "queue workers")
+        # status, mail and WEBHOOK_WORKERS (2) webhooks processes
+        wait_for(lambda: len(psutil.Process(proc.pid).children()) == 4, 10, "queue workers")
         time.sleep(1.0)
         assert listening_ports(proc.pid) == set()
     finally:

@@ -327,7 +327,7 @@ def test_worker_runs_one_single_queue_worker_per_queue_and_stops_cleanly(workers
     def queue_children():
         kids = psutil.Process(proc.pid).children()
         found = sorted(k.cmdline()[-1] for k in kids if "--queue" in k.cmdline())
-        return found if found == ["mail", "status"] else None
+        return found if found == ["mail", "status", "webhooks", "webhooks"] else None
 
     wait_for(queue_children, what="one worker per queue")
     kids = psutil.Process(proc.pid).children(recursive=True)

@@ -9,18 +9,23 @@ import dataclasses
 from typing import Any
 
 from shared.registry import Operation
+from shared.storage import webhooks
 from shared.web import apidoc
 
 # the example values a real world replaces (ids and secrets are random)
 SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
                                      "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
+BAN = "b7n2q4x8r1zc"
+WEBHOOK = "w7h2k9d4x1qe"
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 
 
 def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """Two live servers, players alice and bob online on the first, a board with both their
     records, a mail from bob to alice, a message to the first server, settings of alice and the
-    server, the server in channel lobby. Returns (example value -> real value, headers by kind)."""
+    server, the server in channel lobby; for the ban operations a ban on alice, for the clan
+    operations and name.check a clan ACE (see below). Returns
+    (example value -> real value, headers by kind)."""
     c = api.client
     sid, srv = api.server("Desert CTF #1")
     sid2, srv2 = api.server("Other")
@@ -52,6 +57,28 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
                      headers=alice).status_code == 200
     assert c.put(f"/v1/servers/{sid}/settings/motd", json={"value": "hi"},
                  headers=srv).status_code == 200
+    if op_name in ("ban.check", "ban.list", "ban.lift"):  # a ban on alice (the server's own)
+        made = c.post("/v1/bans", json={"player": "alice", "reason": "wallhack",
+                                        "duration": 86400},
+                      headers=srv if op_name == "ban.lift" else api.admin)
+        real[BAN] = made.json["id"]
+    if op_name.startswith("clan.") and op_name != "clan.create" or op_name == "name.check":
+        # clan ACE: owned by alice with bob invited (clan.accept: owned by bob, alice invited);
+        # bob a member where the example needs one
+        owner, guest, guest_name = (bob, alice, "alice") if op_name == "clan.accept" else \
+            (alice, bob, "bob")
+        assert c.put("/v1/clans/ACE", json={"name": "Aces High"},
+                     headers=owner).status_code == 201
+        assert c.put(f"/v1/clans/ACE/members/{guest_name}", headers=owner).status_code == 200
+        if op_name in ("clan.get", "clan.remove", "clan.transfer"):
+            assert c.post("/v1/clans/ACE/join", headers=guest).status_code == 200
+    hook = c.post("/v1/webhooks", json={"url": "https://hooks.example.com/ssm",
+                                        "events": ["record.top"]}, headers=api.admin).json["id"]
+    attempt = {"at": 1.0, "event": "record.top", "event_id": "b:x/1-0", "attempt": 1,
+               "status": 200, "error": None, "ms": 5, "outcome": "delivered"}
+    webhooks.record(c.application.extensions["ssm"]["redis"], hook, "job", attempt,
+                    "delivered", None)
+    real[WEBHOOK] = hook
     return real, callers
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import keys
+from shared import events, keys
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.schema import BOARD_ID, Str
@@ -32,15 +32,17 @@ def member(at_ms: int, lname: str) -> str:
     return f"{at_ms:013d}:{lname}"
 
 
-# KEYS: meta, rank, rec, player account, live index, player's board set.
+# KEYS: meta, rank, rec, player account, live index, player's board set, board outbox.
 # ARGV: lname, score, record JSON without player and score ('{...}'), new member, max,
-# submitting server id, oldest live heartbeat (ms), board id.
+# submitting server id, oldest live heartbeat (ms), board id, the record.top event's
+# {meta, server, at} ('{...}').
 # Returns false for an unknown board, -1 for an unknown player, -2 when the player is not online
 # on this live server, else {rank, value as text, improved}. The online check, the write and
 # the player's board set change together (one round trip; the keys span three hash tags, so on
 # a Redis Cluster this script would be split). Numbers go back to Redis through
-# string.format('%.0f') (Lua's tostring keeps 14 digits).
-SUBMIT = Lua("""
+# string.format('%.0f') (Lua's tostring keeps 14 digits). A record that takes #1 from another
+# player (or is a board's first) emits ``record.top`` into the board's outbox (shared/events.py).
+SUBMIT = Lua(events.LUA + """
 local order = redis.call('HGET', KEYS[1], 'order')
 if not order then return false end
 local acct = redis.call('HMGET', KEYS[4], 'name', 'server')
@@ -69,6 +71,7 @@ if value > max then value = max elseif value < -max then value = -max end
 if value == 0 then value = 0 end
 local improved = (not old) or (desc and value > old) or ((not desc) and value < old)
 local m = oldmember
+local first = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
 if (not old) or value ~= old then
   if oldmember then redis.call('ZREM', KEYS[2], oldmember) end
   m = ARGV[4]
@@ -81,7 +84,22 @@ if (not old) or value ~= old then
              string.sub(ARGV[3], 2, -2) .. ',"score":' .. text .. '}')
 end
 redis.call('SADD', KEYS[6], ARGV[8])
-return {redis.call('ZRANK', KEYS[2], m) + 1, string.format('%.0f', value), improved and 1 or 0}
+local rank = redis.call('ZRANK', KEYS[2], m) + 1
+local text = string.format('%.0f', value)
+if rank == 1 and (not first or string.sub(first, 15) ~= ARGV[1]) then
+  local prev = 'null'
+  if first then
+    local p = cjson.decode(redis.call('HGET', KEYS[3], string.sub(first, 15)) or '{}')
+    if p['player'] then
+      prev = '{"player":' .. cjson.encode(p['player']) .. ',"score":' ..
+             string.format('%.0f', p['score']) .. '}'
+    end
+  end
+  emit(KEYS[7], 'record.top', '{"board":' .. cjson.encode(ARGV[8]) .. ',"rank":1,"player":' ..
+       cjson.encode(acct[1]) .. ',"score":' .. text .. ',' .. string.sub(ARGV[9], 2, -2) ..
+       ',"previous":' .. prev .. '}')
+end
+return {rank, text, improved and 1 or 0}
 """)
 
 # KEYS: meta, rank, rec. ARGV: first index (0-based), count. Returns false for an unknown

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from shared import keys
+from shared import events, keys
 from shared.redis_conn import Lua
 from shared.storage import messages
 
@@ -76,7 +76,8 @@ def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
 #   3. {msg} (ANNOUNCE): ``server_offline`` to every live server, with a marker per (server,
 #      heartbeat) in the same script: announced once whichever sweep gets there;
 #   4. {status} (FORGET): the live entry and the heartbeat data go, only if the heartbeat is
-#      still the lapsed one (a server that came back stays). The owning record goes last.
+#      still the lapsed one (a server that came back stays), with the server.offline webhook
+#      event in the same script. The owning record goes last.
 
 # KEYS: account. ARGV: server id, last heartbeat (s).
 CLEAR = Lua("""
@@ -100,11 +101,15 @@ end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[8])
 return sent""")
 
-# KEYS: live index, status data. ARGV: server id, the lapsed heartbeat. Returns 1 if removed.
-FORGET = Lua("""
+# KEYS: live index, status data, status outbox. ARGV: server id, the lapsed heartbeat, the
+# server's name. Returns 1 if removed; the removal is a server.offline webhook event
+# (shared/events.py), written in the same script.
+FORGET = Lua(events.LUA + """
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+emit(KEYS[3], 'server.offline', cjson.encode({id = ARGV[1], name = ARGV[3],
+     last_heartbeat = math.floor(tonumber(ARGV[2]) / 1000)}))
 return 1""")
 
 
@@ -140,8 +145,9 @@ def sweep(r: Any, config: Any, batch: int) -> list:
                   *live], pipeline=pipe)
     sent = sum(pipe.execute()[len(dead):])
     pipe = r.pipeline(transaction=False)
-    for sid, beat in dead:
-        FORGET(r, [keys.status_live(), keys.status_data()], [sid, beat], pipeline=pipe)
+    for (sid, beat), raw in zip(dead, names, strict=True):
+        FORGET(r, [keys.status_live(), keys.status_data(), keys.outbox("status")],
+               [sid, beat, _name(raw, sid)], pipeline=pipe)
     gone = [sid for (sid, _), done in zip(dead, pipe.execute(), strict=True) if done]
     return [*gone, sent]
 

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.auth import new_id
+from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.registry import ADMIN, SERVER, operation
+from shared.schema import PLAYER_NAME, SERVER_ID, Bool, Int, Str
+from shared.storage import bans
+
+TEN_YEARS = 10 * 365 * 86400
+
+
+@operation("ban.create", "POST", "/v1/bans", auth=ADMIN | SERVER, status=201, aliases=("BAN",),
+           audit=("id", "player", "ip"),
+           fields=(Str("player", required=False, pattern=PLAYER_NAME,
+                       doc="a registered player's name"),
+                   Int("duration", required=False, lo=0, hi=TEN_YEARS,
+                       doc="seconds; absent or 0 = permanent"),
+                   Str("reason", min_len=1, max_len=200, rest=True),
+                   Str("ip", required=False, max_len=64,
+                       doc="an address or CIDR range: IPv4 /16 or narrower, IPv6 /48 or narrower"),
+                   Str("scope", required=False, pattern="global|" + SERVER_ID,
+                       doc="global or a server id; default global for the admin, the calling "
+                           "server for a server"),
+                   Bool("force", required=False, default=False,
+                        doc="admin only: allow a range wider than /16 or /48")),
+           example={"request": {"player": "alice", "reason": "wallhack", "duration": 86400},
+                    "response": {"id": "b7n2q4x8r1zc", "player": "alice", "ip": None,
+                                 "reason": "wallhack", "scope": "global", "by": "admin",
+                                 "at": 1717000000, "expires_at": 1717086400}})
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Ban a player, an address or range, or both, everywhere or on one server.
+
+    ``player`` is a registered name, ``ip`` an address or CIDR range; give at least one. A ban
+    with both applies when either matches. Without ``duration`` (or with 0) it is permanent.
+    The admin bans on any ``scope`` (default ``global``); a game server bans on its own scope
+    only (its id, the default). Every registered server in scope gets the ban in its inbox at
+    once (``type: "ban"``, the ban under ``ban``), pushed live to those connected to a relay
+    (event ``ban``, the ban as ``data``). A banned player online on a server in scope is taken
+    offline before the answer. A ban on an address alone takes effect at the player's next
+    ``presence.join`` with that ``ip``. The ban is in the audit log.
+
+    Errors:
+    - ``invalid_input`` (400): neither ``player`` nor ``ip``; a malformed ``ip``; a range wider
+      than /16 (IPv4) or /48 (IPv6) without ``force``.
+    - ``forbidden`` (403): a server asking for another scope, or sending ``force``.
+    - ``not_found`` (404): no player has the name ``player``; no server has the id ``scope``.
+
+    Internals:
+    Checks first (one pipelined read of the account and the scope's server); then the ban, its
+    index entries and an outbox entry in one ``{bans}`` script; then the player's copy and
+    offline mark (``{p:}``) with the inbox delivery (``{msg}``, once per ban by a marker) in
+    one pipeline; then the server's player set and the outbox entry. The worker redoes the
+    later steps of an outbox entry left behind (shared/storage/bans.py).
+    """
+    player, ip, caller = args.get("player"), args.get("ip"), ctx.caller
+    if not player and not ip:
+        raise InvalidInput("player", "give a player, an ip, or both")
+    if caller.kind == "server":
+        scope = args.get("scope") or caller.id
+        if scope != caller.id:
+            raise Forbidden("a server may ban on its own scope only (scope: its id)")
+        if args["force"]:
+            raise Forbidden("only the admin may force a wide range")
+    else:
+        scope = args.get("scope") or "global"
+    net = bans.network(ip) if ip else None
+    if net is not None and bans.too_wide(net) and not args["force"]:
+        raise InvalidInput("ip", f"{net} is wider than /16 (IPv4) or /48 (IPv6); "
+                                 "send force: true to ban it anyway")
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.hget(keys.player(player.lower()) if player else keys.player(""), "name")
+    pipe.exists(keys.server(scope))
+    name, server_known = pipe.execute()
+    if player and not name:
+        raise NotFound(f"no player named {player}")
+    if scope != "global" and not server_known:
+        raise NotFound(f"no server with id {scope}")
+    now = ctx.now()
+    by = "admin" if caller.kind == "admin" else caller.id
+    ban = bans.new_ban(new_id(), name, net, args["reason"], scope, by, int(now),
+                       args.get("duration") or None)
+    while not bans.store(ctx.redis, ban, net, int(now * 1000)):
+        ban["id"] = new_id()  # a random id already taken: draw again
+    bans.announce(ctx.redis, ctx.config, "ban", ban, now)
+    return ban

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.registry import ADMIN, SERVER, operation
+from shared.schema import PLAYER_NAME, Bool, Int, Str
+from shared.storage import bans
+
+
+@operation("ban.list", "GET", "/v1/bans", auth=ADMIN | SERVER, aliases=("BANS",),
+           fields=(Str("player", where="query", required=False, pattern=PLAYER_NAME),
+                   Bool("active", where="query", required=False, default=False,
+                        doc="1: only the bans in force; default: all, lifted and expired too"),
+                   Str("cursor", where="query", required=False, pattern=r"[0-9]{1,19}",
+                       doc="next_cursor of the previous page"),
+                   Int("limit", where="query", required=False, default=50, lo=1, hi=200)),
+           example={"request": {"player": "alice"},
+                    "response": {"bans": [{"id": "b7n2q4x8r1zc", "player": "alice",
+                                           "ip": None, "reason": "wallhack",
+                                           "scope": "global", "by": "admin",
+                                           "at": 1717000000, "expires_at": 1717086400,
+                                           "active": True, "lifted_at": None,
+                                           "lifted_by": None}],
+                                 "next_cursor": None}})
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """The history of bans, newest first, lifted and expired ones included.
+
+    The admin sees every ban; a game server sees the global bans and its own. ``player`` keeps
+    the bans naming that player; ``active=1`` keeps the bans in force. Each ban also says
+    whether it is ``active``, and when and by whom it was lifted. A page may hold fewer than
+    ``limit`` bans when most do not match: follow ``next_cursor`` until it is null.
+
+    Internals:
+    One script walks the history list (all bans, or the player's) from the cursor, filtering by
+    scope and state, and stops at ``limit`` matches or after 5,000 bans looked at.
+    """
+    player = args.get("player")
+    history = keys.bans_of_player(player.lower()) if player else keys.bans_all()
+    scopes = ("global", ctx.caller.id) if ctx.caller.kind == "server" else ()
+    found, cursor = bans.page(ctx.redis, history, args.get("cursor"), args["limit"], scopes,
+                              args["active"], ctx.now())
+    return {"bans": found, "next_cursor": cursor}

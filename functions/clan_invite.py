@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import Any
+
+from functions.clan_create import CLAN_TAG
+from shared import keys
+from shared.errors import ClanFull, Forbidden, NotFound
+from shared.redis_conn import batch
+from shared.registry import PLAYER, operation
+from shared.schema import PLAYER_PATH_NAME as NAME
+from shared.storage import clans
+
+
+@operation("clan.invite", "PUT", "/v1/clans/{tag}/members/{name}", auth=PLAYER,
+           fields=(CLAN_TAG, NAME),
+           example={"request": {"tag": "ACE", "name": "bob"},
+                    "response": {"tag": "ACE", "player": "bob", "state": "invited"}})
+def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Invite a player into your clan (its owner only); they join with clan.accept.
+
+    Answers ``state: "invited"``, or ``"member"`` when the player is a member already.
+
+    Errors:
+    - ``not_found`` (404): no clan has this tag, or no player has this name.
+    - ``forbidden`` (403): the caller does not own the clan.
+    - ``clan_full`` (409): the clan has CLAN_MEMBERS_MAX members.
+
+    Internals:
+    One pipeline: the invitee's account and a script that checks the owner and the size and
+    records the invitation (withdrawn when the invitee turns out not to exist).
+    """
+    ltag, who = args["tag"].lower(), args["name"].lower()
+    name, (code, tag) = batch(
+        ctx.redis, lambda pipe: pipe.hget(keys.player(who), "name"),
+        (clans.INVITE, clans.group(ltag),
+         [ctx.caller.lname, who, ctx.now_ms(), ctx.config.clan_members_max]))
+    if code == -1:
+        raise NotFound(f"no clan with the tag {args['tag']}")
+    if code == -2:
+        raise Forbidden(f"only the owner of {tag} invites players")
+    if name is None:
+        if code == 1:
+            ctx.redis.zrem(keys.clan_invites(ltag), who)
+        raise NotFound(f"no player named {args['name']}")
+    if code == -3:
+        raise ClanFull(f"{tag} has {ctx.config.clan_members_max} members already")
+    return {"tag": tag, "player": name, "state": "member" if code == 2 else "invited"}

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import NotFound
+from shared.redis_conn import Lua
+from shared.registry import ADMIN, operation
+from shared.schema import PLAYER_PATH_NAME as NAME
+from shared.schema import Str
+from shared.storage import records as boards
+
+# KEYS: meta, rank, rec (one board). ARGV: lname. Returns false for an unknown board, 0 when the
+# player has no record there, 1 when the record was removed.
+VOID = Lua("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if not raw then return 0 end
+redis.call('ZREM', KEYS[2], cjson.decode(raw)['member'])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1""")
+
+
+@operation("record.void", "DELETE", "/v1/boards/{board}/records/{name}", auth=ADMIN,
+           audit=("board", "name"),
+           fields=(boards.BOARD, NAME,
+                   Str("reason", where="query", min_len=1, max_len=200,
+                       doc="why the record is voided (kept in the audit log)")),
+           example={"request": {"board": "ctf.ac_desert", "name": "alice",
+                                "reason": "speedhack in the recorded game"},
+                    "response": None})
+def handler(ctx: Any, args: dict[str, Any]) -> None:
+    """Void a player's record on a board (admin): it leaves the ranking at once.
+
+    The players below move up one rank. The player may set a new record later, as anyone.
+    The void, with its ``reason``, is in the audit log. Answers 204.
+
+    Errors:
+    - ``not_found`` (404): no board has this id, or the player has no record on it.
+
+    Internals:
+    One script on the board's keys removes the record and its ranking entry. The board stays in
+    the player's board set (an index read as a superset: record.of_player skips boards where
+    the player has no record).
+    """
+    board, lname = args["board"], args["name"].lower()
+    got = VOID(ctx.redis, boards.board_keys(board), [lname])
+    if got is None:
+        raise boards.no_board(board)
+    if not got:
+        raise NotFound(f"{args['name']} has no record on {board}")
+    return None

@@ -1,0 +1,286 @@
+"""Webhook delivery over HTTP (SPEC §10): the URL and address rules, the body and its signature,
+the Discord format, and one POST within a deadline. No Redis here; docs/WEBHOOKS.md.
+
+The HTTP client is urllib3 (pinned in requirements.txt): the maintained core under requests,
+already a dependency of our dependencies, small, synchronous (a delivery job does one POST),
+with per-connection control of what we need:
+- the address: the URL's host is resolved here, every address is checked (loopback, private,
+  link-local and other non-global ranges refused unless WEBHOOK_ALLOW_PRIVATE=1), and the
+  connection goes to the checked address (the Host header, TLS SNI and the certificate check
+  keep the name), so a second DNS answer cannot swap in a private address after the check;
+- redirects: never followed (a redirect could point at a private address after the check);
+  a 3xx is a failed attempt that names the ``Location``;
+- time: one deadline of WEBHOOK_TIMEOUT_SECONDS (5) for the whole attempt: DNS (in a thread,
+  abandoned at the deadline), connect, sending, the response headers and up to 1 KiB of body,
+  each step given only the time left. (A server that trickles its response headers a byte at a
+  time can stretch each socket read to the time left; the job's own timeout, 30 s, bounds it.)
+- no retries of its own (``retries=False``): RQ retries the job, with back-off.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+USER_AGENT = "SSMGlobal-Webhooks/1"
+URL_MAX = 2048
+DISCORD_MAX = 2000  # characters of a Discord message
+BODY_KEPT = 1024  # bytes of a response read (for the error text)
+_DNS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ssm-dns")
+
+
+class Refused(ValueError):
+    """A URL or address a webhook may not target; the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # as in the URL, brackets removed
+    port: int
+    path: str  # path and query
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int | None  # HTTP status, or None when no answer came
+    error: str | None  # None when delivered
+    ms: int
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+
+# --- what may be targeted ---------------------------------------------------------------------
+def parse_url(url: str) -> Target:
+    """The parts of an http(s) URL, or Refused saying what is wrong."""
+    if len(url) > URL_MAX:
+        raise Refused(f"must be at most {URL_MAX} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise Refused(f"is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise Refused("must be an http or https URL")
+    if not parts.hostname:
+        raise Refused("must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise Refused("must not carry a user name or password")
+    if any(c.isspace() for c in url):
+        raise Refused("must not contain spaces")
+    scheme = parts.scheme.lower()
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(scheme, parts.hostname, port or (443 if scheme == "https" else 80), path)
+
+
+def _literal(host: str) -> Any:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def blocked(address: Any) -> bool:
+    """Loopback, private, link-local, or any other address not globally reachable (unspecified,
+    reserved, multicast, shared 100.64/10, documentation ranges); IPv4-mapped IPv6 judged as
+    the IPv4 address it maps."""
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (address.is_loopback or address.is_private or address.is_link_local
+            or address.is_multicast or address.is_unspecified or address.is_reserved
+            or not address.is_global)
+
+
+def resolve(host: str, port: int, timeout: float) -> list[Any]:
+    """Every address ``host`` resolves to (a literal is itself), within ``timeout`` seconds.
+    Raises OSError (socket.gaierror, TimeoutError) when it does not resolve in time."""
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
+    future = _DNS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=max(timeout, 0.001))
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(f"DNS lookup of {host} took over {timeout:.1f} s") from None
+    seen: list[Any] = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if address not in seen:
+            seen.append(address)
+    return seen
+
+
+def check_addresses(host: str, addresses: list[Any], allow_private: bool) -> None:
+    if allow_private:
+        return
+    for address in addresses:
+        if blocked(address):
+            shown = host if str(address) == host else f"{host} ({address})"
+            raise Refused(f"{shown} is a loopback, private or link-local address "
+                          "(refused unless WEBHOOK_ALLOW_PRIVATE=1)")
+
+
+def check_new_url(url: str, allow_private: bool, dns_timeout: float = 2.0) -> Target:
+    """The rules at creation: http(s) only; a literal address or a name that resolves now must
+    not be private (a name that does not resolve yet is accepted: every delivery checks it
+    again, after DNS)."""
+    target = parse_url(url)
+    try:
+        addresses = resolve(target.host, target.port, dns_timeout)
+    except OSError:
+        return target
+    check_addresses(target.host, addresses, allow_private)
+    return target
+
+
+# --- what is sent -------------------------------------------------------------------------------
+def payload(event: str, at: float, data: Any, fmt: str) -> bytes:
+    """The request body: ``{event, at, data}``, or ``{"content": ...}`` for Discord."""
+    if fmt == "discord":
+        return json.dumps({"content": discord_line(event, data),
+                           "allowed_mentions": {"parse": []}}).encode()
+    return json.dumps({"event": event, "at": at, "data": data}).encode()
+
+
+def signature(secret: str, body: bytes) -> str:
+    """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256 of the body keyed by the
+    webhook's secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+_MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\*_~`|>#[]()"})
+
+
+def _md(value: Any) -> str:
+    """User-supplied text shown literally in Discord (no markdown, no links)."""
+    return str(value).translate(_MARKDOWN)
+
+
+def discord_line(event: str, data: Any) -> str:
+    """One readable line per event, for Discord's ``content`` (at most 2,000 characters)."""
+    d = data if isinstance(data, dict) else {}
+    if event == "record.top":
+        prev = d.get("previous")
+        was = f" (was {_md(prev.get('player'))} with {prev.get('score')})" \
+            if isinstance(prev, dict) else ""
+        text = f"New #1 on {_md(d.get('board'))}: {_md(d.get('player'))} with " \
+               f"{d.get('score')}{was}"
+    elif event == "server.online":
+        text = f"Server online: {_md(d.get('name'))} ({_md(d.get('host'))}:{d.get('port')}, " \
+               f"{_md(d.get('mode'))} on {_md(d.get('map'))})"
+    elif event == "server.offline":
+        text = f"Server offline: {_md(d.get('name'))}"
+    elif event == "ban.created":
+        who = " / ".join(_md(d[k]) for k in ("player", "ip") if d.get(k)) or "?"
+        until = d.get("expires_at")
+        expiry = time.strftime(" until %Y-%m-%d %H:%M UTC", time.gmtime(until)) \
+            if isinstance(until, int | float) else " (permanent)"
+        text = f"Banned {who}: {_md(d.get('reason', ''))}{expiry}"
+    elif event == "ban.lifted":
+        who = " / ".join(_md(d[k]) for k in ("player", "ip") if d.get(k)) or _md(d.get("id"))
+        text = f"Ban lifted: {who}"
+    elif event == "season.ended":
+        top = ", ".join(f"{r.get('rank')}. {_md(r.get('player'))} {r.get('score')}"
+                        for r in d.get("top") or [] if isinstance(r, dict))
+        text = f"Season {d.get('season')} of {_md(d.get('board'))} ended" \
+               + (f": {top}" if top else "")
+    else:
+        text = f"{event}: {json.dumps(data)}"
+    return text[:DISCORD_MAX]
+
+
+# --- one attempt --------------------------------------------------------------------------------
+def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, data: Any, *,
+         timeout: float, allow_private: bool) -> Result:
+    """POST one event to ``url`` within ``timeout`` seconds; never raises for the network."""
+    start = time.monotonic()
+    deadline = start + timeout
+
+    def done(status: int | None, error: str | None) -> Result:
+        return Result(status, error, int((time.monotonic() - start) * 1000))
+
+    try:
+        target = parse_url(url)
+        addresses = resolve(target.host, target.port, deadline - time.monotonic())
+        check_addresses(target.host, addresses, allow_private)
+    except Refused as exc:
+        return done(None, f"refused: {exc}")
+    except OSError as exc:
+        return done(None, f"DNS: {exc}"[:200])
+    body = payload(event, at, data, fmt)
+    default = 443 if target.scheme == "https" else 80
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    if target.port != default:
+        host_header += f":{target.port}"
+    headers = {"Host": host_header, "Content-Type": "application/json",
+               "User-Agent": USER_AGENT, "X-SSM-Event": event, "X-SSM-Event-Id": event_id,
+               "X-SSM-Signature": signature(secret, body)}
+    address = str(addresses[0])
+    left = max(deadline - time.monotonic(), 0.001)
+    kw: dict[str, Any] = {}
+    if target.scheme == "https":
+        cls: Any = urllib3.HTTPSConnectionPool
+        if _literal(target.host) is None:
+            kw = {"server_hostname": target.host, "assert_hostname": target.host}
+    else:
+        cls = urllib3.HTTPConnectionPool
+    pool = cls(address, target.port, maxsize=1, retries=False,
+               timeout=urllib3.Timeout(connect=left, read=left), **kw)
+    try:
+        resp = pool.urlopen("POST", target.path, body=body, headers=headers, redirect=False,
+                            retries=False, preload_content=False, assert_same_host=False)
+        try:
+            text = _start_of_body(resp, deadline) if resp.status >= 300 else b""
+        finally:
+            resp.release_conn()
+    except urllib3.exceptions.TimeoutError:
+        return done(None, f"timed out after {timeout:g} s")
+    except urllib3.exceptions.HTTPError as exc:
+        return done(None, _reason(exc))
+    except OSError as exc:
+        return done(None, _reason(exc))
+    finally:
+        pool.close()
+    if 200 <= resp.status < 300:
+        return done(resp.status, None)
+    if 300 <= resp.status < 400:
+        location = resp.headers.get("Location", "")
+        return done(resp.status, f"HTTP {resp.status}: redirect not followed "
+                                 f"(Location: {location[:100]})")
+    snippet = text.decode("utf-8", "replace").strip().replace("\n", " ")[:150]
+    return done(resp.status, f"HTTP {resp.status}" + (f": {snippet}" if snippet else ""))
+
+
+def _start_of_body(resp: Any, deadline: float) -> bytes:
+    """Up to BODY_KEPT bytes of an error answer (for the log), when time is left."""
+    if deadline - time.monotonic() <= 0:
+        return b""
+    try:
+        return resp.read(BODY_KEPT, decode_content=False)
+    except (urllib3.exceptions.HTTPError, OSError):
+        return b""
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, readable cause of a network failure."""
+    inner = getattr(exc, "reason", None) or exc
+    while isinstance(inner, urllib3.exceptions.HTTPError) and getattr(inner, "reason", None):
+        inner = inner.reason
+    text = str(inner)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return f"{type(inner).__name__}: {text}"[:200]

@@ -1,0 +1,438 @@
+"""Bans: storage, the one-command check, and the ordered steps that announce a ban or a lift.
+
+Everything about bans lives in the ``{bans}`` group (see shared/keys.py): the ban hashes, the
+history lists, and one lookup index, a hash whose fields are ``p:<lname>`` (a player) and
+``n<4|6>:<network address in hex>/<prefix length>`` (an address range), each holding the JSON
+list of the active bans on it. Checking an address computes in Python the network of that
+address at every prefix length from /16 (IPv4) or /48 (IPv6), plus one field holding the few
+ranges wider than that (forced by the admin), so a check is ONE ``HMGET`` of at most 83
+fields, whatever the number of bans: it runs in the credential check's round trip
+(``ban.check``) or alone (``presence.join``).
+
+A ban or lift touches several groups; its steps are ordered so a crash or a retry between them
+never shows a half-done state:
+
+1. ``{bans}`` script: the ban (or its lift) with its index entries, plus an outbox entry
+   ``ban:<id>`` / ``unban:<id>`` naming the steps still to do.
+2. ``{p:<lname>}`` (player bans): a copy of the ban next to the account (presence.join's own
+   script checks it) and, for a ban, the player marked offline when online in scope; then the
+   server's player set. A lift leaves a tombstone, so a late copy cannot bring the ban back.
+3. ``{msg}``: the ``ban``/``unban`` entry appended to every inbox in scope by
+   ``messages.DELIVER`` itself, wrapped with a delivery marker so a retry appends nothing twice.
+4. ``{bans}``: the outbox entry removed.
+
+Steps 2 to 4 go in one pipeline, executed in that order (one round trip); when a step fails
+the outbox entry is put back. The server's player set, an index read as a superset, is cleaned
+last.
+
+The worker (``shared.jobs.ban_outbox``) redoes steps 2-4 of any outbox entry older than
+OUTBOX_AGE_MS, so a web process killed between the steps loses no push; it also prunes expired
+bans from the index (a check ignores them anyway: expiry is judged at read time).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from typing import Any
+
+import redis
+
+from shared import keys
+from shared.errors import Banned, InvalidInput
+from shared.redis_conn import Lua, batch
+from shared.storage import messages
+
+# Widest ranges allowed without "force" (SPEC §9).
+WIDEST = {4: 16, 6: 48}
+OUTBOX_AGE_MS = 5000  # an outbox entry this old is taken for abandoned: the worker redoes it
+DELIVERED_TTL = 7 * 86400  # seconds a delivery marker is kept
+TOMBSTONE_MS = 86400 * 1000  # a lifted ban's tombstone in a player's copy is kept this long
+BATCH = 200  # outbox entries or expired bans handled per worker script
+LIST_SCAN = 5000  # bans ban.list looks at per page at most (a page may hold fewer than limit)
+
+
+def utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def refusal(ban: dict[str, Any]) -> Banned:
+    """The 403 for a banned player: names the reason and the expiry."""
+    until = f"until {utc(ban['expires_at'])}" if ban.get("expires_at") else "permanently"
+    who = ban.get("player") or ban.get("ip")
+    return Banned(f"{who} is banned {until}: {ban['reason']} (ban {ban['id']})")
+
+
+# --- addresses ------------------------------------------------------------------------------
+def network(text: str, field: str = "ip") -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An address or CIDR range as a network (host bits cleared; an IPv4-mapped IPv6 address
+    as IPv4), or InvalidInput naming ``field``."""
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise InvalidInput(field, "must be an IPv4 or IPv6 address or CIDR range") from None
+    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped \
+            and net.prefixlen >= 96:
+        net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+    return net
+
+
+def address(text: str, field: str = "ip") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """One address (no range), or InvalidInput naming ``field``."""
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise InvalidInput(field, "must be an IPv4 or IPv6 address") from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        return addr.ipv4_mapped
+    return addr
+
+
+def too_wide(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return net.prefixlen < WIDEST[net.version]
+
+
+def shown(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """How a ban shows its range: a single address without its prefix length."""
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+_FORMAT = {4: "n4:%08x/%d", 6: "n6:%032x/%d"}
+# per IP version: the network mask of each prefix length
+_MASKS = {v: [((1 << b) - 1) ^ ((1 << (b - n)) - 1) for n in range(b + 1)]
+          for v, b in ((4, 32), (6, 128))}
+
+
+def _field(version: int, value: int, length: int) -> str:
+    """The index field of a network: its address as fixed-width hex, then the prefix length
+    (cheaper to build than the address's text, up to 81 times per IPv6 check)."""
+    return _FORMAT[version] % (value, length)
+
+
+def net_field(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """A range's index field; every range wider than WIDEST (forced by the admin, few) shares
+    one field per IP version, ``w4`` or ``w6``, whose bans a check tests one by one."""
+    if too_wide(net):
+        return f"w{net.version}"
+    return _field(net.version, int(net.network_address), net.prefixlen)
+
+
+def player_field(lname: str) -> str:
+    return f"p:{lname}"
+
+
+def candidates(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
+    """The index fields of every range that could hold ``addr``: one per prefix length from
+    WIDEST (17 for IPv4, 81 for IPv6), and the field of the wider ranges."""
+    version, value = addr.version, int(addr)
+    form, masks = _FORMAT[version], _MASKS[version]
+    return [f"w{version}"] + [form % (value & masks[n], n)
+                              for n in range(WIDEST[version], len(masks))]
+
+
+def check_fields(lname: str | None, addr: Any) -> list[str]:
+    return ([player_field(lname)] if lname else []) + (candidates(addr) if addr else [])
+
+
+def queue_check(pipe: Any, fields: list[str]) -> None:
+    """Queue the check's one command: the index entries of ``fields``."""
+    pipe.hmget(keys.ban_index(), fields)
+
+
+def applying(raws: list[str | None], scope: str | None, now: float,
+             addr: Any = None) -> list[dict[str, Any]]:
+    """The bans in index entries ``raws`` that are in force at ``now`` on server ``scope``
+    (None: any scope), oldest first, each once. A wide range (from the ``w4``/``w6`` fields)
+    counts only when it holds ``addr``."""
+    found: dict[str, dict[str, Any]] = {}
+    for raw in raws:
+        for ban in json.loads(raw) if raw else ():
+            if not in_force(ban, now) or (scope is not None
+                                          and ban["scope"] not in ("global", scope)):
+                continue
+            if ban.get("ip") and addr is not None and "/" in ban["ip"] \
+                    and too_wide(net := ipaddress.ip_network(ban["ip"])) and addr not in net:
+                continue  # a wide range that does not hold the address
+            found[ban["id"]] = {k: ban.get(k) for k in FIELDS}
+    return sorted(found.values(), key=lambda b: (b["at"], b["id"]))
+
+
+def in_force(ban: dict[str, Any], now: float) -> bool:
+    return not ban.get("expires_at") or ban["expires_at"] > now
+
+
+def check(r: Any, lname: str | None, addr: Any, scope: str | None,
+          now: float) -> list[dict[str, Any]]:
+    """The bans on player ``lname`` or address ``addr`` in force on ``scope``: one round trip."""
+    fields = check_fields(lname, addr)
+    return applying(r.hmget(keys.ban_index(), fields), scope, now, addr) if fields else []
+
+
+# --- storing and lifting --------------------------------------------------------------------
+# Index maintenance shared by the scripts: add(field, ban) appends to a field's list, dropping
+# what expired; drop(field, id) removes one ban and the field when its list is empty.
+_INDEX = """
+local function keep(list, now, without)
+  local out = {}
+  for _, b in ipairs(list) do
+    if b.id ~= without and (b.expires_at == cjson.null or b.expires_at == nil
+        or b.expires_at > now) then out[#out + 1] = b end
+  end
+  return out
+end
+local function save(idx, field, list)
+  if #list == 0 then redis.call('HDEL', idx, field)
+  else redis.call('HSET', idx, field, cjson.encode(list)) end
+end
+local function listed(idx, field)
+  local raw = redis.call('HGET', idx, field)
+  return raw and cjson.decode(raw) or {}
+end
+"""
+
+# KEYS: ban, index, seq, all, expiring, outbox, player's history (any {bans} key if none).
+# ARGV: ban JSON, id, index fields (space separated), expires_at ('' = never), now (s),
+# now (ms), has player (1|0). Returns the sequence number; 0 if the id exists.
+STORE = Lua(_INDEX + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'seq', seq, 'fields', ARGV[3])
+redis.call('ZADD', KEYS[4], seq, ARGV[2])
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[7], seq, ARGV[2]) end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
+local ban, now = cjson.decode(ARGV[1]), tonumber(ARGV[5])
+for field in string.gmatch(ARGV[3], '%S+') do
+  local list = keep(listed(KEYS[2], field), now, ARGV[2])
+  list[#list + 1] = ban
+  save(KEYS[2], field, list)
+end
+redis.call('ZADD', KEYS[6], ARGV[6], 'ban:' .. ARGV[2])
+return seq""")
+
+# KEYS: ban, index, expiring, outbox. ARGV: id, now (s), now (ms), by, only scope ('' = any),
+# reason.
+# Returns {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted.
+LIFT = Lua(_INDEX + """
+local b = redis.call('HMGET', KEYS[1], 'json', 'fields', 'lifted_at')
+if not b[1] then return {-1} end
+if ARGV[5] ~= '' and cjson.decode(b[1]).scope ~= ARGV[5] then return {-2, b[1]} end
+if b[3] then return {0, b[1]} end
+redis.call('HSET', KEYS[1], 'lifted_at', ARGV[2], 'lifted_by', ARGV[4], 'lift_reason', ARGV[6])
+local now = tonumber(ARGV[2])
+for field in string.gmatch(b[2] or '', '%S+') do
+  save(KEYS[2], field, keep(listed(KEYS[2], field), now, ARGV[1]))
+end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], 'unban:' .. ARGV[1])
+return {1, b[1]}""")
+
+# KEYS: index, expiring. ARGV: now (s), batch, ban key prefix. Drops expired bans from the
+# index; returns how many.
+PRUNE = Lua(_INDEX + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local now = tonumber(ARGV[1])
+for _, id in ipairs(ids) do
+  local fields = redis.call('HGET', ARGV[3] .. id, 'fields') or ''
+  for field in string.gmatch(fields, '%S+') do
+    save(KEYS[1], field, keep(listed(KEYS[1], field), now, id))
+  end
+  redis.call('ZREM', KEYS[2], id)
+end
+return #ids""")
+
+# KEYS: the player's ban copies, account. ARGV: id, ban JSON, scope, now (s), now (ms),
+# tombstone age (ms), 1 to copy a ban / 0 to lift it. A lift leaves a tombstone ('-<ms>')
+# that a late copy cannot overwrite; copies that expired and old tombstones are dropped.
+# Returns the server the player was taken offline from, or false.
+PLAYER = Lua("""
+local now, now_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local raw = all[i + 1]
+  if string.sub(raw, 1, 1) == '-' then
+    if tonumber(string.sub(raw, 2)) < now_ms - tonumber(ARGV[6]) then
+      redis.call('HDEL', KEYS[1], all[i])
+    end
+  else
+    local e = cjson.decode(raw).expires_at
+    if e ~= cjson.null and e ~= nil and e <= now then redis.call('HDEL', KEYS[1], all[i]) end
+  end
+end
+if ARGV[7] == '0' then
+  redis.call('HSET', KEYS[1], ARGV[1], '-' .. now_ms)
+  return false
+end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return false end
+local server = redis.call('HGET', KEYS[2], 'server')
+if server and (ARGV[3] == 'global' or ARGV[3] == server) then
+  redis.call('HDEL', KEYS[2], 'server')
+  redis.call('HSET', KEYS[2], 'last_seen', math.floor(now))
+  return server
+end
+return false""")
+
+# messages.DELIVER behind a delivery marker. KEYS: servers, id log, servers, marker.
+# ARGV: marker TTL (s), then DELIVER's ARGV. Returns DELIVER's answer, or false when the marker
+# says it was done (or the target server is gone).
+PUSH = Lua("local function deliver(KEYS, ARGV)\n" + messages.DELIVER.source + "\nend\n" + """
+if redis.call('EXISTS', KEYS[4]) == 1 then return false end
+local argv = {}
+for i = 2, #ARGV do argv[#argv + 1] = ARGV[i] end
+local got = deliver({KEYS[1], KEYS[2], KEYS[3]}, argv)
+redis.call('SET', KEYS[4], got and got[1] or '-', 'EX', ARGV[1])
+return got""")
+
+# KEYS: a history zset. ARGV: cursor (exclusive upper sequence number, '+inf' for none), limit,
+# scopes allowed (space separated; '' = any), 1 = active only, now (s), scan limit, ban key
+# prefix. Returns {next cursor or '', {json, lifted_at, lifted_by}...}.
+LIST = Lua("""
+local limit, scan = tonumber(ARGV[2]), tonumber(ARGV[6])
+local scopes = {}
+for s in string.gmatch(ARGV[3], '%S+') do scopes[s] = true end
+local now, out, looked = tonumber(ARGV[5]), {''}, 0
+local top = ARGV[1] == '+inf' and '+inf' or '(' .. ARGV[1]
+while true do
+  local chunk = redis.call('ZREVRANGEBYSCORE', KEYS[1], top, '-inf', 'WITHSCORES',
+                           'LIMIT', 0, 200)
+  if #chunk == 0 then return out end
+  for i = 1, #chunk, 2 do
+    looked = looked + 1
+    top = '(' .. chunk[i + 1]
+    local b = redis.call('HMGET', ARGV[7] .. chunk[i], 'json', 'lifted_at', 'lifted_by')
+    if b[1] then
+      local ban = cjson.decode(b[1])
+      local ok = ARGV[3] == '' or scopes[ban.scope]
+      if ok and ARGV[4] == '1' then
+        ok = not b[2] and (ban.expires_at == cjson.null or ban.expires_at > now)
+      end
+      if ok then out[#out + 1] = {b[1], b[2] or '', b[3] or ''} end
+    end
+    if #out - 1 == limit or looked >= scan then
+      if #redis.call('ZREVRANGEBYSCORE', KEYS[1], top, '-inf', 'LIMIT', 0, 1) > 0 then
+        out[1] = chunk[i + 1]
+      end
+      return out
+    end
+  end
+end""")
+
+# KEYS: outbox, expiring, lock. ARGV: oldest unfinished (ms), now (s), period (ms), owner.
+# 1 when the worker job is due (an abandoned outbox entry or an expired ban) and this caller
+# won the period's lock. Writes nothing when nothing is due.
+DUE = Lua("""
+if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 and
+   #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1) == 0 then return 0 end
+if redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[3]) then return 1 end
+return 0""")
+
+FIELDS = ("id", "player", "ip", "reason", "scope", "by", "at", "expires_at")
+
+
+def new_ban(ban_id: str, player: str | None, net: Any, reason: str, scope: str, by: str,
+            at: int, duration: int | None) -> dict[str, Any]:
+    return {"id": ban_id, "player": player, "ip": shown(net) if net is not None else None,
+            "reason": reason, "scope": scope, "by": by, "at": at,
+            "expires_at": at + duration if duration else None}
+
+
+def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int) -> bool:
+    """Step 1 of a ban: the ban, its index entries and its outbox entry. False if the id was
+    taken. One round trip."""
+    lname = ban["player"].lower() if ban["player"] else None
+    fields = [f for f in (player_field(lname) if lname else "",
+                          net_field(net) if net is not None else "") if f]
+    history = keys.bans_of_player(lname) if lname else keys.bans_all()
+    return bool(STORE(r, [keys.ban(ban["id"]), keys.ban_index(), keys.ban_seq(), keys.bans_all(),
+                          keys.bans_expiring(), keys.ban_outbox(), history],
+                      [json.dumps(ban), ban["id"], " ".join(fields), ban["expires_at"] or "",
+                       ban["at"], now_ms, 1 if lname else 0]))
+
+
+def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float,
+         reason: str) -> tuple[int, dict | None]:
+    """Step 1 of a lift: (1 lifted | 0 already lifted | -1 unknown | -2 other scope, ban)."""
+    got = LIFT(r, [keys.ban(ban_id), keys.ban_index(), keys.bans_expiring(), keys.ban_outbox()],
+               [ban_id, int(now), int(now * 1000), by, only_scope, reason])
+    return int(got[0]), (json.loads(got[1]) if len(got) > 1 else None)
+
+
+def announce(r: Any, config: Any, kind: str, ban: dict[str, Any], now: float,
+             body: str | None = None, copy: bool = True) -> str | None:
+    """Steps 2-4 of a ban (``kind`` "ban") or a lift ("unban"); each is idempotent, so the
+    worker may redo them. Returns the server a banned player was taken offline from. One round
+    trip (two when a player goes offline)."""
+    lname = ban["player"].lower() if ban["player"] and copy else None
+    global_ = ban["scope"] == "global"
+    to = "*" if global_ else ban["scope"]
+    data = {"from": "", "to": to, "type": kind,
+            "body": body if body is not None else ban["reason"], "at": now, "ban": ban}
+    push = (PUSH, [keys.servers_all(), keys.message_ids(), keys.servers_all(),
+                   keys.delivered(f"{kind}:{ban['id']}")],
+            [DELIVERED_TTL, "all" if global_ else "server", "" if global_ else to, "", kind,
+             json.dumps(data, ensure_ascii=False), config.message_hard_cap, keys.inbox_prefix(),
+             config.message_keep_count, config.message_keep_seconds, messages.TRIM_STEP])
+    member = f"{kind}:{ban['id']}"
+    steps: list[Any] = [push, lambda pipe: pipe.zrem(keys.ban_outbox(), member)]
+    if lname:
+        steps.insert(0, (PLAYER, [keys.player_bans(lname), keys.player(lname)],
+                         [ban["id"], json.dumps(ban), ban["scope"], int(now), int(now * 1000),
+                          TOMBSTONE_MS, 1 if kind == "ban" else 0]))
+    try:  # in order, in one round trip: the outbox entry goes once the others are done
+        done = batch(r, *steps)
+    except redis.RedisError:
+        # a step failed after the outbox entry went: put it back for the worker
+        r.zadd(keys.ban_outbox(), {member: int(now * 1000) - OUTBOX_AGE_MS})
+        raise
+    offline = done[0] if lname else None
+    if offline:  # the server's player set is an index (a superset): cleaned after
+        r.srem(keys.server_players(offline), lname)
+    return offline or None
+
+
+def lift_body(ban: dict[str, Any], reason: str | None) -> str:
+    return reason or f"ban {ban['id']} lifted"
+
+
+def page(r: Any, history: str, cursor: str | None, limit: int, scopes: tuple[str, ...],
+         active: bool, now: float) -> tuple[list[dict[str, Any]], str | None]:
+    """Bans of one history list, newest first, filtered; (bans, next cursor). One round trip."""
+    got = LIST(r, [history], [cursor or "+inf", limit, " ".join(scopes), 1 if active else 0,
+                              now, LIST_SCAN, keys.ban("")])
+    out = []
+    for raw, lifted_at, lifted_by in got[1:]:
+        ban = json.loads(raw)
+        lifted = int(lifted_at) if lifted_at else None
+        out.append({**ban, "active": lifted is None and in_force(ban, now),
+                    "lifted_at": lifted, "lifted_by": lifted_by or None})
+    return out, got[0] or None
+
+
+# --- the worker's side ------------------------------------------------------------------------
+def due(r: Any, owner: str, now_ms: int, period_ms: int) -> bool:
+    """Whether the ban outbox job should be queued now (one round trip, no write when idle)."""
+    return DUE(r, [keys.ban_outbox(), keys.bans_expiring(), keys.ban_job_lock()],
+               [now_ms - OUTBOX_AGE_MS, now_ms // 1000, period_ms, owner]) == 1
+
+
+def redeliver(r: Any, config: Any, now: float) -> int:
+    """Redo steps 2-4 of every outbox entry older than OUTBOX_AGE_MS; returns how many."""
+    old = r.zrangebyscore(keys.ban_outbox(), "-inf", int(now * 1000) - OUTBOX_AGE_MS,
+                          start=0, num=BATCH)
+    for member in old:
+        kind, _, ban_id = member.partition(":")
+        raw, lifted, why = r.hmget(keys.ban(ban_id), "json", "lifted_at", "lift_reason")
+        if raw is None:
+            r.zrem(keys.ban_outbox(), member)
+            continue
+        ban = json.loads(raw)
+        # a ban lifted since: push it (the unban follows), but copy nothing to the player
+        announce(r, config, kind, ban, now, lift_body(ban, why) if kind == "unban" else None,
+                 copy=kind == "unban" or not lifted)
+    return len(old)
+
+
+def prune(r: Any, now: float) -> int:
+    """Drop expired bans from the index (a check already ignores them); returns how many."""
+    return int(PRUNE(r, [keys.ban_index(), keys.bans_expiring()],
+                     [int(now), BATCH, keys.ban("")]))
