@@ -64,31 +64,34 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
       then retry); nothing changed.
 
     Internals:
-    With ``ip``, one read of the ban index first (the player and the address's networks).
-    Then ordered steps, each on one hash tag (SPEC §8): read the session, the account, the
-    unread count and the heartbeat (checks); add the name to this server's player set (an
+    Ordered steps, each on one hash tag (SPEC §8): read the session, the account, the unread
+    count, the heartbeat and, with ``ip``, the ban index (the player and the address's
+    networks) (checks); add the name to this server's player set (an
     index, a superset); check the session and the player's ban copies again and set the
     account's ``server`` and ``last_seen`` (the owning record); take the name out of the
     previous server's set; queue the pending-mail notice when there is unread mail, carrying
     the join time by Redis' clock. A crash between steps leaves at most a name in a player set
     whose account names another server, which nothing reads as presence. On one Redis the
-    writes and the job are one MULTI/EXEC: two round trips (three with ``ip``).
+    writes and the job are one MULTI/EXEC: two round trips.
     """
     server_id, token = args["id"], args["token"]
     lname = session_owner(token)
     if lname is None:
         raise InvalidCredentials("the player token is invalid or expired")
-    if args.get("ip"):
-        found = bans.check(ctx.redis, lname, bans.address(args["ip"]), server_id, ctx.now())
-        if found:
-            raise bans.refusal(found[0])
+    addr = bans.address(args["ip"]) if args.get("ip") else None
     pipe = ctx.redis.pipeline(transaction=False)
     pipe.get(keys.player_session(lname, sha256(token)))
     pipe.hmget(keys.player(lname), "id", "name", "server")
     pipe.zcard(keys.mailbox_unread(lname))
     pipe.zscore(keys.status_live(), server_id)
     pipe.time()
-    sess, (player_id, name, was_on), unread, beat, (secs, micros) = pipe.execute()
+    if addr is not None:
+        bans.queue_check(pipe, bans.check_fields(lname, addr))
+    sess, (player_id, name, was_on), unread, beat, (secs, micros), *ban_index = pipe.execute()
+    if addr is not None:
+        found = bans.applying(ban_index[0], server_id, ctx.now(), addr)
+        if found:
+            raise bans.refusal(found[0])
     if not sess or not player_id or json.loads(sess).get("id") != player_id:
         raise InvalidCredentials("the player token is invalid or expired")
     if beat is None or beat < cutoff_ms(ctx):
