@@ -160,21 +160,26 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
 
 
 def sweep_outbox() -> int:
-    """Re-queue the notice of every mail whose outbox entry outlived the grace (its web
-    process died between storing it and queueing its notice); returns how many. The notice
-    job is idempotent, so one queued twice is harmless."""
+    """Queue the notice of every mail whose outbox entry outlived the grace and whose notice
+    job is not on the queue (its web process died between storing the mail and queueing the
+    notice); returns how many. A job still waiting in a backlog is left alone; the notice job
+    is idempotent, so one queued twice in a race is harmless."""
     r, config = _env()
     job = get_current_job()
     q = job.connection if job else connect_queue(config)
     n = 0
     while True:
         due = mail.outbox_due(r, config, OUTBOX_BATCH)
+        pipe = q.pipeline(transaction=False)
         for lname, mail_id in due:
-            enqueue_mail_notice(q, lname, mail_id)
-        n += len(due)
+            pipe.exists(Job.key_for(notice_job_id(lname, mail_id)))
+        for (lname, mail_id), queued in zip(due, pipe.execute(), strict=True):
+            if not queued:
+                enqueue_mail_notice(q, lname, mail_id)
+                n += 1
         if len(due) < OUTBOX_BATCH:
             if n:
-                log.info("outbox: re-queued %d notice(s)", n)
+                log.info("outbox: queued %d lost notice(s)", n)
             return n
 
 
