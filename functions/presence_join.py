@@ -84,7 +84,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     pipe.hmget(keys.player(lname), "id", "name", "server")
     pipe.zcard(keys.mailbox_unread(lname))
     pipe.zscore(keys.status_live(), server_id)
-    pipe.time()
+    pipe.execute_command("TIME")  # a cluster pipeline blocks time(); any node's clock
     if addr is not None:
         bans.queue_check(pipe, bans.check_fields(lname, addr))
     sess, (player_id, name, was_on), unread, beat, (secs, micros), *ban_index = pipe.execute()
@@ -96,7 +96,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         raise InvalidCredentials("the player token is invalid or expired")
     if beat is None or beat < cutoff_ms(ctx):
         raise ServerNotLive(f"server {server_id} is not live: send a heartbeat first")
-    joined_ms, was_here = secs * 1000 + micros // 1000, was_on == server_id
+    joined_ms, was_here = int(secs) * 1000 + int(micros) // 1000, was_on == server_id
     steps = Ordered(ctx.redis)
     steps.pipe.sadd(keys.server_players(server_id), lname)
     MOVE(ctx.redis, [keys.player_session(lname, sha256(token)), keys.player(lname),

@@ -50,9 +50,11 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     pipe.srem(keys.servers_all(), sid)
     for c in sorted(channels):
         pipe.srem(keys.channel(c), sid)
-    pipe.delete(keys.inbox(sid), keys.server_channels(sid))
+    pipe.delete(keys.inbox(sid))  # one key per DEL: a cluster pipeline takes no more
+    pipe.delete(keys.server_channels(sid))
     for lname in sorted(online):
         OFFLINE(ctx.redis, [keys.player(lname)], [sid], pipeline=pipe)
-    steps.then().pipe.delete(keys.server(sid), keys.server_settings(sid),
-                             keys.server_players(sid))
+    pipe = steps.then().pipe
+    for key in (keys.server_players(sid), keys.server_settings(sid), keys.server(sid)):
+        pipe.delete(key)
     steps.execute()
