@@ -28,8 +28,10 @@ EXCLUDED = ("player.register", "session.login", "player.password")
 LIMIT = 3 if on_cluster() else 2
 # one more for the audit entry an audited operation appends after its action; presence.join with
 # an ip reads the ban index first; ban.create and ban.lift run ordered steps across {bans}, the
-# player's group and {msg} (docs/DESIGN.md "Round trips" and "Moderation")
-MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1}
+# player's group and {msg}; record.submit checks the player's account and heartbeat (their own
+# slots) before its board script writes, so no script spans slots (docs/DESIGN.md "Round
+# trips" and "Moderation", docs/CLUSTER.md "Operations in several steps")
+MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1}
 
 
 def allowed(op: Any) -> int:
