@@ -9,6 +9,7 @@ import time
 import pytest
 
 from shared import keys
+from shared.redis_conn import scan_keys
 from shared.storage import bans
 
 
@@ -37,7 +38,7 @@ def everything(r) -> str:
     read = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
             "list": lambda k: r.lrange(k, 0, -1),
             "zset": lambda k: r.zrange(k, 0, -1, withscores=True), "stream": lambda k: r.xrange(k)}
-    return json.dumps({k: read[r.type(k)](k) for k in r.keys("*")}, default=list)
+    return json.dumps({k: read[r.type(k)](k) for k in scan_keys(r, "*")}, default=list)
 
 
 def join_ip(api, sid, srv, player, ip):
