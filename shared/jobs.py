@@ -104,6 +104,14 @@ def _env() -> tuple[Any, Config]:
     return connect_data(config), config
 
 
+def _queue_client(config: Config) -> Any:
+    """The queue Redis a job queues more jobs on: its own job's connection, else (called
+    in-process) a client for REDIS_QUEUE_URL. Never the data client: on a cluster RQ runs on
+    a Redis of its own."""
+    job = get_current_job()
+    return job.connection if job else connect_queue(config)
+
+
 def _pause(config: Config) -> None:
     """Test hook (SSM_TEST_JOB_PAUSE_MS): widen the window in which a test kills the worker."""
     if config.test_job_pause_ms:
@@ -165,8 +173,7 @@ def sweep_outbox() -> int:
     notice); returns how many. A job still waiting in a backlog is left alone; the notice job
     is idempotent, so one queued twice in a race is harmless."""
     r, config = _env()
-    job = get_current_job()
-    q = job.connection if job else connect_queue(config)
+    q = _queue_client(config)
     n = 0
     while True:
         due = mail.outbox_due(r, config, OUTBOX_BATCH)
@@ -313,7 +320,7 @@ def drain_outbox(tag: str) -> int:
     r, config = _env()
     hooks = [(h["id"], set(webhooks.events_of(h)), int(h.get("created") or 0))
              for h in webhooks.all_hooks(r)]
-    queue = _queue(r, WEBHOOKS_QUEUE)
+    queue = _queue(_queue_client(config), WEBHOOKS_QUEUE)
     intervals = retry_intervals(config.webhook_retry_window)
     retry = Retry(max=len(intervals), interval=intervals) if intervals else None
     cursor = r.get(keys.outbox_cursor(tag)) or "0-0"

@@ -20,6 +20,7 @@ import pytest
 from rq.job import Job
 
 from shared import jobs, keys
+from shared.redis_conn import is_cluster
 from shared.storage import messages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +90,17 @@ def send_mail(client: Any, sender: dict[str, str], to: str, subject: str = "hi")
     return resp.json["id"]
 
 
+def queue_of(r: Any) -> Any:
+    """The Redis holding RQ's keys: the queue Redis on a cluster, else ``r`` itself."""
+    from tests.conftest import SERVERS
+
+    return SERVERS.queue.client() if SERVERS.queue is not None and is_cluster(r) else r
+
+
 def idle(r: Any) -> bool:
     """No mail job queued, scheduled or running."""
-    return not any(r.exists(k) for k in ("rq:queue:mail", "rq:queue:mail:intermediate",
+    q = queue_of(r)
+    return not any(q.exists(k) for k in ("rq:queue:mail", "rq:queue:mail:intermediate",
                                          "rq:scheduled:mail", "rq:wip:mail"))
 
 
@@ -199,12 +208,14 @@ def test_sigkill_mid_job_loses_nothing_and_notifies_once(api, client, r, workers
     else:
         assert inbox(r, sid) == []
     (horse if victim == "horse" else psutil.Process(worker.pid)).send_signal(signal.SIGKILL)
-    wait_for(lambda: not r.exists(Job.key_for(job_id)), timeout=15, what="job finished")
+    wait_for(lambda: not queue_of(r).exists(Job.key_for(job_id)), timeout=15,
+             what="job finished")
     if victim == "horse":
         assert not horse.is_running()  # it really died; the job ran again
     assert [m["mail_id"] for m in inbox(r, sid)] == [mail_id]
     assert r.hget(keys.mail("alice", mail_id), "id") == mail_id
-    assert not r.exists("rq:failed:mail") or r.zcard("rq:failed:mail") == 0
+    q = queue_of(r)
+    assert not q.exists("rq:failed:mail") or q.zcard("rq:failed:mail") == 0
 
 
 # --- status expiry ------------------------------------------------------------------------------
