@@ -208,7 +208,6 @@ def test_ban_check_auth_and_validation(api, client, world):
 def test_check_costs_one_round_trip_over_many_bans(redis_server, r, config):
     """The check is one command whatever the number of bans (bench/moderation.py times it)."""
     from shared.redis_conn import counting_client
-    from tests.conftest import on_cluster
     from wsgi import create_app
 
     client_r, counter = counting_client(redis_server.url, on_cluster())

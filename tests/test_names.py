@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import on_cluster
+
 
 @pytest.fixture
 def setup(api, client):
@@ -105,7 +107,6 @@ def test_name_check_auth_and_validation(client, setup, api):
 def test_one_round_trip_whatever_the_number_of_clans(redis_server, r, config):
     from shared.redis_conn import counting_client
     from shared.storage import clans
-    from tests.conftest import on_cluster
     from wsgi import create_app
 
     for i in range(2000):
