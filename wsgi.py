@@ -30,7 +30,7 @@ from shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from shared.redis_conn import REDIS_ERRORS, connect_data, queue_for
+from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
 from shared.web import openapi, pages
@@ -64,6 +64,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     metrics.instrument(app, config)  # request ids, request lines, /metrics (SPEC §11)
     registry = load()
+    preload(r)
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
     add_error_handlers(app, config)

@@ -28,7 +28,7 @@ COLUMNS = ("from", "subject", "at", "read")
 def reads(pipe: Any, args: dict[str, Any], lname: str) -> None:
     zset = keys.mailbox_unread(lname) if args["unread"] else keys.mailbox(lname)
     top = f"({args['cursor']}" if args.get("cursor") else "+inf"
-    pipe.eval(LIST.source, 1, zset, top, args["limit"], keys.mail(lname, ""))
+    LIST(pipe, [zset], [top, args["limit"], keys.mail(lname, "")], pipeline=pipe)
 
 
 @operation("mail.list", "GET", "/v1/mail", auth=PLAYER, aliases=("INBOX",), prefetch=reads,

@@ -45,8 +45,12 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
       from this sender.
 
     Internals:
-    Stores the mail hash, its place in the mailbox and unread sets, and queues its live notice, in
-    one MULTI/EXEC: the notice job exists exactly when the mail does.
+    Ordered steps, each on one hash tag (SPEC §8): a server sending checks its player is online
+    on it (the sender's account and the heartbeat); the mail's outbox entry is added; one script
+    checks the recipient and stores the mail hash and its place in the mailbox and unread sets;
+    then its live notice is queued. A process that dies before queueing leaves the outbox entry,
+    and the worker queues the notice (``shared.storage.mail``). On one Redis the last three go
+    in one pipeline: one round trip for a player, two for a server.
     """
     sender = args.get("from")
     if ctx.caller.kind == "server":
@@ -62,7 +66,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
               "at": ctx.now_ms() / 1000}
     outcome, detail = mail.store_with_notice(
         ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
-        status.cutoff_ms(ctx), ctx.config.mailbox_max, ctx.config.mail_unread_per_sender_max)
+        status.cutoff_ms(ctx), ctx.config.mailbox_max, ctx.config.mail_unread_per_sender_max,
+        queue=ctx.queue, exit_after_store=bool(ctx.config.test_exit_after_mail_store))
     if outcome == "ok":
         return {"id": mail_id}
     if detail == "not_online":

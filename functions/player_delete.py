@@ -5,31 +5,19 @@ from typing import Any
 from shared import keys
 from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.redis_conn import Lua, batch
+from shared.redis_conn import Lua, Ordered
 from shared.registry import ADMIN, PLAYER, operation
 from shared.schema import PLAYER_PATH_NAME
-from shared.storage import clans
+from shared.storage import clans, records
 
-# KEYS: acct, settings, sessions, mailbox, unread, mailseq, notified, fails, lock, boards,
-# notice time.
-# ARGV: lname, session key prefix, mail key prefix, then prefix/suffix pairs of a board's records
-# key, a board's rank key and a server's player set (the script reads the boards and the server
-# itself, so the whole delete is one round trip; those keys span hash tags: split on a Cluster).
+# KEYS: the player's own keys (one slot), the account first. ARGV: session key prefix, mail key
+# prefix. The last step: deletes the sessions, the mails and every key in KEYS. Returns 0 when
+# there is no account.
 DELETE = Lua("""
-local server = redis.call('HGET', KEYS[1], 'server')
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for _, h in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do redis.call('DEL', ARGV[2] .. h) end
-for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do redis.call('DEL', ARGV[3] .. m) end
-for _, b in ipairs(redis.call('SMEMBERS', KEYS[10])) do
-  local rec, rank = ARGV[4] .. b .. ARGV[5], ARGV[6] .. b .. ARGV[7]
-  local raw = redis.call('HGET', rec, ARGV[1])
-  if raw then
-    redis.call('ZREM', rank, cjson.decode(raw)['member'])
-    redis.call('HDEL', rec, ARGV[1])
-  end
-end
-if server then redis.call('SREM', ARGV[8] .. server .. ARGV[9], ARGV[1]) end
-for i = 1, 11 do redis.call('DEL', KEYS[i]) end
+for _, h in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do redis.call('DEL', ARGV[1] .. h) end
+for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do redis.call('DEL', ARGV[2] .. m) end
+for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1""")
 
 
@@ -50,26 +38,33 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     - ``not_found`` (404): no player has this name.
 
     Internals:
-    One script deletes it all atomically (it builds board and server keys itself: those span hash
-    tags, so it must be split on a Redis Cluster), then, in the same pipeline, a script on the
-    player's clan drops them from its member index (the account, the owning record, goes first;
-    the index is read as a superset meanwhile). The clan field comes with the session check (a
-    player deleting themself) or in one read first (the admin).
+    Ordered steps, each on one hash tag (SPEC §8): read the account (its server and clan) and
+    the player's board set; then remove their record from each board, their name from their
+    server's player set and their clan (an owner's clan passes to the earliest member, or is
+    deleted); last, one script deletes the player's own keys, the account among them. A crash
+    in between leaves a player who still exists with fewer records; a retry finishes. On one
+    Redis the writes are one MULTI/EXEC.
     """
     lname = args["name"].lower()
-    ks = [keys.player(lname), keys.player_settings(lname), keys.player_sessions(lname),
-          keys.mailbox(lname), keys.mailbox_unread(lname), keys.mail_seq(lname),
-          keys.mail_notified(lname), keys.login_fails_name(lname), keys.login_lock_name(lname),
-          keys.player_boards(lname), keys.mail_notice_at(lname)]
-    argv = [lname, keys.player_session(lname, ""), keys.mail(lname, ""),
-            *keys.around(keys.board_records(keys.HOLE)), *keys.around(keys.board_rank(keys.HOLE)),
-            *keys.around(keys.server_players(keys.HOLE))]
-    if ctx.caller.kind == "player":  # the clan field came with the session check
-        ltag = ctx.caller.account.get("clan")
-    else:
-        ltag = ctx.redis.hget(keys.player(lname), "clan")
-    steps: list[Any] = [(DELETE, ks, argv)]
-    if ltag:  # then leave the clan: an owner's passes to the earliest member, or is deleted
-        steps.append((clans.LEAVE, clans.group(ltag), [lname]))
-    if not batch(ctx.redis, *steps)[0]:
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.hmget(keys.player(lname), "id", "server", "clan")
+    pipe.smembers(keys.player_boards(lname))
+    (found, server, ltag), boards = pipe.execute()
+    if not found:
+        raise NotFound(f"no player named {args['name']}")
+    steps = Ordered(ctx.redis)  # records, presence and clan first; the player's keys last
+    for board in sorted(boards):
+        records.REMOVE(ctx.redis, records.board_keys(board), [lname], pipeline=steps.pipe)
+    if server:
+        steps.pipe.srem(keys.server_players(server), lname)
+    if ltag:  # leave the clan: an owner's passes to the earliest member, or is deleted
+        clans.LEAVE(ctx.redis, clans.group(ltag), [lname], pipeline=steps.pipe)
+    DELETE(ctx.redis, [keys.player(lname), keys.player_settings(lname),
+                       keys.player_sessions(lname), keys.mailbox(lname),
+                       keys.mailbox_unread(lname), keys.mail_seq(lname),
+                       keys.mail_notified(lname), keys.login_fails_name(lname),
+                       keys.login_busy_name(lname), keys.login_lock_name(lname),
+                       keys.player_boards(lname), keys.mail_notice_at(lname)],
+           [keys.player_session(lname, ""), keys.mail(lname, "")], pipeline=steps.then().pipe)
+    if not steps.execute()[-1]:
         raise NotFound(f"no player named {args['name']}")

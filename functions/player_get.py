@@ -5,18 +5,9 @@ from typing import Any
 from shared import keys
 from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.redis_conn import Lua
 from shared.registry import operation
 from shared.schema import PLAYER_PATH_NAME
 from shared.storage.status import is_live
-
-# KEYS: account hash, live index. Returns [id, name, created, last_seen, server, live score].
-PROFILE = Lua("""
-local a = redis.call('HMGET', KEYS[1], 'id', 'name', 'created', 'last_seen', 'server')
-local score = false
-if a[5] then score = redis.call('ZSCORE', KEYS[2], a[5]) end
-a[6] = score
-return a""")
 
 FIELDS = ("id", "name", "created", "last_seen", "server", "live")
 
@@ -39,10 +30,13 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``not_found`` (404): no player has this name.
 
     Internals:
-    One script reads the account and the server's heartbeat.
+    Reads the account, then (when it names a server) that server's heartbeat: each on its own
+    slot.
     """
-    got = PROFILE(ctx.redis, [keys.player(args["name"].lower()), keys.status_live()])
+    got = ctx.redis.hmget(keys.player(args["name"].lower()), *FIELDS[:5])
     acct = {k: v for k, v in zip(FIELDS, got, strict=False) if v is not None}
+    if acct.get("server"):
+        acct["live"] = ctx.redis.zscore(keys.status_live(), acct["server"])
     if "id" not in acct:
         raise NotFound(f"no player named {args['name']}")
     server = acct.get("server") or None

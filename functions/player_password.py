@@ -54,16 +54,15 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     guard = limits.LoginGuard(ctx, lname)
     pipe = ctx.redis.pipeline(transaction=False)
     guard.begin(pipe)
-    (wait,) = pipe.execute()
-    limits.raise_if_refused(wait)
+    guard.admit(pipe.execute())
     stored = ctx.caller.account.get("pw")
     if not stored or not verify_password(stored, args["old"]):
         guard.failed(ctx.redis)
         raise InvalidCredentials("old: wrong password")
     pw = hash_password(args["new"], ctx.config.scrypt_log2_n)
-    tx = ctx.redis.pipeline()
-    tx.eval(CHANGE.source, 2, keys.player(lname), keys.player_sessions(lname), pw,
-            ctx.caller.session, keys.player_session(lname, ""))
-    guard.succeeded(tx)
-    ended, _ = tx.execute()
+    pipe = ctx.redis.pipeline(transaction=False)
+    CHANGE(ctx.redis, [keys.player(lname), keys.player_sessions(lname)],
+           [pw, ctx.caller.session, keys.player_session(lname, "")], pipeline=pipe)
+    guard.succeeded(pipe)
+    ended = pipe.execute()[0]
     return {"sessions_ended": int(ended)}

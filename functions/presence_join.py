@@ -7,43 +7,30 @@ from shared import jobs, keys
 from shared.auth import session_owner, sha256
 from shared.dispatch import Ctx
 from shared.errors import InvalidCredentials, ServerNotLive
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, Ordered
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_PATH_ID, Str
 from shared.storage import bans
 from shared.storage.status import cutoff_ms
 
-# The old server's player-set key is built in the script from these two parts.
-PLAYERS_KEY = keys.around(keys.server_players(keys.HOLE))
-
-# KEYS: session, account, live index, unread zset, this server's player set, the player's ban
-# copies.
-# ARGV: server id, oldest live heartbeat (ms), now (s), player-set key prefix and suffix, lname.
-# Returns -1 for a bad session, -2 when the server is not live, {-3, ban JSON} when a ban in
-# force here names the player, else {id, name, unread, 1 when the player was already online
-# here, Redis TIME in ms (the clock notices are marked by)}.
-JOIN = Lua("""
+# KEYS: session, account, the player's ban copies (one player's slot). ARGV: server id, now (s).
+# The owning write, after the new server's player set took the name (a superset): checks the
+# session and the player's bans again and moves the account. Returns -1 for a bad session,
+# {-3, ban JSON} when a ban in force here names the player, else 1.
+MOVE = Lua("""
 local sess = redis.call('GET', KEYS[1])
 if not sess then return -1 end
-local acct = redis.call('HMGET', KEYS[2], 'id', 'name', 'server')
-if not acct[1] or cjson.decode(sess)['id'] ~= acct[1] then return -1 end
-for _, raw in ipairs(redis.call('HVALS', KEYS[6])) do
+local id = redis.call('HGET', KEYS[2], 'id')
+if not id or cjson.decode(sess)['id'] ~= id then return -1 end
+for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
   if string.sub(raw, 1, 1) ~= '-' then
     local b = cjson.decode(raw)
-    if (b.expires_at == cjson.null or b.expires_at > tonumber(ARGV[3]))
+    if (b.expires_at == cjson.null or b.expires_at > tonumber(ARGV[2]))
        and (b.scope == 'global' or b.scope == ARGV[1]) then return {-3, raw} end
   end
 end
-local beat = redis.call('ZSCORE', KEYS[3], ARGV[1])
-if not beat or tonumber(beat) < tonumber(ARGV[2]) then return -2 end
-if acct[3] and acct[3] ~= ARGV[1] then
-  redis.call('SREM', ARGV[4] .. acct[3] .. ARGV[5], ARGV[6])
-end
-redis.call('SADD', KEYS[5], ARGV[6])
-redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[3])
-local t = redis.call('TIME')
-return {acct[1], acct[2], redis.call('ZCARD', KEYS[4]), acct[3] == ARGV[1] and 1 or 0,
-        tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}""")
+redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[2])
+return 1""")
 
 
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
@@ -77,36 +64,56 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
       then retry); nothing changed.
 
     Internals:
-    With ``ip``, one read of the ban index first (the player and the address's networks). Then
-    one script checks the token, the player's ban copies and the heartbeat and moves the player
-    between the servers' player sets, setting the account's ``server`` and ``last_seen``. With
-    unread mail the pending-mail notice job is queued before the answer, carrying the join time
-    by Redis' clock (a second round trip only then); a crash between the two means no 2xx was
-    sent, and the retried join queues it.
+    Ordered steps, each on one hash tag (SPEC §8): read the session, the account, the unread
+    count, the heartbeat and, with ``ip``, the ban index (the player and the address's
+    networks) (checks); add the name to this server's player set (an
+    index, a superset); check the session and the player's ban copies again and set the
+    account's ``server`` and ``last_seen`` (the owning record); take the name out of the
+    previous server's set; queue the pending-mail notice when there is unread mail, carrying
+    the join time by Redis' clock. A crash between steps leaves at most a name in a player set
+    whose account names another server, which nothing reads as presence. On one Redis the
+    writes and the job are one MULTI/EXEC: two round trips.
     """
     server_id, token = args["id"], args["token"]
     lname = session_owner(token)
     if lname is None:
         raise InvalidCredentials("the player token is invalid or expired")
-    if args.get("ip"):
-        found = bans.check(ctx.redis, lname, bans.address(args["ip"]), server_id, ctx.now())
+    addr = bans.address(args["ip"]) if args.get("ip") else None
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.get(keys.player_session(lname, sha256(token)))
+    pipe.hmget(keys.player(lname), "id", "name", "server")
+    pipe.zcard(keys.mailbox_unread(lname))
+    pipe.zscore(keys.status_live(), server_id)
+    pipe.execute_command("TIME")  # a cluster pipeline blocks time(); any node's clock
+    if addr is not None:
+        bans.queue_check(pipe, bans.check_fields(lname, addr))
+    sess, (player_id, name, was_on), unread, beat, (secs, micros), *ban_index = pipe.execute()
+    if addr is not None:
+        found = bans.applying(ban_index[0], server_id, ctx.now(), addr)
         if found:
             raise bans.refusal(found[0])
-    got = JOIN(ctx.redis,
-               [keys.player_session(lname, sha256(token)), keys.player(lname), keys.status_live(),
-                keys.mailbox_unread(lname), keys.server_players(server_id),
-                keys.player_bans(lname)],
-               [server_id, cutoff_ms(ctx), int(ctx.now()), *PLAYERS_KEY, lname])
-    if isinstance(got, list) and got[0] == -3:
-        raise bans.refusal(json.loads(got[1]))
-    if got == -1:
+    if not sess or not player_id or json.loads(sess).get("id") != player_id:
         raise InvalidCredentials("the player token is invalid or expired")
-    if got == -2:
+    if beat is None or beat < cutoff_ms(ctx):
         raise ServerNotLive(f"server {server_id} is not live: send a heartbeat first")
-    player_id, name, unread, was_here, joined_ms = got
-    if unread and not was_here:
-        tx = ctx.redis.pipeline()
-        tx.multi()
-        jobs.enqueue_pending_notice(ctx.redis, tx, lname, server_id, joined_ms)
-        tx.execute()
+    joined_ms, was_here = int(secs) * 1000 + int(micros) // 1000, was_on == server_id
+    steps = Ordered(ctx.redis)
+    steps.pipe.sadd(keys.server_players(server_id), lname)
+    MOVE(ctx.redis, [keys.player_session(lname, sha256(token)), keys.player(lname),
+                     keys.player_bans(lname)],
+         [server_id, int(ctx.now())], pipeline=steps.then().pipe)
+    if was_on and not was_here:
+        steps.then().pipe.srem(keys.server_players(was_on), lname)
+    notice = bool(unread) and not was_here
+    if notice and ctx.queue is ctx.redis:  # one Redis: the job joins the MULTI
+        jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms, pipeline=steps.pipe)
+    moved = steps.execute()[1]
+    if moved != 1:  # the session ended or a ban came meanwhile: the set entry goes again
+        if not was_here:
+            ctx.redis.srem(keys.server_players(server_id), lname)
+        if isinstance(moved, list):
+            raise bans.refusal(json.loads(moved[1]))
+        raise InvalidCredentials("the player token is invalid or expired")
+    if notice and ctx.queue is not ctx.redis:
+        jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms)
     return {"player": {"id": player_id, "name": name}, "server": server_id, "online": True}

@@ -5,7 +5,7 @@ from typing import Any
 from shared import keys
 from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, Ordered
 from shared.registry import SERVER, operation
 from shared.schema import PLAYER_PATH_NAME, SERVER_PATH_ID
 
@@ -36,10 +36,10 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     One MULTI: a script on the account, and SREM from this server's player set.
     """
     server_id, lname = args["id"], args["name"].lower()
-    tx = ctx.redis.pipeline()
-    tx.eval(LEAVE.source, 1, keys.player(lname), server_id, int(ctx.now()))
-    tx.srem(keys.server_players(server_id), lname)
-    left, _ = tx.execute()
+    steps = Ordered(ctx.redis)  # the account first, then the server's player set (an index)
+    LEAVE(ctx.redis, [keys.player(lname)], [server_id, int(ctx.now())], pipeline=steps.pipe)
+    steps.then().pipe.srem(keys.server_players(server_id), lname)
+    left, _ = steps.execute()
     if left == -1:
         raise NotFound(f"no player named {args['name']}")
     return None

@@ -43,24 +43,29 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``too_large`` (413): ``meta`` is longer than RECORD_META_MAX bytes once encoded.
 
     Internals:
-    One script checks, writes and adds the board to the player's board set atomically; the
-    record.top event is written by the same script into the board's outbox.
+    Ordered steps, each on one hash tag (SPEC §8): one pipeline reads the account (adding the
+    board to the player's board set, an index written as a superset) and the heartbeat (the
+    checks); then one script writes the board, with the record.top event in the board's outbox.
     """
     board, lname, server_id = args["board"], args["player"].lower(), ctx.caller.id
     at_ms = ctx.now_ms()
     member = records.member(at_ms, lname)
     event = {"meta": args.get("meta"), "server": server_id, "at": at_ms / 1000}
     head = json.dumps({**event, "member": member})
+    pipe = ctx.redis.pipeline(transaction=False)
+    records.ENTER(ctx.redis, [keys.player(lname), keys.player_boards(lname)], [board],
+                  pipeline=pipe)
+    pipe.zscore(keys.status_live(), server_id)
+    (name, online_on), beat = pipe.execute()
+    if not name:
+        raise NotFound(f"no player named {args['player']}")
+    if online_on != server_id or beat is None or beat < cutoff_ms(ctx):
+        raise Forbidden(f"player {args['player']} is not online on this server")
     result = records.SUBMIT(
-        ctx.redis, [*records.board_keys(board), keys.player(lname), keys.status_live(),
-                    keys.player_boards(lname), keys.board_outbox(board)],
+        ctx.redis, [*records.board_keys(board), keys.board_outbox(board)],
         [lname, args["score"], head, member, MAX_SAFE_INT, server_id, cutoff_ms(ctx), board,
-         json.dumps(event)])
+         json.dumps(event), name])
     if not result:
         raise records.no_board(board)
-    if result == -1:
-        raise NotFound(f"no player named {args['player']}")
-    if result == -2:
-        raise Forbidden(f"player {args['player']} is not online on this server")
     rank, value, improved = result
     return {"rank": rank, "score": int(value), "improved": bool(improved)}

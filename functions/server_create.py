@@ -5,6 +5,7 @@ from typing import Any
 from shared import keys
 from shared.auth import new_id, new_server_key, sha256
 from shared.dispatch import Ctx
+from shared.redis_conn import Ordered
 from shared.registry import ADMIN, operation
 from shared.schema import Str
 
@@ -24,14 +25,15 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     same Idempotency-Key answers the first call's ``{id, name, created}`` without the key.
 
     Internals:
-    Stores the server hash with the sha256 of the key and adds the id to the broadcast directory.
+    Adds the id to the broadcast directory (an index, a superset), then stores the server hash
+    with the sha256 of the key (the owning record, last: SPEC §8). One MULTI/EXEC on one Redis.
     """
     server_id = new_id()
     key = new_server_key(server_id)
     created = int(ctx.now())
-    tx = ctx.redis.pipeline()
-    tx.hset(keys.server(server_id), mapping={"id": server_id, "name": args["name"],
-                                             "key": sha256(key), "created": created})
-    tx.sadd(keys.servers_all(), server_id)
-    tx.execute()
+    steps = Ordered(ctx.redis)
+    steps.pipe.sadd(keys.servers_all(), server_id)
+    steps.then().pipe.hset(keys.server(server_id), mapping={
+        "id": server_id, "name": args["name"], "key": sha256(key), "created": created})
+    steps.execute()
     return {"id": server_id, "name": args["name"], "key": key, "created": created}

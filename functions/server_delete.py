@@ -5,24 +5,14 @@ from typing import Any
 from shared import keys
 from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, Ordered
 from shared.registry import ADMIN, operation
 from shared.schema import SERVER_PATH_ID
 
-# KEYS: server, settings, live index, status data, inbox, its channels, directory, players,
-# then one key per channel, then one account per online player. ARGV: id, channel count.
-DELETE = Lua("""
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local id, nc = ARGV[1], tonumber(ARGV[2])
-redis.call('ZREM', KEYS[3], id)
-redis.call('HDEL', KEYS[4], id)
-redis.call('SREM', KEYS[7], id)
-for i = 9, 8 + nc do redis.call('SREM', KEYS[i], id) end
-for i = 9 + nc, #KEYS do
-  if redis.call('HGET', KEYS[i], 'server') == id then redis.call('HDEL', KEYS[i], 'server') end
-end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[8])
-return 1""")
+# KEYS: an account. ARGV: server id. The player goes offline if the account names the server.
+OFFLINE = Lua("""
+if redis.call('HGET', KEYS[1], 'server') == ARGV[1] then redis.call('HDEL', KEYS[1], 'server') end
+return 0""")
 
 
 @operation("server.delete", "DELETE", "/v1/servers/{id}", auth=ADMIN, audit="id",
@@ -39,16 +29,32 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     - ``not_found`` (404): no server has this id.
 
     Internals:
-    Two round trips: a pipelined read of its channels and players, then one script that deletes
-    atomically.
+    Ordered steps, each command on one hash tag (SPEC §8): read whether it exists, its
+    channels and players; then take it out of the status, the directory, its channels and its
+    players' accounts, and delete its inbox; the server's own keys (its record, settings and
+    player set) go last, so a crash in between leaves a server that still exists, and a retry
+    finishes. Two round trips on one Redis (the writes are one MULTI/EXEC).
     """
     sid = args["id"]
     pipe = ctx.redis.pipeline(transaction=False)
+    pipe.exists(keys.server(sid))
     pipe.smembers(keys.server_channels(sid))
     pipe.smembers(keys.server_players(sid))
-    channels, online = (sorted(x) for x in pipe.execute())
-    ks = [keys.server(sid), keys.server_settings(sid), keys.status_live(), keys.status_data(),
-          keys.inbox(sid), keys.server_channels(sid), keys.servers_all(), keys.server_players(sid)]
-    ks += [keys.channel(c) for c in channels] + [keys.player(p) for p in online]
-    if not DELETE(ctx.redis, ks, [sid, len(channels)]):
+    found, channels, online = pipe.execute()
+    if not found:
         raise NotFound(f"no server with id {sid}")
+    steps = Ordered(ctx.redis)
+    pipe = steps.pipe
+    pipe.zrem(keys.status_live(), sid)
+    pipe.hdel(keys.status_data(), sid)
+    pipe.srem(keys.servers_all(), sid)
+    for c in sorted(channels):
+        pipe.srem(keys.channel(c), sid)
+    pipe.delete(keys.inbox(sid))  # one key per DEL: a cluster pipeline takes no more
+    pipe.delete(keys.server_channels(sid))
+    for lname in sorted(online):
+        OFFLINE(ctx.redis, [keys.player(lname)], [sid], pipeline=pipe)
+    pipe = steps.then().pipe
+    for key in (keys.server_players(sid), keys.server_settings(sid), keys.server(sid)):
+        pipe.delete(key)
+    steps.execute()

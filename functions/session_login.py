@@ -70,22 +70,24 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     lname = args["name"].lower()
     guard = limits.LoginGuard(ctx, lname)
     pipe = ctx.redis.pipeline(transaction=False)
-    guard.begin(pipe)
+    n = guard.begin(pipe)
     pipe.hmget(keys.player(lname), "id", "name", "pw")
-    wait, (player_id, name, pw) = pipe.execute()
-    limits.raise_if_refused(wait)
+    *replies, (player_id, name, pw) = pipe.execute()
+    guard.admit(replies[:n])
     if not pw or not verify_password(pw, args["password"]):
         guard.failed(ctx.redis)
         raise InvalidCredentials("wrong name or password")
     token = new_session_token(lname)
     token_hash, now, ttl = sha256(token), ctx.now(), ctx.config.session_ttl
-    tx = ctx.redis.pipeline()
-    tx.eval(ADD_SESSION.source, 2, keys.player_sessions(lname),
-            keys.player_session(lname, token_hash), token_hash,
-            json.dumps({"id": player_id, "name": name}), ttl, int(now * 1000),
-            ctx.config.sessions_per_player_max, keys.player_session(lname, ""))
-    tx.hset(keys.player(lname), "last_seen", int(now))
-    guard.succeeded(tx)
-    tx.execute()
+    # the player's keys, then the address's limit (a slot of its own on a cluster): not one
+    # transaction; each step stands on its own (a crash leaves at most a reservation to expire)
+    pipe = ctx.redis.pipeline(transaction=False)
+    ADD_SESSION(ctx.redis, [keys.player_sessions(lname), keys.player_session(lname, token_hash)],
+                [token_hash, json.dumps({"id": player_id, "name": name}), ttl, int(now * 1000),
+                 ctx.config.sessions_per_player_max, keys.player_session(lname, "")],
+                pipeline=pipe)
+    pipe.hset(keys.player(lname), "last_seen", int(now))
+    guard.succeeded(pipe)
+    pipe.execute()
     return {"token": token, "player": {"id": player_id, "name": name},
             "expires_at": int(now) + ttl}

@@ -27,7 +27,7 @@ from shared import auth, keys, metrics
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
 from shared.errors import Unauthenticated
-from shared.redis_conn import connect_data, queue_for
+from shared.redis_conn import connect_data, preload, queue_for
 from shared.registry import Operation, load
 
 log = logging.getLogger("ssm.relay")
@@ -55,6 +55,7 @@ class Relay:
                 self.commands.setdefault(name, op)
         for op in load().values():
             self.commands[op.name.upper()] = op
+        preload(self.redis)
         ops = load().values()
         self.help_names = [*BUILTINS, *sorted(op.name for op in ops),
                            *sorted({a for op in ops for a in op.aliases} - set(BUILTINS))]

@@ -89,6 +89,8 @@ class Config:
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
+    # tests: mail.send ends its process right after storing a mail, before queueing the notice
+    test_exit_after_mail_store: int = _int("SSM_TEST_EXIT_AFTER_MAIL_STORE", 0, 0, 1)
     # webhooks (SPEC §10): delivery by the worker's webhooks queue
     webhook_allow_private: int = _int("WEBHOOK_ALLOW_PRIVATE", 0, 0, 1)
     webhook_timeout: int = _int("WEBHOOK_TIMEOUT_SECONDS", 5, 1, 30)

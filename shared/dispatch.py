@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from shared import keys
 from shared.auth import Caller
 from shared.config import Config
@@ -25,7 +27,7 @@ from shared.errors import (
     RequestInProgress,
     Unauthenticated,
 )
-from shared.redis_conn import wait_replicas
+from shared.redis_conn import forget_scripts, wait_replicas
 from shared.registry import Operation
 from shared.schema import validate
 from shared.storage import audit
@@ -112,7 +114,11 @@ def run(op: Operation, ctx: Ctx, raw: Mapping[str, Any],
     authorize(op, ctx.caller)
     args = validate(op.fields, raw, ctx.config, text_fields)
     check_owner(op, ctx.caller, args)
-    outcome = _run(op, ctx, args, idempotency_key)
+    try:
+        outcome = _run(op, ctx, args, idempotency_key)
+    except NoScriptError:
+        forget_scripts(ctx.redis)  # a node restarted or was promoted: send sources again
+        raise
     if ctx.config.wait_replicas and not op.reads:
         wait_replicas(ctx.redis, ctx.config.wait_replicas, ctx.config.wait_timeout_ms)
     return outcome

@@ -1,25 +1,18 @@
 """RQ jobs and their enqueue helpers (queues ``mail``, ``status`` and ``webhooks``);
 docs/WORKERS.md, docs/WEBHOOKS.md.
 
-This module is the RQ side only: enqueueing, the job functions, their retries and timeouts. The
-scripts the jobs run live with the storage they touch (``shared.storage.mail`` notices,
-``shared.storage.status`` sweep, ``shared.storage.messages`` trim).
+This module is the RQ side only, and the only one that knows RQ's keys: enqueueing, the job
+functions, their retries and timeouts. The storage steps the jobs run live with the storage
+they touch (``shared.storage.mail`` notices, ``shared.storage.status`` sweep,
+``shared.storage.messages`` trim).
 
-A job that must exist exactly when a write exists is enqueued in the write's MULTI/EXEC::
-
-    tx = ctx.redis.pipeline()
-    tx.multi()                      # explicit transaction first: RQ then adds to it
-    tx.hset(...)                    # the write
-    jobs.enqueue_mail_notice(ctx.redis, tx, lname, mail_id)
-    tx.execute()                    # write + job, atomically
-
-Jobs take ids and primitives, are idempotent, and declare their retries here. Each job's work
-is ONE Lua script that checks, marks and delivers atomically, so a worker killed at any point
-either did all of it (a retry then finds the mark and does nothing) or none of it (a retry does
-it). The scripts touch a player's keys, the live index and the inboxes in one script: atomic on
-the single-node Redis we run; a Redis Cluster deployment would need these keys on one slot.
-Inbox writes reuse ``messages.DELIVER`` verbatim (``messages.JOB_PRELUDE``), so stream ids
-come from the id log like every other delivery.
+Jobs are queued on the queue client (``ctx.queue``: the data client on a single Redis, a plain
+Redis of its own on a cluster) after the data step they follow, never inside a data MULTI; what
+a crash in between would lose is covered by the data side (the mail outbox, swept by
+:func:`sweep_outbox`). Jobs take ids and primitives, are idempotent, and declare their retries
+here. A job's steps are ordered, each on one hash tag, and the one that must not happen twice
+(appending a notice) writes its own marker in the same script, so a worker killed at any point
+is retried without a repeat (SPEC §8).
 """
 
 from __future__ import annotations
@@ -33,10 +26,11 @@ from typing import Any
 
 from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
+from rq.job import Job
 
 from shared import delivery, events, keys
 from shared.config import Config
-from shared.redis_conn import connect_data
+from shared.redis_conn import connect_data, connect_queue
 from shared.storage import bans, mail, messages, status, webhooks
 
 log = logging.getLogger("ssm.jobs")
@@ -48,6 +42,7 @@ MAIL_RETRY = Retry(max=5, interval=[1, 2, 5, 15, 60])
 MAIL_TIMEOUT = 30    # seconds; also bounds how long a job of a killed worker stays "started"
 STATUS_TIMEOUT = 120
 SWEEP_BATCH = 50     # dead servers handled per sweep script
+OUTBOX_BATCH = 100   # outbox entries handed out per script
 BAN_JOB_SECONDS = 5  # how often the ban outbox job may be queued (only when something is due)
 
 
@@ -55,11 +50,22 @@ def _queue(r: Any, name: str) -> Queue:
     return Queue(name, connection=r)
 
 
-def enqueue_mail_notice(r: Any, tx: Any, lname: str, mail_id: str) -> None:
-    """Queue the live notice for one stored mail, inside the caller's transaction ``tx``."""
-    _queue(r, MAIL_QUEUE).enqueue_call(
-        "shared.jobs.notify_mail", args=(lname, mail_id), pipeline=tx, timeout=MAIL_TIMEOUT,
-        job_id=notice_job_id(lname, mail_id), retry=MAIL_RETRY, result_ttl=0)
+def enqueue_mail_notice(q: Any, lname: str, mail_id: str, pipeline: Any = None) -> None:
+    """Queue the live notice for one stored mail on the queue client ``q`` (on ``pipeline``
+    if given: the caller executes it)."""
+    _queue(q, MAIL_QUEUE).enqueue_call(
+        "shared.jobs.notify_mail", args=(lname, mail_id), pipeline=pipeline,
+        timeout=MAIL_TIMEOUT, job_id=notice_job_id(lname, mail_id), retry=MAIL_RETRY,
+        result_ttl=0)
+
+
+def cancel_mail_notice(q: Any, lname: str, mail_id: str) -> None:
+    """Take back the notice job of a mail that was refused (one round trip)."""
+    job_id = notice_job_id(lname, mail_id)
+    pipe = q.pipeline(transaction=False)
+    pipe.lrem(_queue(q, MAIL_QUEUE).key, 0, job_id)
+    pipe.delete(Job.key_for(job_id))
+    pipe.execute()
 
 
 def notice_job_id(lname: str, mail_id: str) -> str:
@@ -67,15 +73,15 @@ def notice_job_id(lname: str, mail_id: str) -> str:
     return f"mail-{_safe(lname)}-{mail_id}"
 
 
-def enqueue_pending_notice(r: Any, tx: Any, lname: str, server_id: str,
-                           joined_ms: int | None = None) -> None:
+def enqueue_pending_notice(q: Any, lname: str, server_id: str,
+                           joined_ms: int | None = None, pipeline: Any = None) -> None:
     """Queue the pending-mail notice for a player who just came online on ``server_id``.
 
     ``joined_ms`` (Redis TIME of the join) travels in the job's arguments, so a retry compares
     against the join, not against when RQ re-queued it."""
     args = (lname, server_id) if joined_ms is None else (lname, server_id, int(joined_ms))
-    _queue(r, MAIL_QUEUE).enqueue_call(
-        "shared.jobs.notify_pending", args=args, pipeline=tx,
+    _queue(q, MAIL_QUEUE).enqueue_call(
+        "shared.jobs.notify_pending", args=args, pipeline=pipeline,
         timeout=MAIL_TIMEOUT, retry=MAIL_RETRY, result_ttl=0)
 
 
@@ -98,6 +104,14 @@ def _env() -> tuple[Any, Config]:
     return connect_data(config), config
 
 
+def _queue_client(config: Config) -> Any:
+    """The queue Redis a job queues more jobs on: its own job's connection, else (called
+    in-process) a client for REDIS_QUEUE_URL. Never the data client: on a cluster RQ runs on
+    a Redis of its own."""
+    job = get_current_job()
+    return job.connection if job else connect_queue(config)
+
+
 def _pause(config: Config) -> None:
     """Test hook (SSM_TEST_JOB_PAUSE_MS): widen the window in which a test kills the worker."""
     if config.test_job_pause_ms:
@@ -108,14 +122,21 @@ def _pause(config: Config) -> None:
 def notify_mail(lname: str, mail_id: str) -> str:
     """Push a ``mail`` notice to the live server the recipient is online on, once.
 
-    Nothing happens when the mail is gone (deleted, or refused after the job was queued), read,
-    already announced (``keys.mail_notified``), or the recipient is not online on a live server
-    (the pending notice covers it at their next join). One round trip (one script).
+    Nothing is pushed when the mail is gone (deleted, or refused after the job was queued),
+    read, already announced (``keys.mail_notified``), or the recipient is not online on a live
+    server (the pending notice covers it at their next join). Steps: read (the recipient's
+    slot, the heartbeat), append with its marker (``{msg}``), mark announced, drop the outbox
+    entry. Four or five round trips.
     """
     r, config = _env()
     _pause(config)
-    outcome = mail.notify(r, config, lname, mail_id)
-    _pause(config)
+    outcome, data = mail.notice(r, config, lname, mail_id)
+    if data is not None:
+        outcome = mail.deliver_notice(r, config, lname, data)
+        _pause(config)
+        if outcome != "no_server":
+            mail.mark_notified(r, lname, mail_id)
+    mail.outbox_done(r, lname, mail_id)
     return outcome
 
 
@@ -126,7 +147,7 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
     unread mail was already announced since the join (``joined_ms``, default: when the job was
     queued), so a retry, a duplicate job or a live notice racing the join is not repeated. The
     notice names the newest unread mail and the unread count; every unread mail is then marked
-    announced. One round trip (one script).
+    announced. The append carries a marker per join, so a retry never repeats it.
     """
     r, config = _env()
     if joined_ms is None:
@@ -136,9 +157,37 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
             at = at.replace(tzinfo=UTC)  # RQ stores UTC
         joined_ms = int(at.timestamp() * 1000) if at else 0
     _pause(config)
-    outcome = mail.notify_pending(r, config, lname, server_id, joined_ms)
+    outcome, data, ids = mail.pending_notice(r, config, lname, server_id, joined_ms)
+    if data is None:
+        return outcome
+    outcome = mail.deliver_pending(r, config, lname, joined_ms, data)
     _pause(config)
+    if outcome != "no_server":
+        mail.mark_pending(r, lname, ids)
     return outcome
+
+
+def sweep_outbox() -> int:
+    """Queue the notice of every mail whose outbox entry outlived the grace and whose notice
+    job is not on the queue (its web process died between storing the mail and queueing the
+    notice); returns how many. A job still waiting in a backlog is left alone; the notice job
+    is idempotent, so one queued twice in a race is harmless."""
+    r, config = _env()
+    q = _queue_client(config)
+    n = 0
+    while True:
+        due = mail.outbox_due(r, config, OUTBOX_BATCH)
+        pipe = q.pipeline(transaction=False)
+        for lname, mail_id in due:
+            pipe.exists(Job.key_for(notice_job_id(lname, mail_id)))
+        for (lname, mail_id), queued in zip(due, pipe.execute(), strict=True):
+            if not queued:
+                enqueue_mail_notice(q, lname, mail_id)
+                n += 1
+        if len(due) < OUTBOX_BATCH:
+            if n:
+                log.info("outbox: queued %d lost notice(s)", n)
+            return n
 
 
 def sweep_status() -> list[str]:
@@ -271,7 +320,7 @@ def drain_outbox(tag: str) -> int:
     r, config = _env()
     hooks = [(h["id"], set(webhooks.events_of(h)), int(h.get("created") or 0))
              for h in webhooks.all_hooks(r)]
-    queue = _queue(r, WEBHOOKS_QUEUE)
+    queue = _queue(_queue_client(config), WEBHOOKS_QUEUE)
     intervals = retry_intervals(config.webhook_retry_window)
     retry = Retry(max=len(intervals), interval=intervals) if intervals else None
     cursor = r.get(keys.outbox_cursor(tag)) or "0-0"

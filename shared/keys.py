@@ -9,6 +9,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
   or channel send is one atomic script.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
+- ``{ip:<address>}``: one address's login and registration limits.
 - ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists and
   the outbox of pushes not yet confirmed delivered.
 - ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
@@ -103,8 +104,13 @@ def mail_notice_at(lname: str) -> str:
 
 
 def login_fails_name(lname: str) -> str:
-    """string counter with TTL: failed logins for this name in the window."""
+    """string counter with TTL: confirmed failed logins for this name in the window."""
     return f"{_p(lname)}:fails"
+
+
+def login_busy_name(lname: str) -> str:
+    """string counter with TTL: logins for this name whose password is being checked now."""
+    return f"{_p(lname)}:busy"
 
 
 def login_lock_name(lname: str) -> str:
@@ -122,6 +128,11 @@ def player_bans(lname: str) -> str:
 def login_fails_name_via(lname: str, server_id: str) -> str:
     """string counter with TTL: failed logins for this name made through one server."""
     return f"{_p(lname)}:fails:{server_id}"
+
+
+def login_busy_name_via(lname: str, server_id: str) -> str:
+    """string counter with TTL: logins for this name through one server being checked now."""
+    return f"{_p(lname)}:busy:{server_id}"
 
 
 def login_lock_name_via(lname: str, server_id: str) -> str:
@@ -204,6 +215,27 @@ def delivered(tag: str) -> str:
 def inbox_trim_lock() -> str:
     """string with TTL: held by the worker that queued the periodic inbox trim."""
     return f"{P}{{msg}}:trimlock"
+
+
+def notice_sent(marker: str) -> str:
+    """string with TTL: present once the notice ``marker`` names (``mail:<lname>:<mail id>``,
+    ``pending:<lname>:<server id>:<join ms>``) was appended to an inbox: written by the same
+    script as the inbox entry, so a retried notice job never appends it twice."""
+    return f"{P}{{msg}}:sent:{marker}"
+
+
+# --- mail outbox: tag {outbox} --------------------------------------------------------------
+def mail_outbox() -> str:
+    """zset: ``<mail id>:<lname>`` -> unix ms, one per stored mail whose live notice is not
+    yet handled. Added before the mail is stored (a superset), removed by the notice job
+    when it is done; the worker re-queues the notice of an entry left over (a web process
+    that died between storing a mail and queueing its notice)."""
+    return f"{P}{{outbox}}:mail"
+
+
+def outbox_sweep_lock() -> str:
+    """string with TTL, on the queue Redis: held by the worker that queued the outbox sweep."""
+    return f"{P}{{outbox}}:sweeplock"
 
 
 # --- status: tag {status} -------------------------------------------------------------------
@@ -369,22 +401,32 @@ def webhook_counts() -> str:
     return f"{P}{{hooks}}:counts"
 
 
-# --- rate limits and idempotency ------------------------------------------------------------
+# --- rate limits per address: tag {ip:<address>} -------------------------------------------
+def _ip(ip: str) -> str:
+    return f"{P}{{ip:{ip}}}"
+
+
 def login_fails_ip(ip: str) -> str:
-    """string counter with TTL: failed logins from one address in the window."""
-    return f"{P}ipfails:{ip}"
+    """string counter with TTL: confirmed failed logins from one address in the window."""
+    return f"{_ip(ip)}:fails"
+
+
+def login_busy_ip(ip: str) -> str:
+    """string counter with TTL: logins from one address whose password is being checked now."""
+    return f"{_ip(ip)}:busy"
 
 
 def login_lock_ip(ip: str) -> str:
     """string with TTL: present while the address is locked."""
-    return f"{P}iplock:{ip}"
+    return f"{_ip(ip)}:lock"
 
 
 def register_count(ip: str, hour: int) -> str:
     """string counter with TTL: registrations from one address in one clock hour."""
-    return f"{P}reg:{ip}:{hour}"
+    return f"{_ip(ip)}:reg:{hour}"
 
 
+# --- idempotency ------------------------------------------------------------------------------
 def idempotency(caller: str, operation: str, key: str) -> str:
     """string with TTL: ``pending:<fingerprint>`` while the first request with this
     Idempotency-Key runs, then JSON ``{status, body, fp}`` of its answer (secrets removed)."""

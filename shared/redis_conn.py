@@ -160,17 +160,72 @@ def _tag_on(r: RedisCluster, node_name: str) -> str:
 
 
 class Lua:
-    """A Lua script sent by SHA (one round trip), loaded on first use."""
+    """A Lua script sent by SHA, loaded on first use; one idiom for a client and a pipeline.
+
+    ``script(r, keys, args)`` runs it now (one round trip; ``EVAL`` once if the node lacks it).
+    ``script(r, keys, args, pipeline=pipe)`` queues it on ``pipe`` instead (a plain or cluster
+    pipeline, a MULTI or not) and returns ``pipe``; its reply comes with ``pipe.execute()``.
+    A cluster pipeline has no ``evalsha``, so the command is queued with ``execute_command``
+    (which routes it by its keys). A queued ``EVALSHA`` cannot fall back to ``EVAL`` after a
+    ``NOSCRIPT``, so the pipeline form sends the SHA only when :func:`preload_scripts` loaded
+    every script on every primary of ``r`` (processes do at start), and the source otherwise;
+    a ``NoScriptError`` (a node restarted or promoted without them) makes ``r`` send sources
+    again until the next preload (:func:`forget_scripts`, called by the dispatcher).
+
+    Every key a script touches must share one hash tag: keys passed in ``KEYS``, and any key
+    the script builds itself from ids it reads (``keys.around``) must be of the same tag as
+    its ``KEYS``.
+    """
 
     def __init__(self, source: str):
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    def __call__(self, r: Any, keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+    def __call__(self, r: Any, keys: Sequence[str] = (), args: Sequence[Any] = (),
+                 pipeline: Any = None) -> Any:
+        if pipeline is not None:
+            if self.sha in getattr(r, "_ssm_scripts", ()):
+                pipeline.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            else:
+                pipeline.execute_command("EVAL", self.source, len(keys), *keys, *args)
+            return pipeline
         try:
             return r.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
+            forget_scripts(r)
             return r.eval(self.source, len(keys), *keys, *args)
+
+
+class Ordered:
+    """Steps that must reach Redis in order, each on one hash tag (a check, an index, the
+    owning record), sent in as few round trips as that allows: on one Redis every step goes in
+    one MULTI/EXEC (in order, and atomic besides: RQ may add a job to it); a cluster pipeline
+    sends each node's part on its own, so there :meth:`then` sends what is queued and waits
+    for it before the next step is queued. ``pipe`` is the pipeline to queue the current step
+    on; :meth:`execute` returns every reply, in order."""
+
+    def __init__(self, r: Any):
+        self.r, self.replies = r, []
+        if is_cluster(r):
+            self.pipe = r.pipeline(transaction=False)
+        else:
+            self.pipe = r.pipeline()
+            self.pipe.multi()  # explicit, so that RQ adds its commands to it
+
+    def then(self) -> Ordered:
+        if is_cluster(self.r):
+            self.replies += self.pipe.execute()
+            self.pipe = self.r.pipeline(transaction=False)
+        return self
+
+    def execute(self) -> list:
+        return self.replies + self.pipe.execute()
+
+
+def forget_scripts(r: Any) -> None:
+    """A node lacked a script: pipelines on ``r`` send sources until the next preload."""
+    if hasattr(r, "_ssm_scripts"):
+        r._ssm_scripts = frozenset()
 
 
 # --- round-trip accounting (tests/test_roundtrips.py, bench/roundtrips.py) ------------------
@@ -214,11 +269,25 @@ def counting_client(url: str, cluster: bool = False) -> tuple[Any, Counter]:
 
 
 def preload_scripts(r: Any) -> int:
-    """``SCRIPT LOAD`` every Lua script the loaded modules define; returns how many."""
-    scripts = {obj.source for obj in gc.get_objects() if isinstance(obj, Lua)}
-    for source in scripts:
-        r.script_load(source)
+    """``SCRIPT LOAD`` every Lua script the loaded modules define on every primary of ``r``;
+    pipelines on ``r`` then queue them by SHA. Returns how many."""
+    scripts = {obj.source: obj.sha for obj in gc.get_objects() if isinstance(obj, Lua)}
+    for node in primaries(r):
+        pipe = node.pipeline(transaction=False)
+        for source in scripts:
+            pipe.script_load(source)
+        pipe.execute()
+    r._ssm_scripts = frozenset(scripts.values())
     return len(scripts)
+
+
+def preload(r: Any) -> None:
+    """:func:`preload_scripts` at a process's start, if Redis answers (else pipelines send
+    sources until it does: still correct)."""
+    try:
+        preload_scripts(r)
+    except REDIS_ERRORS:
+        pass
 
 
 def batch(r: Any, *steps: Any) -> list[Any]:

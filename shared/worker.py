@@ -50,7 +50,7 @@ from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
 from shared.logs import setup_logging
 from shared.redis_conn import REDIS_ERRORS, connect_data, connect_queue
-from shared.storage import status
+from shared.storage import mail, status
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE, jobs.WEBHOOKS_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
@@ -115,7 +115,9 @@ class Ticker(threading.Thread):
         self.not_before: dict[str, float] = {}
         self.periodic = [(keys.status_sweep_lock(), config.sweep_interval, "sweep_status"),
                          (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes"),
-                         (keys.ban_job_lock(), jobs.BAN_JOB_SECONDS, "ban_outbox")]
+                         (keys.ban_job_lock(), jobs.BAN_JOB_SECONDS, "ban_outbox"),
+                         (keys.outbox_sweep_lock(), config.sweep_interval, "sweep_outbox")]
+        self.config = config
 
     def run(self) -> None:
         while not self.stopping.wait(TICK_SECONDS):
@@ -132,6 +134,8 @@ class Ticker(threading.Thread):
                 due = jobs.ban_job_due(self.data, self.owner, every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
+            elif func == "sweep_outbox" and not mail.outbox_waiting(self.data, self.config):
+                continue  # no notice left behind (the usual case): nothing is written
             else:
                 due = self.conn.set(lock, self.owner, nx=True, px=every * 1000)
                 left_ms = every * 1000 if due else self.conn.pttl(lock)

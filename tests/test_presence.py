@@ -7,6 +7,7 @@ import redis
 from rq import Queue
 
 from shared import keys
+from shared.redis_conn import scan_keys
 
 
 def mail_jobs(queue_url) -> int:
@@ -78,7 +79,7 @@ def test_join_bad_player_token(api, client, live, token):
 def test_join_expired_session(api, client, live, r):
     sid, srv = live
     alice = api.player("alice")
-    for key in r.keys(keys.player_session("alice", "*")):
+    for key in scan_keys(r, keys.player_session("alice", "*")):
         r.delete(key)
     resp = api.join(sid, srv, alice)
     assert resp.status_code == 401 and resp.json["error"]["code"] == "invalid_credentials"

@@ -28,13 +28,33 @@ EXCLUDED = ("player.register", "session.login", "player.password")
 LIMIT = 3 if on_cluster() else 2
 # one more for the audit entry an audited operation appends after its action; presence.join with
 # an ip reads the ban index first; ban.create and ban.lift run ordered steps across {bans}, the
-# player's group and {msg} (docs/DESIGN.md "Round trips" and "Moderation")
-MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1}
+# player's group and {msg}; record.submit checks the player's account and heartbeat (their own
+# slots) before its board script writes, so no script spans slots (docs/DESIGN.md "Round
+# trips" and "Moderation", docs/CLUSTER.md "Operations in several steps")
+MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1}
+# On a cluster every node's exchange counts, and an operation whose ordered steps touch several
+# groups pays one exchange per node per step (docs/CLUSTER.md "Operations in several steps",
+# where these measured figures are listed): held to what they cost now, so a change that adds
+# one fails here.
+CLUSTER = {"ban.create": 10, "ban.lift": 7, "clan.accept": 5, "clan.create": 5,
+           "clan.invite": 4, "mail.send": 4, "player.delete": 6, "presence.join": 6,
+           "presence.leave": 4, "record.submit": 5, "server.delete": 9}
+
+
+# The cluster client now and then re-reads the slot map inside a request (measured: the same
+# operation counted n or n + 1 in successive runs), which counts as one more exchange.
+SLOT_MAP = 1 if on_cluster() else 0
 
 
 def allowed(op: Any) -> int:
-    return LIMIT + (1 if op.audit else 0) + MORE.get(op.name, 0)
-PREFETCH = 2 if on_cluster() else 1
+    if on_cluster() and op.name in CLUSTER:
+        return CLUSTER[op.name] + SLOT_MAP
+    return LIMIT + (1 if op.audit else 0) + MORE.get(op.name, 0) + SLOT_MAP
+
+
+# a prefetching read: the credential's node and the data's (message.read: the inbox and the
+# server's poll slots; name.check: the clan and the player)
+PREFETCH = 3 + SLOT_MAP if on_cluster() else 1
 
 
 def count(api: Any, r: Any, redis_server: Any, config: Any) -> dict[str, dict[str, int]]:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from shared import events, jobs, keys
+from shared.redis_conn import scan_keys
 from shared.storage import webhooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +190,7 @@ def test_create_shows_a_generated_secret_once_and_list_never(client, api, r):
     assert "secret" in first.json and again.status_code == 201
     assert again.json == {k: v for k, v in first.json.items() if k != "secret"}
     assert first.json["secret"] not in json.dumps(
-        [r.get(k) for k in r.keys("ssm:idem:*")])
+        [r.get(k) for k in scan_keys(r, "ssm:idem:*")])
 
     assert client.get(f"/v1/webhooks/{made['id']}/deliveries",
                       headers=api.admin).json == {"deliveries": []}
@@ -391,7 +392,7 @@ def test_retry_intervals_span_the_window():
     assert jobs.retry_intervals(2) == [2] and jobs.retry_intervals(0) == []
 
 
-def test_drain_fans_out_to_subscribers_once_and_moves_the_cursor(job_env, r, redis_server):
+def test_drain_fans_out_to_subscribers_once_and_moves_the_cursor(job_env, r, queue_url):
     import redis
     from rq import Queue
 
@@ -409,7 +410,7 @@ def test_drain_fans_out_to_subscribers_once_and_moves_the_cursor(job_env, r, red
         tx.execute()
     assert jobs.webhook_drains_due(r) == ["status"]
     assert jobs.drain_outbox("status") == 2  # s1, s2 to webhook a; nothing before it existed
-    queue = Queue(jobs.WEBHOOKS_QUEUE, connection=redis.Redis.from_url(redis_server.url))
+    queue = Queue(jobs.WEBHOOKS_QUEUE, connection=redis.Redis.from_url(queue_url))
     queued = [queue.fetch_job(i) for i in queue.job_ids]
     assert sorted(json.loads(j.args[4])["id"] for j in queued) == ["s1", "s2"]
     assert {j.args[0] for j in queued} == {"a"}

@@ -20,6 +20,7 @@ import pytest
 from rq.job import Job
 
 from shared import jobs, keys
+from shared.redis_conn import is_cluster
 from shared.storage import messages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +90,17 @@ def send_mail(client: Any, sender: dict[str, str], to: str, subject: str = "hi")
     return resp.json["id"]
 
 
+def queue_of(r: Any) -> Any:
+    """The Redis holding RQ's keys: the queue Redis on a cluster, else ``r`` itself."""
+    from tests.conftest import SERVERS
+
+    return SERVERS.queue.client() if SERVERS.queue is not None and is_cluster(r) else r
+
+
 def idle(r: Any) -> bool:
     """No mail job queued, scheduled or running."""
-    return not any(r.exists(k) for k in ("rq:queue:mail", "rq:queue:mail:intermediate",
+    q = queue_of(r)
+    return not any(q.exists(k) for k in ("rq:queue:mail", "rq:queue:mail:intermediate",
                                          "rq:scheduled:mail", "rq:wip:mail"))
 
 
@@ -199,12 +208,14 @@ def test_sigkill_mid_job_loses_nothing_and_notifies_once(api, client, r, workers
     else:
         assert inbox(r, sid) == []
     (horse if victim == "horse" else psutil.Process(worker.pid)).send_signal(signal.SIGKILL)
-    wait_for(lambda: not r.exists(Job.key_for(job_id)), timeout=15, what="job finished")
+    wait_for(lambda: not queue_of(r).exists(Job.key_for(job_id)), timeout=15,
+             what="job finished")
     if victim == "horse":
         assert not horse.is_running()  # it really died; the job ran again
     assert [m["mail_id"] for m in inbox(r, sid)] == [mail_id]
     assert r.hget(keys.mail("alice", mail_id), "id") == mail_id
-    assert not r.exists("rq:failed:mail") or r.zcard("rq:failed:mail") == 0
+    q = queue_of(r)
+    assert not q.exists("rq:failed:mail") or q.zcard("rq:failed:mail") == 0
 
 
 # --- status expiry ------------------------------------------------------------------------------
@@ -335,3 +346,40 @@ def test_worker_runs_one_single_queue_worker_per_queue_and_stops_cleanly(workers
     assert proc.wait(20) == 0
     time.sleep(0.3)
     assert [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE] == []
+
+
+# --- a web process killed between a mail and its notice ---------------------------------------
+WEB_SEND = """
+import json, sys
+from wsgi import create_app
+resp = create_app().test_client().post("/v1/mail", headers=json.loads(sys.argv[1]),
+                                       json={"to": "alice", "subject": "s", "body": "b"})
+print("answered", resp.status_code)
+"""
+
+
+def test_web_killed_after_storing_a_mail_loses_no_notice(api, client, r, workers,
+                                                         redis_server, queue_url):
+    """SPEC §8: the web process dies right after the mail is stored, before its notice job is
+    queued (SSM_TEST_EXIT_AFTER_MAIL_STORE); the worker finds the outbox entry and the notice
+    arrives, once."""
+    import json
+
+    from shared.redis_conn import connect
+
+    sid, srv = live_server(api, "One")
+    alice, bob = api.player("alice"), api.player("bob")
+    api.join(sid, srv, alice)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
+    env.update(REDIS_URL=redis_server.url, SSM_TEST_EXIT_AFTER_MAIL_STORE="1")
+    web = subprocess.run([sys.executable, "-c", WEB_SEND, json.dumps(bob)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert web.returncode == 3 and "answered" not in web.stdout, web.stderr[-2000:]
+    (mail_id,) = r.zrange(keys.mailbox("alice"), 0, -1)
+    queue = connect(queue_url)
+    assert idle(queue)  # no notice job was queued
+    workers.start()
+    wait_for(lambda: inbox(r, sid), timeout=20, what="the notice, via the outbox")
+    wait_for(lambda: idle(queue) and not r.zcard(keys.mail_outbox()), what="outbox emptied")
+    time.sleep(2.5)  # more outbox sweeps: nothing more
+    assert [m["mail_id"] for m in inbox(r, sid)] == [mail_id]

@@ -9,9 +9,17 @@ failed logins. A lock answers RateLimited with the seconds left. Where a failure
   game server would lock out all of its players). Such a login is also refused while the
   name's own lock is on.
 
-An attempt is counted before its password is checked (and given back when it succeeds), so
-parallel guesses cannot outrun the lock: while the attempts in flight already fill a limit,
-the next one is refused with Retry-After 1.
+An attempt is reserved before its password is checked (a "busy" count next to the
+failure count), so parallel guesses cannot outrun the lock: while the confirmed failures plus
+the attempts in flight already fill a limit, the next one is refused with Retry-After 1. When
+the check ends the reservation is given back, and only a wrong password adds a failure.
+
+Cluster-safe (SPEC §8): each limit's keys share one hash tag (the name's ``{p:<name>}``, the
+address's ``{ip:<address>}``), and each script touches one limit group. A direct login checks
+two groups: their scripts go out together in one pipeline; when one refuses and the other
+reserved, the reservation is given back (a refused attempt never counts). Only confirmed
+failures lock, so a reservation that is given back can never cause a lock; a process that
+dies mid-attempt leaves a reservation that expires after ``BUSY_TTL_MS``.
 """
 
 from __future__ import annotations
@@ -22,51 +30,42 @@ from shared import keys
 from shared.errors import RateLimited
 from shared.redis_conn import Lua
 
-# KEYS: (lock, counter) per counted limit, then locks that are only checked.
-# ARGV: window seconds, number of counted limits, then (threshold, lock seconds) per limit.
-# Refuses while any lock is on (returns the seconds left) or while attempts in flight already
-# fill a counted limit (returns 1); otherwise counts this attempt as a failure up front
-# (returns 0). Counting before the password check means a burst of parallel guesses gets no
-# more password checks than the limit allows; a success takes its count back.
-BEGIN_LOGIN = Lua("""
-local n = tonumber(ARGV[2])
+BUSY_TTL_MS = 60_000  # longer than any login takes; frees a dead process's reservation
+
+# KEYS: lock, failures, busy of one limit, then locks of the same tag that are only checked.
+# ARGV: threshold, busy TTL (ms). Returns the seconds until a lock ends, 1 while failures plus
+# attempts in flight fill the limit, else 0 after reserving this attempt.
+BEGIN = Lua("""
 local wait = 0
 for i = 1, #KEYS do
-  if i > 2 * n or i % 2 == 1 then
+  if i == 1 or i > 3 then
     local ms = redis.call('PTTL', KEYS[i])
     if ms > 0 then wait = math.max(wait, math.ceil(ms / 1000)) end
   end
 end
 if wait > 0 then return wait end
-for k = 0, n - 1 do
-  local count = tonumber(redis.call('GET', KEYS[2 * k + 2]) or '0')
-  if count >= tonumber(ARGV[2 * k + 3]) then return 1 end
-end
-for k = 0, n - 1 do
-  if redis.call('INCR', KEYS[2 * k + 2]) == 1 then
-    redis.call('EXPIRE', KEYS[2 * k + 2], ARGV[1])
-  end
-end
+local n = tonumber(redis.call('GET', KEYS[2]) or '0') + tonumber(redis.call('GET', KEYS[3]) or '0')
+if n >= tonumber(ARGV[1]) then return 1 end
+redis.call('INCR', KEYS[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return 0""")
 
-# A confirmed failure (already counted by BEGIN): lock each limit whose count is reached.
-# KEYS: (lock, counter) per counted limit; ARGV: (threshold, lock seconds) per limit.
-FAILED_LOGIN = Lua("""
-for k = 0, #KEYS / 2 - 1 do
-  local count = tonumber(redis.call('GET', KEYS[2 * k + 2]) or '0')
-  if count >= tonumber(ARGV[2 * k + 1]) then
-    redis.call('SET', KEYS[2 * k + 1], '1', 'EX', ARGV[2 * k + 2])
-    redis.call('DEL', KEYS[2 * k + 2])
-  end
+# KEYS: lock, failures, busy of one limit. ARGV: outcome (fail | reset | back), threshold, lock
+# seconds, window seconds. Gives the reservation back; 'fail' counts a failure and locks when
+# the threshold is reached, 'reset' starts the count over (a good password for the name).
+END = Lua("""
+if tonumber(redis.call('GET', KEYS[3]) or '0') > 0 and redis.call('DECR', KEYS[3]) == 0 then
+  redis.call('DEL', KEYS[3])
 end
-return 0""")
-
-# A success: the name's count (in the scope the attempt counted in) starts over; the address
-# gets its attempt back. KEYS: name counter, then the address counter if it counted.
-GOOD_LOGIN = Lua("""
-redis.call('DEL', KEYS[1])
-if KEYS[2] and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
-  redis.call('DECR', KEYS[2])
+if ARGV[1] == 'fail' then
+  local n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+  if n >= tonumber(ARGV[2]) then
+    redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
+    redis.call('DEL', KEYS[2])
+  end
+elseif ARGV[1] == 'reset' then
+  redis.call('DEL', KEYS[2])
 end
 return 0""")
 
@@ -77,42 +76,60 @@ class LoginGuard:
 
     def __init__(self, ctx: Any, lname: str):
         c, via = ctx.config, ctx.caller.id if ctx.caller.kind == "server" else None
+        # (lock, failures, busy, threshold, lock seconds, checked locks, reset on success)
         if via:
-            self.counted = [(keys.login_lock_name_via(lname, via),
-                             keys.login_fails_name_via(lname, via),
-                             c.login_name_fails, c.login_name_lock)]
-            self.checked = [keys.login_lock_name(lname)]
+            self.limits = [(keys.login_lock_name_via(lname, via),
+                            keys.login_fails_name_via(lname, via),
+                            keys.login_busy_name_via(lname, via),
+                            c.login_name_fails, c.login_name_lock,
+                            [keys.login_lock_name(lname)], True)]
         else:
-            self.counted = [(keys.login_lock_name(lname), keys.login_fails_name(lname),
-                             c.login_name_fails, c.login_name_lock),
-                            (keys.login_lock_ip(ctx.ip), keys.login_fails_ip(ctx.ip),
-                             c.login_ip_fails, c.login_ip_lock)]
-            self.checked = []
+            self.limits = [(keys.login_lock_name(lname), keys.login_fails_name(lname),
+                            keys.login_busy_name(lname), c.login_name_fails, c.login_name_lock,
+                            [], True),
+                           (keys.login_lock_ip(ctx.ip), keys.login_fails_ip(ctx.ip),
+                            keys.login_busy_ip(ctx.ip), c.login_ip_fails, c.login_ip_lock,
+                            [], False)]
         self.window = c.login_window
+        self.redis = ctx.redis
 
-    def begin(self, pipe: Any) -> None:
-        """Queue on ``pipe`` the lock check that also counts this attempt; its reply goes to
-        :func:`raise_if_refused`. Only whoever created ``pipe`` executes it."""
-        ks = [k for lock, fails, _, _ in self.counted for k in (lock, fails)] + self.checked
-        argv = [self.window, len(self.counted)]
-        argv += [v for _, _, fails, secs in self.counted for v in (fails, secs)]
-        pipe.eval(BEGIN_LOGIN.source, len(ks), *ks, *argv)
+    def begin(self, pipe: Any) -> int:
+        """Queue on ``pipe`` the lock checks that also reserve this attempt, one script per
+        limit; returns how many replies they take (first in ``pipe``'s results), for
+        :meth:`admit`."""
+        for lock, fails, busy, threshold, _, checked, _ in self.limits:
+            BEGIN(self.redis, [lock, fails, busy, *checked], [threshold, BUSY_TTL_MS],
+                  pipeline=pipe)
+        return len(self.limits)
+
+    def admit(self, replies: list) -> None:
+        """RateLimited when a limit refused (:meth:`begin`'s ``replies``); the limits that did
+        reserve are then given back first (one more round trip, only then)."""
+        wait = max(int(w) for w in replies)
+        if not wait:
+            return
+        self._end(["back" if int(w) == 0 else None for w in replies]).execute()
+        raise RateLimited(f"too many failed logins; try again in {wait} s", wait)
 
     def failed(self, r: Any) -> None:
-        """A wrong name or password: lock what reached its limit. One round trip."""
-        ks = [k for lock, fails, _, _ in self.counted for k in (lock, fails)]
-        FAILED_LOGIN(r, ks, [v for _, _, fails, secs in self.counted for v in (fails, secs)])
+        """A wrong name or password: count it, lock what reached its limit. One round trip."""
+        self._end(["fail"] * len(self.limits), r.pipeline(transaction=False)).execute()
 
-    def succeeded(self, tx: Any) -> None:
-        """Queue on ``tx`` the success bookkeeping (name count reset, address attempt back)."""
-        ks = [fails for _, fails, _, _ in self.counted]
-        tx.eval(GOOD_LOGIN.source, len(ks), *ks)
+    def succeeded(self, pipe: Any) -> None:
+        """Queue on ``pipe`` the success bookkeeping (reservations back, the name's count
+        reset)."""
+        self._end(["reset" if reset else "back" for *_, reset in self.limits], pipe)
 
-
-def raise_if_refused(wait: int) -> None:
-    """``wait``: BEGIN_LOGIN's reply, seconds until an attempt may be made (0: go ahead)."""
-    if wait:
-        raise RateLimited(f"too many failed logins; try again in {wait} s", int(wait))
+    def _end(self, outcomes: list[str | None], pipe: Any = None) -> Any:
+        """Queue :data:`END` for each limit with an outcome on ``pipe`` (default: a new
+        non-transactional pipeline, returned for the caller to execute)."""
+        pipe = pipe if pipe is not None else self.redis.pipeline(transaction=False)
+        for (lock, fails, busy, threshold, secs, _, _), outcome in zip(
+                self.limits, outcomes, strict=True):
+            if outcome:
+                END(self.redis, [lock, fails, busy], [outcome, threshold, secs, self.window],
+                    pipeline=pipe)
+        return pipe
 
 
 def count_registration(ctx: Any) -> None:

@@ -231,6 +231,31 @@ end
 """)
 
 
+# KEYS 1 servers set, 2 id log, 3 the notice's marker (``keys.notice_sent``)
+# ARGV 1..5 delivery settings, 6 server id, 7 event, 8 payload JSON (gets ``at``: now),
+# 9 marker TTL (ms). Appends the notice to the server's inbox unless the marker says it was,
+# and sets the marker in the same script: a retried job never appends a notice twice.
+# Returns 'sent', 'done' (marked already) or 'no_server' (not registered).
+SEND_ONCE = Lua(JOB_PRELUDE + """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'done' end
+local data = cjson.decode(ARGV[8])
+data['at'] = now_ms / 1000
+if not send(ARGV[6], ARGV[7], data) then return 'no_server' end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[9])
+return 'sent'""")
+MARKER_TTL_MS = 7 * 86400 * 1000  # longer than any job's retries
+
+
+def send_once(r: Any, config: Any, marker: str, server_id: str, event: str,
+              data: dict[str, Any]) -> str:
+    """Append ``data`` (its ``at`` set to now) to ``server_id``'s inbox once per ``marker``
+    (:data:`SEND_ONCE`): 'sent', 'done' or 'no_server'. One round trip, on the ``{msg}``
+    slot."""
+    return SEND_ONCE(r, [*job_keys(), keys.notice_sent(marker)],
+                     [*job_args(config), server_id, event,
+                      json.dumps(data, ensure_ascii=False), MARKER_TTL_MS])
+
+
 def job_keys() -> list[str]:
     """KEYS[1..2] of every job script: the servers set and the id log."""
     return [keys.servers_all(), keys.message_ids()]

@@ -32,23 +32,20 @@ def member(at_ms: int, lname: str) -> str:
     return f"{at_ms:013d}:{lname}"
 
 
-# KEYS: meta, rank, rec, player account, live index, player's board set, board outbox.
+# KEYS: meta, rank, rec, the board's outbox (one board's slot).
 # ARGV: lname, score, record JSON without player and score ('{...}'), new member, max,
-# submitting server id, oldest live heartbeat (ms), board id, the record.top event's
-# {meta, server, at} ('{...}').
-# Returns false for an unknown board, -1 for an unknown player, -2 when the player is not online
-# on this live server, else {rank, value as text, improved}. The online check, the write and
-# the player's board set change together (one round trip; the keys span three hash tags, so on
-# a Redis Cluster this script would be split). Numbers go back to Redis through
-# string.format('%.0f') (Lua's tostring keeps 14 digits). A record that takes #1 from another
-# player (or is a board's first) emits ``record.top`` into the board's outbox (shared/events.py).
+# submitting server id (unused), oldest live heartbeat (unused), board id, the record.top
+# event's {meta, server, at} ('{...}'), the player's display name.
+# Returns false for an unknown board, else {rank, value as text, improved}. The checks that the
+# player exists and is online on a live server come first, in their own slots
+# (:data:`ENTER`), with the player's board set (an index, a superset): this script writes only
+# the board, last (SPEC §8). Numbers go back to Redis through string.format('%.0f') (Lua's
+# tostring keeps 14 digits). A record that takes #1 from another player (or is a board's
+# first) emits ``record.top`` into the board's outbox (shared/events.py).
 SUBMIT = Lua(events.LUA + """
 local order = redis.call('HGET', KEYS[1], 'order')
 if not order then return false end
-local acct = redis.call('HMGET', KEYS[4], 'name', 'server')
-if not acct[1] then return -1 end
-local beat = redis.call('ZSCORE', KEYS[5], ARGV[6])
-if acct[2] ~= ARGV[6] or not beat or tonumber(beat) < tonumber(ARGV[7]) then return -2 end
+local acct = {ARGV[10]}
 local op = redis.call('HGET', KEYS[1], 'operator')
 local desc = order == 'desc'
 local new, max = tonumber(ARGV[2]), tonumber(ARGV[5])
@@ -83,7 +80,6 @@ if (not old) or value ~= old then
   redis.call('HSET', KEYS[3], ARGV[1], '{"player":' .. cjson.encode(acct[1]) .. ',' ..
              string.sub(ARGV[3], 2, -2) .. ',"score":' .. text .. '}')
 end
-redis.call('SADD', KEYS[6], ARGV[8])
 local rank = redis.call('ZRANK', KEYS[2], m) + 1
 local text = string.format('%.0f', value)
 if rank == 1 and (not first or string.sub(first, 15) ~= ARGV[1]) then
@@ -95,12 +91,38 @@ if rank == 1 and (not first or string.sub(first, 15) ~= ARGV[1]) then
              string.format('%.0f', p['score']) .. '}'
     end
   end
-  emit(KEYS[7], 'record.top', '{"board":' .. cjson.encode(ARGV[8]) .. ',"rank":1,"player":' ..
+  emit(KEYS[4], 'record.top', '{"board":' .. cjson.encode(ARGV[8]) .. ',"rank":1,"player":' ..
        cjson.encode(acct[1]) .. ',"score":' .. text .. ',' .. string.sub(ARGV[9], 2, -2) ..
        ',"previous":' .. prev .. '}')
 end
 return {rank, text, improved and 1 or 0}
 """)
+
+# KEYS: account, board set (one player's slot). ARGV: board id. The first step of a record:
+# the board joins the player's board set (a superset: a board there without the player's record
+# holds none) when the account exists; returns the account's {name, server}.
+ENTER = Lua("""
+local acct = redis.call('HMGET', KEYS[1], 'name', 'server')
+if acct[1] then redis.call('SADD', KEYS[2], ARGV[1]) end
+return acct""")
+
+# KEYS: meta, rank, rec (one board). ARGV: lname. Returns false for an unknown board, 0 when the
+# player has no record there, 1 when the record was removed.
+REMOVE = Lua("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if not raw then return 0 end
+redis.call('ZREM', KEYS[2], cjson.decode(raw)['member'])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1""")
+
+# KEYS: rank, rec (one board). ARGV: lname. Returns {rank, record JSON} or false.
+OF_PLAYER = Lua("""
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return false end
+local rank = redis.call('ZRANK', KEYS[1], cjson.decode(raw)['member'])
+if not rank then return false end
+return {rank + 1, raw}""")
 
 # KEYS: meta, rank, rec. ARGV: first index (0-based), count. Returns false for an unknown
 # board, else {more (0|1), record JSON...} for up to count records from that index.

@@ -7,6 +7,7 @@ The worker's sweep (``shared.jobs.sweep_status``) expires lapsed servers with :d
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from shared import events, keys
@@ -66,55 +67,99 @@ def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
                      [status_ttl, period_ms, owner]) == 1
 
 
-# KEYS 3 status data, 4 status outbox, 5..6 (unused), 7 live index
-# ARGV 6 STATUS_TTL, 7 batch size, 8/9 account key around the name, 10/11 players-set key
-# around the server id. Returns {expired server ids..., notices sent}. Each expired server is a
-# server.offline webhook event (shared/events.py).
-SWEEP = Lua(messages.JOB_PRELUDE + events.LUA + """
-local cutoff = now_ms - tonumber(ARGV[6]) * 1000
-local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', '(' .. cutoff, 'LIMIT', 0, ARGV[7])
-local gone = {}
-for _, id in ipairs(dead) do
-  local beat = math.floor(tonumber(redis.call('ZSCORE', KEYS[7], id)) / 1000)
-  redis.call('ZREM', KEYS[7], id)
-  local raw = redis.call('HGET', KEYS[3], id)
-  redis.call('HDEL', KEYS[3], id)
-  local ok, d = pcall(cjson.decode, raw or '')
-  local name = (ok and type(d) == 'table' and type(d.name) == 'string') and d.name or id
-  local set = ARGV[10] .. id .. ARGV[11]
-  for _, lname in ipairs(redis.call('SMEMBERS', set)) do
-    local acct = ARGV[8] .. lname .. ARGV[9]
-    if redis.call('HGET', acct, 'server') == id then
-      redis.call('HDEL', acct, 'server')
-      local seen = tonumber(redis.call('HGET', acct, 'last_seen') or 0)
-      if beat > seen then redis.call('HSET', acct, 'last_seen', beat) end
-    end
-  end
-  redis.call('DEL', set)
-  gone[#gone + 1] = {id, name}
-  emit(KEYS[4], 'server.offline', cjson.encode({id = id, name = name, last_heartbeat = beat}))
+# The sweep, in ordered steps, each on one hash tag (SPEC §8), so a crash or a second sweep at
+# any point finishes the work and announces each expiry once:
+#   1. {status}: the lapsed servers, their last heartbeat and name (a read);
+#   2. each server's slot: who it had online; each player's slot (CLEAR): the account's
+#      ``server`` is cleared only if it still names that server, ``last_seen`` becomes the last
+#      heartbeat; then the server's player set goes;
+#   3. {msg} (ANNOUNCE): ``server_offline`` to every live server, with a marker per (server,
+#      heartbeat) in the same script: announced once whichever sweep gets there;
+#   4. {status} (FORGET): the live entry and the heartbeat data go, only if the heartbeat is
+#      still the lapsed one (a server that came back stays), with the server.offline webhook
+#      event in the same script. The owning record goes last.
+
+# KEYS: account. ARGV: server id, last heartbeat (s).
+CLEAR = Lua("""
+if redis.call('HGET', KEYS[1], 'server') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'server')
+  local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or 0)
+  if tonumber(ARGV[2]) > seen then redis.call('HSET', KEYS[1], 'last_seen', ARGV[2]) end
 end
+return 0""")
+
+# KEYS 1 servers set, 2 id log, 3 the expiry's marker. ARGV 1..5 delivery settings, 6 server
+# id, 7 its name, 8 marker TTL (ms), then the live servers to tell. Returns notices sent.
+ANNOUNCE = Lua(messages.JOB_PRELUDE + """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local sent = 0
-if #gone > 0 then
-  for _, to in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], cutoff, '+inf')) do
-    for _, g in ipairs(gone) do
-      if send(to, 'server_offline', {type = 'server_offline', from = 'ssm', to = to,
-          server = g[1], name = g[2], body = g[2] .. ' went offline', at = now_ms / 1000})
-      then sent = sent + 1 end
-    end
-  end
+for i = 9, #ARGV do
+  if send(ARGV[i], 'server_offline', {type = 'server_offline', from = 'ssm', to = ARGV[i],
+      server = ARGV[6], name = ARGV[7], body = ARGV[7] .. ' went offline', at = now_ms / 1000})
+  then sent = sent + 1 end
 end
-local out = {}
-for _, g in ipairs(gone) do out[#out + 1] = g[1] end
-out[#out + 1] = sent
-return out""")
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[8])
+return sent""")
+
+# KEYS: live index, status data, status outbox. ARGV: server id, the lapsed heartbeat, the
+# server's name. Returns 1 if removed; the removal is a server.offline webhook event
+# (shared/events.py), written in the same script.
+FORGET = Lua(events.LUA + """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+emit(KEYS[3], 'server.offline', cjson.encode({id = ARGV[1], name = ARGV[3],
+     last_heartbeat = math.floor(tonumber(ARGV[2]) / 1000)}))
+return 1""")
 
 
 def sweep(r: Any, config: Any, batch: int) -> list:
-    """Expire up to ``batch`` lapsed servers (see :data:`SWEEP`); returns their ids followed by
-    the number of notices sent. One round trip."""
-    return SWEEP(r, [*messages.job_keys(), keys.status_data(), keys.outbox("status"), "", "",
-                     keys.status_live()],
-                 [*messages.job_args(config), config.status_ttl, batch,
-                  *keys.around(keys.player(keys.HOLE)),
-                  *keys.around(keys.server_players(keys.HOLE))])
+    """Expire up to ``batch`` lapsed servers (the steps above); returns their ids followed by
+    the number of notices sent. Five round trips."""
+    now_ms = int(time.time() * 1000)
+    cutoff = now_ms - config.status_ttl * 1000
+    pipe = r.pipeline(transaction=False)
+    # scores as Redis writes them: FORGET compares them as text
+    pipe.zrangebyscore(keys.status_live(), "-inf", f"({cutoff}", start=0, num=batch,
+                       withscores=True, score_cast_func=_text)
+    pipe.zrangebyscore(keys.status_live(), cutoff, "+inf")
+    dead, live = pipe.execute()
+    if not dead:
+        return [0]
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.status_data(), [sid for sid, _ in dead])
+    for sid, _ in dead:
+        pipe.smembers(keys.server_players(sid))
+    names, *online = pipe.execute()
+    pipe = r.pipeline(transaction=False)
+    for (sid, beat), players in zip(dead, online, strict=True):
+        for lname in players:
+            CLEAR(r, [keys.player(lname)], [sid, int(float(beat)) // 1000], pipeline=pipe)
+    pipe.execute()
+    pipe = r.pipeline(transaction=False)
+    for sid, _ in dead:
+        pipe.delete(keys.server_players(sid))
+    for (sid, beat), raw in zip(dead, names, strict=True):
+        ANNOUNCE(r, [*messages.job_keys(), keys.notice_sent(f"offline:{sid}:{beat}")],
+                 [*messages.job_args(config), sid, _name(raw, sid), messages.MARKER_TTL_MS,
+                  *live], pipeline=pipe)
+    sent = sum(pipe.execute()[len(dead):])
+    pipe = r.pipeline(transaction=False)
+    for (sid, beat), raw in zip(dead, names, strict=True):
+        FORGET(r, [keys.status_live(), keys.status_data(), keys.outbox("status")],
+               [sid, beat, _name(raw, sid)], pipeline=pipe)
+    gone = [sid for (sid, _), done in zip(dead, pipe.execute(), strict=True) if done]
+    return [*gone, sent]
+
+
+def _text(score: Any) -> str:
+    return score.decode() if isinstance(score, bytes) else str(score)
+
+
+def _name(raw: str | None, server_id: str) -> str:
+    try:
+        data = json.loads(raw or "")
+    except ValueError:
+        return server_id
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else server_id

@@ -99,10 +99,11 @@ def delete(r: Any, webhook_id: str) -> bool:
     """Remove a webhook and its log; False when there was none. One round trip (MULTI)."""
     tx = r.pipeline()
     tx.srem(keys.webhook_ids(), webhook_id)
-    tx.delete(keys.webhook(webhook_id), keys.webhook_deliveries(webhook_id),
-              keys.webhook_inflight(webhook_id))
-    removed, deleted = tx.execute()
-    return bool(removed or deleted)
+    for key in (keys.webhook(webhook_id), keys.webhook_deliveries(webhook_id),
+                keys.webhook_inflight(webhook_id)):
+        tx.delete(key)  # one key per DEL: a cluster pipeline takes no more
+    removed, *deleted = tx.execute()
+    return bool(removed or any(deleted))
 
 
 def deliveries(r: Any, webhook_id: str) -> list[dict[str, Any]] | None:
