@@ -3,21 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import NotFound
-from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
 from shared.schema import PLAYER_PATH_NAME as NAME
 from shared.schema import Str
 from shared.storage import records as boards
-
-# KEYS: meta, rank, rec (one board). ARGV: lname. Returns false for an unknown board, 0 when the
-# player has no record there, 1 when the record was removed.
-VOID = Lua("""
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local raw = redis.call('HGET', KEYS[3], ARGV[1])
-if not raw then return 0 end
-redis.call('ZREM', KEYS[2], cjson.decode(raw)['member'])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1""")
 
 
 @operation("record.void", "DELETE", "/v1/boards/{board}/records/{name}", auth=ADMIN,
@@ -43,7 +32,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
     the player has no record).
     """
     board, lname = args["board"], args["name"].lower()
-    got = VOID(ctx.redis, boards.board_keys(board), [lname])
+    got = boards.REMOVE(ctx.redis, boards.board_keys(board), [lname])
     if got is None:
         raise boards.no_board(board)
     if not got:
