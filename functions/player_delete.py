@@ -53,8 +53,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     if not found:
         raise NotFound(f"no player named {args['name']}")
     steps = Ordered(ctx.redis)  # records, presence and clan first; the player's keys last
+    now = ctx.now()
     for board in sorted(boards):
-        records.REMOVE(ctx.redis, records.board_keys(board), [lname], pipeline=steps.pipe)
+        records.REMOVE(ctx.redis, records.board_keys(board, now), [lname], pipeline=steps.pipe)
     if server:
         steps.pipe.srem(keys.server_players(server), lname)
     if ltag:  # leave the clan: an owner's passes to the earliest member, or is deleted

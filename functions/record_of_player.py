@@ -33,11 +33,10 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     found, boards = pipe.execute()
     if not found:
         raise NotFound(f"no player named {args['name']}")
-    boards = sorted(boards)
+    boards, now = sorted(boards), ctx.now()
     pipe = ctx.redis.pipeline(transaction=False)
     for board in boards:
-        records.OF_PLAYER(ctx.redis, [keys.board_rank(board), keys.board_records(board)],
-                          [lname], pipeline=pipe)
+        records.OF_PLAYER(ctx.redis, records.board_keys(board, now), [lname], pipeline=pipe)
     listed = []
     for board, got in zip(boards, pipe.execute() if boards else [], strict=True):
         if got:

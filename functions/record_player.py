@@ -31,7 +31,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``not_found`` (404): the board does not exist, or the player has no record on it.
     """
     board, around = args["board"], args["around"]
-    out = records.AROUND(ctx.redis, records.board_keys(board), [args["name"].lower(), around])
+    out = records.AROUND(ctx.redis, records.board_keys(board, ctx.now()),
+                         [args["name"].lower(), around])
     if out is None:
         raise records.no_board(board)
     if not out:

@@ -62,7 +62,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     if online_on != server_id or beat is None or beat < cutoff_ms(ctx):
         raise Forbidden(f"player {args['player']} is not online on this server")
     result = records.SUBMIT(
-        ctx.redis, [*records.board_keys(board), keys.board_outbox(board)],
+        ctx.redis, [*records.board_keys(board, at_ms / 1000), keys.board_outbox(board)],
         [lname, args["score"], head, member, MAX_SAFE_INT, server_id, cutoff_ms(ctx), board,
          json.dumps(event), name])
     if not result:

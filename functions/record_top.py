@@ -24,17 +24,12 @@ from shared.storage import records
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A page of a leaderboard, best first.
 
-    Equal scores rank the older record first. To read the next page, pass ``next_cursor`` as
-    ``cursor``; it is null on the last page. Ranks are those at the time of reading, so pages read
-    while scores change may repeat or skip a record.
+    On a board with ``reset``, the current season's. Equal scores rank the older record first. To
+    read the next page, pass ``next_cursor`` as ``cursor``; it is null on the last page. Ranks are
+    those at the time of reading, so pages read while scores change may repeat or skip a record.
 
     Errors:
     - ``not_found`` (404): the board does not exist.
     """
-    first, limit = int(args.get("cursor") or 0), args["limit"]
-    out = records.TOP(ctx.redis, records.board_keys(args["board"]), [first, limit])
-    if not out:
-        raise records.no_board(args["board"])
-    more, *raws = out
-    listed = [records.render(raw, first + i + 1) for i, raw in enumerate(raws) if raw != "null"]
-    return {"records": listed, "next_cursor": str(first + limit) if more else None}
+    return records.page(ctx.redis, args["board"], ctx.now(), int(args.get("cursor") or 0),
+                        args["limit"])

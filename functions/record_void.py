@@ -32,7 +32,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
     the player has no record).
     """
     board, lname = args["board"], args["name"].lower()
-    got = boards.REMOVE(ctx.redis, boards.board_keys(board), [lname])
+    got = boards.REMOVE(ctx.redis, boards.board_keys(board, ctx.now()), [lname])
     if got is None:
         raise boards.no_board(board)
     if not got:

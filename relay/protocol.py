@@ -235,16 +235,41 @@ def _moderation(data: dict[str, Any], names: dict[str, str]) -> list[str] | None
     return None
 
 
+def _day(epoch: Any) -> str:
+    """A season boundary (unix seconds) as ``2026-11-30``; a boundary is always midnight UTC."""
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch)) if isinstance(epoch, int) else "-"
+
+
+def _seasons(data: dict[str, Any]) -> list[str] | None:
+    """``season.list`` as one line per season: its days and its top 3; else None."""
+    if not ({"board", "current", "seasons"} <= set(data) and isinstance(data["seasons"], list)):
+        return None
+    out = [f"{_scalar(data['board'])}: season {data['current']} now, "
+           f"reset {_scalar(data.get('reset')) if data.get('reset') else 'never'}"]
+    for s in data["seasons"]:
+        if not isinstance(s, dict):
+            continue
+        end = s.get("end")
+        days = f"{_day(s.get('start'))} to " + (_day(end) if end is not None else "now")
+        top = ", ".join(f"{t.get('rank')}. {_scalar(t.get('player'))} {_scalar(t.get('score'))}"
+                        for t in s.get("top") or [] if isinstance(t, dict)) or "no records"
+        now = " (current)" if s.get("season") == data["current"] else ""
+        out.append(f"  season {_scalar(s.get('season'))}{now}, {days}: {top}")
+    return out
+
+
 def human_lines(data: Any, names: dict[str, str] | None = None) -> list[str]:
     """A result as readable lines: ``key: value``; a list of records one per indented line.
     Times read as UTC; a ``server`` id also shows its name when ``names`` has it. Moderation
-    answers (bans, checks, clans, the audit log) read as sentences."""
+    answers (bans, checks, clans, the audit log) and a board's seasons read as sentences."""
     if data is None:
         return ["OK"]
     if not isinstance(data, dict):
         return [_scalar(data)]
     names = names or {}
     special = _moderation(data, names)
+    if special is None:
+        special = _seasons(data)
     if special is not None:
         return special
 

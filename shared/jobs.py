@@ -31,7 +31,7 @@ from rq.job import Job
 from shared import delivery, events, keys
 from shared.config import Config
 from shared.redis_conn import connect_data, connect_queue
-from shared.storage import bans, mail, messages, status, webhooks
+from shared.storage import bans, mail, messages, seasons, status, webhooks
 
 log = logging.getLogger("ssm.jobs")
 
@@ -242,6 +242,26 @@ def ban_outbox() -> int:
     (log.info if redone or pruned else log.debug)(
         "bans: %d unfinished push(es) redone, %d expired ban(s) pruned", redone, pruned)
     return redone
+
+
+def archive_seasons() -> int:
+    """Archive the ended seasons of every board due (``keys.seasons_due``): each season's top 3
+    and its ``season.ended`` event, once, then drop seasons beyond SEASONS_KEPT
+    (shared/storage/seasons.py). Returns how many events were emitted."""
+    r, config = _env()
+    now = time.time()
+    emitted = boards = 0
+    while True:
+        due = r.zrangebyscore(keys.seasons_due(), "-inf", int(now * 1000), start=0,
+                              num=seasons.DUE_BATCH)
+        for board in due:
+            emitted += seasons.archive(r, board, now, config.seasons_kept)
+        boards += len(due)
+        if len(due) < seasons.DUE_BATCH:
+            break
+    (log.info if boards else log.debug)("seasons: %d board(s) archived, %d season.ended "
+                                        "event(s)", boards, emitted)
+    return emitted
 
 
 # --- webhooks: outboxes drained into one delivery job per (event, webhook) --------------------

@@ -9,6 +9,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
   or channel send is one atomic script.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
+- ``{seasons}``: when each board with ``reset`` next needs its past seasons archived.
 - ``{ip:<address>}``: one address's login and registration limits.
 - ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists and
   the outbox of pushes not yet confirmed delivered.
@@ -264,22 +265,44 @@ def board(board_id: str) -> str:
     return f"{_b(board_id)}:meta"
 
 
-def board_rank(board_id: str) -> str:
+def board_rank(board_id: str, period: str = "") -> str:
     """zset: member '<at ms, 13 digits>:<lname>' -> score (negated when order is desc).
 
-    Equal scores sort by member, so the earlier record ranks first in either order."""
-    return f"{_b(board_id)}:rank"
+    Equal scores sort by member, so the earlier record ranks first in either order. A board
+    with ``reset`` has one per season, named by the season's calendar ``period``
+    (``shared.storage.seasons.period_id``: ``d<day>``, ``w<week>``, ``m<month>``)."""
+    return f"{_b(board_id)}:rank:{period}" if period else f"{_b(board_id)}:rank"
 
 
-def board_records(board_id: str) -> str:
-    """hash: lname -> JSON {player, score, meta, server, at, member}."""
-    return f"{_b(board_id)}:rec"
+def board_records(board_id: str, period: str = "") -> str:
+    """hash: lname -> JSON {player, score, meta, server, at, member}; one per season, like
+    ``board_rank``."""
+    return f"{_b(board_id)}:rec:{period}" if period else f"{_b(board_id)}:rec"
+
+
+def board_seasons(board_id: str) -> str:
+    """hash: the archive of a board with ``reset``: season number -> JSON list of its top 3
+    records (as stored in ``board_records``), written once by the worker when the season has
+    ended; ``from`` -> the oldest season still kept."""
+    return f"{_b(board_id)}:seasons"
 
 
 def boards_index() -> str:
     """set: every board id, added before the board's meta is written (a superset: an id whose
     meta hash is missing is no board)."""
     return f"{P}{{boards}}:index"
+
+
+# --- seasons: tag {seasons} ------------------------------------------------------------------
+def seasons_due() -> str:
+    """zset: board id -> when its current season ends (unix ms, plus a grace period): the
+    worker archives the boards due. An index written as a superset, before the board."""
+    return f"{P}{{seasons}}:due"
+
+
+def seasons_job_lock() -> str:
+    """string with TTL: held by the worker that queued the season archive job this period."""
+    return f"{P}{{seasons}}:joblock"
 
 
 # --- bans: tag {bans} -----------------------------------------------------------------------

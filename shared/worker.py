@@ -50,11 +50,12 @@ from shared import jobs, keys, metrics
 from shared.config import Config, ConfigError
 from shared.logs import setup_logging
 from shared.redis_conn import REDIS_ERRORS, connect_data, connect_queue
-from shared.storage import mail, status
+from shared.storage import mail, seasons, status
 
 QUEUES = (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE, jobs.WEBHOOKS_QUEUE)
 MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead workers
 TICK_SECONDS = 0.25
+SEASONS_CHECK_SECONDS = 5  # a board's ended season is archived within this (plus its grace)
 # RQ's scheduler (mail worker: the retries' back-off) polls and writes its heartbeat this often;
 # RQ hard-wires 1 s, ~18 KB of append-only file a minute on an idle backend. A retry is queued
 # at most this much after its back-off.
@@ -100,8 +101,8 @@ class SimpleWorkerSlowerScheduler(QuietRetries, SlowerScheduler, SimpleWorker):
 
 class Ticker(threading.Thread):
     """Queues ``sweep_status`` every STATUS_SWEEP_SECONDS, ``trim_inboxes`` every
-    MESSAGE_TRIM_SECONDS and ``ban_outbox`` every 5 s (only when due), each at most once per
-    period across all worker processes."""
+    MESSAGE_TRIM_SECONDS, ``ban_outbox`` and ``archive_seasons`` every 5 s (only when due), each
+    at most once per period across all worker processes."""
 
     def __init__(self, config: Config, name: str):
         super().__init__(name="ssm-ticker", daemon=True)
@@ -116,7 +117,8 @@ class Ticker(threading.Thread):
         self.periodic = [(keys.status_sweep_lock(), config.sweep_interval, "sweep_status"),
                          (keys.inbox_trim_lock(), config.trim_interval, "trim_inboxes"),
                          (keys.ban_job_lock(), jobs.BAN_JOB_SECONDS, "ban_outbox"),
-                         (keys.outbox_sweep_lock(), config.sweep_interval, "sweep_outbox")]
+                         (keys.outbox_sweep_lock(), config.sweep_interval, "sweep_outbox"),
+                         (keys.seasons_job_lock(), SEASONS_CHECK_SECONDS, "archive_seasons")]
         self.config = config
 
     def run(self) -> None:
@@ -132,6 +134,8 @@ class Ticker(threading.Thread):
                 due = status.sweep_due(self.data, self.owner, self.status_ttl, every * 1000)
             elif func == "ban_outbox":  # only when a push was left unfinished or a ban expired
                 due = jobs.ban_job_due(self.data, self.owner, every * 1000)
+            elif func == "archive_seasons":  # only when a board's season has ended
+                due = seasons.due(self.data, self.owner, int(time.time() * 1000), every * 1000)
             elif time.monotonic() < self.not_before.get(func, 0.0):
                 continue  # another process holds this period's lock: ask again when it lapses
             elif func == "sweep_outbox" and not mail.outbox_waiting(self.data, self.config):

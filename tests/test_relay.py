@@ -898,6 +898,28 @@ def test_human_replies_show_utc_times_and_server_names(relay, api, client):
     assert json_mode.cmd("WHOIS", "alice")["data"]["server"] == server_id
 
 
+def test_seasons_over_the_relay(relay, api, client):
+    server_id, headers = api.server("Fun CTF")
+    alice = api.player("alice")
+    assert api.heartbeat(server_id, headers).status_code == 200
+    assert api.join(server_id, headers, alice).status_code == 200
+    assert client.put("/v1/boards/ctf.daily", json={"order": "desc", "operator": "best",
+                                                    "reset": "daily"},
+                      headers=api.admin).status_code == 201
+    assert client.post("/v1/boards/ctf.daily/records", json={"player": "alice", "score": 9},
+                       headers=headers).status_code == 200
+    season = client.get("/v1/boards/ctf.daily/seasons").json["seasons"][0]
+    start, end = (time.strftime("%Y-%m-%d", time.gmtime(season[k])) for k in ("start", "end"))
+    c = greeted(relay.port, "HUMAN")
+    c.send("SEASONS ctf.daily")
+    lines = c.upto(b"> ").decode().split("\r\n")
+    assert lines[:2] == ["ctf.daily: season 0 now, reset daily",
+                         f"  season 0 (current), {start} to {end}: 1. alice 9"]
+    json_mode = greeted(relay.port, "CLIENT")
+    got = json_mode.cmd("SEASON", "ctf.daily 0")
+    assert [rec["player"] for rec in got["data"]["records"]] == ["alice"], got
+
+
 # --- HELP -----------------------------------------------------------------------------------
 def test_help_mail_shows_only_the_words_the_parser_fills(relay):
     c = greeted(relay.port)

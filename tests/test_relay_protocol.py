@@ -149,6 +149,22 @@ def test_human_lines_show_utc_times_and_server_names():
                          "x": {"server": None}}) == ["a", "b"]
 
 
+def test_human_lines_show_seasons_by_day_with_their_top_3():
+    listed = {"board": "ctf.daily", "reset": "daily", "current": 1, "seasons": [
+        {"season": 1, "start": 1795478400, "end": 1795564800, "top": []},
+        {"season": 0, "start": 1795392000, "end": 1795478400,
+         "top": [{"rank": 1, "player": "alice", "score": 9},
+                 {"rank": 2, "player": "bob", "score": 4}]}]}
+    assert p.human_lines(listed) == [
+        "ctf.daily: season 1 now, reset daily",
+        "  season 1 (current), 2026-11-24 to 2026-11-25: no records",
+        "  season 0, 2026-11-23 to 2026-11-24: 1. alice 9, 2. bob 4"]
+    endless = {"board": "b", "reset": None, "current": 0,
+               "seasons": [{"season": 0, "start": 1795392000, "end": None, "top": []}]}
+    assert p.human_lines(endless)[:2] == ["b: season 0 now, reset never",
+                                          "  season 0 (current), 2026-11-23 to now: no records"]
+
+
 def test_stream_key_orders_ids():
     ids = ["0", "5", "5-1", "10-0", "9-99"]
     assert sorted(ids, key=p.stream_key) == ["0", "5", "5-1", "9-99", "10-0"]

@@ -21,11 +21,11 @@ ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.log
 
 
 def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Two live servers, players alice and bob online on the first, a board with both their
-    records, a mail from bob to alice, a message to the first server, settings of alice and the
-    server, the server in channel lobby; for the ban operations a ban on alice, for the clan
-    operations and name.check a clan ACE (see below). Returns
-    (example value -> real value, headers by kind)."""
+    """Two live servers, players alice and bob online on the first, two boards (one daily)
+    with both their records, a mail from bob to alice, a message to the first server, settings of
+    alice and the server, the server in channel lobby; for the ban operations a ban on alice, for
+    the clan operations and name.check a clan ACE (see below). Returns (example value -> real
+    value, headers by kind)."""
     c = api.client
     sid, srv = api.server("Desert CTF #1")
     sid2, srv2 = api.server("Other")
@@ -40,13 +40,15 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     real[TOKEN] = api.token(alice)
     for player in (alice, bob):
         assert api.join(sid, srv, player).status_code == 200
-    if op_name != "board.create":  # it must create the board
-        assert c.put("/v1/boards/ctf.ac_desert", json={"order": "desc", "operator": "best"},
-                     headers=api.admin).status_code == 201
-        for name, score in (("alice", 7), ("bob", 5)):
-            assert c.post("/v1/boards/ctf.ac_desert/records", headers=srv,
-                          json={"player": name, "score": score, "meta": {"flags": score}}
-                          ).status_code == 200
+    if op_name != "board.create":  # it must create the board; the season examples read a
+        for board, reset in (("ctf.ac_desert", None), ("ctf.daily", "daily")):  # daily one
+            assert c.put(f"/v1/boards/{board}", json={"order": "desc", "operator": "best",
+                                                      **({"reset": reset} if reset else {})},
+                         headers=api.admin).status_code == 201
+            for name, score in (("alice", 7), ("bob", 5)):
+                assert c.post(f"/v1/boards/{board}/records", headers=srv,
+                              json={"player": name, "score": score, "meta": {"flags": score}}
+                              ).status_code == 200
     sent = c.post("/v1/mail", json={"to": "alice", "subject": "hi", "body": "gg"}, headers=bob)
     real[MAIL] = sent.json["id"]
     assert c.post("/v1/messages", json={"to": sid, "body": "hello"},

@@ -1,8 +1,10 @@
 """Leaderboards: how records are encoded in Redis, the scripts that read and write them, and how
 a record is rendered.
 
-A board ``{b:<board>}`` has three keys (see shared/keys.py): ``meta`` (order, operator, created),
-``rank`` (zset) and ``rec`` (hash lname -> record JSON). The zset member is
+A board ``{b:<board>}`` has three keys (see shared/keys.py): ``meta`` (order, operator, created,
+reset), ``rank`` (zset) and ``rec`` (hash lname -> record JSON); a board with ``reset`` has a
+``rank`` and a ``rec`` per season (shared/storage/seasons.py), and every script below takes the
+keys of the request's time and picks the board's (``seasons.PICK``). The zset member is
 ``<at ms, 13 digits>:<lname>`` and its score the value, negated on a ``desc`` board, so ZRANGE
 ascending is rank order and equal values rank the earlier record first. Values are integers
 kept within +-(2**53 - 1) (exact in a double); ``incr`` saturates there, ``decr`` floors at 0.
@@ -17,22 +19,25 @@ from shared import events, keys
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.schema import BOARD_ID, Str
+from shared.storage import seasons
 
 BOARD = Str("board", where="path", pattern=BOARD_ID, doc="board id [a-z0-9_.:-]{1,64}")
 ORDERS = ("asc", "desc")
 OPERATORS = ("best", "set", "incr", "decr")
 
 
-def board_keys(board_id: str) -> list[str]:
-    """The board's meta, rank and records keys (one hash tag), in the order scripts take them."""
-    return [keys.board(board_id), keys.board_rank(board_id), keys.board_records(board_id)]
+def board_keys(board_id: str, t: float) -> list[str]:
+    """The board's meta, then its rank and records keys for the time ``t`` (unix seconds) for
+    each kind of board (``seasons.time_keys``): one hash tag, in the order scripts take them."""
+    return [keys.board(board_id), *seasons.time_keys(board_id, t)]
 
 
 def member(at_ms: int, lname: str) -> str:
     return f"{at_ms:013d}:{lname}"
 
 
-# KEYS: meta, rank, rec, the board's outbox (one board's slot).
+# KEYS: meta, the 8 rank and rec keys of ``seasons.time_keys``, the board's outbox (one board's
+# slot).
 # ARGV: lname, score, record JSON without player and score ('{...}'), new member, max,
 # submitting server id (unused), oldest live heartbeat (unused), board id, the record.top
 # event's {meta, server, at} ('{...}'), the player's display name.
@@ -42,7 +47,7 @@ def member(at_ms: int, lname: str) -> str:
 # the board, last (SPEC §8). Numbers go back to Redis through string.format('%.0f') (Lua's
 # tostring keeps 14 digits). A record that takes #1 from another player (or is a board's
 # first) emits ``record.top`` into the board's outbox (shared/events.py).
-SUBMIT = Lua(events.LUA + """
+SUBMIT = Lua(events.LUA + seasons.PICK + """
 local order = redis.call('HGET', KEYS[1], 'order')
 if not order then return false end
 local acct = {ARGV[10]}
@@ -50,10 +55,10 @@ local op = redis.call('HGET', KEYS[1], 'operator')
 local desc = order == 'desc'
 local new, max = tonumber(ARGV[2]), tonumber(ARGV[5])
 local old, oldmember
-local raw = redis.call('HGET', KEYS[3], ARGV[1])
+local raw = redis.call('HGET', REC, ARGV[1])
 if raw then
   oldmember = cjson.decode(raw)['member']
-  old = tonumber(redis.call('ZSCORE', KEYS[2], oldmember))
+  old = tonumber(redis.call('ZSCORE', RANK, oldmember))
   if desc then old = -old end
 end
 local value = new
@@ -68,30 +73,30 @@ if value > max then value = max elseif value < -max then value = -max end
 if value == 0 then value = 0 end
 local improved = (not old) or (desc and value > old) or ((not desc) and value < old)
 local m = oldmember
-local first = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+local first = redis.call('ZRANGE', RANK, 0, 0)[1]
 if (not old) or value ~= old then
-  if oldmember then redis.call('ZREM', KEYS[2], oldmember) end
+  if oldmember then redis.call('ZREM', RANK, oldmember) end
   m = ARGV[4]
   local z = value
   if desc then z = -value end
   if z == 0 then z = 0 end
   local text = string.format('%.0f', value)
-  redis.call('ZADD', KEYS[2], string.format('%.0f', z), m)
-  redis.call('HSET', KEYS[3], ARGV[1], '{"player":' .. cjson.encode(acct[1]) .. ',' ..
+  redis.call('ZADD', RANK, string.format('%.0f', z), m)
+  redis.call('HSET', REC, ARGV[1], '{"player":' .. cjson.encode(acct[1]) .. ',' ..
              string.sub(ARGV[3], 2, -2) .. ',"score":' .. text .. '}')
 end
-local rank = redis.call('ZRANK', KEYS[2], m) + 1
+local rank = redis.call('ZRANK', RANK, m) + 1
 local text = string.format('%.0f', value)
 if rank == 1 and (not first or string.sub(first, 15) ~= ARGV[1]) then
   local prev = 'null'
   if first then
-    local p = cjson.decode(redis.call('HGET', KEYS[3], string.sub(first, 15)) or '{}')
+    local p = cjson.decode(redis.call('HGET', REC, string.sub(first, 15)) or '{}')
     if p['player'] then
       prev = '{"player":' .. cjson.encode(p['player']) .. ',"score":' ..
              string.format('%.0f', p['score']) .. '}'
     end
   end
-  emit(KEYS[4], 'record.top', '{"board":' .. cjson.encode(ARGV[8]) .. ',"rank":1,"player":' ..
+  emit(KEYS[10], 'record.top', '{"board":' .. cjson.encode(ARGV[8]) .. ',"rank":1,"player":' ..
        cjson.encode(acct[1]) .. ',"score":' .. text .. ',' .. string.sub(ARGV[9], 2, -2) ..
        ',"previous":' .. prev .. '}')
 end
@@ -106,52 +111,63 @@ local acct = redis.call('HMGET', KEYS[1], 'name', 'server')
 if acct[1] then redis.call('SADD', KEYS[2], ARGV[1]) end
 return acct""")
 
-# KEYS: meta, rank, rec (one board). ARGV: lname. Returns false for an unknown board, 0 when the
+# KEYS: ``board_keys`` (one board). ARGV: lname. Returns false for an unknown board, 0 when the
 # player has no record there, 1 when the record was removed.
-REMOVE = Lua("""
+REMOVE = Lua(seasons.PICK + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local raw = redis.call('HGET', KEYS[3], ARGV[1])
+local raw = redis.call('HGET', REC, ARGV[1])
 if not raw then return 0 end
-redis.call('ZREM', KEYS[2], cjson.decode(raw)['member'])
-redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', RANK, cjson.decode(raw)['member'])
+redis.call('HDEL', REC, ARGV[1])
 return 1""")
 
-# KEYS: rank, rec (one board). ARGV: lname. Returns {rank, record JSON} or false.
-OF_PLAYER = Lua("""
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
+# KEYS: ``board_keys`` (one board). ARGV: lname. Returns {rank, record JSON} or false.
+OF_PLAYER = Lua(seasons.PICK + """
+local raw = redis.call('HGET', REC, ARGV[1])
 if not raw then return false end
-local rank = redis.call('ZRANK', KEYS[1], cjson.decode(raw)['member'])
+local rank = redis.call('ZRANK', RANK, cjson.decode(raw)['member'])
 if not rank then return false end
 return {rank + 1, raw}""")
 
-# KEYS: meta, rank, rec. ARGV: first index (0-based), count. Returns false for an unknown
+# KEYS: ``board_keys``. ARGV: first index (0-based), count. Returns false for an unknown
 # board, else {more (0|1), record JSON...} for up to count records from that index.
-TOP = Lua("""
+TOP = Lua(seasons.PICK + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local first, n = tonumber(ARGV[1]), tonumber(ARGV[2])
-local members = redis.call('ZRANGE', KEYS[2], first, first + n)
+local members = redis.call('ZRANGE', RANK, first, first + n)
 local out = {0}
 if #members > n then out[1] = 1; members[#members] = nil end
 for _, m in ipairs(members) do
-  out[#out + 1] = redis.call('HGET', KEYS[3], string.sub(m, 15)) or 'null'
+  out[#out + 1] = redis.call('HGET', REC, string.sub(m, 15)) or 'null'
 end
 return out""")
 
-# KEYS: meta, rank, rec. ARGV: lname, around. Returns false for an unknown board, {} when the
+# KEYS: ``board_keys``. ARGV: lname, around. Returns false for an unknown board, {} when the
 # player has no record, else {first rank (1-based), record JSON...} from rank-around to rank+around.
-AROUND = Lua("""
+AROUND = Lua(seasons.PICK + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local raw = redis.call('HGET', KEYS[3], ARGV[1])
+local raw = redis.call('HGET', REC, ARGV[1])
 if not raw then return {} end
-local rank = redis.call('ZRANK', KEYS[2], cjson.decode(raw)['member'])
+local rank = redis.call('ZRANK', RANK, cjson.decode(raw)['member'])
 if not rank then return {} end
 local around = tonumber(ARGV[2])
 local first = math.max(0, rank - around)
 local out = {first + 1}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], first, rank + around)) do
-  out[#out + 1] = redis.call('HGET', KEYS[3], string.sub(m, 15)) or 'null'
+for _, m in ipairs(redis.call('ZRANGE', RANK, first, rank + around)) do
+  out[#out + 1] = redis.call('HGET', REC, string.sub(m, 15)) or 'null'
 end
 return out""")
+
+def page(r: Any, board_id: str, t: float, first: int, limit: int) -> dict[str, Any]:
+    """``{records, next_cursor}``: ``limit`` records of the board from rank ``first`` + 1, for
+    the season holding time ``t`` (``record.top``, ``season.records``). One round trip."""
+    out = TOP(r, board_keys(board_id, t), [first, limit])
+    if not out:
+        raise no_board(board_id)
+    more, *raws = out
+    listed = [render(raw, first + i + 1) for i, raw in enumerate(raws) if raw != "null"]
+    return {"records": listed, "next_cursor": str(first + limit) if more else None}
+
 
 def render(raw: str, rank: int) -> dict[str, Any]:
     """A stored record as callers see it: {rank, player, score, meta, server, at}."""
@@ -161,14 +177,16 @@ def render(raw: str, rank: int) -> dict[str, Any]:
 
 
 def listing(r: Any) -> list[dict[str, str]]:
-    """``[{board, order, operator}]`` for every board in the index, sorted by id; two round
-    trips (the index, then every meta hash in one pipeline, each read on its own slot)."""
+    """``[{board, order, operator, reset?}]`` for every board in the index, sorted by id; two
+    round trips (the index, then every meta hash in one pipeline, each read on its own slot)."""
     ids = sorted(r.smembers(keys.boards_index()))
     pipe = r.pipeline(transaction=False)
     for board_id in ids:
-        pipe.hmget(keys.board(board_id), "order", "operator")
-    return [{"board": board_id, "order": order, "operator": operator}
-            for board_id, (order, operator) in zip(ids, pipe.execute(), strict=True) if order]
+        pipe.hmget(keys.board(board_id), "order", "operator", "reset")
+    return [{"board": board_id, "order": order, "operator": operator,
+             **({"reset": reset} if reset else {})}
+            for board_id, (order, operator, reset) in zip(ids, pipe.execute(), strict=True)
+            if order]
 
 
 def no_board(board_id: str) -> NotFound:

@@ -64,10 +64,12 @@ AREAS = (
          ("status", "presence"),
          ("status.update", "status.list", "status.get", "presence.join", "presence.leave")),
     Area("boards", "Leaderboards",
-         "An admin creates a board with its order and operator; game servers submit scores for "
-         "players online on them; anyone may read the rankings.",
-         ("board", "record"),
-         ("board.create", "record.submit", "record.top", "record.player", "record.of_player")),
+         "An admin creates a board with its order and operator, and may give it seasons: a "
+         "fresh board every day, week or month, with the past seasons kept readable. Game "
+         "servers submit scores for players online on them; anyone may read the rankings.",
+         ("board", "record", "season"),
+         ("board.create", "board.list", "record.submit", "record.top", "record.player",
+          "record.of_player", "season.list", "season.records")),
     Area("messages", "Messages between servers",
          "Game servers message one another directly, all at once, or through channels they join. "
          "Each server has an inbox it reads with a cursor; the relay also pushes new entries to a "
