@@ -143,10 +143,15 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
     def board_page(board: str) -> str:
         cursor = request.args.get("cursor", "")
         cursor = cursor if cursor.isdigit() and len(cursor) <= 9 else "0"
-        top = read("record.top", {"board": board, "limit": pages.BOARD_PAGE, "cursor": cursor})
+        listing = read("season.list", {"board": board})  # 404 for no board
+        season = request.args.get("season", "")
+        shown = int(season) if season.isdigit() and len(season) <= 9 else listing["current"]
+        top = read("season.records", {"board": board, "season": shown,
+                                      "limit": pages.BOARD_PAGE, "cursor": cursor})
         meta = next((b for b in read("board.list", {})["boards"] if b["board"] == board),
                     {"board": board})
-        return pages.board_page(meta, top, int(cursor), pages.season_tabs(meta))
+        return pages.board_page(meta, top, int(cursor), pages.season_tabs(listing, shown),
+                                shown if shown != listing["current"] else None)
 
     @app.get("/players/<name>")
     @page

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -224,11 +225,38 @@ def test_board_page_ranks_and_pages(api, site, page):
     assert missing.status == 404 and "<h1>404</h1>" in missing.text()
 
 
-@pytest.mark.skip(reason="seasons do not exist in the backend yet (board.create has no reset); "
-                         "the tabs' seam is shared.web.pages.season_tabs")
-def test_board_page_switches_seasons():
-    """Once boards have `reset`: the board page shows a tab per season and switching tabs
-    shows that season's ranking."""
+def test_board_page_switches_seasons(api, site, page, clock):
+    day = 1773144000  # 2026-03-10 12:00 UTC
+    clock.offset = day - time.time()
+    sid, headers = api.server("daily")
+    assert api.heartbeat(sid, headers).status_code == 200
+    resp = api.client.put("/v1/boards/ctf.daily", headers=api.admin,
+                          json={"order": "desc", "operator": "best", "reset": "daily"})
+    assert resp.status_code == 201, resp.json
+    for name in ("alice", "bob"):
+        assert api.join(sid, headers, api.player(name)).status_code == 200
+    for name, score in (("alice", 9), ("bob", 4)):
+        assert api.client.post("/v1/boards/ctf.daily/records", headers=headers,
+                               json={"player": name, "score": score}).status_code == 200
+    clock.offset = day + 86400 - time.time()  # the next day: season 1
+    assert api.heartbeat(sid, headers).status_code == 200
+    assert api.client.post("/v1/boards/ctf.daily/records", headers=headers,
+                           json={"player": "bob", "score": 7}).status_code == 200
+    page.goto(site + "/boards/ctf.daily")
+    assert page.locator("nav.tabs a").all_inner_texts() == ["Now", "Season 0"]
+    assert page.locator("nav.tabs a[aria-current=page]").inner_text() == "Now"
+    assert page.locator("td.player").all_inner_texts() == ["bob"]
+    assert "running" in page.locator("#season").inner_text()
+    page.click("nav.tabs a >> text=Season 0")
+    assert page.locator("nav.tabs a[aria-current=page]").inner_text() == "Season 0"
+    assert page.locator("td.player").all_inner_texts() == ["alice", "bob"]
+    assert page.locator("td.rank").all_inner_texts() == ["1", "2"]
+    assert page.locator("td.score").all_inner_texts() == ["9", "4"]
+    assert page.locator("#season").inner_text() == \
+        "Season 0 · 10 Mar 2026 · ended, read-only"
+    shot(page, "board-seasons")
+    page.click("nav.tabs a >> text=Now")
+    assert page.locator("td.player").all_inner_texts() == ["bob"]
 
 
 def test_profile_shows_online_status_and_records(api, site, page):

@@ -13,6 +13,7 @@ import datetime
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
@@ -104,23 +105,40 @@ def browser_fragment(servers: list[dict[str, Any]], query: Mapping[str, str],
 # -- leaderboards ------------------------------------------------------------------------
 
 def board_page(board: dict[str, Any], page: dict[str, Any], cursor: int,
-               seasons: list[dict[str, Any]]) -> str:
-    """``/boards/{board}``: one page of the ranking (``record.top``), with links to the
-    previous and next pages. ``seasons`` are the tabs: empty for a board without ``reset``."""
+               seasons: list[dict[str, Any]], season: int | None = None) -> str:
+    """``/boards/{board}``: one page of the ranking of one season (``season.records``), with
+    links to the previous and next pages. ``seasons`` are the tabs (``season_tabs``): empty for
+    a board without ``reset``. ``season`` is the past season shown, None for the current one."""
     prev = None if cursor == 0 else max(0, cursor - BOARD_PAGE)
+    shown = next((s for s in seasons if s["current"]), None)
     return _render("board.html", title=board["board"], board=board, records=page["records"],
                    next_cursor=page["next_cursor"], prev_cursor=prev, seasons=seasons,
+                   shown=shown, season_query=f"season={season}&" if season is not None else "",
                    when=when, meta_text=meta_text)
 
 
-def season_tabs(board: dict[str, Any]) -> list[dict[str, Any]]:
-    """The season tabs of a board: none while it has no ``reset``. The seam for seasons (SPEC
-    §10): once boards carry ``reset`` and the season operations exist, return here
-    ``[{"label", "href", "current"}]`` (the current season first, then past ones from the
-    season listing); ``board.html`` already renders them as tabs."""
-    if not board.get("reset"):
+def season_tabs(listing: dict[str, Any], shown: int) -> list[dict[str, Any]]:
+    """The season tabs of a board, from ``season.list``: ``[{label, season, href, current,
+    dates, running}]``, the running season first; ``current`` marks the one ``shown``. None for a
+    board without ``reset``."""
+    if not listing.get("reset"):
         return []
-    return [{"label": "Current season", "href": f"/boards/{board['board']}", "current": True}]
+    base = f"/boards/{quote(listing['board'], safe='')}"
+    out = []
+    for s in listing["seasons"]:
+        running = s["season"] == listing["current"]
+        out.append({"label": "Now" if running else f"Season {s['season']}", "season": s["season"],
+                    "href": base if running else f"{base}?season={s['season']}",
+                    "current": s["season"] == shown, "running": running,
+                    "dates": _days(s["start"], s["end"])})
+    return out
+
+
+def _days(start: int, end: int) -> str:
+    """A season's days: ``30 Nov 2026``, or ``23 Nov 2026 to 29 Nov 2026``."""
+    first, last = (datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%d %b %Y")
+                   for t in (start, end - 1))
+    return first if first == last else f"{first} to {last}"
 
 
 def meta_text(meta: Any) -> str:
