@@ -10,8 +10,8 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 - ``{ip:<address>}``: one address's login and registration limits.
-- ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists and
-  the outbox of pushes not yet confirmed delivered.
+- ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists, the
+  pushes not yet confirmed delivered, and the ``ban.created``/``ban.lifted`` events' outbox.
 - ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
 - ``{audit}``: the audit log.
 
@@ -285,7 +285,8 @@ def boards_index() -> str:
 # --- bans: tag {bans} -----------------------------------------------------------------------
 def ban(ban_id: str) -> str:
     """hash: the ban's fields (id, player, ip, reason, scope, by, at, expires_at as JSON text
-    in ``json``), its sequence number ``seq``, and once lifted ``lifted_at``, ``lifted_by``."""
+    in ``json``), its sequence number ``seq``, and once lifted ``lifted_at``, ``lifted_by``,
+    ``lift_reason``."""
     return f"{P}{{bans}}:ban:{ban_id}"
 
 
@@ -318,8 +319,9 @@ def bans_expiring() -> str:
 
 def ban_outbox() -> str:
     """zset: ``ban:<id>`` or ``unban:<id>`` -> unix ms it was stored: pushes whose later steps
-    (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones."""
-    return f"{P}{{bans}}:outbox"
+    (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones. (Not
+    the group's webhook events: those are in ``outbox("bans")``, a stream.)"""
+    return f"{P}{{bans}}:pending"
 
 
 def ban_job_lock() -> str:
