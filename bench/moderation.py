@@ -71,13 +71,14 @@ def load_bans(r: Any, n: int) -> None:
             fields = [f for f in ((bans.player_field(lname) if lname else ""),
                                   (bans.net_field(net) if net is not None else "")) if f]
             history = keys.bans_of_player(lname) if lname else keys.bans_all()
-            pipe.evalsha(bans.STORE.sha, 7, keys.ban(ban["id"]), keys.ban_index(),
+            pipe.evalsha(bans.STORE.sha, 8, keys.ban(ban["id"]), keys.ban_index(),
                          keys.ban_seq(), keys.bans_all(), keys.bans_expiring(),
-                         keys.ban_outbox(), history, json.dumps(ban), ban["id"],
+                         keys.ban_outbox(), history, keys.outbox(bans.EVENTS_TAG),
+                         json.dumps(ban), ban["id"],
                          " ".join(fields), ban["expires_at"] or "", now, now * 1000,
                          1 if lname else 0)
         pipe.execute()
-    r.delete(keys.ban_outbox())  # fixtures: no push to finish
+    r.delete(keys.ban_outbox(), keys.outbox(bans.EVENTS_TAG))  # fixtures: no push, no event
 
 
 def load_clans(r: Any, n: int) -> None:

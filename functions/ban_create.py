@@ -40,7 +40,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     once (``type: "ban"``, the ban under ``ban``), pushed live to those connected to a relay
     (event ``ban``, the ban as ``data``). A banned player online on a server in scope is taken
     offline before the answer. A ban on an address alone takes effect at the player's next
-    ``presence.join`` with that ``ip``. The ban is in the audit log.
+    ``presence.join`` with that ``ip``. The ban is in the audit log, and webhooks subscribed
+    to ``ban.created`` get it (docs/WEBHOOKS.md).
 
     Errors:
     - ``invalid_input`` (400): neither ``player`` nor ``ip``; a malformed ``ip``; a range wider
@@ -50,10 +51,10 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     Internals:
     Checks first (one pipelined read of the account and the scope's server); then the ban, its
-    index entries and an outbox entry in one ``{bans}`` script; then the player's copy and
-    offline mark (``{p:}``) with the inbox delivery (``{msg}``, once per ban by a marker) in
-    one pipeline; then the server's player set and the outbox entry. The worker redoes the
-    later steps of an outbox entry left behind (shared/storage/bans.py).
+    index entries, an outbox entry and the ``ban.created`` event in one ``{bans}`` script; then
+    the player's copy and offline mark (``{p:}``) with the inbox delivery (``{msg}``, once per
+    ban by a marker) in one pipeline; then the server's player set and the outbox entry. The
+    worker redoes the later steps of an outbox entry left behind (shared/storage/bans.py).
     """
     player, ip, caller = args.get("player"), args.get("ip"), ctx.caller
     if not player and not ip:

@@ -22,16 +22,18 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
 
     The admin lifts any ban; a game server lifts the bans of its own scope only. Every
     registered server in the ban's scope gets an ``unban`` entry in its inbox (pushed live by
-    the relay as event ``unban`` with the ban as ``data``). Lifting a lifted ban changes
-    nothing. The lift is in the audit log. Answers 204.
+    the relay as event ``unban`` with the ban as ``data``), and webhooks subscribed to
+    ``ban.lifted`` get the ban with who lifted it, when and why. Lifting a lifted ban changes
+    nothing and sends nothing. The lift is in the audit log. Answers 204.
 
     Errors:
     - ``not_found`` (404): no ban has this id.
     - ``forbidden`` (403): a server lifting a ban that is not of its own scope.
 
     Internals:
-    One ``{bans}`` script marks the ban lifted, drops its index entries and adds an outbox entry;
-    then the same later steps as ``ban.create`` (the player's copy becomes a tombstone).
+    One ``{bans}`` script marks the ban lifted, drops its index entries and adds an outbox entry
+    and the ``ban.lifted`` event; then the same later steps as ``ban.create`` (the player's copy
+    becomes a tombstone).
     """
     caller, now = ctx.caller, ctx.now()
     only = caller.id if caller.kind == "server" else ""

@@ -168,6 +168,12 @@ def _md(value: Any) -> str:
     return str(value).translate(_MARKDOWN)
 
 
+def _on(ban: dict[str, Any]) -> str:
+    """Where a ban applies, when not everywhere: `` on server <id>``."""
+    scope = ban.get("scope")
+    return f" on server {_md(scope)}" if scope and scope != "global" else ""
+
+
 def discord_line(event: str, data: Any) -> str:
     """One readable line per event, for Discord's ``content`` (at most 2,000 characters)."""
     d = data if isinstance(data, dict) else {}
@@ -187,10 +193,12 @@ def discord_line(event: str, data: Any) -> str:
         until = d.get("expires_at")
         expiry = time.strftime(" until %Y-%m-%d %H:%M UTC", time.gmtime(until)) \
             if isinstance(until, int | float) else " (permanent)"
-        text = f"Banned {who}: {_md(d.get('reason', ''))}{expiry}"
+        text = f"Banned {who}{_on(d)}: {_md(d.get('reason', ''))}{expiry}"
     elif event == "ban.lifted":
         who = " / ".join(_md(d[k]) for k in ("player", "ip") if d.get(k)) or _md(d.get("id"))
-        text = f"Ban lifted: {who}"
+        why = f": {_md(d['lift_reason'])}" if d.get("lift_reason") else ""
+        by = f" (by {_md(d['lifted_by'])}{why})" if d.get("lifted_by") else ""
+        text = f"Ban lifted: {who}{_on(d)}{by}"
     elif event == "season.ended":
         top = ", ".join(f"{r.get('rank')}. {_md(r.get('player'))} {r.get('score')}"
                         for r in d.get("top") or [] if isinstance(r, dict))

@@ -34,7 +34,7 @@ EVENTS = ("ban.created", "ban.lifted", "record.top", "season.ended", "server.onl
 # entries kept per outbox (approximately): what a worker that stopped can catch up on
 OUTBOX_MAX = 10000
 # groups whose outbox the worker drains, besides each board's ``b:<board>``
-FIXED_TAGS = ("status",)
+FIXED_TAGS = ("status", "bans")
 
 # Lua: emit(outbox key, event name, data as JSON text): one XADD, capped like emit().
 LUA = f"""

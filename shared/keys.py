@@ -11,8 +11,8 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 - ``{seasons}``: when each board with ``reset`` next needs its past seasons archived.
 - ``{ip:<address>}``: one address's login and registration limits.
-- ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists and
-  the outbox of pushes not yet confirmed delivered.
+- ``{bans}``: every ban, its lookup index (player and network -> active bans), the lists, the
+  pushes not yet confirmed delivered, and the ``ban.created``/``ban.lifted`` events' outbox.
 - ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
 - ``{audit}``: the audit log.
 
@@ -308,7 +308,8 @@ def seasons_job_lock() -> str:
 # --- bans: tag {bans} -----------------------------------------------------------------------
 def ban(ban_id: str) -> str:
     """hash: the ban's fields (id, player, ip, reason, scope, by, at, expires_at as JSON text
-    in ``json``), its sequence number ``seq``, and once lifted ``lifted_at``, ``lifted_by``."""
+    in ``json``), its sequence number ``seq``, and once lifted ``lifted_at``, ``lifted_by``,
+    ``lift_reason``."""
     return f"{P}{{bans}}:ban:{ban_id}"
 
 
@@ -341,8 +342,9 @@ def bans_expiring() -> str:
 
 def ban_outbox() -> str:
     """zset: ``ban:<id>`` or ``unban:<id>`` -> unix ms it was stored: pushes whose later steps
-    (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones."""
-    return f"{P}{{bans}}:outbox"
+    (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones. (Not
+    the group's webhook events: those are in ``outbox("bans")``, a stream.)"""
+    return f"{P}{{bans}}:pending"
 
 
 def ban_job_lock() -> str:

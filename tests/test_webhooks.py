@@ -291,6 +291,48 @@ def test_server_online_and_offline_pair_up(api, r, monkeypatch, redis_server):
     assert got[1][1] == {"id": sid, "name": "Dying", "last_heartbeat": 1}
 
 
+def test_ban_created_and_lifted_are_emitted_once_each(api, r, clock):
+    sid, srv = api.server("One")
+    api.player("Alice")
+    made = api.client.post("/v1/bans", json={"player": "alice", "reason": "wall*hack",
+                                              "duration": 3600}, headers=api.admin)
+    assert made.status_code == 201, made.json
+    ban = made.json
+    assert outbox(r, "bans") == [("ban.created", ban)]  # the ban as ban.create answers it
+
+    local = api.client.post("/v1/bans", json={"ip": "203.0.113.7", "reason": "spam"},
+                            headers=srv).json
+    clock.advance(60)
+    lift = api.client.delete(f"/v1/bans/{ban['id']}", query_string={"reason": "appeal ok"},
+                             headers=api.admin)
+    assert lift.status_code == 204
+    assert api.client.delete(f"/v1/bans/{ban['id']}", headers=api.admin).status_code == 204
+    assert api.client.delete(f"/v1/bans/{ban['id']}", headers=srv).status_code == 403
+    assert api.client.delete("/v1/bans/zzzzzzzzzzzz", headers=api.admin).status_code == 404
+    assert api.client.delete(f"/v1/bans/{local['id']}", headers=srv).status_code == 204
+    got = outbox(r, "bans")
+    assert [e for e, _ in got] == ["ban.created", "ban.created", "ban.lifted", "ban.lifted"]
+    assert got[1][1] == local and local["scope"] == sid and local["by"] == sid
+    lifted_at = got[2][1]["lifted_at"]
+    assert got[2][1] == {**ban, "lifted_at": lifted_at, "lifted_by": "admin",
+                         "lift_reason": "appeal ok"}
+    assert lifted_at == int(clock()) or lifted_at == int(clock()) - 1
+    assert got[3][1] == {**local, "lifted_at": got[3][1]["lifted_at"], "lifted_by": sid,
+                         "lift_reason": None}
+    assert "bans" in events.FIXED_TAGS  # the worker drains this outbox
+
+
+def test_a_ban_whose_id_was_taken_emits_nothing(r):
+    from shared.storage import bans
+
+    ban = bans.new_ban("b7n2q4x8r1zc", None, bans.network("203.0.113.7"), "spam", "global",
+                       "admin", 1717000000, None)
+    assert bans.store(r, ban, bans.network("203.0.113.7"), 1717000000000) is True
+    taken = {**ban, "reason": "other"}
+    assert bans.store(r, taken, bans.network("203.0.113.7"), 1717000000000) is False
+    assert outbox(r, "bans") == [("ban.created", ban)]
+
+
 def test_emit_helper_writes_one_entry_in_the_callers_transaction(r):
     tx = r.pipeline()
     tx.set("ssm:{bans}:x", 1)
@@ -344,6 +386,45 @@ def test_discord_format_sends_one_readable_line(job_env, r, receiver):
     body = json.loads(receiver.at("/discord")[0]["body"])
     assert body == {"content": "New #1 on ctf: bob\\_x with 20 (was alice with 12)",
                     "allowed_mentions": {"parse": []}}
+
+
+def test_discord_lines_for_bans_escape_user_text():
+    from shared.delivery import discord_line
+
+    ban = {"id": "b7n2q4x8r1zc", "player": "bob_x", "ip": None, "reason": "*wall* @everyone",
+           "scope": "global", "by": "admin", "at": 1717000000, "expires_at": 1717243200}
+    assert discord_line("ban.created", ban) == \
+        "Banned bob\\_x: \\*wall\\* @everyone until 2024-06-01 12:00 UTC"
+    local = {**ban, "player": None, "ip": "203.0.113.0/24", "scope": "s1", "expires_at": None}
+    assert discord_line("ban.created", local) == \
+        "Banned 203.0.113.0/24 on server s1: \\*wall\\* @everyone (permanent)"
+    lifted = {**ban, "lifted_at": 1717000100, "lifted_by": "admin", "lift_reason": "appeal_ok"}
+    assert discord_line("ban.lifted", lifted) == \
+        "Ban lifted: bob\\_x (by admin: appeal\\_ok)"
+    assert discord_line("ban.lifted", {**local, "lifted_by": "s1", "lift_reason": None}) == \
+        "Ban lifted: 203.0.113.0/24 on server s1 (by s1)"
+
+
+def test_a_ban_reaches_a_subscribed_webhook_through_the_jobs(job_env, r, api, receiver,
+                                                             queue_url):
+    import redis
+    from rq import Queue
+
+    hid = _hook(r, receiver.base + "/bans", evs=("ban.created", "ban.lifted"))
+    api.player("Alice")
+    ban = api.client.post("/v1/bans", json={"player": "alice", "reason": "wallhack"},
+                          headers=api.admin).json
+    assert jobs.webhook_drains_due(r) == ["bans"]
+    assert jobs.drain_outbox("bans") == 1
+    queue = Queue(jobs.WEBHOOKS_QUEUE, connection=redis.Redis.from_url(queue_url))
+    (job,) = [queue.fetch_job(i) for i in queue.job_ids]
+    assert jobs.deliver_webhook(*job.args) == "delivered"
+    (got,) = receiver.at("/bans")
+    body = json.loads(got["body"])
+    assert body["event"] == "ban.created" and body["data"] == ban
+    assert got["headers"]["X-SSM-Event"] == "ban.created"
+    assert got["headers"]["X-SSM-Event-Id"].startswith("bans/")
+    assert webhooks.deliveries(r, hid)[0]["outcome"] == "delivered"
 
 
 def test_delivery_refuses_a_private_address_after_dns(job_env, r, receiver):

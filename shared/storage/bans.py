@@ -13,7 +13,9 @@ A ban or lift touches several groups; its steps are ordered so a crash or a retr
 never shows a half-done state:
 
 1. ``{bans}`` script: the ban (or its lift) with its index entries, plus an outbox entry
-   ``ban:<id>`` / ``unban:<id>`` naming the steps still to do.
+   ``ban:<id>`` / ``unban:<id>`` naming the steps still to do (``keys.ban_outbox``), and the
+   webhook event ``ban.created`` / ``ban.lifted`` (``events``: one XADD into the group's
+   events outbox, ``keys.outbox("bans")``), written only when the ban or lift is.
 2. ``{p:<lname>}`` (player bans): a copy of the ban next to the account (presence.join's own
    script checks it) and, for a ban, the player marked offline when online in scope; then the
    server's player set. A lift leaves a tombstone, so a late copy cannot bring the ban back.
@@ -39,7 +41,7 @@ from typing import Any
 
 import redis
 
-from shared import keys
+from shared import events, keys
 from shared.errors import Banned, InvalidInput
 from shared.redis_conn import Lua, batch
 from shared.storage import messages
@@ -51,6 +53,7 @@ DELIVERED_TTL = 7 * 86400  # seconds a delivery marker is kept
 TOMBSTONE_MS = 86400 * 1000  # a lifted ban's tombstone in a player's copy is kept this long
 BATCH = 200  # outbox entries or expired bans handled per worker script
 LIST_SCAN = 5000  # bans ban.list looks at per page at most (a page may hold fewer than limit)
+EVENTS_TAG = "bans"  # the group whose outbox gets ban.created / ban.lifted (events.FIXED_TAGS)
 
 
 def utc(epoch: float) -> str:
@@ -191,10 +194,11 @@ local function listed(idx, field)
 end
 """
 
-# KEYS: ban, index, seq, all, expiring, outbox, player's history (any {bans} key if none).
-# ARGV: ban JSON, id, index fields (space separated), expires_at ('' = never), now (s),
-# now (ms), has player (1|0). Returns the sequence number; 0 if the id exists.
-STORE = Lua(_INDEX + """
+# KEYS: ban, index, seq, all, expiring, pending pushes, player's history (any {bans} key if
+# none), events outbox. ARGV: ban JSON, id, index fields (space separated), expires_at ('' =
+# never), now (s), now (ms), has player (1|0). Returns the sequence number; 0 if the id exists
+# (then nothing is written, no event either).
+STORE = Lua(events.LUA + _INDEX + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'seq', seq, 'fields', ARGV[3])
@@ -208,12 +212,14 @@ for field in string.gmatch(ARGV[3], '%S+') do
   save(KEYS[2], field, list)
 end
 redis.call('ZADD', KEYS[6], ARGV[6], 'ban:' .. ARGV[2])
+emit(KEYS[8], 'ban.created', ARGV[1])
 return seq""")
 
-# KEYS: ban, index, expiring, outbox. ARGV: id, now (s), now (ms), by, only scope ('' = any),
-# reason.
-# Returns {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted.
-LIFT = Lua(_INDEX + """
+# KEYS: ban, index, expiring, pending pushes, events outbox. ARGV: id, now (s), now (ms), by,
+# only scope ('' = any), reason ('' = none).
+# Returns {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
+# only the last writes anything, ``ban.lifted`` included: the ban + lifted_at/_by, lift_reason.
+LIFT = Lua(events.LUA + _INDEX + """
 local b = redis.call('HMGET', KEYS[1], 'json', 'fields', 'lifted_at')
 if not b[1] then return {-1} end
 if ARGV[5] ~= '' and cjson.decode(b[1]).scope ~= ARGV[5] then return {-2, b[1]} end
@@ -225,6 +231,9 @@ for field in string.gmatch(b[2] or '', '%S+') do
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], 'unban:' .. ARGV[1])
+emit(KEYS[5], 'ban.lifted', string.sub(b[1], 1, -2) .. ',"lifted_at":' .. ARGV[2]
+     .. ',"lifted_by":' .. cjson.encode(ARGV[4])
+     .. ',"lift_reason":' .. (ARGV[6] == '' and 'null' or cjson.encode(ARGV[6])) .. '}')
 return {1, b[1]}""")
 
 # KEYS: index, expiring. ARGV: now (s), batch, ban key prefix. Drops expired bans from the
@@ -344,7 +353,8 @@ def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int) -> bool:
                           net_field(net) if net is not None else "") if f]
     history = keys.bans_of_player(lname) if lname else keys.bans_all()
     return bool(STORE(r, [keys.ban(ban["id"]), keys.ban_index(), keys.ban_seq(), keys.bans_all(),
-                          keys.bans_expiring(), keys.ban_outbox(), history],
+                          keys.bans_expiring(), keys.ban_outbox(), history,
+                          keys.outbox(EVENTS_TAG)],
                       [json.dumps(ban), ban["id"], " ".join(fields), ban["expires_at"] or "",
                        ban["at"], now_ms, 1 if lname else 0]))
 
@@ -352,7 +362,8 @@ def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int) -> bool:
 def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float,
          reason: str) -> tuple[int, dict | None]:
     """Step 1 of a lift: (1 lifted | 0 already lifted | -1 unknown | -2 other scope, ban)."""
-    got = LIFT(r, [keys.ban(ban_id), keys.ban_index(), keys.bans_expiring(), keys.ban_outbox()],
+    got = LIFT(r, [keys.ban(ban_id), keys.ban_index(), keys.bans_expiring(), keys.ban_outbox(),
+                   keys.outbox(EVENTS_TAG)],
                [ban_id, int(now), int(now * 1000), by, only_scope, reason])
     return int(got[0]), (json.loads(got[1]) if len(got) > 1 else None)
 
