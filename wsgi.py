@@ -165,7 +165,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
                 pass
         records = read("record.of_player", {"name": name})["records"]
         clan = None
-        if player.get("clan"):  # once player.get names the player's clan
+        if player.get("clan"):  # present only while they are a member
             try:
                 clan = read("clan.get", {"tag": player["clan"]})
             except NotFound:

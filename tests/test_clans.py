@@ -208,6 +208,41 @@ def test_a_name_registered_again_is_not_in_the_old_clan(api, client, people, r):
     assert create(client, bob, tag="BEE").status_code == 201
 
 
+def clan_of(client, name):
+    """player.get's ``clan``, or ``"absent"`` when the key is left out."""
+    body = client.get(f"/v1/players/{name}").json
+    assert set(body) - {"clan"} == {"id", "name", "created", "last_seen", "online", "server"}
+    return body.get("clan", "absent")
+
+
+def test_player_get_shows_the_clan_only_while_a_member(client, people):
+    assert clan_of(client, "alice") == "absent"
+    assert create(client, people["alice"], tag="AcE").status_code == 201
+    assert clan_of(client, "ALICE") == "AcE"  # the owner is a member; the tag as founded
+    assert invite(client, people["alice"], "bob").status_code == 200
+    assert clan_of(client, "bob") == "absent"  # invited is not a member
+    assert accept(client, people["bob"]).status_code == 200
+    assert clan_of(client, "bob") == "AcE"
+    assert client.delete("/v1/clans/ACE/members/bob",
+                         headers=people["alice"]).status_code == 204
+    assert clan_of(client, "bob") == "absent"  # removed: the account still names the clan
+    join(client, people, "alice", "bob")
+    assert client.delete("/v1/clans/ace", headers=people["alice"]).status_code == 204
+    assert (clan_of(client, "alice"), clan_of(client, "bob")) == ("absent", "absent")
+    # the tag founded again by another: the old members' accounts name it, its index does not
+    assert create(client, people["carol"], tag="ACE").status_code == 201
+    assert [clan_of(client, n) for n in ("alice", "bob", "carol")] == ["absent", "absent", "ACE"]
+
+
+def test_player_get_shows_the_clan_and_where_they_play(api, client, people):
+    sid, srv = api.server()
+    api.heartbeat(sid, srv)
+    assert api.join(sid, srv, people["alice"]).status_code == 200
+    create(client, people["alice"])
+    body = client.get("/v1/players/alice").json
+    assert (body["online"], body["server"], body["clan"]) == (True, sid, "ACE")
+
+
 def test_clan_auth_matrix(api, client, people):
     sid, srv = api.server()
     for headers, code in (({}, 401), (srv, 403), (api.admin, 403)):

@@ -884,6 +884,7 @@ def test_human_replies_show_utc_times_and_server_names(relay, api, client):
     alice = api.player("alice")
     assert api.heartbeat(server_id, headers).status_code == 200
     assert api.join(server_id, headers, alice).status_code == 200
+    assert client.put("/v1/clans/AcE", json={"name": "Aces"}, headers=alice).status_code == 201
     profile = client.get("/v1/players/alice").json
     c = greeted(relay.port, "HUMAN")
     c.send("WHOIS alice")
@@ -891,6 +892,7 @@ def test_human_replies_show_utc_times_and_server_names(relay, api, client):
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(profile["created"]))
     assert f"created: {created}" in lines
     assert f"server: Fun CTF ({server_id})" in lines
+    assert "clan: AcE" in lines
     c.send(f"STATUS {server_id}")
     text = c.upto(b"> ").decode()
     assert re.search(r"^updated: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC\r$", text, re.M), text

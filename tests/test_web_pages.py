@@ -259,20 +259,52 @@ def test_board_page_switches_seasons(api, site, page, clock):
     assert page.locator("td.player").all_inner_texts() == ["bob"]
 
 
-def test_profile_shows_online_status_and_records(api, site, page):
-    seed(api)
+EVIL_CLAN = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>"[:64]
+
+
+def found_clan(api: Api, made: dict[str, Any]) -> None:
+    """Clan AcE with a script-looking name, founded by alice; bob invited, not yet a member."""
+    c = api.client
+    assert c.put("/v1/clans/AcE", json={"name": EVIL_CLAN},
+                 headers=made["alice"]).status_code == 201
+    assert c.put("/v1/clans/ace/members/bob", headers=made["alice"]).status_code == 200
+
+
+def test_profile_shows_online_status_records_and_clan(api, site, page):
+    found_clan(api, seed(api))
     page.goto(site + "/players/alice")
     presence = page.locator("#presence").inner_text()
     assert presence.startswith("Online on Desert CTF #1")
     assert page.locator("td.board").all_inner_texts() == ["ctf.ac_desert"]
     assert page.locator("td.rank").all_inner_texts() == ["#1"]
+    assert page.locator("h1 .clan").inner_text() == "[AcE]"
+    clan = page.locator("h2:text-is('Clan') + p").inner_text()
+    assert clan == f"{EVIL_CLAN} [AcE] · 1 member · owner alice"
+    assert page.evaluate("window.__pwned") is None
     shot(page, "player-desktop")
     page.goto(site + "/players/dave")  # on a private server: online, but not where
     assert page.locator("#presence").inner_text().strip() == "Online on a private server"
-    page.goto(site + "/players/bob")
+    page.goto(site + "/players/bob")  # invited only: no clan
     assert page.locator("#presence").inner_text().startswith("Offline")
+    assert page.locator(".clan").count() == 0 and "Clan" not in page.content()
     missing = page.request.get(site + "/players/nobody")
     assert missing.status == 404 and "no player named nobody" in missing.text()
+
+
+def test_profile_html_shows_the_clan_escaped(api, client):
+    """The profile over plain HTTP (no browser): the clan's tag and name, escaped; none for a
+    player who is only invited."""
+    found_clan(api, seed(api))
+    html = client.get("/players/alice").get_data(as_text=True)
+    assert '<h1>alice <span class="clan">[AcE]</span></h1>' in html
+    assert "<h2>Clan</h2>" in html and "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+    assert "<script>window" not in html and "<img src=x" not in html
+    assert "· 1 member ·" in html
+    bob = client.get("/players/bob").get_data(as_text=True)
+    assert "<h2>Clan</h2>" not in bob and 'class="clan"' not in bob
+    assert client.post("/v1/clans/ACE/join", headers=api.login("bob")).status_code == 200
+    bob = client.get("/players/bob").get_data(as_text=True)
+    assert '<h1>bob <span class="clan">[AcE]</span></h1>' in bob and "· 2 members ·" in bob
 
 
 @pytest.mark.parametrize("path", ["/", "/boards/ctf.ac_desert", "/players/alice"])

@@ -24,8 +24,8 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     """Two live servers, players alice and bob online on the first, two boards (one daily)
     with both their records, a mail from bob to alice, a message to the first server, settings of
     alice and the server, the server in channel lobby; for the ban operations a ban on alice, for
-    the clan operations and name.check a clan ACE (see below). Returns (example value -> real
-    value, headers by kind)."""
+    the clan operations, name.check and player.get a clan ACE (see below). Returns (example
+    value -> real value, headers by kind)."""
     c = api.client
     sid, srv = api.server("Desert CTF #1")
     sid2, srv2 = api.server("Other")
@@ -64,9 +64,10 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
                                         "duration": 86400},
                       headers=srv if op_name == "ban.lift" else api.admin)
         real[BAN] = made.json["id"]
-    if op_name.startswith("clan.") and op_name != "clan.create" or op_name == "name.check":
+    if op_name.startswith("clan.") and op_name != "clan.create" or \
+            op_name in ("name.check", "player.get"):
         # clan ACE: owned by alice with bob invited (clan.accept: owned by bob, alice invited);
-        # bob a member where the example needs one
+        # bob a member where the example needs one; player.get shows alice's clan
         owner, guest, guest_name = (bob, alice, "alice") if op_name == "clan.accept" else \
             (alice, bob, "bob")
         assert c.put("/v1/clans/ACE", json={"name": "Aces High"},
