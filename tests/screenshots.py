@@ -1,7 +1,8 @@
 """The README's screenshots of the players' web: ``python -m tests.screenshots``.
 
 Starts a throwaway embedded Redis and the app (as tests/test_web_pages.py does), seeds a small
-demo world through the API, and writes desktop and 390 px phone shots of the three pages to
+demo world through the API (moving the app's clock to play a weekly board for four weeks),
+and writes desktop and 390 px phone shots of the three pages to
 ``docs/img/`` with Debian's chromium driven by Playwright.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
-from tests.conftest import Api, make_config
+from tests.conftest import Api, Clock, make_config
 from tests.test_web_pages import CHROMIUM, _browser_missing, serve
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "img"
@@ -28,24 +29,41 @@ SERVERS = [  # name, host, port, map, mode, players, max
 ]
 
 
-def seed(api: Api) -> None:
+def seed(api: Api, clock: Clock) -> None:
+    """The servers, a weekly board played for four weeks (so its page has season tabs), a
+    board without seasons, and alice's clan."""
+    weeks = 3
+    clock.offset = -weeks * 7 * 86400
     ids = []
     for name, host, port, map_, mode, players, most in SERVERS:
         sid, headers = api.server(name[:20])
-        api.heartbeat(sid, headers, name=name, host=host, port=port, map=map_, mode=mode,
-                      players=players, max_players=most, version="1.3.0.2")
         ids.append((sid, headers))
     sid, headers = ids[0]
-    api.client.put("/v1/boards/ctf.ac_desert", json={"order": "desc", "operator": "best"},
-                   headers=api.admin)
+    api.client.put("/v1/boards/ctf.ac_desert", headers=api.admin,
+                   json={"order": "desc", "operator": "best", "reset": "weekly"})
     api.client.put("/v1/boards/osok.ac_shine", json={"order": "desc", "operator": "best"},
                    headers=api.admin)
-    for i, name in enumerate(["alice", "bob", "charlie", "nightowl", "viper", "ghost", "kilo"]):
-        api.join(sid, headers, api.player(name))
-        for board, score in (("ctf.ac_desert", 42 - 5 * i), ("osok.ac_shine", 17 + 3 * i)):
-            api.client.post(f"/v1/boards/{board}/records", headers=headers,
+    names = ["alice", "bob", "charlie", "nightowl", "viper", "ghost", "kilo"]
+    tokens = {name: api.player(name) for name in names}
+    for week in range(weeks, -1, -1):
+        clock.offset = -week * 7 * 86400
+        api.heartbeat(sid, headers)
+        for i, name in enumerate(names):
+            api.join(sid, headers, tokens[name])
+            score = 42 - 5 * ((i + week) % len(names))
+            api.client.post("/v1/boards/ctf.ac_desert/records", headers=headers,
                             json={"player": name, "score": score,
                                   "meta": {"flags": score // 4, "frags": score * 2}})
+            if week == 0:
+                api.client.post("/v1/boards/osok.ac_shine/records", headers=headers,
+                                json={"player": name, "score": 17 + 3 * i})
+    api.client.put("/v1/clans/ACE", json={"name": "Aces High"}, headers=tokens["alice"])
+    api.client.put("/v1/clans/ACE/members/bob", headers=tokens["alice"])
+    api.client.post("/v1/clans/ACE/join", headers=tokens["bob"])
+    for (sid_, headers_), (name, host, port, map_, mode, players, most) in zip(ids, SERVERS,
+                                                                               strict=True):
+        api.heartbeat(sid_, headers_, name=name, host=host, port=port, map=map_, mode=mode,
+                      players=players, max_players=most, version="1.3.0.2")
     api.join(sid, headers, api.login("alice"))
 
 
@@ -62,8 +80,9 @@ def main() -> int:
         redis = EmbeddedRedis(tmp, appendonly=False).start()
         try:
             r = connect(redis.url)
-            app = create_app(make_config(redis.url), r)
-            seed(Api(app.test_client()))
+            clock = Clock()
+            app = create_app(make_config(redis.url), r, clock=clock)
+            seed(Api(app.test_client()), clock)
             url, server = serve(app)
             OUT.mkdir(parents=True, exist_ok=True)
             with sync_playwright() as p:
