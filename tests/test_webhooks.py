@@ -427,6 +427,33 @@ def test_a_ban_reaches_a_subscribed_webhook_through_the_jobs(job_env, r, api, re
     assert webhooks.deliveries(r, hid)[0]["outcome"] == "delivered"
 
 
+def test_season_ended_reaches_a_subscribed_webhook_through_the_jobs(job_env, r, api, receiver,
+                                                                   queue_url, clock):
+    import redis
+    from rq import Queue
+
+    from shared.storage import seasons
+
+    hid = _hook(r, receiver.base + "/seasons", evs=("season.ended",), fmt="discord")
+    clock.advance(-3 * 86400)  # the board's first day was three days ago
+    sid, srv = api.server("one")
+    assert api.heartbeat(sid, srv).status_code == 200
+    assert api.join(sid, srv, api.player("alice")).status_code == 200
+    assert api.client.put("/v1/boards/ctf.daily", headers=api.admin, json={
+        "order": "desc", "operator": "best", "reset": "daily"}).status_code == 201
+    assert api.client.post("/v1/boards/ctf.daily/records", headers=srv,
+                           json={"player": "alice", "score": 12}).status_code == 200
+    assert seasons.archive(r, "ctf.daily", time.time(), 24) == 1  # days 1 and 2: no records
+    assert jobs.drain_outbox("b:ctf.daily") == 1  # record.top has no subscriber
+    queue = Queue(jobs.WEBHOOKS_QUEUE, connection=redis.Redis.from_url(queue_url))
+    (job,) = [queue.fetch_job(i) for i in queue.job_ids]
+    assert jobs.deliver_webhook(*job.args) == "delivered"
+    (got,) = receiver.at("/seasons")
+    assert json.loads(got["body"])["content"] == "Season 0 of ctf.daily ended: 1. alice 12"
+    assert got["headers"]["X-SSM-Event"] == "season.ended"
+    assert webhooks.deliveries(r, hid)[0]["outcome"] == "delivered"
+
+
 def test_delivery_refuses_a_private_address_after_dns(job_env, r, receiver):
     job_env.setenv("WEBHOOK_ALLOW_PRIVATE", "0")
     jobs._env.cache_clear()
