@@ -66,8 +66,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> Outcome:
     old_order, old_op, created, new, old_reset = CREATE(
         ctx.redis, [keys.board(board)], [board, order, operator, int(now), reset])
     if (old_order, old_op, old_reset) != (order, operator, reset):
-        raise BoardExists(f"board {board} exists with order {old_order}, operator {old_op} "
-                          f"and reset {old_reset or 'none'}")
+        resets = f", reset {old_reset}" if old_reset else ", without reset" if reset else ""
+        raise BoardExists(f"board {board} exists with order {old_order} and operator "
+                          f"{old_op}{resets}")
     body = {"board": board, "order": order, "operator": operator, "created": int(created)}
     if reset:
         body["reset"] = reset
