@@ -352,3 +352,24 @@ def test_the_archive_job_takes_the_boards_due(w, r, redis_server, monkeypatch):
 def test_nothing_is_due_without_a_board_with_seasons(r):
     assert not seasons.due(r, "me", int(time.time() * 1000), 5000)
     assert r.exists(keys.seasons_job_lock()) == 0  # an idle check writes nothing
+
+
+def test_the_ticker_queues_the_archive_only_when_a_season_ended(w, r, config):
+    from rq import Queue
+
+    from shared.worker import Ticker
+
+    ticker = Ticker(config, "test-ticker")
+    queue = Queue("status", connection=ticker.conn)
+
+    def queued() -> int:
+        return [job.func_name for job in queue.get_jobs()].count("shared.jobs.archive_seasons")
+
+    w.board("ctf.daily", "daily")  # today's season runs until midnight
+    ticker.tick()
+    assert queued() == 0
+    r.zadd(keys.seasons_due(), {"ctf.daily": int(time.time() * 1000) - 1})  # as if it ended
+    ticker.tick()
+    assert queued() == 1
+    ticker.tick()  # the period's lock: once
+    assert queued() == 1
