@@ -146,11 +146,10 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         listing = read("season.list", {"board": board})  # 404 for no board
         season = request.args.get("season", "")
         shown = int(season) if season.isdigit() and len(season) <= 9 else listing["current"]
-        top = read("season.records", {"board": board, "season": shown,
-                                      "limit": pages.BOARD_PAGE, "cursor": cursor})
-        meta = next((b for b in read("board.list", {})["boards"] if b["board"] == board),
-                    {"board": board})
-        return pages.board_page(meta, top, int(cursor), pages.season_tabs(listing, shown),
+        query = {"board": board, "limit": pages.BOARD_PAGE, "cursor": cursor}
+        top = read("record.top", query) if shown == listing["current"] else \
+            read("season.records", {**query, "season": shown})
+        return pages.board_page(listing, top, int(cursor), pages.season_tabs(listing, shown),
                                 shown if shown != listing["current"] else None)
 
     @app.get("/players/<name>")

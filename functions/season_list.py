@@ -11,7 +11,8 @@ from shared.storage import records, seasons
 @operation("season.list", "GET", "/v1/boards/{board}/seasons", aliases=("SEASONS",),
            fields=(records.BOARD,),
            example={"request": {"board": "ctf.daily"},
-                    "response": {"board": "ctf.daily", "reset": "daily", "current": 1,
+                    "response": {"board": "ctf.daily", "order": "desc", "operator": "best",
+                                 "reset": "daily", "current": 1,
                                  "seasons": [
                                      {"season": 1, "start": 1717027200, "end": 1717113600,
                                       "top": [{"rank": 1, "player": "bob", "score": 9}]},
@@ -21,6 +22,7 @@ from shared.storage import records, seasons
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A board's seasons, the current one first, each with its top 3.
 
+    The answer also names the board's ``order``, ``operator`` and ``reset`` (null without).
     A board created with ``reset`` starts a new season at every UTC midnight (``daily``),
     Monday 00:00 (``weekly``) or first of the month (``monthly``). ``current`` is the number of
     the season now running; season 0 is the one the board was created in. Each season has its
@@ -39,9 +41,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """
     board = args["board"]
     pipe = ctx.redis.pipeline(transaction=False)
-    pipe.hmget(keys.board(board), "order", "reset", "created")
+    pipe.hmget(keys.board(board), "order", "operator", "reset", "created")
     pipe.hgetall(keys.board_seasons(board))
-    (order, reset, created), archived = pipe.execute()
+    (order, operator, reset, created), archived = pipe.execute()
     if not order:
         raise records.no_board(board)
     now, created_s = ctx.now(), float(created)
@@ -69,4 +71,5 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         else:
             top = seasons.top_of(archived[str(n)])
         out.append({"season": n, "start": start, "end": end, "top": top})
-    return {"board": board, "reset": reset, "current": current, "seasons": out}
+    return {"board": board, "order": order, "operator": operator, "reset": reset,
+            "current": current, "seasons": out}

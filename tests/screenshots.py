@@ -35,9 +35,8 @@ def seed(api: Api, clock: Clock) -> None:
     weeks = 3
     clock.offset = -weeks * 7 * 86400
     ids = []
-    for name, host, port, map_, mode, players, most in SERVERS:
-        sid, headers = api.server(name[:20])
-        ids.append((sid, headers))
+    for server in SERVERS:
+        ids.append(api.server(server[0][:20]))
     sid, headers = ids[0]
     api.client.put("/v1/boards/ctf.ac_desert", headers=api.admin,
                    json={"order": "desc", "operator": "best", "reset": "weekly"})

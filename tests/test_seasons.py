@@ -210,7 +210,8 @@ def test_a_board_without_reset_has_one_endless_season(w):
     w.online("alice")
     w.submit("ctf.all", "alice", 3)
     listed = w.seasons("ctf.all")
-    assert listed == {"board": "ctf.all", "reset": None, "current": 0,
+    assert listed == {"board": "ctf.all", "order": "desc", "operator": "best", "reset": None,
+                      "current": 0,
                       "seasons": [{"season": 0, "start": created, "end": None,
                                    "top": [{"rank": 1, "player": "alice", "score": 3}]}]}
     assert w.season_top("ctf.all", 0) == [("alice", 3)]
