@@ -5,7 +5,8 @@ seeds a world through the operations themselves (in-process, cheap password hash
 
 - 200 servers with heartbeats (maps and modes varied, 0-16 players each, max 16), 1,000
   registered players online on them through ``presence.join`` and guests filling the rest;
-- a board ``ctf.ac_desert`` with one record for each of the 1,000 players, and 9 more boards
+- a weekly board ``ctf.ac_desert`` (seasons: its page reads ``season.list`` for the tabs) with
+  one record for each of the 1,000 players, and 9 more boards
   (every player holds records on 3 boards, so a profile lists 3);
 
 then measures, with the same load generator and connections, in rounds (each page once per
@@ -124,7 +125,7 @@ class PageWorld:
         for board in (BOARD, *OTHER_BOARDS):
             operator = "incr" if board.startswith("frags") else "best"
             w.call("board.create", auth.ADMIN_CALLER, board=board, order="desc",
-                   operator=operator)
+                   operator=operator, **({"reset": "weekly"} if board == BOARD else {}))
         for k, name in enumerate(self.players):
             i = self.where[name]
             caller = auth.Caller("server", self.servers[i][0])

@@ -21,11 +21,11 @@ ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.log
 
 
 def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Two live servers, players alice and bob online on the first, two boards (one daily)
-    with both their records, a mail from bob to alice, a message to the first server, settings of
-    alice and the server, the server in channel lobby; for the ban operations a ban on alice, for
-    the clan operations, name.check and player.get a clan ACE (see below). Returns (example
-    value -> real value, headers by kind)."""
+    """Two live servers, players alice and bob online on the first, a board (and for the season
+    operations a daily one) with both their records, a mail from bob to alice, a message to the
+    first server, settings of alice and the server, the server in channel lobby; for the ban
+    operations a ban on alice, for the clan operations, name.check and player.get a clan ACE (see
+    below). Returns (example value -> real value, headers by kind)."""
     c = api.client
     sid, srv = api.server("Desert CTF #1")
     sid2, srv2 = api.server("Other")
@@ -41,7 +41,8 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     for player in (alice, bob):
         assert api.join(sid, srv, player).status_code == 200
     if op_name != "board.create":  # it must create the board; the season examples read a
-        for board, reset in (("ctf.ac_desert", None), ("ctf.daily", "daily")):  # daily one
+        daily = [("ctf.daily", "daily")] if op_name.startswith("season.") else []  # daily one
+        for board, reset in [("ctf.ac_desert", None), *daily]:
             assert c.put(f"/v1/boards/{board}", json={"order": "desc", "operator": "best",
                                                       **({"reset": reset} if reset else {})},
                          headers=api.admin).status_code == 201
