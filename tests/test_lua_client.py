@@ -423,3 +423,15 @@ def test_example_mod_in_a_fake_game(lua, relays, world, client, redis_server):
     assert client.get("/v1/players/alice").json["online"] is False
     status = client.get(f"/v1/status/{world.server_id}").json
     assert (status["map"], status["name"]) == ("ac_mines", "Fake CTF")
+
+
+def test_the_clients_reads_are_the_registrys_reads(lua):
+    """An operation the client takes for a write is queued while disconnected and sent again
+    after a reconnect; one it takes for a read fails at once: the lists must match."""
+    from shared.registry import load
+
+    got = subprocess.run([lua, "-e", "package.path = 'clients/lua/?.lua;' .. package.path; "
+                          "local ops = {} for op in pairs(require('ssmglobal').READS) do "
+                          "ops[#ops + 1] = op end table.sort(ops) print(table.concat(ops, ' '))"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
+    assert set(got.stdout.split()) == {name for name, op in load().items() if op.reads}

@@ -415,8 +415,9 @@ local READS = {}
 for _, op in ipairs({
   "player.get", "player.settings.get", "server.settings.get", "status.list", "status.get",
   "record.top", "record.player", "record.of_player", "message.read", "mail.list", "mail.read",
-  "mail.unread_count", "board.list", "board.seasons", "board.season_records", "ban.list",
+  "mail.unread_count", "board.list", "season.list", "season.records", "ban.list",
   "ban.check", "name.check", "clan.get", "audit.list", "webhook.list", "webhook.deliveries",
+  "server.list",
 }) do READS[op] = true end
 M.READS = READS
 
