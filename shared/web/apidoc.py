@@ -81,6 +81,24 @@ AREAS = (
          "answer; the recipient's game server gets a notice when they are online.",
          ("mail",),
          ("mail.send", "mail.unread_count", "mail.list", "mail.read", "mail.delete")),
+    Area("moderation", "Moderation",
+         "Bans keep a player or an address off every server, or off one server; they are pushed "
+         "live to the servers in scope. A game server checks a nickname before it is used: "
+         "registered names and clan tags are protected. Every admin and moderation action is "
+         "in the audit log.",
+         ("ban", "name", "audit"),
+         ("ban.create", "ban.check", "ban.list", "ban.lift", "name.check", "audit.list")),
+    Area("clans", "Clans",
+         "A player founds a clan and owns its tag; members join by invitation (the owner "
+         "invites, the player accepts). A player is in at most one clan.",
+         ("clan",),
+         ("clan.create", "clan.get", "clan.invite", "clan.accept", "clan.remove",
+          "clan.delete", "clan.transfer")),
+    Area("webhooks", "Webhooks",
+         "An admin subscribes a URL to events (new #1 records, season ends, servers online and "
+         "offline, bans); the worker POSTs each event, signed, and retries for an hour.",
+         ("webhook",),
+         ("webhook.create", "webhook.list", "webhook.deliveries", "webhook.delete")),
     Area("other", "Other operations", "", (), ()),
 )
 # The bearer credential each kind of caller sends, as the examples name it.
