@@ -305,7 +305,9 @@ def test_an_empty_season_is_archived_without_an_event(w, r):
     assert r.hget(keys.board_seasons("ctf.daily"), "1") == "[]"
 
 
-def test_archive_drops_seasons_beyond_the_kept_count(w, r):
+@pytest.mark.parametrize("batch", [seasons.TRIM_BATCH, 2])  # 2: the drops in three scripts
+def test_archive_drops_seasons_beyond_the_kept_count(w, r, monkeypatch, batch):
+    monkeypatch.setattr(seasons, "TRIM_BATCH", batch)
     w.at(utc(2026, 3, 1, 12))
     w.board("ctf.daily", "daily")
     w.online("alice")
@@ -323,6 +325,34 @@ def test_archive_drops_seasons_beyond_the_kept_count(w, r):
         list(range(5, 29))
     w.at(utc(2026, 3, 30, 12))
     assert w.season_top("ctf.daily", 5) == [("alice", 6)]
+
+
+def test_an_archive_stopped_between_batches_resumes_where_it_stopped(w, r, monkeypatch):
+    monkeypatch.setattr(seasons, "TRIM_BATCH", 2)
+    w.at(utc(2026, 3, 1, 12))
+    w.board("ctf.daily", "daily")
+    w.online("alice")
+    for day in range(1, 31):
+        w.at(utc(2026, 3, day, 12))
+        w.submit("ctf.daily", "alice", day)
+    calls = []
+    real = seasons.ARCHIVE
+
+    def dies_second_time(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ConnectionError("the worker died")
+        return real(*args, **kw)
+    monkeypatch.setattr(seasons, "ARCHIVE", dies_second_time)
+    with pytest.raises(ConnectionError):
+        seasons.archive(r, "ctf.daily", utc(2026, 3, 30, 12), 24)
+    assert r.hget(keys.board_seasons("ctf.daily"), "from") == "2"  # seasons 0 and 1 dropped
+    monkeypatch.setattr(seasons, "ARCHIVE", real)
+    assert seasons.archive(r, "ctf.daily", utc(2026, 3, 30, 12), 24) == 24
+    created = utc(2026, 3, 1, 12)
+    for n in range(5):
+        assert r.exists(*seasons.season_keys("ctf.daily", "daily", created, n)) == 0
+    assert r.hget(keys.board_seasons("ctf.daily"), "from") == "5"
 
 
 def test_the_archive_job_takes_the_boards_due(w, r, redis_server, monkeypatch):

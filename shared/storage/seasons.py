@@ -173,14 +173,14 @@ def archive(r: Any, board_id: str, now: float, kept: int) -> int:
     current = number(reset, created_s, now - GRACE_SECONDS)
     lo = kept_from(current, kept)
     emitted = 0
-    drop = list(range(int(old_from or 0), lo))
-    while True:  # at most TRIM_BATCH seasons' keys per script
+    drop = list(range(int(old_from or 0), lo))  # seasons now beyond the kept count
+    while True:  # the ended seasons go with the last batch of drops
         batch, drop = drop[:TRIM_BATCH], drop[TRIM_BATCH:]
-        seasons = range(lo, current) if not drop else range(0)
+        ended = range(lo, current) if not drop else range(0)
         keys_in = [keys.board(board_id), keys.board_seasons(board_id),
                    keys.board_outbox(board_id)]
-        args: list[Any] = [board_id, len(seasons), lo if not drop else batch[-1] + 1]
-        for n in seasons:
+        args: list[Any] = [board_id, len(ended), batch[-1] + 1 if drop else lo]
+        for n in ended:
             keys_in += season_keys(board_id, reset, created_s, n)
             args += [n, *bounds(reset, created_s, n)]
         for n in batch:
