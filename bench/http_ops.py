@@ -15,6 +15,7 @@ from typing import Any
 from bench import http_load
 from bench.world import KDF_BOUND, Req, World, requests_for
 from shared import auth, keys
+from shared.errors import NotFound
 from shared.registry import Operation
 
 POOL_MARGIN = 1.5  # distinct requests for ops that consume their resource, times expected count
@@ -47,8 +48,9 @@ def run(base_url: str, world: World, registry: dict[str, Operation], duration: f
         world.refresh()
         pool = int(ceilings[-1] * max(1, round(duration)) * POOL_MARGIN) + 50
         kdf = op.name in KDF_BOUND
+        before = _servers(world) if op.name in ("server.create", "server.delete") else None
+        hooks = _hooks(world) if op.name.startswith("webhook.") else None
         reqs = requests_for(world, op, min(pool, KDF_POOL_MAX) if kdf else pool)
-        before = _servers(world) if op.name == "server.create" else None
         if kdf:
             res = http_load.run(base_url, reqs, max(duration, KDF_MIN_SECONDS), KDF_CONNECTIONS,
                                 tool)
@@ -57,6 +59,8 @@ def run(base_url: str, world: World, registry: dict[str, Operation], duration: f
             res = http_load.run(base_url, reqs, duration, connections, tool)
         if before is not None:
             _delete_new_servers(world, before)
+        if hooks is not None:
+            _delete_new_hooks(world, hooks)
         per_op[op.name] = {**res.as_dict(), "ceiling_index": len(ceilings) - 1,
                            "read": op.reads, "kdf": kdf}
         log(f"  {op.name:25} {res.rps:8.0f} req/s  p50 {res.p50_ms:6.1f} ms  "
@@ -83,6 +87,24 @@ def _servers(world: World) -> set[str]:
 
 
 def _delete_new_servers(world: World, before: set[str]) -> None:
-    """server.create made thousands of servers: delete them so later broadcasts stay fleet-sized."""
+    """server.create made thousands of servers (server.delete's pool leaves those it did not
+    reach): delete them so later broadcasts and server.list stay fleet-sized."""
     for sid in _servers(world) - before:
-        world.call("server.delete", auth.ADMIN_CALLER, id=sid)
+        try:
+            world.call("server.delete", auth.ADMIN_CALLER, id=sid)
+        except NotFound:  # deleted by the run (the directory is a superset of the servers)
+            pass
+
+
+def _hooks(world: World) -> set[str]:
+    return set(world.r.smembers(keys.webhook_ids()))
+
+
+def _delete_new_hooks(world: World, before: set[str]) -> None:
+    """The webhooks a run made (its pool, or webhook.create's thousands): gone, so the next
+    operation's world holds a few webhooks, as a deployment does."""
+    for hook_id in _hooks(world) - before:
+        try:
+            world.call("webhook.delete", auth.ADMIN_CALLER, id=hook_id)
+        except NotFound:
+            pass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,7 @@ class World:
     def __init__(self, r: Any, config: Config, registry: dict[str, Operation], prefix: str = "b",
                  n_servers: int = 6, n_players: int = 40):
         self.r, self.registry, self.prefix = r, registry, prefix
+        self.tag_base = secrets.randbelow(36**6)  # clan tags: see _tag
         self.config = config
         self.cheap = dataclasses.replace(config, scrypt_log2_n=4, register_limit_per_ip_hour=0,
                                          mailbox_max=10**7, mail_unread_per_sender_max=0,
@@ -119,7 +121,7 @@ class World:
         self.call("board.create", auth.ADMIN_CALLER, board=f"{p}.best", order="desc",
                   operator="best")
         self.call("board.create", auth.ADMIN_CALLER, board=f"{p}.incr", order="desc",
-                  operator="incr")
+                  operator="incr", reset="weekly")  # a board with seasons
         for i, name in enumerate(online):
             for board in (f"{p}.best", f"{p}.incr"):
                 self.call("record.submit", self.server_caller(0), board=board, player=name,
@@ -227,8 +229,16 @@ def _rotate(w: World, n: int) -> list[Req]:
     return [Req("POST", f"/v1/servers/{sid}/key", w.admin)]
 
 
+def _net(w: World) -> str:
+    """An address no other ban of the run names (198.18.0.0/15, the benchmarking range): bans
+    of one address share one index entry, which thousands of bench bans would make
+    unrealistically long."""
+    i = w.uniq() % 2**17
+    return f"198.{18 + i // 65536}.{i // 256 % 256}.{i % 256}"
+
+
 def _ban_lift(w: World, n: int) -> list[Req]:
-    ids = [w.call("ban.create", auth.ADMIN_CALLER, ip="192.0.2.0/24", reason="to lift")["id"]
+    ids = [w.call("ban.create", auth.ADMIN_CALLER, ip=_net(w), reason="to lift")["id"]
            for _ in range(n)]
     return [Req("DELETE", f"/v1/bans/{ban_id}?reason=bench", w.admin) for ban_id in ids]
 
@@ -246,9 +256,21 @@ def _record_void(w: World, n: int) -> list[Req]:
     return out
 
 
+def _tag(w: World, kind: str) -> str:
+    """A clan tag no earlier world on the same Redis used (tags are global, 2-7 characters, so
+    they cannot carry the world's prefix): ``kind`` + 6 base-36 digits of the world's random
+    base plus a counter."""
+    n = (w.tag_base + w.uniq()) % 36**6
+    digits = ""
+    for _ in range(6):
+        n, d = divmod(n, 36)
+        digits += "0123456789abcdefghijklmnopqrstuvwxyz"[d]
+    return kind + digits
+
+
 def _clan(w: World, owner: str, members: tuple[str, ...] = ()) -> str:
     """A new clan owned by ``owner`` (a new player), with new players as members: its tag."""
-    tag = f"c{w.uniq() % 10**6}"
+    tag = _tag(w, "c")
     w.tokens[owner] = w.new_player(owner)
     w.call("clan.create", w.player_caller(owner), tag=tag, name="bench clan")
     for name in members:
@@ -266,7 +288,7 @@ def _clan_op(w: World, n: int, op: str) -> list[Req]:
         owner, member, other = f"{w.prefix}co{i}", f"{w.prefix}cm{i}", f"{w.prefix}cx{i}"
         if op == "clan.create":
             w.tokens[owner] = w.new_player(owner)
-            out.append(Req("PUT", f"/v1/clans/n{i % 10**6}", _p(w, owner), {"name": "bench"}))
+            out.append(Req("PUT", f"/v1/clans/{_tag(w, 'n')}", _p(w, owner), {"name": "bench"}))
             continue
         tag = _clan(w, owner, (member,))
         w.tokens[other] = w.new_player(other)
@@ -285,7 +307,9 @@ def _clan_op(w: World, n: int, op: str) -> list[Req]:
     return out
 
 
-HOOK_URL = "https://hooks.example.com/ssm"
+# a literal public address: a name would measure this machine's resolver (offline here, a
+# failed lookup takes ~40 ms) rather than webhook.create
+HOOK_URL = "https://93.184.215.14/ssm"
 HOOK_EVENTS = ["season.ended"]  # an event the bench never causes: its webhooks get no deliveries
 
 
@@ -333,6 +357,8 @@ def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
         "record.top": one("GET", f"/v1/boards/{p}.best/records?limit=10"),
         "record.player": one("GET", f"/v1/boards/{p}.best/records/{w.players[10]}?around=5"),
         "record.of_player": one("GET", f"/v1/players/{p0}/records"),
+        "season.list": one("GET", f"/v1/boards/{p}.incr/seasons"),
+        "season.records": one("GET", f"/v1/boards/{p}.incr/seasons/0/records?limit=10"),
         "message.send": one("POST", "/v1/messages", _s(w, 1), {"to": s2, "body": "hello there"}),
         "message.read": one("GET", "/v1/messages?cursor=0&wait=0", _s(w, 3)),
         "channel.join": one("PUT", f"/v1/servers/{s0}/channels/{p}chan", _s(w, 0)),
@@ -343,8 +369,9 @@ def table(w: World) -> dict[str, Callable[[int], list[Req]]]:
         "mail.read": one("GET", f"/v1/mail/{w.mail_ids[0]}", _p(w, p1)),
         "mail.delete": lambda n: _mail_delete(w, n),
         "mail.unread_count": one("GET", "/v1/mail/unread", _p(w, p1)),
-        "ban.create": one("POST", "/v1/bans", w.admin,
-                          {"ip": "198.51.100.0/24", "reason": "bench", "duration": 3600}),
+        "ban.create": lambda n: [Req("POST", "/v1/bans", w.admin,
+                                     {"ip": _net(w), "reason": "bench", "duration": 3600})
+                                 for _ in range(n)],
         "ban.lift": lambda n: _ban_lift(w, n),
         "ban.list": one("GET", "/v1/bans?limit=20", _s(w, 0)),
         "ban.check": one("GET", f"/v1/bans/check?player={p0}&ip=203.0.113.9", _s(w, 0)),
