@@ -64,6 +64,16 @@ class World:
     def season(self, board: str, n: int, **query: Any) -> Any:
         return self.client.get(f"/v1/boards/{board}/seasons/{n}/records", query_string=query)
 
+    def thirty_days(self) -> None:
+        """A daily board ``ctf.daily`` made on 2026-03-01 12:00 UTC, on which alice scores the
+        day of the month on every day of March up to the 30th (seasons 0 to 29)."""
+        self.at(utc(2026, 3, 1, 12))
+        self.board("ctf.daily", "daily")
+        self.online("alice")
+        for day in range(1, 31):
+            self.at(utc(2026, 3, day, 12))
+            self.submit("ctf.daily", "alice", day)
+
     def season_top(self, board: str, n: int) -> list[tuple[str, int]]:
         resp = self.season(board, n, limit=100)
         assert resp.status_code == 200, resp.json
@@ -251,12 +261,7 @@ def test_unknown_boards_and_seasons_are_refused(w, client, path, why):
 
 
 def test_the_last_24_seasons_are_listed_and_older_ones_refused(w):
-    w.at(utc(2026, 3, 1, 12))
-    w.board("ctf.daily", "daily")
-    w.online("alice")
-    for day in range(1, 31):  # one record a day, scored by the day
-        w.at(utc(2026, 3, day, 12))
-        w.submit("ctf.daily", "alice", day)
+    w.thirty_days()
     listed = w.seasons("ctf.daily")
     assert listed["current"] == 29
     assert [s["season"] for s in listed["seasons"]] == list(range(29, 4, -1))  # 25: 24 + now
@@ -308,12 +313,7 @@ def test_an_empty_season_is_archived_without_an_event(w, r):
 @pytest.mark.parametrize("batch", [seasons.TRIM_BATCH, 2])  # 2: the drops in three scripts
 def test_archive_drops_seasons_beyond_the_kept_count(w, r, monkeypatch, batch):
     monkeypatch.setattr(seasons, "TRIM_BATCH", batch)
-    w.at(utc(2026, 3, 1, 12))
-    w.board("ctf.daily", "daily")
-    w.online("alice")
-    for day in range(1, 31):
-        w.at(utc(2026, 3, day, 12))
-        w.submit("ctf.daily", "alice", day)
+    w.thirty_days()
     created = utc(2026, 3, 1, 12)
     assert r.exists(*seasons.season_keys("ctf.daily", "daily", created, 0)) == 2
     assert seasons.archive(r, "ctf.daily", utc(2026, 3, 30, 12), 24) == 24  # 5..28 ended
@@ -329,12 +329,7 @@ def test_archive_drops_seasons_beyond_the_kept_count(w, r, monkeypatch, batch):
 
 def test_an_archive_stopped_between_batches_resumes_where_it_stopped(w, r, monkeypatch):
     monkeypatch.setattr(seasons, "TRIM_BATCH", 2)
-    w.at(utc(2026, 3, 1, 12))
-    w.board("ctf.daily", "daily")
-    w.online("alice")
-    for day in range(1, 31):
-        w.at(utc(2026, 3, day, 12))
-        w.submit("ctf.daily", "alice", day)
+    w.thirty_days()
     calls = []
     real = seasons.ARCHIVE
 
