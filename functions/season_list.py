@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shared import keys
@@ -49,9 +50,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     now, created_s = ctx.now(), float(created)
     if reset:
         current = seasons.number(reset, created_s, now)
-        listed = [(n, *seasons.bounds(reset, created_s, n))
-                  for n in range(current, seasons.kept_from(current, ctx.config.seasons_kept) - 1,
-                                 -1)]
+        oldest = seasons.kept_from(current, ctx.config.seasons_kept)
+        listed = [(n, *seasons.bounds(reset, created_s, n)) for n in range(current, oldest - 1, -1)]
     else:
         current, listed = 0, [(0, int(created_s), None)]
     live = [n for n, start, _ in listed if n == current or str(n) not in archived]
@@ -63,13 +63,11 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     tops = dict(zip(live, pipe.execute(), strict=True))
     out = []
     for n, start, end in listed:
-        if n in tops:
-            raws = tops[n][1:] if tops[n] else []
-            top = [{"rank": i + 1, "player": rec["player"], "score": rec["score"]}
-                   for i, rec in enumerate(records.render(raw, 0) for raw in raws
-                                           if raw != "null")]
+        if n in tops:  # TOP's answer: {more, record JSON...}
+            top = seasons.top_of([json.loads(raw) for raw in (tops[n] or [0])[1:]
+                                  if raw != "null"])
         else:
-            top = seasons.top_of(archived[str(n)])
+            top = seasons.top_of(json.loads(archived[str(n)]))
         out.append({"season": n, "start": start, "end": end, "top": top})
     return {"board": board, "order": order, "operator": operator, "reset": reset,
             "current": current, "seasons": out}

@@ -22,7 +22,6 @@ on the worker either.
 from __future__ import annotations
 
 import calendar
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -193,7 +192,8 @@ def archive(r: Any, board_id: str, now: float, kept: int) -> int:
     return emitted
 
 
-def top_of(raw_list: str) -> list[dict[str, Any]]:
-    """An archived season's top 3, as callers see it: [{rank, player, score}]."""
+def top_of(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A season's best stored records, best first, as callers see them: [{rank, player,
+    score}] (from the archive, or read live)."""
     return [{"rank": i + 1, "player": rec["player"], "score": rec["score"]}
-            for i, rec in enumerate(json.loads(raw_list))]
+            for i, rec in enumerate(stored)]
