@@ -399,3 +399,21 @@ def test_the_ticker_queues_the_archive_only_when_a_season_ended(w, r, config):
     assert queued() == 1
     ticker.tick()  # the period's lock: once
     assert queued() == 1
+
+
+def test_the_board_page_pages_through_a_past_season(w, client):
+    w.at(utc(2026, 3, 10, 12))
+    w.board("ctf.daily", "daily")
+    names = [f"p{i:02d}" for i in range(26)]
+    w.online(*names)
+    for i, name in enumerate(names):
+        w.submit("ctf.daily", name, 100 - i)
+    w.at(utc(2026, 3, 11, 12))
+    html = client.get("/boards/ctf.daily?season=0").get_data(as_text=True)
+    assert 'href="?season=0&amp;cursor=25"' in html  # Next stays in season 0
+    assert "Season 0 · 10 Mar 2026 · ended, read-only" in html
+    more = client.get("/boards/ctf.daily?season=0&cursor=25").get_data(as_text=True)
+    assert ">p25<" in more and ">26<" in more and 'href="?season=0&amp;cursor=0"' in more
+    now = client.get("/boards/ctf.daily").get_data(as_text=True)
+    assert "No record on this page." in now and "cursor=" not in now
+    assert client.get("/boards/ctf.daily?season=5").status_code == 404  # not begun
