@@ -2,12 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys
 from shared.dispatch import Ctx
-from shared.errors import NotFound
 from shared.registry import operation
 from shared.schema import Int, Str
-from shared.storage import records, seasons
+from shared.storage import records
 
 
 @operation("season.records", "GET", "/v1/boards/{board}/seasons/{season}/records",
@@ -37,20 +35,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     Internals:
     Two round trips on the board's slot: its meta (reset, created), then the season's page.
     """
-    board, n = args["board"], args["season"]
-    order, reset, created = ctx.redis.hmget(keys.board(board), "order", "reset", "created")
-    if not order:
-        raise records.no_board(board)
-    now = ctx.now()
-    if reset:
-        current = seasons.number(reset, float(created), now)
-        if n > current:
-            raise NotFound(f"board {board} has no season {n} yet (the current one is {current})")
-        if n < seasons.kept_from(current, ctx.config.seasons_kept):
-            raise NotFound(f"season {n} of board {board} is no longer kept")
-        t = seasons.bounds(reset, float(created), n)[0] if n < current else now
-    elif n:
-        raise NotFound(f"board {board} has no seasons: its only one is 0")
-    else:
-        t = now
-    return records.page(ctx.redis, board, t, int(args.get("cursor") or 0), args["limit"])
+    t, _ = records.season_time(ctx.redis, args["board"], args["season"], ctx.now(),
+                               ctx.config.seasons_kept)
+    return records.page(ctx.redis, args["board"], t, int(args.get("cursor") or 0),
+                        args["limit"])

@@ -417,3 +417,35 @@ def test_the_board_page_pages_through_a_past_season(w, client):
     now = client.get("/boards/ctf.daily").get_data(as_text=True)
     assert "No record on this page." in now and "cursor=" not in now
     assert client.get("/boards/ctf.daily?season=5").status_code == 404  # not begun
+
+
+def test_a_record_voided_in_an_ended_season_leaves_its_ranking_and_top_3(w, client, api, r):
+    def void(name: str, **query: Any) -> Any:
+        return client.delete(f"/v1/boards/ctf.daily/records/{name}", headers=api.admin,
+                             query_string={"reason": "aimbot", **query})
+
+    w.at(utc(2026, 3, 10, 12))
+    w.board("ctf.daily", "daily")
+    w.online("alice", "bob", "carol")
+    for name, score in (("alice", 9), ("bob", 5), ("carol", 3)):
+        w.submit("ctf.daily", name, score)
+    w.at(utc(2026, 3, 11, 12))
+    w.submit("ctf.daily", "bob", 1)
+    assert void("alice", season=0).status_code == 204  # not archived yet
+    assert w.season_top("ctf.daily", 0) == [("bob", 5), ("carol", 3)]
+    assert w.top("ctf.daily") == [("bob", 1)]  # the current season is another one
+    assert seasons.archive(r, "ctf.daily", utc(2026, 3, 11, 12), 24) == 1
+    assert void("bob", season=0).status_code == 204  # archived: its top 3 follows
+    assert w.seasons("ctf.daily")["seasons"][1]["top"] == [
+        {"rank": 1, "player": "carol", "score": 3}]
+    assert w.season_top("ctf.daily", 0) == [("carol", 3)]
+    assert [e for e, _ in outbox(r, "ctf.daily")].count("season.ended") == 1  # not again
+    assert w.top("ctf.daily") == [("bob", 1)]
+    gone = void("bob", season=0)
+    assert gone.status_code == 404 and "in season 0" in gone.json["error"]["message"]
+    assert void("carol", season=5).status_code == 404  # not begun
+    assert void("bob").status_code == 204  # the current season's record
+    voids = [e["target"] for e in client.get("/v1/audit", headers=api.admin).json["entries"]
+             if e["op"] == "record.void"]  # newest first
+    assert voids == ["ctf.daily name=bob", "ctf.daily name=bob season=0",
+                     "ctf.daily name=alice season=0"]

@@ -111,15 +111,32 @@ local acct = redis.call('HMGET', KEYS[1], 'name', 'server')
 if acct[1] then redis.call('SADD', KEYS[2], ARGV[1]) end
 return acct""")
 
-# KEYS: ``board_keys`` (one board). ARGV: lname. Returns false for an unknown board, 0 when the
-# player has no record there, 1 when the record was removed.
-REMOVE = Lua(seasons.PICK + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local raw = redis.call('HGET', REC, ARGV[1])
-if not raw then return 0 end
-redis.call('ZREM', RANK, cjson.decode(raw)['member'])
-redis.call('HDEL', REC, ARGV[1])
-return 1""")
+# Lua, after ``seasons.PICK``: remove(lname) -> false for an unknown board, 0 when the player
+# has no record there, 1 when the record was removed.
+_REMOVE = seasons.PICK + """
+local function remove(lname)
+  if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+  local raw = redis.call('HGET', REC, lname)
+  if not raw then return 0 end
+  redis.call('ZREM', RANK, cjson.decode(raw)['member'])
+  redis.call('HDEL', REC, lname)
+  return 1
+end
+"""
+
+# KEYS: ``board_keys`` (one board). ARGV: lname. Returns as ``remove``.
+REMOVE = Lua(_REMOVE + "return remove(ARGV[1])")
+
+# KEYS: ``board_keys`` for a time in an ended season, the board's seasons hash. ARGV: lname,
+# the season's number. Removes the record from that season, and when the worker has archived
+# the season, archives its top 3 again (no second event). Returns as ``remove``.
+REMOVE_PAST = Lua(_REMOVE + seasons.TOP3 + """
+local got = remove(ARGV[1])
+if got == 1 and redis.call('HEXISTS', KEYS[10], ARGV[2]) == 1 then
+  local raws = top3(RANK, REC)
+  redis.call('HSET', KEYS[10], ARGV[2], '[' .. table.concat(raws, ',') .. ']')
+end
+return got""")
 
 # KEYS: ``board_keys`` (one board). ARGV: lname. Returns {rank, record JSON} or false.
 OF_PLAYER = Lua(seasons.PICK + """
@@ -167,6 +184,28 @@ def page(r: Any, board_id: str, t: float, first: int, limit: int) -> dict[str, A
     more, *raws = out
     listed = [render(raw, first + i + 1) for i, raw in enumerate(raws) if raw != "null"]
     return {"records": listed, "next_cursor": str(first + limit) if more else None}
+
+
+def season_time(r: Any, board_id: str, n: int, now: float, kept: int) -> tuple[float, bool]:
+    """(a time within season ``n`` of the board, whether that season has ended), for the keys
+    of an operation on one season (``season.records``, ``record.void``). One round trip (the
+    board's meta). Raises NotFound for an unknown board, a season not begun, one no longer kept,
+    and any season but 0 of a board without ``reset``."""
+    order, reset, created = r.hmget(keys.board(board_id), "order", "reset", "created")
+    if not order:
+        raise no_board(board_id)
+    if not reset:
+        if n:
+            raise NotFound(f"board {board_id} has no seasons: its only one is 0")
+        return now, False
+    current = seasons.number(reset, float(created), now)
+    if n > current:
+        raise NotFound(f"board {board_id} has no season {n} yet (the current one is {current})")
+    if n < seasons.kept_from(current, kept):
+        raise NotFound(f"season {n} of board {board_id} is no longer kept")
+    if n == current:
+        return now, False
+    return seasons.bounds(reset, float(created), n)[0], True
 
 
 def render(raw: str, rank: int) -> dict[str, Any]:

@@ -101,30 +101,38 @@ do
 end
 """
 
+# Lua: top3(rank key, records key) -> the best 3 stored records of one season (JSON texts), and
+# each as the event shows it ({rank, player, score}, the score copied digit for digit).
+TOP3 = """
+local function top3(rank, rec)
+  local raws, top = {}, {}
+  for _, m in ipairs(redis.call('ZRANGE', rank, 0, 2)) do
+    local raw = redis.call('HGET', rec, string.sub(m, 15))
+    if raw then
+      raws[#raws + 1] = raw
+      top[#top + 1] = '{"rank":' .. #raws .. ',"player":' ..
+                      cjson.encode(cjson.decode(raw)['player']) .. ',"score":' ..
+                      string.match(raw, '"score":(%-?%d+)}$') .. '}'
+    end
+  end
+  return raws, top
+end
+"""
+
 # KEYS: meta, the board's seasons hash, outbox, then (rank, rec) for each season to archive,
 # then the keys to drop. ARGV: board id, how many seasons to archive (k), the new oldest kept
 # season, then (season, start, end) for each of the k seasons, then the seasons hash fields to
 # drop. Each season not archived yet gets its top 3 (the stored records, as a JSON list) and,
 # when it had any record, a season.ended event: both in this one script, so the event exists
 # exactly once. Returns how many events were emitted.
-ARCHIVE = Lua(events.LUA + """
+ARCHIVE = Lua(events.LUA + TOP3 + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local k = tonumber(ARGV[2])
 local emitted = 0
 for i = 1, k do
   local n, s, e = ARGV[3 + 3 * i - 2], ARGV[3 + 3 * i - 1], ARGV[3 + 3 * i]
   if redis.call('HEXISTS', KEYS[2], n) == 0 then
-    local rank, rec = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-    local raws, top = {}, {}
-    for _, m in ipairs(redis.call('ZRANGE', rank, 0, 2)) do
-      local raw = redis.call('HGET', rec, string.sub(m, 15))
-      if raw then
-        raws[#raws + 1] = raw
-        top[#top + 1] = '{"rank":' .. #raws .. ',"player":' ..
-                        cjson.encode(cjson.decode(raw)['player']) .. ',"score":' ..
-                        string.match(raw, '"score":(%-?%d+)}$') .. '}'
-      end
-    end
+    local raws, top = top3(KEYS[2 + 2 * i], KEYS[3 + 2 * i])
     redis.call('HSET', KEYS[2], n, '[' .. table.concat(raws, ',') .. ']')
     if #raws > 0 then
       emit(KEYS[3], 'season.ended', '{"board":' .. cjson.encode(ARGV[1]) .. ',"season":' .. n ..
