@@ -11,8 +11,11 @@ are the ones this session started.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +194,35 @@ class Api:
 @pytest.fixture
 def api(client: Any) -> Api:
     return Api(client)
+
+
+class Workers:
+    """Worker processes (``python -m shared.worker``) for one test, each logging to a file in
+    ``logdir``; SIGTERM (then SIGKILL) for all at ``stop``. The environment is the test's, less
+    the variables starting with ``drop``, plus REDIS_URL, ``env`` and each start's own."""
+
+    def __init__(self, url: str, logdir: Path, drop: tuple[str, ...] = ("SSM_",),
+                 **env: str):
+        self.url, self.logdir, self.drop, self.env = url, logdir, drop, env
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, *args: str, **env_over: str) -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(self.drop)}
+        env.update(REDIS_URL=self.url, PYTHONUNBUFFERED="1", **self.env, **env_over)
+        log = open(self.logdir / f"worker{len(self.procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "shared.worker", *args],
+                                cwd=Path(__file__).resolve().parent.parent, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, wait: float = 15) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

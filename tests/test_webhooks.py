@@ -13,8 +13,6 @@ import hmac
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +25,7 @@ import pytest
 from shared import events, jobs, keys
 from shared.redis_conn import scan_keys
 from shared.storage import webhooks
+from tests.conftest import Workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -537,35 +536,10 @@ def test_no_webhook_means_no_drain(job_env, r):
 
 
 # --- real workers ---------------------------------------------------------------------------------
-class Workers:
-    def __init__(self, url: str, logdir: Path):
-        self.url, self.logdir, self.procs = url, logdir, []
-
-    def start(self, **env_over: str) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SSM_", "WEBHOOK_"))}
-        env.update(REDIS_URL=self.url, PYTHONUNBUFFERED="1", WEBHOOK_ALLOW_PRIVATE="1",
-                   **env_over)
-        log = open(self.logdir / f"worker{len(self.procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "shared.worker"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.fixture
 def workers(redis_server: Any, r: Any, tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(redis_server.url, tmp_path)
+    w = Workers(redis_server.url, tmp_path, drop=("SSM_", "WEBHOOK_"),
+                WEBHOOK_ALLOW_PRIVATE="1")
     yield w
     w.stop()
 

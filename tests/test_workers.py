@@ -22,36 +22,21 @@ from rq.job import Job
 from shared import jobs, keys
 from shared.redis_conn import is_cluster
 from shared.storage import messages
+from tests import conftest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Workers:
-    """Starts worker processes; SIGTERM (then SIGKILL) for all at teardown."""
+class Workers(conftest.Workers):
+    """Worker processes with a short sweep period, STATUS_TTL ``ttl`` and a job pause."""
 
-    def __init__(self, url: str, logdir: Path):
-        self.url, self.logdir, self.procs = url, logdir, []
+    def start(self, ttl: int = 60, pause_ms: int = 0,  # type: ignore[override]
+              *args: str) -> subprocess.Popen:
+        return super().start(*args, STATUS_TTL=str(ttl), STATUS_SWEEP_SECONDS="1",
+                             SSM_TEST_JOB_PAUSE_MS=str(pause_ms))
 
-    def start(self, ttl: int = 60, pause_ms: int = 0, *args: str) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
-        env.update(REDIS_URL=self.url, STATUS_TTL=str(ttl), STATUS_SWEEP_SECONDS="1",
-                   SSM_TEST_JOB_PAUSE_MS=str(pause_ms), PYTHONUNBUFFERED="1")
-        log = open(self.logdir / f"worker{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "shared.worker", *args], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    def stop(self, wait: float = 10) -> None:
+        super().stop(wait)
 
 
 @pytest.fixture
