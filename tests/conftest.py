@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +226,16 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "",
+             every: float = 0.05) -> Any:
+    """``check()``'s first true answer, asked every ``every`` seconds; the test fails when none
+    comes within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    pytest.fail(f"timed out waiting for {what or check}")

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from shared import keys
+from tests import conftest
 
 ROOT = Path(__file__).resolve().parent.parent
 IDLE_SECONDS = 20
@@ -24,14 +26,8 @@ def changes(r) -> int:
     return int(r.info("persistence")["rdb_changes_since_last_save"])
 
 
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for(check: Any, timeout: float, what: str) -> Any:
+    return conftest.wait_for(check, timeout, what, every=0.1)
 
 
 def test_idle_worker_writes_next_to_nothing_and_logs_nothing(redis_server, r, tmp_path):

@@ -31,6 +31,7 @@ from rq import Queue, Retry
 from shared import jobs, metrics
 from shared.embedded import free_port
 from shared.redis_conn import connect
+from tests import conftest
 from tests.conftest import ADMIN_TOKEN, make_config
 from tests.test_relay import authed, greeted, server_creds
 
@@ -67,13 +68,7 @@ def scrape(url: str, token: str | None = TOKEN) -> dict:
 
 
 def wait_for(check: Any, timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what or check}")
+    return conftest.wait_for(check, timeout, what, every=0.1)
 
 
 def listening_ports(pid: int) -> set[int]:

@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,19 +25,9 @@ import pytest
 from shared import events, jobs, keys
 from shared.redis_conn import scan_keys
 from shared.storage import webhooks
-from tests.conftest import Workers
+from tests.conftest import Workers, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what or check}")
 
 
 # --- a receiver -----------------------------------------------------------------------------------

@@ -47,13 +47,7 @@ def workers(redis_server: Any, r: Any, tmp_path: Path) -> Iterator[Workers]:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what or check}")
+    return conftest.wait_for(check, timeout, what)
 
 
 def inbox(r: Any, server_id: str, event: str | None = None) -> list[dict[str, Any]]:
