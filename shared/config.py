@@ -103,9 +103,6 @@ class Config:
     metrics_token: str | None = _str("METRICS_TOKEN", None)
     web_metrics: int = _int("SSM_METRICS", 1, 0, 1)
     web_access_log: int = _int("WEB_ACCESS_LOG", 0, 0, 1)
-    # gunicorn (shared/gunicorn_conf.py)
-    web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)
-    web_worker_connections: int = _int("WEB_WORKER_CONNECTIONS", 1000, 1, 100000)
     log_format: str = _str("LOG_FORMAT", "text", ("text", "json"))
     log_level: str = _str("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
 

@@ -88,3 +88,20 @@ def test_readme_documents_every_setting():
 
     readme = (ROOT / "README.md").read_text()
     assert [name for name, _ in env_table() if f"`{name}`" not in readme] == []
+
+
+def test_no_setting_is_declared_twice():
+    """A second declaration of a field silently wins (it once made WEB_WORKER_CONNECTIONS 1,000
+    instead of the documented 10,000): every field name and every variable is declared once."""
+    import ast
+    tree = ast.parse((ROOT / "shared" / "config.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Config")
+    names = [n.target.id for n in cls.body if isinstance(n, ast.AnnAssign)]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
+    envs = [f.metadata["env"] for f in __import__("dataclasses").fields(Config)]
+    assert sorted({e for e in envs if envs.count(e) > 1}) == []
+
+
+def test_web_worker_connections_default_is_the_documented_ten_thousand():
+    c = Config.from_env({})
+    assert (c.web_worker_connections, c.web_concurrency) == (10000, 2)
