@@ -65,7 +65,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
                        keys.mailbox_unread(lname), keys.mail_seq(lname),
                        keys.mail_notified(lname), keys.login_fails_name(lname),
                        keys.login_busy_name(lname), keys.login_lock_name(lname),
-                       keys.player_boards(lname), keys.mail_notice_at(lname)],
+                       keys.player_boards(lname), keys.mail_notice_at(lname),
+                       keys.mail_blocked(lname)],
            [keys.player_session(lname, ""), keys.mail(lname, "")], pipeline=steps.then().pipe)
     if not steps.execute()[-1]:
         raise NotFound(f"no player named {args['name']}")

@@ -73,6 +73,15 @@ class Config:
     message_send_burst: int = _int("MESSAGE_SEND_BURST", 3000, 1)  # recipients at once
     mail_unread_per_sender_max: int = _int("MAIL_UNREAD_PER_SENDER_MAX", 20, 0)  # 0 = off
     clan_members_max: int = _int("CLAN_MEMBERS_MAX", 100, 2, 10000)  # owner included
+    # abuse budgets (SPEC §16); 0 = off where noted
+    mod_writes_per_server_minute: int = _int("MOD_WRITES_PER_SERVER_MINUTE", 30, 0)  # 0 = off
+    ban_server_max_seconds: int = _int("BAN_SERVER_MAX_SECONDS", 90 * 86400, 60, 10 * 365 * 86400)
+    register_limit_per_server_hour: int = _int("REGISTER_LIMIT_PER_SERVER_HOUR", 100, 0)
+    mail_send_per_minute: int = _int("MAIL_SEND_PER_MINUTE", 30, 0)  # 0 = off
+    mail_send_per_day: int = _int("MAIL_SEND_PER_DAY", 500, 0)  # 0 = off
+    mail_send_per_day_new_account: int = _int("MAIL_SEND_PER_DAY_NEW_ACCOUNT", 50, 0)  # 0 = off
+    mail_blocked_max: int = _int("MAIL_BLOCKED_MAX", 1000, 1, 100000)
+    webhook_queue_max: int = _int("WEBHOOK_QUEUE_MAX", 10000, 1, 10000000)
     # relay (SPEC §5); 0 = no limit
     relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)

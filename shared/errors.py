@@ -47,6 +47,12 @@ class Banned(Forbidden):
     code = "banned"
 
 
+class Blocked(Forbidden):
+    """403 ``blocked``: the recipient blocked this sender (``mail.block``)."""
+
+    code = "blocked"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
@@ -119,6 +125,12 @@ class RequestInProgress(Conflict):
     """409: a request with this Idempotency-Key is still running."""
 
     code = "request_in_progress"
+
+
+class TooManyBlocked(Conflict):
+    """409: the player's block list holds MAIL_BLOCKED_MAX senders already."""
+
+    code = "too_many_blocked"
 
 
 class RequestTimeout(ApiError):

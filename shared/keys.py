@@ -141,6 +141,17 @@ def login_lock_name_via(lname: str, server_id: str) -> str:
     return f"{_p(lname)}:lock:{server_id}"
 
 
+def mail_sent(lname: str, span: str, window: int) -> str:
+    """string counter with TTL: mails sent by this player (``m``: per clock minute, ``d``: per
+    UTC day) in one window (its number), for the send budget (SPEC §16)."""
+    return f"{_p(lname)}:sent:{span}:{window}"
+
+
+def mail_blocked(lname: str) -> str:
+    """set: lowercase names of the senders this player blocked (``mail.block``)."""
+    return f"{_p(lname)}:blocked"
+
+
 # --- servers: tag {s:<id>} ------------------------------------------------------------------
 def _s(server_id: str) -> str:
     return f"{P}{{s:{server_id}}}"
@@ -165,6 +176,12 @@ def server_polls(server_id: str) -> str:
     """zset: the server's open long-polls (``message.read`` with ``wait``): a token per poll
     -> unix ms after which it counts as gone (its wait plus a grace, for a crashed process)."""
     return f"{_s(server_id)}:polls"
+
+
+def server_budget(server_id: str, budget: str, window: int) -> str:
+    """string counter with TTL: the server's spending of one budget (``mod``: moderation
+    writes per minute, ``reg``: registrations per hour) in one clock window (its number)."""
+    return f"{_s(server_id)}:budget:{budget}:{window}"
 
 
 # --- messaging: tag {msg} -------------------------------------------------------------------

@@ -147,3 +147,107 @@ def count_registration(ctx: Any) -> None:
     if count > limit:
         raise RateLimited(f"at most {limit} registrations per address per hour",
                           (hour + 1) * 3600 - now)
+
+
+def spend(r: Any, key_of: Any, limit: int, window: int, now: float, what: str) -> None:
+    """Count one unit of a fixed-window budget: at most ``limit`` per clock window of
+    ``window`` seconds (``key_of(window number)`` is the counter); RateLimited with the seconds
+    to the window's end past it. ``limit`` 0 = off. One round trip."""
+    if limit:
+        judge(queue_spend(r.pipeline(transaction=False), key_of, window, now).execute()[0],
+              limit, window, now, what)
+
+
+def queue_spend(pipe: Any, key_of: Any, window: int, now: float) -> Any:
+    """Queue on ``pipe`` the count of :func:`spend` (two replies, the count first); the caller
+    executes it and passes the count to :func:`judge`."""
+    key = key_of(int(now) // window)
+    pipe.incr(key)
+    pipe.expire(key, window + 60)
+    return pipe
+
+
+def judge(count: int, limit: int, window: int, now: float, what: str) -> None:
+    """RateLimited when ``count`` (from :func:`queue_spend`) passed ``limit`` (0 = off)."""
+    if limit and count > limit:
+        raise RateLimited(f"at most {limit} {what}", (int(now) // window + 1) * window - int(now))
+
+
+MODERATION = "moderation writes (ban.create, ban.lift) per server key per minute"
+
+
+def moderation_key(ctx: Any) -> Any:
+    return lambda n: keys.server_budget(ctx.caller.id, "mod", n)
+
+
+def count_moderation(ctx: Any) -> None:
+    """A moderation write (ban.create, ban.lift) by a server key: at most
+    MOD_WRITES_PER_SERVER_MINUTE per clock minute (SPEC §16); the admin is not limited. Every
+    call counts, whatever its answer. One round trip (none for the admin)."""
+    if ctx.caller.kind == "server":
+        spend(ctx.redis, moderation_key(ctx), ctx.config.mod_writes_per_server_minute, 60,
+              ctx.now(), MODERATION)
+
+
+def count_server_registration(ctx: Any) -> None:
+    """A registration made with a server key: at most REGISTER_LIMIT_PER_SERVER_HOUR per
+    clock hour (SPEC §16)."""
+    spend(ctx.redis, lambda n: keys.server_budget(ctx.caller.id, "reg", n),
+          ctx.config.register_limit_per_server_hour, 3600, ctx.now(),
+          "registrations per server key per hour")
+
+
+# Mail send budget (SPEC §16), one script on the sender's group. KEYS: minute counter, day
+# counter, the sender's account. ARGV: now (s), per minute, per day, per day while new, new
+# account age (s), day end (s), 'take' | 'back'. 'take' answers the seconds to wait when a
+# budget is spent (nothing counted), else 0 after counting this send; 'back' gives a counted
+# send back (the mail was refused after all).
+MAIL_BUDGET = Lua("""
+if ARGV[7] == 'back' then
+  for i = 1, 2 do
+    if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+  end
+  return 0
+end
+local now, minute, day = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local fresh, age, day_end = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local m = tonumber(redis.call('GET', KEYS[1]) or '0')
+local d = tonumber(redis.call('GET', KEYS[2]) or '0')
+local wait = 0
+if minute > 0 and m >= minute then wait = 60 - now % 60 end
+if day > 0 and d >= day then wait = math.max(wait, day_end - now) end
+if fresh > 0 and d >= fresh then
+  local created = tonumber(redis.call('HGET', KEYS[3], 'created') or '0')
+  if created + age > now then wait = math.max(wait, math.min(created + age, day_end) - now) end
+end
+if wait > 0 then return wait end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 120)
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], 86400 + 3600)
+return 0""")
+NEW_ACCOUNT_SECONDS = 3600  # an account younger than this has MAIL_SEND_PER_DAY_NEW_ACCOUNT
+
+
+def _mail_budget(r: Any, config: Any, lname: str, now: float, how: str) -> int:
+    now_s = int(now)
+    minute, day = now_s // 60, now_s // 86400
+    return int(MAIL_BUDGET(r, [keys.mail_sent(lname, "m", minute), keys.mail_sent(lname, "d", day),
+                               keys.player(lname)],
+                           [now_s, config.mail_send_per_minute, config.mail_send_per_day,
+                            config.mail_send_per_day_new_account, NEW_ACCOUNT_SECONDS,
+                            (day + 1) * 86400, how]))
+
+
+def mail_budget_take(r: Any, config: Any, lname: str, now: float) -> int:
+    """Count one mail sent by ``lname``; returns 0, or the seconds to wait when a budget is
+    spent (then nothing is counted). One round trip."""
+    if not (config.mail_send_per_minute or config.mail_send_per_day
+            or config.mail_send_per_day_new_account):
+        return 0
+    return _mail_budget(r, config, lname, now, "take")
+
+
+def mail_budget_back(r: Any, config: Any, lname: str, now: float) -> None:
+    """Give back a send counted by :func:`mail_budget_take` whose mail was refused."""
+    _mail_budget(r, config, lname, now, "back")
