@@ -233,12 +233,14 @@ def ban_job_due(r: Any, owner: str, period_ms: int) -> bool:
 
 def ban_outbox() -> int:
     """Finish what a web process left undone after storing a ban or a lift (the player's copy
-    and offline mark, the inbox delivery: shared/storage/bans.py), and drop expired bans from
-    the ban index. Idempotent: a delivery marker keeps a push from being appended twice.
+    and offline mark, the inbox delivery: shared/storage/bans.py), drop expired bans from
+    the ban index and the active lists, and fill the ``ban.list`` indexes of a store older
+    than them. Idempotent: a delivery marker keeps a push from being appended twice.
     Returns how many outbox entries were redone."""
     r, config = _env()
     now = time.time()
     redone, pruned = bans.redeliver(r, config, now), bans.prune(r, now)
+    bans.reindex(r, now)
     (log.info if redone or pruned else log.debug)(
         "bans: %d unfinished push(es) redone, %d expired ban(s) pruned", redone, pruned)
     return redone

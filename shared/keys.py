@@ -357,6 +357,31 @@ def bans_expiring() -> str:
     return f"{P}{{bans}}:expiring"
 
 
+def bans_of_scope(scope: str) -> str:
+    """zset: ban id -> sequence number, the bans of one scope (``global`` or a server id):
+    ``ban.list``'s index for a server (SPEC §16: a page per call, never a scan)."""
+    return f"{P}{{bans}}:scope:{scope}"
+
+
+def bans_active(scope: str = "") -> str:
+    """zset: ban id -> sequence number, the bans not lifted, of one scope (or of every scope
+    when ``scope`` is empty): ``ban.list``'s ``active=1`` index. A superset: expired bans leave
+    it when the worker prunes them, and ``ban.list`` filters what is left."""
+    return f"{P}{{bans}}:active:{scope}" if scope else f"{P}{{bans}}:active"
+
+
+def bans_lists_ready() -> str:
+    """string: present once every ban is in the scope and active indexes (a new store sets
+    it at its first ban; the worker's ban job fills the indexes of bans older than them and
+    then sets it; until then ``ban.list`` pages through the history list)."""
+    return f"{P}{{bans}}:listsready"
+
+
+def bans_reindex_cursor() -> str:
+    """string: the sequence number up to which the worker filled the ``ban.list`` indexes."""
+    return f"{P}{{bans}}:reindexed"
+
+
 def ban_outbox() -> str:
     """zset: ``ban:<id>`` or ``unban:<id>`` -> unix ms it was stored: pushes whose later steps
     (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones. (Not

@@ -8,6 +8,8 @@ import time
 import pytest
 
 from shared import keys
+from shared.redis_conn import primaries
+from shared.storage import bans
 from tests.conftest import make_config
 
 
@@ -236,3 +238,89 @@ def test_only_the_player_edits_their_block_list_and_it_is_bounded(api, client, a
     assert resp.status_code == 409 and resp.json["error"]["code"] == "too_many_blocked"
     assert client.put("/v1/players/bob/blocked/X2", headers=bob).status_code == 200  # again
     assert client.put("/v1/players/bob/blocked/bad name", headers=bob).status_code == 400
+
+
+# --- ban.list pages through an index ----------------------------------------------------------
+def hmgets(r) -> int:
+    """HMGET calls made so far (scripts' included), on every primary."""
+    return sum(int(node.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0))
+               for node in primaries(r))
+
+
+def flood(r, scope, n, now, duration=None, first=0):
+    """``n`` bans on addresses by ``scope``'s server, stored directly (no budget): their ids."""
+    ids = []
+    for i in range(first, first + n):
+        net = bans.network(f"10.{i // 250}.{i % 250}.1")
+        made = bans.new_ban(f"f{i:011d}", None, net, "flood", scope, scope, int(now), duration)
+        assert bans.store(r, made, net, int(now * 1000))
+        ids.append(made["id"])
+    return ids
+
+
+def listed(client, headers, **query):
+    resp = client.get("/v1/bans", query_string=query, headers=headers)
+    assert resp.status_code == 200, resp.json
+    return [b["id"] for b in resp.json["bans"]], resp.json["next_cursor"]
+
+
+def test_ban_list_looks_at_one_page_whatever_others_banned(api, client, r, clock):
+    sid, srv = api.server("one")
+    sid2, srv2 = api.server("two")
+    now = clock()
+    glob = [ban(client, api.admin, ip=f"192.0.2.{i}").json["id"] for i in range(3)]
+    own = [ban(client, srv2, ip=f"198.51.100.{i}").json["id"] for i in range(2)]
+    lifted = ban(client, srv2, ip="198.51.100.9").json["id"]
+    assert client.delete(f"/v1/bans/{lifted}", headers=api.admin).status_code == 204
+    flood(r, sid, 400, now)  # the newest 400 bans are another server's
+    before = hmgets(r)
+    got, cursor = listed(client, srv2, active=1, limit=10)
+    assert hmgets(r) - before <= 10  # a page looked at, not the 400 others' bans
+    assert got == own[::-1] + glob[::-1] and cursor is None
+    got, cursor = listed(client, srv2, limit=3)  # all, merged newest first, paged
+    assert got == [lifted, *own[::-1]] and cursor
+    got, cursor = listed(client, srv2, limit=3, cursor=cursor)
+    assert got == glob[::-1] and cursor is None
+    # the admin's active page skips lifted and expired bans without scanning them
+    expired = flood(r, sid2, 300, now - 100, duration=50, first=400)
+    assert len(expired) == 300
+    got, cursor = listed(client, api.admin, active=1, limit=5)
+    assert got == [] and cursor  # a short page until the worker prunes: never a scan
+    while bans.prune(r, now):  # the worker's job drops expired bans from the active lists
+        pass
+    before = hmgets(r)
+    got, cursor = listed(client, api.admin, active=1, limit=5)
+    assert hmgets(r) - before <= 5 and len(got) == 5 and cursor
+
+
+def test_ban_list_active_filters_what_the_worker_has_not_pruned_yet(api, client, r, clock):
+    sid, srv = api.server("one")
+    keep = ban(client, srv, ip="192.0.2.1", duration=3600).json["id"]
+    short = ban(client, srv, ip="192.0.2.2", duration=10).json["id"]
+    assert listed(client, srv, active=1) == ([short, keep], None)
+    clock.advance(11)
+    assert listed(client, srv, active=1) == ([keep], None)
+    assert listed(client, srv) == ([short, keep], None)
+    bans.prune(r, clock())
+    assert r.zrange(keys.bans_active(sid), 0, -1) == [keep]
+    assert r.zrange(keys.bans_active(), 0, -1) == [keep]
+
+
+def test_an_older_store_is_listed_while_the_worker_fills_its_indexes(api, client, r, clock):
+    sid, srv = api.server("one")
+    ids = [ban(client, api.admin, ip=f"192.0.2.{i}").json["id"] for i in range(3)]
+    mine = ban(client, srv, ip="198.51.100.1").json["id"]
+    assert client.delete(f"/v1/bans/{ids[0]}", headers=api.admin).status_code == 204
+    # a store from before the indexes: none of them, no marker
+    for key in (keys.bans_of_scope("global"), keys.bans_of_scope(sid), keys.bans_active(),
+                keys.bans_active("global"), keys.bans_active(sid), keys.bans_lists_ready()):
+        r.delete(key)
+    assert listed(client, srv, active=1) == ([mine, ids[2], ids[1]], None)  # the history
+    assert bans.due(r, "me", int(clock() * 1000), 1000)  # the worker's job is due
+    assert bans.reindex(r, clock()) == 4
+    assert r.exists(keys.bans_lists_ready())
+    assert r.zrange(keys.bans_active(), 0, -1) == [ids[1], ids[2], mine]
+    assert r.zrange(keys.bans_of_scope("global"), 0, -1) == ids
+    assert listed(client, srv, active=1) == ([mine, ids[2], ids[1]], None)
+    assert listed(client, api.admin, active=1, limit=2) == ([mine, ids[2]], listed(
+        client, api.admin, limit=2)[1])
