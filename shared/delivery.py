@@ -12,8 +12,10 @@ with per-connection control of what we need:
   a 3xx is a failed attempt that names the ``Location``;
 - time: one deadline of WEBHOOK_TIMEOUT_SECONDS (5) for the whole attempt: DNS (in a thread,
   abandoned at the deadline), connect, sending, the response headers and up to 1 KiB of body,
-  each step given only the time left. (A server that trickles its response headers a byte at a
-  time can stretch each socket read to the time left; the job's own timeout, 30 s, bounds it.)
+  each step given only the time left. A socket read's timeout restarts with every byte, so a
+  server trickling its headers a line a second would outlast it: a timer (``_Deadline``)
+  shuts the attempt's socket down at the deadline, whatever it is waiting for, and the
+  attempt is a failure "timed out" like any other (logged, retried).
 - no retries of its own (``retries=False``): RQ retries the job, with back-off.
 """
 
@@ -25,6 +27,7 @@ import hmac
 import ipaddress
 import json
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -210,6 +213,52 @@ def discord_line(event: str, data: Any) -> str:
 
 
 # --- one attempt --------------------------------------------------------------------------------
+class _Deadline:
+    """Shuts down the sockets of one attempt when its deadline passes (SPEC §16: an attempt
+    never holds a worker past WEBHOOK_TIMEOUT_SECONDS in total); ``fired`` says it did."""
+
+    def __init__(self, seconds: float):
+        self.fired = False
+        self.socks: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def watch(self, sock: Any) -> None:
+        with self.lock:
+            self.socks.append(sock)
+            if self.fired:
+                _shut(sock)
+
+    def _fire(self) -> None:
+        with self.lock:
+            self.fired = True
+            for sock in self.socks:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+    def connection_class(self, base: type) -> type:
+        """``base`` (urllib3's HTTP(S)Connection) whose sockets this deadline watches."""
+        deadline = self
+
+        class Watched(base):  # type: ignore[valid-type, misc]
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        return Watched
+
+
+def _shut(sock: Any) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, data: Any, *,
          timeout: float, allow_private: bool) -> Result:
     """POST one event to ``url`` within ``timeout`` seconds; never raises for the network."""
@@ -246,6 +295,8 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
         cls = urllib3.HTTPConnectionPool
     pool = cls(address, target.port, maxsize=1, retries=False,
                timeout=urllib3.Timeout(connect=left, read=left), **kw)
+    cut = _Deadline(left)
+    pool.ConnectionCls = cut.connection_class(cls.ConnectionCls)
     try:
         resp = pool.urlopen("POST", target.path, body=body, headers=headers, redirect=False,
                             retries=False, preload_content=False, assert_same_host=False)
@@ -253,13 +304,16 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
             text = _start_of_body(resp, deadline) if resp.status >= 300 else b""
         finally:
             resp.release_conn()
+        if cut.fired:  # headers cut short read as complete: the answer is not one
+            return done(None, f"timed out after {timeout:g} s")
     except urllib3.exceptions.TimeoutError:
         return done(None, f"timed out after {timeout:g} s")
-    except urllib3.exceptions.HTTPError as exc:
-        return done(None, _reason(exc))
-    except OSError as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        if cut.fired:  # the deadline cut the socket, whatever the read said
+            return done(None, f"timed out after {timeout:g} s")
         return done(None, _reason(exc))
     finally:
+        cut.cancel()
         pool.close()
     if 200 <= resp.status < 300:
         return done(resp.status, None)

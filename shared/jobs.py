@@ -275,6 +275,12 @@ RETRY_FIRST, RETRY_CAP = 10, 900  # seconds: back-off doubles from the first, up
 SUSPECT_MS = 1000  # an attempt unanswered this long stops other attempts to its endpoint
 
 
+def job_timeout(config: Config) -> int:
+    """RQ's timeout of a delivery job: a margin over the attempt's own deadline
+    (WEBHOOK_TIMEOUT_SECONDS, which ``delivery.post`` keeps), so the attempt is always logged."""
+    return max(WEBHOOK_JOB_TIMEOUT, config.webhook_timeout + 15)
+
+
 class WebhookRetry(Exception):
     """A delivery attempt failed (or waited for a failing endpoint): RQ retries the job. The
     attempt is in the webhook's delivery log; the worker logs no traceback for it."""
@@ -360,7 +366,7 @@ def drain_outbox(tag: str) -> int:
                         "shared.jobs.deliver_webhook",
                         args=(webhook_id, eid, event, at_ms / 1000, fields.get("d", "null")),
                         job_id=delivery_job_id(webhook_id, eid), unique=True, retry=retry,
-                        timeout=WEBHOOK_JOB_TIMEOUT, result_ttl=DELIVERY_RESULT_TTL,
+                        timeout=job_timeout(config), result_ttl=DELIVERY_RESULT_TTL,
                         failure_ttl=86400)
                     queued += 1
                 except DuplicateJobError:

@@ -404,20 +404,21 @@ def new_ban(ban_id: str, player: str | None, net: Any, reason: str, scope: str, 
             "expires_at": at + duration if duration else None}
 
 
-def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int) -> bool:
+def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int, pipeline: Any = None) -> bool:
     """Step 1 of a ban: the ban, its index entries and its outbox entry. False if the id was
-    taken. One round trip."""
+    taken. One round trip (queued on ``pipeline`` when given: then the caller executes it)."""
     lname = ban["player"].lower() if ban["player"] else None
     fields = [f for f in (player_field(lname) if lname else "",
                           net_field(net) if net is not None else "") if f]
     history = keys.bans_of_player(lname) if lname else keys.bans_all()
-    return bool(STORE(r, [keys.ban(ban["id"]), keys.ban_index(), keys.ban_seq(), keys.bans_all(),
-                          keys.bans_expiring(), keys.ban_outbox(), history,
-                          keys.outbox(EVENTS_TAG), keys.bans_of_scope(ban["scope"]),
-                          keys.bans_active(ban["scope"]), keys.bans_active(),
-                          keys.bans_lists_ready()],
-                      [json.dumps(ban), ban["id"], " ".join(fields), ban["expires_at"] or "",
-                       ban["at"], now_ms, 1 if lname else 0]))
+    got = STORE(r, [keys.ban(ban["id"]), keys.ban_index(), keys.ban_seq(), keys.bans_all(),
+                    keys.bans_expiring(), keys.ban_outbox(), history,
+                    keys.outbox(EVENTS_TAG), keys.bans_of_scope(ban["scope"]),
+                    keys.bans_active(ban["scope"]), keys.bans_active(),
+                    keys.bans_lists_ready()],
+                [json.dumps(ban), ban["id"], " ".join(fields), ban["expires_at"] or "",
+                 ban["at"], now_ms, 1 if lname else 0], pipeline=pipeline)
+    return True if pipeline is not None else bool(got)
 
 
 def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float,
