@@ -30,7 +30,7 @@ from rq.job import Job
 
 from shared import delivery, events, keys
 from shared.config import Config
-from shared.redis_conn import connect_data, connect_queue
+from shared.redis_conn import Lua, connect_data, connect_queue
 from shared.storage import bans, mail, messages, seasons, status, webhooks
 
 log = logging.getLogger("ssm.jobs")
@@ -374,11 +374,56 @@ def drain_outbox(tag: str) -> int:
         if entries:
             cursor = entries[-1][0]
             r.set(keys.outbox_cursor(tag), cursor)
+            cap_queue(r, queue.connection, config.webhook_queue_max)
         if len(entries) < DRAIN_BATCH:
             break
     (log.info if queued else log.debug)("webhooks: %d deliveries queued from outbox %s",
                                         queued, tag)
     return queued
+
+
+# The queue Redis (plain, never a cluster). KEYS: the webhooks queue. ARGV: most deliveries
+# waiting, the job hash prefix, the delivery job id prefix. Takes the oldest waiting deliveries
+# beyond the cap off the head of the queue (drain jobs, queued at the front, stay) and deletes
+# their jobs, in one step (a worker popping meanwhile cannot shift what is cut); returns their
+# ids.
+CAP = Lua("""
+local over = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[1])
+if over <= 0 then return {} end
+local head, dropped, kept = redis.call('LRANGE', KEYS[1], 0, over + 63), {}, {}
+local cut = 0
+for i, id in ipairs(head) do
+  if #dropped == over then break end
+  cut = i
+  if string.sub(id, 1, #ARGV[3]) == ARGV[3] then
+    dropped[#dropped + 1] = id
+    redis.call('DEL', ARGV[2] .. id)
+  else
+    kept[#kept + 1] = id
+  end
+end
+redis.call('LTRIM', KEYS[1], cut, -1)
+for i = #kept, 1, -1 do redis.call('LPUSH', KEYS[1], kept[i]) end
+return dropped""")
+
+
+def cap_queue(r: Any, q: Any, most: int) -> int:
+    """Hold the webhooks queue to ``most`` waiting deliveries (WEBHOOK_QUEUE_MAX): the oldest
+    beyond it are dropped, counted per webhook (``dropped``, and the ``dropped`` outcome of the
+    delivery metrics) and logged. Returns how many. One round trip while under the cap."""
+    got = CAP(q, [_queue(q, WEBHOOKS_QUEUE).key], [most, Job.redis_job_namespace_prefix, "wh-"])
+    dropped = [_text(i) for i in got]
+    if not dropped:
+        return 0
+    per: dict[str, int] = {}
+    for job_id in dropped:
+        webhook_id = job_id.split("-", 2)[1]
+        per[webhook_id] = per.get(webhook_id, 0) + 1
+    webhooks.count_dropped(r, per)
+    log.warning("webhooks: over WEBHOOK_QUEUE_MAX (%d waiting deliveries): dropped the %d "
+                "oldest (%s)", most, len(dropped),
+                ", ".join(f"{w}: {n}" for w, n in sorted(per.items())))
+    return len(dropped)
 
 
 def deliver_webhook(webhook_id: str, event_id: str, event: str, at: float, data: str) -> str:

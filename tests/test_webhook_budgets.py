@@ -11,9 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
+from rq import Queue
+from rq.job import Job
 
-from shared import delivery, jobs
+from shared import delivery, events, jobs, keys
 from shared.storage import webhooks
+from shared.worker import Ticker
 
 
 class Trickle:
@@ -89,3 +93,53 @@ def test_a_timed_out_attempt_is_logged_in_the_deliveries(job_env, r, trickle):
     (attempt,) = webhooks.deliveries(r, "h1")
     assert attempt["error"] == "timed out after 2 s" and attempt["status"] is None
     assert attempt["outcome"] == "dropped" and 1900 <= attempt["ms"] < 3000
+
+
+def emit_many(r: Any, n: int) -> None:
+    for i in range(n):
+        tx = r.pipeline()
+        events.emit(tx, "status", "server.online", {"id": f"s{i}"})
+        tx.execute()
+
+
+def test_the_delivery_queue_keeps_the_newest_deliveries_up_to_its_cap(job_env, r, queue_url):
+    job_env.setenv("WEBHOOK_QUEUE_MAX", "20")
+    jobs._env.cache_clear()
+    webhooks.create(r, "h1", "http://127.0.0.1:9/a", ["server.online"], "json", "s" * 20, 0)
+    webhooks.create(r, "h2", "http://127.0.0.1:9/b", ["record.top"], "json", "s" * 20, 0)
+    q = redis.Redis.from_url(queue_url)
+    queue = Queue(jobs.WEBHOOKS_QUEUE, connection=q)
+    assert jobs.enqueue_drain(q, "b:ctf")  # a drain waiting at the front stays
+    emit_many(r, 250)  # more than one drain batch
+    assert jobs.drain_outbox("status") == 250
+    ids = queue.job_ids
+    assert len(ids) == 20 and ids[0] == "whdrain-b_3actf"  # 20 jobs waiting at most
+    kept = [json.loads(queue.fetch_job(i).args[4])["id"] for i in ids[1:]]
+    assert kept == [f"s{i}" for i in range(231, 250)]  # the newest, in order
+    assert webhooks.public(webhooks.get(r, "h1"))["dropped"] == 231
+    assert webhooks.public(webhooks.get(r, "h2"))["dropped"] == 0
+    assert webhooks.counts(r)["dropped"] == 231
+    assert len(list(q.scan_iter(Job.key_for("wh-h1-*")))) == 19  # dropped jobs' hashes gone
+
+
+def test_ban_pushes_never_wait_behind_webhook_jobs(api, client, r, config, queue_url):
+    """The webhooks queue has workers of its own; a ban reaches the inboxes on the request
+    path, and the worker's redelivery of an unfinished push runs on the status queue."""
+    q = redis.Redis.from_url(queue_url)
+    webhooks_queue = Queue(jobs.WEBHOOKS_QUEUE, connection=q)
+    for i in range(500):  # a webhook backlog nobody works on
+        webhooks_queue.enqueue_call("shared.jobs.deliver_webhook",
+                                    args=("h1", f"bans/{i}-0", "ban.created", 0.0, "{}"),
+                                    job_id=f"wh-h1-{i}")
+    sid, srv = api.server("one")
+    made = client.post("/v1/bans", json={"ip": "192.0.2.1", "reason": "x"}, headers=api.admin)
+    assert made.status_code == 201
+    (entry,) = client.get("/v1/messages", headers=srv).json["messages"]
+    assert entry["type"] == "ban" and entry["ban"]["id"] == made.json["id"]
+    # a push left unfinished (a web process died): the ticker queues its redelivery on the
+    # status queue, never behind the webhooks backlog
+    r.zadd(keys.ban_outbox(), {f"ban:{made.json['id']}": 1})
+    Ticker(config, "t").tick()
+    status = Queue(jobs.STATUS_QUEUE, connection=q)
+    assert "shared.jobs.ban_outbox" in [status.fetch_job(i).func_name for i in status.job_ids]
+    assert len(webhooks_queue) == 500
