@@ -37,11 +37,14 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
     and the ``ban.lifted`` event; then the same later steps as ``ban.create`` (the player's copy
     becomes a tombstone).
     """
-    limits.count_moderation(ctx)
     caller, now = ctx.caller, ctx.now()
     only = caller.id if caller.kind == "server" else ""
     by = "admin" if caller.kind == "admin" else caller.id
-    done, ban = bans.lift(ctx.redis, args["id"], by, only, now, args.get("reason") or "")
+    budget = ctx.config.mod_writes_per_server_minute if only else 0
+    done, ban = bans.lift(ctx.redis, args["id"], by, only, now, args.get("reason") or "",
+                          budget)
+    if done == -3:
+        limits.judge(budget + 1, budget, 60, now, limits.MODERATION)
     if done == -1:
         raise NotFound(f"no ban with id {args['id']}")
     if done == -2:

@@ -17,11 +17,12 @@ SENDER = Str("sender", where="path", pattern=PLAYER_NAME,
            example={"request": {"name": "alice", "sender": "bob"},
                     "response": {"sender": "bob", "blocked": True}})
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """Block a sender: their mail to the calling player is refused with 403 ``blocked``, whether
-    they send it themselves or a game server sends it for them.
+    """Block a sender: their mail to the calling player is refused.
 
-    Blocking a name blocked already changes nothing; the name need not be registered (yet). A
-    player blocks at most MAIL_BLOCKED_MAX (1,000) senders. Mail already received stays.
+    Mail from a blocked sender answers 403 ``blocked``, whether they send it themselves or a game
+    server sends it for them. Blocking a name blocked already changes nothing; the name need not
+    be registered (yet). A player blocks at most MAIL_BLOCKED_MAX (1,000) senders. Mail already
+    received stays.
 
     Errors:
     - ``too_many_blocked`` (409): the list holds MAIL_BLOCKED_MAX senders and this one is new.

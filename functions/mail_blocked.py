@@ -12,6 +12,8 @@ from shared.storage import mail
            fields=(PLAYER_PATH_NAME,),
            example={"request": {"name": "alice"}, "response": {"blocked": ["bob"]}})
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """The senders the calling player blocked (``mail.block``), sorted by name (at most
-    MAIL_BLOCKED_MAX)."""
+    """The senders the calling player blocked.
+
+    Sorted by name; at most MAIL_BLOCKED_MAX (``mail.block``).
+    """
     return {"blocked": mail.blocked(ctx.redis, args["name"].lower())}

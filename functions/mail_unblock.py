@@ -13,7 +13,7 @@ from shared.storage import mail
            owner="name", fields=(PLAYER_PATH_NAME, SENDER),
            example={"request": {"name": "alice", "sender": "bob"}, "response": None})
 def handler(ctx: Ctx, args: dict[str, Any]) -> None:
-    """Unblock a sender (``mail.block``): their mail is accepted again.
+    """Unblock a sender: their mail is accepted again.
 
     Answers 204 also when the sender was not blocked, so repeating the call is harmless.
     """

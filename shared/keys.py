@@ -179,8 +179,8 @@ def server_polls(server_id: str) -> str:
 
 
 def server_budget(server_id: str, budget: str, window: int) -> str:
-    """string counter with TTL: the server's spending of one budget (``mod``: moderation
-    writes per minute, ``reg``: registrations per hour) in one clock window (its number)."""
+    """string counter with TTL: the server's spending of one budget (``reg``: registrations
+    per hour) in one clock window (its number)."""
     return f"{_s(server_id)}:budget:{budget}:{window}"
 
 
@@ -368,6 +368,12 @@ def bans_active(scope: str = "") -> str:
     when ``scope`` is empty): ``ban.list``'s ``active=1`` index. A superset: expired bans leave
     it when the worker prunes them, and ``ban.list`` filters what is left."""
     return f"{P}{{bans}}:active:{scope}" if scope else f"{P}{{bans}}:active"
+
+
+def moderation_budget(server_id: str, minute: int) -> str:
+    """string counter with TTL: a server key's moderation writes (ban.create, ban.lift) in one
+    clock minute; in ``{bans}`` so that the lift's script counts it in its own step."""
+    return f"{P}{{bans}}:budget:{server_id}:{minute}"
 
 
 def bans_lists_ready() -> str:

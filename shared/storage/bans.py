@@ -220,12 +220,18 @@ redis.call('ZADD', KEYS[6], ARGV[6], 'ban:' .. ARGV[2])
 emit(KEYS[8], 'ban.created', ARGV[1])
 return seq""")
 
-# KEYS: ban, index, expiring, pending pushes, events outbox, all active bans. ARGV: id, now
-# (s), now (ms), by, only scope ('' = any), reason ('' = none), a scope's active bans key
-# around its scope.
-# Returns {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
-# only the last writes anything, ``ban.lifted`` included: the ban + lifted_at/_by, lift_reason.
+# KEYS: ban, index, expiring, pending pushes, events outbox, all active bans, the caller's
+# moderation budget this minute (a server; any {bans} key otherwise). ARGV: id, now (s), now
+# (ms), by, only scope ('' = any), reason ('' = none), a scope's active bans key around its
+# scope, the budget (0 = none). Counts the call first (SPEC §16), then returns {-3} over the
+# budget, {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
+# only the last writes the ban, ``ban.lifted`` included: the ban + lifted_at/_by, lift_reason.
 LIFT = Lua(events.LUA + _INDEX + """
+if ARGV[9] ~= '0' then
+  local n = redis.call('INCR', KEYS[7])
+  if n == 1 then redis.call('EXPIRE', KEYS[7], 120) end
+  if n > tonumber(ARGV[9]) then return {-3} end
+end
 local b = redis.call('HMGET', KEYS[1], 'json', 'fields', 'lifted_at')
 if not b[1] then return {-1} end
 if ARGV[5] ~= '' and cjson.decode(b[1]).scope ~= ARGV[5] then return {-2, b[1]} end
@@ -421,13 +427,15 @@ def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int, pipeline: Any = No
     return True if pipeline is not None else bool(got)
 
 
-def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float,
-         reason: str) -> tuple[int, dict | None]:
-    """Step 1 of a lift: (1 lifted | 0 already lifted | -1 unknown | -2 other scope, ban)."""
+def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float, reason: str,
+         budget: int = 0) -> tuple[int, dict | None]:
+    """Step 1 of a lift: (1 lifted | 0 already lifted | -1 unknown | -2 other scope | -3 over
+    the moderation budget of server ``only_scope``, ban)."""
+    counter = keys.moderation_budget(only_scope, int(now) // 60) if budget else keys.ban_seq()
     got = LIFT(r, [keys.ban(ban_id), keys.ban_index(), keys.bans_expiring(), keys.ban_outbox(),
-                   keys.outbox(EVENTS_TAG), keys.bans_active()],
+                   keys.outbox(EVENTS_TAG), keys.bans_active(), counter],
                [ban_id, int(now), int(now * 1000), by, only_scope, reason,
-                *keys.around(keys.bans_active(keys.HOLE))])
+                *keys.around(keys.bans_active(keys.HOLE)), budget])
     return int(got[0]), (json.loads(got[1]) if len(got) > 1 else None)
 
 

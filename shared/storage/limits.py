@@ -177,16 +177,9 @@ MODERATION = "moderation writes (ban.create, ban.lift) per server key per minute
 
 
 def moderation_key(ctx: Any) -> Any:
-    return lambda n: keys.server_budget(ctx.caller.id, "mod", n)
-
-
-def count_moderation(ctx: Any) -> None:
-    """A moderation write (ban.create, ban.lift) by a server key: at most
-    MOD_WRITES_PER_SERVER_MINUTE per clock minute (SPEC §16); the admin is not limited. Every
-    call counts, whatever its answer. One round trip (none for the admin)."""
-    if ctx.caller.kind == "server":
-        spend(ctx.redis, moderation_key(ctx), ctx.config.mod_writes_per_server_minute, 60,
-              ctx.now(), MODERATION)
+    """The counter of the caller's moderation writes (MOD_WRITES_PER_SERVER_MINUTE), by
+    minute; ban.create counts with its checks, ban.lift in its script (shared/storage/bans)."""
+    return lambda n: keys.moderation_budget(ctx.caller.id, n)
 
 
 def count_server_registration(ctx: Any) -> None:
