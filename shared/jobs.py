@@ -407,6 +407,35 @@ for i = #kept, 1, -1 do redis.call('LPUSH', KEYS[1], kept[i]) end
 return dropped""")
 
 
+# The queue Redis. KEYS: the webhooks queue. ARGV: a webhook's delivery job id prefix, the job
+# hash prefix. Takes that webhook's waiting deliveries out of the queue (the rest keep their
+# order) and deletes their jobs, in one step; returns how many.
+PURGE = Lua("""
+local kept, n = {}, 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.sub(id, 1, #ARGV[1]) == ARGV[1] then
+    n = n + 1
+    redis.call('DEL', ARGV[2] .. id)
+  else
+    kept[#kept + 1] = id
+  end
+end
+if n > 0 then
+  redis.call('DEL', KEYS[1])
+  for i = 1, #kept, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 999, #kept)))
+  end
+end
+return n""")
+
+
+def purge_webhook(q: Any, webhook_id: str) -> int:
+    """Drop the waiting deliveries of a deleted webhook (they would only find it gone), so a
+    backlog for it does not hold up the others. One round trip on the queue Redis."""
+    return int(PURGE(q, [_queue(q, WEBHOOKS_QUEUE).key],
+                     [f"wh-{webhook_id}-", Job.redis_job_namespace_prefix]))
+
+
 def cap_queue(r: Any, q: Any, most: int) -> int:
     """Hold the webhooks queue to ``most`` waiting deliveries (WEBHOOK_QUEUE_MAX): the oldest
     beyond it are dropped, counted per webhook (``dropped``, and the ``dropped`` outcome of the

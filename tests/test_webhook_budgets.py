@@ -143,3 +143,22 @@ def test_ban_pushes_never_wait_behind_webhook_jobs(api, client, r, config, queue
     status = Queue(jobs.STATUS_QUEUE, connection=q)
     assert "shared.jobs.ban_outbox" in [status.fetch_job(i).func_name for i in status.job_ids]
     assert len(webhooks_queue) == 500
+
+
+def test_deleting_a_webhook_takes_its_waiting_deliveries_out_of_the_queue(api, client, r,
+                                                                        queue_url):
+    q = redis.Redis.from_url(queue_url)
+    queue = Queue(jobs.WEBHOOKS_QUEUE, connection=q)
+    made = [client.post("/v1/webhooks", json={"url": f"https://example.org/{i}",
+                                              "events": ["ban.created"]},
+                        headers=api.admin).json["id"] for i in range(2)]
+    for i in range(300):
+        hook = made[i % 2]
+        queue.enqueue_call("shared.jobs.deliver_webhook",
+                           args=(hook, f"bans/{i}-0", "ban.created", 0.0, "{}"),
+                           job_id=jobs.delivery_job_id(hook, f"bans/{i}-0"))
+    assert client.delete(f"/v1/webhooks/{made[0]}", headers=api.admin).status_code == 204
+    left = queue.job_ids
+    assert len(left) == 150 and all(i.startswith(f"wh-{made[1]}-") for i in left)
+    assert left == sorted(left, key=lambda i: int(i.split("_2f")[1].split("-")[0]))  # in order
+    assert not list(q.scan_iter(Job.key_for(f"wh-{made[0]}-*")))
