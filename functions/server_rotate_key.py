@@ -9,6 +9,7 @@ from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.registry import ADMIN, operation
 from shared.schema import SERVER_PATH_ID
+from shared.storage import revocations
 
 # KEYS[1] server hash; ARGV[1] sha256 of the new key. Returns the server name, or false.
 ROTATE = Lua("""
@@ -34,10 +35,12 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``not_found`` (404): no server has this id.
 
     Internals:
-    One script stores the sha256 of the new key in the server hash.
+    One script stores the sha256 of the new key in the server hash; then one entry in the
+    revocations stream ends the relay connections that used the old key.
     """
     key = new_server_key(args["id"])
     name = ROTATE(ctx.redis, [keys.server(args["id"])], [sha256(key)])
     if name is None:
         raise NotFound(f"no server with id {args['id']}")
+    revocations.announce(ctx.redis, revocations.SERVER, args["id"], "rotated")
     return {"id": args["id"], "name": name, "key": key}

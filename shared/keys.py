@@ -190,6 +190,13 @@ def inbox_prefix() -> str:
     return f"{P}{{msg}}:inbox:"
 
 
+def revocations() -> str:
+    """stream (capped): one entry per ended server key or player session (``k``: server|player,
+    ``w``: server id or lowercase name, ``r``: why). In ``{msg}`` so the relay's one
+    ``XREAD`` of the inboxes reads it too, on the same node (relay/fanout.py)."""
+    return f"{P}{{msg}}:revoked"
+
+
 def channel(name: str) -> str:
     """set: server ids that joined the channel."""
     return f"{P}{{msg}}:chan:{name}"
