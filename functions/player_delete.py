@@ -43,7 +43,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     server's player set and their clan (an owner's clan passes to the earliest member, or is
     deleted); last, one script deletes the player's own keys, the account among them. A crash
     in between leaves a player who still exists with fewer records; a retry finishes. On one
-    Redis the writes are one MULTI/EXEC. Then one entry in the revocations stream ends the
+    Redis the writes are one MULTI/EXEC. Last, one entry in the revocations stream ends the
     relay connections that used their sessions.
     """
     lname = args["name"].lower()
@@ -68,6 +68,6 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
                        keys.login_busy_name(lname), keys.login_lock_name(lname),
                        keys.player_boards(lname), keys.mail_notice_at(lname)],
            [keys.player_session(lname, ""), keys.mail(lname, "")], pipeline=steps.then().pipe)
-    if not steps.execute()[-1]:
+    revocations.announce(steps.then().pipe, revocations.PLAYER, lname, "deleted")
+    if not steps.execute()[-2]:
         raise NotFound(f"no player named {args['name']}")
-    revocations.announce(ctx.redis, revocations.PLAYER, lname, "deleted")

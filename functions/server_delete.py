@@ -34,8 +34,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     channels and players; then take it out of the status, the directory, its channels and its
     players' accounts, and delete its inbox; the server's own keys (its record, settings and
     player set) go last, so a crash in between leaves a server that still exists, and a retry
-    finishes. Two round trips on one Redis (the writes are one MULTI/EXEC), then one entry in
-    the revocations stream ends the relay connections that used its key.
+    finishes. Last, one entry in the revocations stream ends the relay connections that used its
+    key. Two round trips on one Redis (the writes are one MULTI/EXEC).
     """
     sid = args["id"]
     pipe = ctx.redis.pipeline(transaction=False)
@@ -59,5 +59,5 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     pipe = steps.then().pipe
     for key in (keys.server_players(sid), keys.server_settings(sid), keys.server(sid)):
         pipe.delete(key)
+    revocations.announce(steps.then().pipe, revocations.SERVER, sid, "server_deleted")
     steps.execute()
-    revocations.announce(ctx.redis, revocations.SERVER, sid, "server_deleted")

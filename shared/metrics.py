@@ -89,7 +89,8 @@ class Relay:
         self.pushes = Counter("ssm_relay_pushes", "lines pushed unasked (messages, mail "
                               "notices) to connected clients", registry=self.registry)
         self.dropped = Counter("ssm_relay_slow_clients_dropped",
-                               "clients dropped because a push found OUT_MAX bytes waiting",
+                               "clients dropped because a push found RELAY_SEND_BUFFER_MAX bytes "
+                               "waiting",
                                registry=self.registry)
         self.lag = Histogram("ssm_relay_fanout_lag_seconds", "time from an inbox entry's id "
                              "(when Redis stored it) to its push", buckets=LAG_BUCKETS,

@@ -355,13 +355,13 @@ def _up_token(url: str) -> bool:
 
 
 def test_relay_counts_a_slow_client_dropped(start_relay_inproc):
-    from relay.server import OUT_MAX, Connection
+    from relay.server import Connection
 
     class Stuck:
         aborted = False
 
         def get_write_buffer_size(self) -> int:
-            return OUT_MAX + 1
+            return start_relay_inproc.config.relay_send_buffer_max
 
         def abort(self) -> None:
             self.aborted = True
