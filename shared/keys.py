@@ -6,7 +6,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{s:<server id>}``: one game server: record, key hash, settings, online players.
 - ``{b:<board>}``: one leaderboard: meta, ranking, records.
 - ``{msg}``: all server inboxes, channel memberships and the server directory, so a broadcast
-  or channel send is one atomic script.
+  or channel send is one atomic script; and the revocations stream the relay reads with them.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 - ``{seasons}``: when each board with ``reset`` next needs its past seasons archived.
