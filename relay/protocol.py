@@ -63,6 +63,7 @@ REVOKED_WHY = {  # the reason a revocation names (shared.storage.revocations) ->
     "logout": "the session was logged out",
     "password": "the password was changed",
     "deleted": "the account was deleted",
+    "evicted": "the session was ended by a newer login (too many sessions)",
 }
 REVOKED_ANY = "the key or session is no longer valid"
 

@@ -1165,3 +1165,17 @@ def test_a_replay_is_written_as_the_client_reads(relay, api):
         assert size() <= low + 8 * 1024
         time.sleep(0.01)
     assert conn.replaying and not conn.closed
+
+
+def test_a_session_evicted_by_a_newer_login_ends_its_connection(relay, api, config, r, clock):
+    from wsgi import create_app
+
+    api.player("alice")
+    capped = create_app(dataclasses.replace(config, sessions_per_player_max=1), r,
+                        clock=clock).test_client()
+    c = greeted(relay.port, "CLIENT")
+    assert c.cmd("LOGIN", "alice secret1")["state"] == "OK"
+    assert capped.post("/v1/sessions", json={"name": "alice", "password": "secret1"}
+                       ).status_code == 200
+    assert c.line() == _revoked("the session was ended by a newer login (too many sessions)")
+    assert c.is_closed()
