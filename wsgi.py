@@ -100,8 +100,13 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         return openapi.document(registry, config)
 
     @app.get("/docs")
-    def docs() -> Any:
-        return Response(pages.docs_page(registry, config), mimetype="text/html")
+    def docs() -> Any:  # the other pages' protections (html() below), its inline style hashed
+        page = pages.docs_page(registry, config)
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Content-Security-Policy"] = pages.docs_csp(page)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        return resp
 
     app.static_folder = str(pages.STATIC)  # Flask's own /static/<file>: the stylesheet, the script
 
