@@ -162,7 +162,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
     def player_page(name: str) -> str:
         player = read("player.get", {"name": name})
         where = None
-        if player["online"]:
+        if player["online"] and player["server"]:  # null on a private server
             try:
                 where = read("status.get", {"id": player["server"]})
             except NotFound:  # a private server: online, but not where
