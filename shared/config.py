@@ -84,6 +84,8 @@ class Config:
     web_header_timeout: int = _int("WEB_HEADER_TIMEOUT", 5, 1, 300)
     web_max_conn_per_ip: int = _int("WEB_MAX_CONN_PER_IP", 512, 0)
     web_redis_connections: int = _int("WEB_REDIS_CONNECTIONS", 2000, 10)
+    web_host: str = _str("WEB_HOST", "0.0.0.0")  # the web's bind address (SPEC §16)
+    web_body_timeout: int = _int("WEB_BODY_TIMEOUT", 30, 1, 3600)  # one deadline per body
     longpoll_per_server_max: int = _int("LONGPOLL_PER_SERVER_MAX", 4, 0)
     # workers (SPEC §6)
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)

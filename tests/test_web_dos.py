@@ -288,3 +288,11 @@ def test_workers_raise_the_soft_open_file_limit():
                          check=True).stdout.split()
     got, hard, now = (int(x) for x in out)
     assert got == now == (10000 if hard == resource.RLIM_INFINITY else hard)
+
+
+# --- bind address ---------------------------------------------------------------------------
+def test_web_binds_web_host_only(redis_server, r):
+    with gunicorn(redis_server.url, WEB_HOST="127.0.0.2") as web:
+        assert _get(web, "/healthz")[0] == 200
+        with pytest.raises(ConnectionRefusedError):
+            _connect(web.replace("127.0.0.2", "127.0.0.1")).close()
