@@ -235,8 +235,9 @@ def _body(limit: int) -> dict[str, Any]:
         raise TooLarge(f"request body larger than {limit} bytes")
     try:
         data = request.environ["wsgi.input"].read(limit + 1)
-    except TimeoutError:  # the worker's per-read deadline (WEB_HEADER_TIMEOUT)
-        raise RequestTimeout("request body: the client stopped sending it") from None
+    except TimeoutError:  # the worker's per-read wait or whole-body deadline (shared/webworker)
+        raise RequestTimeout("request body: the client stopped sending it, or sent it too "
+                             "slowly") from None
     if len(data) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():
