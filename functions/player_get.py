@@ -27,17 +27,18 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     (unix seconds; null if never). ``online`` is true, and ``server`` is the id of the game server
     they play on, only while that server is live (it sent a heartbeat within the last STATUS_TTL
     seconds) and public: on a private server (``public: false``, which ``status.get`` hides too)
-    the player is ``online`` with ``server`` null. ``clan`` is the tag of the player's clan as its founder wrote it, present only
-    while they are a member (not when merely invited). A profile never shows a password or a
-    token.
+    the player is ``online`` with ``server`` null. ``clan`` is the tag of the player's clan as
+    its founder wrote it, present only while they are a member (not when merely invited). A
+    profile never shows a password or a token.
 
     Errors:
     - ``not_found`` (404): no player has this name.
 
     Internals:
     Reads the account, then in one pipeline (when the account names a server or a clan) that
-    server's heartbeat (its time and whether it is public) and the clan's member entry and tag: each group on its own slot. A clan
-    that no longer lists the player (left, removed, deleted) means no clan.
+    server's heartbeat (its time and whether it is public) and the clan's member entry and tag:
+    each group on its own slot. A clan that no longer lists the player (left, removed, deleted)
+    means no clan.
     """
     lname = args["name"].lower()
     acct = dict(zip(FIELDS, ctx.redis.hmget(keys.player(lname), *FIELDS), strict=True))

@@ -63,6 +63,7 @@ class Config:
     login_ip_fails: int = _int("LOGIN_IP_FAILS", 10, 1)
     login_ip_lock: int = _int("LOGIN_IP_LOCK_SECONDS", 600, 1)
     login_window: int = _int("LOGIN_FAIL_WINDOW_SECONDS", 600, 1)
+    login_fails_per_server_minute: int = _int("LOGIN_FAILS_PER_SERVER_MINUTE", 30, 0)  # 0 = off
     idempotency_ttl: int = _int("IDEMPOTENCY_TTL", 86400, 60)
     message_keep_count: int = _int("MESSAGE_KEEP_COUNT", 10000, 1)
     message_keep_seconds: int = _int("MESSAGE_KEEP_SECONDS", 7 * 86400, 60)

@@ -159,7 +159,8 @@ _ERROR_RE = re.compile(r"-\s+``(\w+)``\s+\((\d{3})\):\s*(.*)")
 
 def with_settings(text: str, config: Any) -> str:
     """``STATUS_TTL`` and the other settings' environment names replaced by their values (not
-    where the text says to set one: ``NAME=value`` stays as written); a whole number of days or hours of seconds said so (``2592000 seconds`` reads ``30 days``)."""
+    where the text says to set one: ``NAME=value`` stays as written); a whole number of days or
+    hours of seconds said so (``2592000 seconds`` reads ``30 days``)."""
     text = _SETTING_RE.sub(lambda m: str(getattr(config, _SETTINGS[m.group(1)])), text)
     return re.sub(r"\b(\d+) seconds\b", lambda m: _duration(int(m.group(1))), text)
 
