@@ -67,6 +67,8 @@ class Field:
     default: Any = MISSING
     rest: bool = False
     secret: bool = False  # a password: never part of the Idempotency-Key fingerprint
+    # a secret that is a random token (never a password): its sha256 joins the fingerprint
+    fingerprinted: bool = False
     doc: str = ""
     _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
 
