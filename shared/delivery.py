@@ -154,10 +154,18 @@ def payload(event: str, at: float, data: Any, fmt: str) -> bytes:
     return json.dumps({"event": event, "at": at, "data": data}).encode()
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256 of the body keyed by the
-    webhook's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, body: bytes, timestamp: str) -> str:
+    """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256, keyed by the webhook's
+    secret, of ``timestamp + "." + body`` (SPEC §16), ``timestamp`` being the attempt's
+    ``X-SSM-Timestamp`` (unix seconds): a captured delivery cannot be replayed later as new."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """``X-SSM-Timestamp`` (this attempt's time) and the ``X-SSM-Signature`` over it."""
+    timestamp = str(int(time.time() if now is None else now))
+    return {"X-SSM-Timestamp": timestamp, "X-SSM-Signature": signature(secret, body, timestamp)}
 
 
 _MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\*_~`|>#[]()"})
@@ -234,7 +242,7 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
         host_header += f":{target.port}"
     headers = {"Host": host_header, "Content-Type": "application/json",
                "User-Agent": USER_AGENT, "X-SSM-Event": event, "X-SSM-Event-Id": event_id,
-               "X-SSM-Signature": signature(secret, body)}
+               **signed_headers(secret, body)}
     address = str(addresses[0])
     left = max(deadline - time.monotonic(), 0.001)
     kw: dict[str, Any] = {}

@@ -358,8 +358,13 @@ def test_delivery_is_signed_with_the_webhooks_secret(job_env, r, receiver):
                                 json.dumps(data)) == "delivered"
     (got,) = receiver.at("/in")
     assert json.loads(got["body"]) == {"event": "record.top", "at": 1717000000.25, "data": data}
-    mac = hmac.new(b"s3cret-s3cret-s3cret", got["body"], hashlib.sha256).hexdigest()
+    stamp = got["headers"]["X-SSM-Timestamp"]
+    assert stamp.isdigit() and abs(int(stamp) - time.time()) < 60
+    mac = hmac.new(b"s3cret-s3cret-s3cret", stamp.encode() + b"." + got["body"],
+                   hashlib.sha256).hexdigest()
     assert got["headers"]["X-SSM-Signature"] == f"sha256={mac}"
+    body_only = hmac.new(b"s3cret-s3cret-s3cret", got["body"], hashlib.sha256).hexdigest()
+    assert got["headers"]["X-SSM-Signature"] != f"sha256={body_only}"  # replayable
     assert got["headers"]["X-SSM-Event-Id"] == "b:ctf/1-0"
     assert got["headers"]["Content-Type"] == "application/json"
     (attempt,) = webhooks.deliveries(r, hid)
@@ -556,7 +561,8 @@ def test_worker_retries_after_a_500_and_drops_after_the_window(private_ok, api, 
     first, second = receiver.at("/flaky")
     assert first["body"] == second["body"]
     assert first["headers"]["X-SSM-Event-Id"] == second["headers"]["X-SSM-Event-Id"]
-    mac = hmac.new(flaky["secret"].encode(), second["body"], hashlib.sha256).hexdigest()
+    signed = second["headers"]["X-SSM-Timestamp"].encode() + b"." + second["body"]
+    mac = hmac.new(flaky["secret"].encode(), signed, hashlib.sha256).hexdigest()
     assert second["headers"]["X-SSM-Signature"] == f"sha256={mac}"
     got = wait_for(lambda: (lambda d: d if len(d) == 2 else None)(
         deliveries(client, api, flaky["id"])), 10, "two attempts logged")
