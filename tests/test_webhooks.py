@@ -201,6 +201,15 @@ def test_create_shows_a_generated_secret_once_and_list_never(client, api, r):
     ({"url": "http://[::1]/x", "events": ["record.top"]}, "url"),
     ({"url": "http://[::ffff:127.0.0.1]/x", "events": ["record.top"]}, "url"),
     ({"url": "http://[fe80::1]/x", "events": ["record.top"]}, "url"),
+    # IPv6 forms that carry a refused IPv4 address (6to4, NAT64, compatible), site-local, and
+    # the IETF protocol assignments 192.0.0.0/24
+    ({"url": "http://[2002:7f00:1::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[2002:a9fe:a9fe::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[2002:a00:1::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[64:ff9b::a9fe:a9fe]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[::169.254.169.254]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[fec0::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://192.0.0.8/x", "events": ["record.top"]}, "url"),
     ({"url": "https://user:pw@hooks.example.com/x", "events": ["record.top"]}, "url"),
     ({"url": "https://hooks.example.com/x", "events": []}, "events"),
     ({"url": "https://hooks.example.com/x", "events": ["record.new"]}, "events[0]"),
@@ -216,10 +225,18 @@ def test_create_refuses_bad_input_naming_the_field(client, api, body, field):
     assert resp.json["error"]["message"].startswith(f"{field}:")
 
 
-def test_private_addresses_are_allowed_with_the_setting(private_ok, api):
-    resp = private_ok.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x",
-                                                 "events": ["record.top"]}, headers=api.admin)
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://[2002:7f00:1::1]/x",
+                                 "http://[fec0::1]/x", "http://192.0.0.8/x"])
+def test_private_addresses_are_allowed_with_the_setting(private_ok, api, url):
+    resp = private_ok.post("/v1/webhooks", json={"url": url, "events": ["record.top"]},
+                           headers=api.admin)
     assert resp.status_code == 201
+
+
+def test_a_6to4_address_of_a_public_ipv4_address_is_allowed(client, api):
+    resp = client.post("/v1/webhooks", json={"url": "http://[2002:808:808::1]/x",
+                                             "events": ["record.top"]}, headers=api.admin)
+    assert resp.status_code == 201, resp.json
 
 
 def test_only_the_admin_manages_webhooks(client, api):
