@@ -14,6 +14,7 @@ and is overwritten at the next create or accept. No script spans two groups.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from shared import keys
@@ -116,9 +117,32 @@ def group(ltag: str) -> list[str]:
     return [keys.clan(ltag), keys.clan_members(ltag), keys.clan_invites(ltag)]
 
 
+# Look-alike letters folded to the Latin letter they pass for (after lowercasing): Cyrillic and
+# Greek letters that render like Latin ones, and a few IPA/dotless forms. A small table, not
+# Unicode's whole confusables list: enough that ``[АСЕ]x`` (Cyrillic) reads as ``[ACE]x``.
+_CONFUSABLES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "і": "i", "ї": "i", "ј": "j", "к": "k", "м": "m",
+    "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "һ": "h",
+    "ԁ": "d", "ԛ": "q", "ԝ": "w", "ү": "y", "ӏ": "l", "α": "a", "β": "b", "ε": "e", "ζ": "z",
+    "η": "h", "ι": "i", "κ": "k", "μ": "m", "ν": "n", "ο": "o", "ρ": "p", "τ": "t", "υ": "y",
+    "χ": "x", "ı": "i", "ɑ": "a", "ɡ": "g"})
+_SPACES = re.compile(r"\s+")
+
+
+def fold(nick: str) -> str:
+    """A nickname as the protection judges it: NFKC (fullwidth ``ＡＣＥ`` and other
+    compatibility forms become ``ACE``), lowercase, look-alike letters folded to Latin."""
+    return unicodedata.normalize("NFKC", nick).lower().translate(_CONFUSABLES)
+
+
 def tags_in(nick: str) -> list[str]:
     """The lowercase clan tags a nickname carries in one of the forms ``TAG|x``, ``[TAG]x``,
-    ``x|TAG``, ``(TAG)x`` (each a well-formed tag), in that order, each once."""
+    ``x|TAG``, ``(TAG)x`` (each a well-formed tag), in that order, each once. The nickname is
+    folded first (:func:`fold`) and spaces around or inside a tag do not count: ``[ ACE]x``,
+    ``ACE |x``, ``[ＡＣＥ]x`` and ``[АСЕ]x`` (Cyrillic) all carry ``ace``."""
+    nick = fold(nick).strip()
+    if not nick:
+        return []
     bracket = _BRACKETS.match(nick)
     pair = (nick[0], nick[bracket.end() - 1]) if bracket else None
     found = [nick.split("|", 1)[0] if "|" in nick else "",
@@ -127,8 +151,8 @@ def tags_in(nick: str) -> list[str]:
              bracket.group(1) if bracket and pair == ("(", ")") else ""]
     out: list[str] = []
     for tag in found:
-        low = tag.lower()
-        if _TAG.fullmatch(tag) and low not in out:
+        low = _SPACES.sub("", tag)
+        if _TAG.fullmatch(low) and low not in out:
             out.append(low)
     return out
 
