@@ -389,6 +389,12 @@ def clan_invites(ltag: str) -> str:
     return f"{_c(ltag)}:invites"
 
 
+def clan_invite_ids(ltag: str) -> str:
+    """hash: lname -> the account id invited, so an invitation is for that account only (a
+    new account of the same name cannot accept it). Written with ``clan_invites``."""
+    return f"{_c(ltag)}:inviteids"
+
+
 # --- audit: tag {audit} -----------------------------------------------------------------------
 def audit_log() -> str:
     """stream: one entry per admin or moderation action: op, by, target, reason, at; trimmed
