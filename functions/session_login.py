@@ -53,14 +53,16 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     (one per device); a new one beyond that logs out the oldest. The name may be given in any
     case. Repeated wrong passwords lock the name for a while (through a game server: for logins
     through that server only), and repeated failures from one address lock that address. A
+    game server's key gets at most LOGIN_FAILS_PER_SERVER_MINUTE failed logins a minute, over
+    all names; then its logins are refused until the minute is over. A
     repeat with the same Idempotency-Key answers the first login's ``{player, expires_at}``
     without the token.
 
     Errors:
     - ``invalid_input`` (400): ``name`` is not a valid player name.
     - ``invalid_credentials`` (401): wrong name or password (the answer does not say which).
-    - ``rate_limited`` (429): the name or the address is locked after failed logins; retry after
-      ``Retry-After``.
+    - ``rate_limited`` (429): the name, the address or the calling server's key is locked after
+      failed logins; retry after ``Retry-After``.
 
     Internals:
     Stores the session (TTL SESSION_TTL) and last_seen, evicting the oldest beyond the cap; a

@@ -524,7 +524,8 @@ async def serve(config: Config) -> None:
     log.info("relay listening on %s:%s", config.relay_host, port)
     loop = asyncio.get_running_loop()
     metrics.serve(config.relay_metrics_port, config.metrics_token,  # a daemon thread
-                  metrics.relay_body(loop, relay.gauges), "RELAY_METRICS_PORT")
+                  metrics.relay_body(loop, relay.gauges), "RELAY_METRICS_PORT",
+                  config.relay_host)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -63,6 +63,7 @@ class Config:
     login_ip_fails: int = _int("LOGIN_IP_FAILS", 10, 1)
     login_ip_lock: int = _int("LOGIN_IP_LOCK_SECONDS", 600, 1)
     login_window: int = _int("LOGIN_FAIL_WINDOW_SECONDS", 600, 1)
+    login_fails_per_server_minute: int = _int("LOGIN_FAILS_PER_SERVER_MINUTE", 30, 0)  # 0 = off
     idempotency_ttl: int = _int("IDEMPOTENCY_TTL", 86400, 60)
     message_keep_count: int = _int("MESSAGE_KEEP_COUNT", 10000, 1)
     message_keep_seconds: int = _int("MESSAGE_KEEP_SECONDS", 7 * 86400, 60)
@@ -88,6 +89,8 @@ class Config:
     web_header_timeout: int = _int("WEB_HEADER_TIMEOUT", 5, 1, 300)
     web_max_conn_per_ip: int = _int("WEB_MAX_CONN_PER_IP", 512, 0)
     web_redis_connections: int = _int("WEB_REDIS_CONNECTIONS", 2000, 10)
+    web_host: str = _str("WEB_HOST", "0.0.0.0")  # the web's bind address (SPEC §16)
+    web_body_timeout: int = _int("WEB_BODY_TIMEOUT", 30, 1, 3600)  # one deadline per body
     longpoll_per_server_max: int = _int("LONGPOLL_PER_SERVER_MAX", 4, 0)
     # workers (SPEC §6)
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)

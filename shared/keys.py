@@ -141,6 +141,22 @@ def login_lock_name_via(lname: str, server_id: str) -> str:
     return f"{_p(lname)}:lock:{server_id}"
 
 
+def login_fails_server(server_id: str) -> str:
+    """string counter with TTL: failed logins made with one server's key (any name), in the
+    minute (LOGIN_FAILS_PER_SERVER_MINUTE); tag {s:<id>}."""
+    return f"{_s(server_id)}:loginfails"
+
+
+def login_busy_server(server_id: str) -> str:
+    """string counter with TTL: logins made with one server's key being checked now."""
+    return f"{_s(server_id)}:loginbusy"
+
+
+def login_lock_server(server_id: str) -> str:
+    """string with TTL: present while logins made with one server's key are refused."""
+    return f"{_s(server_id)}:loginlock"
+
+
 # --- servers: tag {s:<id>} ------------------------------------------------------------------
 def _s(server_id: str) -> str:
     return f"{P}{{s:{server_id}}}"
@@ -378,6 +394,12 @@ def clan_members(ltag: str) -> str:
 def clan_invites(ltag: str) -> str:
     """zset: lname -> invited (unix ms)."""
     return f"{_c(ltag)}:invites"
+
+
+def clan_invite_ids(ltag: str) -> str:
+    """hash: lname -> the account id invited, so an invitation is for that account only (a
+    new account of the same name cannot accept it). Written with ``clan_invites``."""
+    return f"{_c(ltag)}:inviteids"
 
 
 # --- audit: tag {audit} -----------------------------------------------------------------------

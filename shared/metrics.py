@@ -352,7 +352,7 @@ def worker_exposition(config: Config, conn: Any, queues: Iterable[str]) -> Itera
     os.environ[MULTIPROC_ENV] = path
     server = serve(config.worker_metrics_port, config.metrics_token,
                    lambda: render(None, [_Queues(conn, tuple(queues)), _Webhooks(conn)]),
-                   "WORKER_METRICS_PORT")
+                   "WORKER_METRICS_PORT", config.relay_host)
     try:
         yield
     finally:

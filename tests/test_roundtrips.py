@@ -30,8 +30,10 @@ LIMIT = 3 if on_cluster() else 2
 # an ip reads the ban index first; ban.create and ban.lift run ordered steps across {bans}, the
 # player's group and {msg}; record.submit checks the player's account and heartbeat (their own
 # slots) before its board script writes, so no script spans slots (docs/DESIGN.md "Round
-# trips" and "Moderation", docs/CLUSTER.md "Operations in several steps")
-MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1}
+# trips" and "Moderation", docs/CLUSTER.md "Operations in several steps"); clan.invite reads the
+# invitee's account id (its own slot) before its clan script records the invitation for it
+MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1,
+        "clan.invite": 1}
 # On a cluster every node's exchange counts, and an operation whose ordered steps touch several
 # groups pays one exchange per node per step (docs/CLUSTER.md "Operations in several steps",
 # where these measured figures are listed): held to what they cost now, so a change that adds
