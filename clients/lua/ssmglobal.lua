@@ -983,6 +983,9 @@ function Client:_internal_reply(entry, msg)
       return self:_drop("AUTH failed: " .. tostring(msg.msg))
     end
     local tail = type(msg.data) == "table" and msg.data.cursor or "0-0"
+    if type(msg.data) == "table" and type(msg.data.name) == "string" then
+      self.server_name = msg.data.name -- the name the admin registered this server under
+    end
     self.tail, self.live_hi, self.replay_to = tail, tail, nil
     if self.safe_id == nil then
       self.safe_id = tail
