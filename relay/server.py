@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import logging
 import resource
 import signal
@@ -84,10 +85,38 @@ class Relay:
 
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
-            text_fields: Any, key: str | None) -> Outcome:
-        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip,
-                  queue=self.queue)
+            text_fields: Any, key: str | None, as_token: str | None = None) -> Outcome:
+        who = (self.fresh(caller, secret, op.account) if as_token is None
+               else self.acting(caller, secret, as_token, op.account))
+        ctx = Ctx(self.redis, self.op_config, who, ip=ip, queue=self.queue)
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
+
+    def acting(self, caller: auth.Caller, secret: str | None, token: str,
+               account: tuple[str, ...] = ()) -> auth.Caller:
+        """The player a command's ``"as"`` token names, for that one command (SPEC §13): the
+        same session check as an HTTP bearer. Anything but a live player session (a bad,
+        expired or revoked token, a server key, the admin token) is ``Unauthenticated`` for
+        this command only: the connection keeps its own caller. A server connection's own
+        key is re-checked in the same round trip (``Expired`` when it stopped working)."""
+        if caller.kind == "player":
+            self.fresh(caller, secret)  # a player acting for another: rare, one more trip
+        extra = None
+        if caller.kind == "server":
+            def extra(pipe: Any, _lname: str) -> None:
+                pipe.hget(keys.server(caller.id), "key")
+        who, fetched = None, None
+        if auth.session_owner(token) is not None:
+            try:
+                who, fetched = auth.resolve_with(self.redis, self.config, token, account, extra)
+            except Unauthenticated:
+                who = None
+        if who is None or who.kind != "player":
+            raise Unauthenticated(p.AS_REFUSED)
+        if extra is not None:
+            stored = (fetched or [None])[0]
+            if not stored or not hmac.compare_digest(stored, auth.sha256(secret or "")):
+                raise Expired(p.EXPIRED)
+        return who
 
     def fresh(self, caller: auth.Caller, secret: str | None,
               account: tuple[str, ...] = ()) -> auth.Caller:
@@ -346,11 +375,11 @@ class Connection(Session, asyncio.Protocol):
         self.transport.write(data)
         metrics.relay().pushes.inc()
 
-    def command(self, name: str, args: Any, key: str | None) -> Step:
+    def command(self, name: str, args: Any, key: str | None, as_: str | None = None) -> Step:
         op = self.hub.commands.get(name)
         metrics.relay().commands.labels(op.name if op else name if name in BUILTINS
                                         else "unknown").inc()
-        return super().command(name, args, key)
+        return super().command(name, args, key, as_)
 
     def _write(self, data: bytes) -> None:
         """A reply to the client's own command (reading pauses while much waits)."""
