@@ -98,7 +98,7 @@ def register(game: GameServer, cn: int, name: str, password: str) -> None:
     game.wait_seen(cn, f"Logged in as {name}.", since=mark)
 
 
-# --- the stories ------------------------------------------------------------------------------------
+# --- the stories ---------------------------------------------------------------------------
 def test_players_across_two_servers(stack, client, api):
     a, b = stack.game("Server A"), stack.game("Server B")
 
@@ -187,11 +187,13 @@ def test_relay_killed_and_restarted(stack, client):
     stack.relay.kill()
     a.wait(lambda: not a.call("module").get("connected"), "the module to see the relay gone")
     # every command answers at once, and the hooks still work
-    for text in ("!top", "!inbox", "!gsay anyone?", "!mail bob hi", "!login whatever",
-                 "!register whatever1"):
+    a.connect(4, "guest")
+    for cn, text in ((0, "!top"), (0, "!inbox"), (0, "!gsay anyone?"), (0, "!mail bob hi"),
+                     (0, "!read 1"), (0, "!rank"), (0, "!password old-one new-one"),
+                     (4, "!login whatever"), (4, "!register whatever1")):
         mark = a.mark()
-        assert a.say(0, text) == PLUGIN_BLOCK
-        assert UNREACHABLE in a.seen(0, mark), (text, a.seen(0, mark))
+        assert a.say(cn, text) == PLUGIN_BLOCK
+        assert a.seen(cn, mark) == [UNREACHABLE], (text, a.seen(cn, mark))
     a.call("flag", cn=0, action=FA_SCORE)
     a.call("mapend")  # the record is queued in the library
     a.connect(3, "dave")
