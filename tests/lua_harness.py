@@ -94,6 +94,8 @@ class GameServer:
         (root / "lua" / "config").mkdir(parents=True, exist_ok=True)
         for f in ("SSMGlobal.ssm", "ssmglobal.lua"):
             shutil.copy(LUA_DIR / f, modules / f)
+        if core == "plain":  # a plain AC-Lua server: the wrapper script, run at start
+            shutil.copy(LUA_DIR / "example_mod.lua", root / "lua" / "scripts" / "example_mod.lua")
         self.write_settings(settings)
         self.events: list[dict[str, Any]] = []
         self.replies: dict[int, dict[str, Any]] = {}

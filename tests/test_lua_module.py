@@ -8,8 +8,10 @@ on the test Redis; a mail worker delivers mail notices; the checks read the back
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tests.lua_harness import (
     DISC_BADNICK,
     DISC_MBAN,
     FA_SCORE,
+    LUA_DIR,
     PLUGIN_BLOCK,
     UNREACHABLE,
     GameServer,
@@ -54,17 +57,20 @@ class Stack:
                           headers=api.admin)
         assert resp.status_code == 201, resp.json
 
-    def game(self, name: str, load: bool = True, **over: Any) -> GameServer:
+    def game(self, name: str, load: bool = True, core: str | None = None,
+             **over: Any) -> GameServer:
         server_id, headers = self.api.server(name)
         settings = {"host": "127.0.0.1", "port": self.relay.port, "server_id": server_id,
                     "server_key": self.api.token(headers), "public_host": "127.0.0.1",
                     "public_port": 28763, "login_grace": GRACE, "flags_board": "flags"}
         settings.update(over)
         settings = {k: v for k, v in settings.items() if v is not None}
-        game = GameServer(self.lua, self.tmp / name.replace(" ", "_"), name, settings)
+        game = GameServer(self.lua, self.tmp / name.replace(" ", "_"), name, settings, core)
         game.server_id, game.headers = server_id, headers  # type: ignore[attr-defined]
         self.games.append(game)
-        if load:
+        if core == "plain":
+            game.wait_connected()
+        elif load:
             game.load_module()
             game.wait_connected()
         return game
@@ -301,3 +307,41 @@ def test_unload_removes_the_module(stack, client):
     assert any("Not a command" in t for t in a.seen(0, mark))
     wait_for(lambda: not player(client, "alice")["online"], what="alice left with the module")
     assert not re.search(r"LUA ERROR", "\n".join(a.logs()))
+
+
+def test_a_plain_ac_lua_server_runs_the_same_module(stack, client):
+    """example_mod.lua: the module on a server without the core (the wrapper has no logic)."""
+    plain, b = stack.game("Plain", core="plain"), stack.game("Server B")
+    register(plain, 0, "alice", ALICE_PW)
+    assert player(client, "alice")["server"] == plain.server_id
+    register(b, 0, "bob", BOB_PW)
+    mark_b = b.mark()
+    assert plain.say(0, "!gsay from a plain server") == PLUGIN_BLOCK
+    b.wait_seen(0, "[global] alice@", since=mark_b)
+    assert plain.say(0, "just chatting") is None  # not ours: the game shows it
+    assert ALICE_PW not in plain.outputs()
+
+
+def test_the_library_acts_for_a_player_one_command_at_a_time(lua, stack, client, api):
+    """``c:call(op, args, cb, {as = token})``: the player's own token reads their mail; another
+    player's or a revoked one is refused for that command alone; the connection stays."""
+    server_id, headers = api.server("lib")
+    alice, bob = api.player("alice", ALICE_PW), api.player("bob", BOB_PW)
+    revoked = api.login("alice", ALICE_PW)
+    assert client.delete("/v1/sessions/current", headers=revoked).status_code == 204
+    resp = client.post("/v1/mail", json={"to": "alice", "subject": "hi", "body": "x"},
+                       headers=bob)
+    assert resp.status_code == 201, resp.json
+    config = {"port": stack.relay.port, "server_id": server_id, "key": api.token(headers),
+              "mail_id": resp.json["id"], "alice": api.token(alice), "bob": api.token(bob),
+              "revoked": api.token(revoked)}
+    got = subprocess.run([lua, str(LUA_DIR / "test" / "as_live.lua"), json.dumps(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    data = json.loads(next(line[5:] for line in got.stdout.splitlines()
+                           if line.startswith("data ")))
+    assert data["own"] == {"ok": True, "code": None, "from": "bob"}
+    assert data["other"]["ok"] is False and data["other"]["code"] == "not_found"
+    assert data["revoked"] == {"ok": False, "code": "unauthenticated", "from": None}
+    assert data["server"]["ok"] is True and data["own_again"]["ok"] is True
+    assert (data["connected"], data["disconnects"]) == (True, 0)

@@ -16,7 +16,8 @@ It connects to 127.0.0.1:<control port> and takes JSON commands, one per line
 ({"id", "op", ...}); it answers {"id", "ok", "ret"} and reports what the game shows as events:
 {"ev": "clientprint"|"log"|"print"|"disconnect", ...}. Everything the server "prints" also goes to
 ./server.log, as a real server's console log would. Every hook and timer is timed ("stats").
-With a core file, that file is loaded instead of the stand-in core (to try a real one by hand).
+With a core file, that file is loaded instead of the stand-in core (to try a real one by hand);
+with "plain", no core at all: lua/scripts/example_mod.lua runs, as on a plain AC-Lua server.
 ]]
 
 local socket = require("socket")
@@ -260,7 +261,9 @@ local function standin_core()
   end
 end
 
-if CORE_FILE then
+if CORE_FILE == "plain" then -- a plain AC-Lua server: it runs the scripts in lua/scripts/
+  dofile("lua/scripts/example_mod.lua")
+elseif CORE_FILE then
   function include(name) dofile("lua/include/" .. name .. ".inc") end
   dofile(CORE_FILE)
   if onInit then hook("onInit") end
