@@ -10,7 +10,8 @@ AssaultCube server (clients/lua/test/acserver.lua under lua5.1) three times, wit
 Each run drives the same game for ``--seconds``: players connect, register, log in, chat every
 command, score flags, rename, leave; maps end and change; the module's timer (the client's poll,
 heartbeats, login grace) runs every 10 ms. The harness times every hook and every timer call in
-wall time. Printed: the slowest hook (and which), the slowest timer call, their counts and
+wall time and in CPU time (``os.clock``: what the Lua itself spent, without the scheduler's
+pauses of a busy machine nor the harness's own reporting). Printed: the slowest hook (and which), the slowest timer call, their counts and
 means, against the 50 ms budget SPEC §13 sets (goal: a few ms).
 """
 
@@ -114,6 +115,8 @@ def run(lua: str, base: str, relay_port: int, label: str, port: int, seconds: fl
     total = sum(h["total_ms"] for h in hooks.values())
     t = stats["timers"]
     return {"state": label, "hook": slowest, "hook_max_ms": hooks[slowest]["max_ms"],
+            "hook_cpu_ms": max(h.get("max_cpu_ms", 0) for h in hooks.values()),
+            "timer_cpu_ms": stats["timers"].get("max_cpu_ms", 0),
             "hooks": calls, "hook_mean_ms": total / max(calls, 1),
             "timer_max_ms": t["max_ms"], "timers": t["n"],
             "timer_mean_ms": t["total_ms"] / max(t["n"], 1)}
@@ -141,15 +144,17 @@ def main() -> int:
             hole.close()
     print(f"\nSSMGlobal.ssm in the stand-in AC server, {args.seconds:g} s of play per state "
           f"(budget {BUDGET_MS:g} ms per hook or timer call)\n")
-    print(f"{'relay':<12} {'slowest hook':<22} {'max ms':>7} {'mean ms':>8} {'hooks':>6} "
-          f"{'timer max ms':>13} {'mean ms':>8} {'timer calls':>11} {'max/budget':>10}")
+    print(f"{'relay':<12} {'slowest hook':<18} {'max ms':>7} {'cpu ms':>7} {'mean ms':>8} "
+          f"{'hooks':>6} {'timer max ms':>13} {'cpu ms':>7} {'mean ms':>8} {'timers':>7} "
+          f"{'max/budget':>10}")
     worst = 0.0
     for r in results:
         top = max(r["hook_max_ms"], r["timer_max_ms"])
         worst = max(worst, top)
-        print(f"{r['state']:<12} {r['hook']:<22} {r['hook_max_ms']:>7.2f} "
-              f"{r['hook_mean_ms']:>8.3f} {r['hooks']:>6} {r['timer_max_ms']:>13.2f} "
-              f"{r['timer_mean_ms']:>8.3f} {r['timers']:>11} {top / BUDGET_MS:>10.2f}")
+        print(f"{r['state']:<12} {r['hook']:<18} {r['hook_max_ms']:>7.2f} "
+              f"{r['hook_cpu_ms']:>7.2f} {r['hook_mean_ms']:>8.3f} {r['hooks']:>6} "
+              f"{r['timer_max_ms']:>13.2f} {r['timer_cpu_ms']:>7.2f} {r['timer_mean_ms']:>8.3f} "
+              f"{r['timers']:>7} {top / BUDGET_MS:>10.2f}")
     print(f"\nworst call: {worst:.2f} ms = {worst / BUDGET_MS:.2f} of the budget "
           f"({'within' if worst <= BUDGET_MS else 'OVER'})")
     return 0 if worst <= BUDGET_MS else 1

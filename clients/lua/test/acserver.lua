@@ -71,9 +71,11 @@ local timers = {}
 local stats = { hooks = {}, timers = { max_ms = 0, n = 0, total_ms = 0 } }
 
 local function timed(bucket, fn, ...)
-  local t0 = socket.gettime()
+  local t0, c0 = socket.gettime(), os.clock()
   local results = { pcall(fn, ...) }
   local ms = (socket.gettime() - t0) * 1000
+  local cpu = (os.clock() - c0) * 1000
+  if cpu > (bucket.max_cpu_ms or 0) then bucket.max_cpu_ms = cpu end
   bucket.n = bucket.n + 1
   bucket.total_ms = bucket.total_ms + ms
   if ms > bucket.max_ms then bucket.max_ms = ms end
