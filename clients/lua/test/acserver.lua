@@ -35,8 +35,15 @@ local logfile = assert(io.open("server.log", "a"))
 local real_print = print
 local started = socket.gettime()
 
-local function emit(ev)
-  local line = json.encode(ev) .. "\n"
+-- What the game reports is queued and written between events, so that the time a hook or timer
+-- takes is the module's own, never the harness's reporting.
+local outq = {}
+local function emit(ev) outq[#outq + 1] = json.encode(ev) .. "\n" end
+
+local function flush()
+  if #outq == 0 then return end
+  local line = table.concat(outq)
+  outq = {}
   local i = 1
   while i <= #line do -- the controller reads at once; a short wait here is the harness's own
     local last, err, partial = ctl:send(line, i)
@@ -333,6 +340,7 @@ end
 
 emit({ ev = "ready" })
 while running do
+  flush()
   local line, err, partial = ctl:receive("*l", buf)
   if line then
     buf = ""
@@ -354,8 +362,10 @@ while running do
       if type(fn) == "function" then timed(stats.timers, fn) end
     end
   end
+  flush()
   if not line then socket.select({ ctl }, nil, 0.002) end
 end
+flush()
 if onDestroy then onDestroy() end
 logfile:close()
 real_print("harness stopped")
