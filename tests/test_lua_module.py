@@ -175,15 +175,27 @@ def test_players_across_two_servers(stack, client, api):
     mark_b = b.mark()
     b.connect(0, "bob")
     assert b.wait_disconnect(0, since=mark_b, timeout=5) == DISC_MBAN
+    # a server that never saw the push (a fresh cache) finds the ban through ban.check
+    c = stack.game("Server C")
+    mark_c = c.mark()
+    c.connect(0, "bob")
+    assert c.wait_disconnect(0, since=mark_c) == DISC_MBAN
+    assert any("wallhack" in t for t in c.seen(0, mark_c))
+
+    # a rename is checked like a connect: wearing a protected tag, removed at once
+    mark_a = a.mark()
+    a.connect(3, "dave")
+    a.call("rename", cn=3, name="ACE|dave")
+    assert a.wait_disconnect(3, since=mark_a) == DISC_BADNICK
 
     # passwords never reach an output (clientprint, logline, print, core log, files)
-    for game in (a, b):
+    for game in (a, b, c):
         out = game.outputs()
         for secret in (ALICE_PW, BOB_PW, CAROL_PW):
             assert secret not in out, f"{secret} in an output of {game.name}"
         key = api.token(game.headers)
         assert key not in out
-    assert not any(e.get("lua_error") for g in (a, b) for e in g.events)
+    assert not any(e.get("lua_error") for g in (a, b, c) for e in g.events)
 
 
 def test_relay_killed_and_restarted(stack, client):
@@ -345,3 +357,11 @@ def test_the_library_acts_for_a_player_one_command_at_a_time(lua, stack, client,
     assert data["revoked"] == {"ok": False, "code": "unauthenticated", "from": None}
     assert data["server"]["ok"] is True and data["own_again"]["ok"] is True
     assert (data["connected"], data["disconnects"]) == (True, 0)
+
+
+def test_public_0_still_heartbeats_unlisted(stack, client):
+    a = stack.game("Hidden", public=0)
+    register(a, 0, "alice", ALICE_PW)  # a login needs a live server: the heartbeat went out
+    assert player(client, "alice")["server"] == a.server_id
+    assert client.get(f"/v1/status/{a.server_id}").status_code == 404  # not listed
+    assert a.server_id not in [s["id"] for s in client.get("/v1/status").json["servers"]]
