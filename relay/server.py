@@ -91,7 +91,8 @@ class Relay:
             text_fields: Any, key: str | None, as_token: str | None = None) -> Outcome:
         who = (self.fresh(caller, secret, op.account) if as_token is None
                else self.acting(caller, secret, as_token, op.account))
-        ctx = Ctx(self.redis, self.op_config, who, ip=ip, queue=self.queue)
+        via = caller.id if as_token is not None and caller.kind == "server" else ""
+        ctx = Ctx(self.redis, self.op_config, who, ip=ip, queue=self.queue, via=via)
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
 
     def acting(self, caller: auth.Caller, secret: str | None, token: str,
