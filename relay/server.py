@@ -22,6 +22,7 @@ from typing import Any
 
 from relay import protocol as p
 from relay.fanout import FanOut
+from relay.legacy_udp import LegacyUDP
 from relay.mailwatch import MailWatch
 from relay.session import BUILTINS, Expired, Session, Step
 from shared import auth, keys, metrics
@@ -30,6 +31,7 @@ from shared.dispatch import Ctx, Outcome, run
 from shared.errors import Unauthenticated
 from shared.redis_conn import connect_data, preload, queue_for
 from shared.registry import Operation, load
+from shared.storage import modbuilds
 
 log = logging.getLogger("ssm.relay")
 
@@ -68,6 +70,7 @@ class Relay:
         self.fanout = FanOut(url, self.redis, self.pool)
         self.mailwatch = MailWatch(self.redis, self.pool)
         self.server: asyncio.base_events.Server | None = None
+        self.legacy_udp: LegacyUDP | None = None
         self.tasks: list[asyncio.Task] = []
 
     @staticmethod
@@ -88,7 +91,8 @@ class Relay:
             text_fields: Any, key: str | None, as_token: str | None = None) -> Outcome:
         who = (self.fresh(caller, secret, op.account) if as_token is None
                else self.acting(caller, secret, as_token, op.account))
-        ctx = Ctx(self.redis, self.op_config, who, ip=ip, queue=self.queue)
+        via = caller.id if as_token is not None and caller.kind == "server" else ""
+        ctx = Ctx(self.redis, self.op_config, who, ip=ip, queue=self.queue, via=via)
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
 
     def acting(self, caller: auth.Caller, secret: str | None, token: str,
@@ -237,19 +241,38 @@ class Relay:
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self, host: str | None = None, port: int | None = None) -> int:
-        """Listen; returns the port (pass port 0 for a free one)."""
+        """Listen; returns the port (pass port 0 for a free one). The legacy UDP verify is
+        bound on the same host at LEGACY_UDP_PORT (0: none)."""
         loop = asyncio.get_running_loop()
+        host = host or self.config.relay_host
         self.server = await loop.create_server(
-            lambda: Connection(self), host or self.config.relay_host,
+            lambda: Connection(self), host,
             self.config.relay_port if port is None else port, backlog=4096, reuse_address=True)
         self.tasks = [loop.create_task(t) for t in
                       (self.fanout.run(), self.mailwatch.run(), self.sweep_idle())]
+        await self.start_legacy_udp(host)
         return self.server.sockets[0].getsockname()[1]
+
+    async def start_legacy_udp(self, host: str) -> None:
+        """Bind the released core's UDP verify (relay/legacy_udp.py); a port that cannot be
+        bound is one warning, and the relay runs without it."""
+        udp_port = self.config.legacy_udp_port
+        if not udp_port:
+            return
+        try:
+            _, self.legacy_udp = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: LegacyUDP(partial(modbuilds.versions, self.redis), self.pool),
+                local_addr=(host, udp_port))
+        except OSError as exc:
+            log.warning("LEGACY_UDP_PORT %s on %s cannot be bound (%s): running without the "
+                        "legacy UDP verify", udp_port, host, exc.strerror or exc)
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop listening, tell every client, flush what is queued (up to ``grace`` s), close."""
         if self.server is not None:
             self.server.close()
+        if self.legacy_udp is not None:
+            self.legacy_udp.close()
         await self.fanout.stop()
         for task in self.tasks:
             task.cancel()
@@ -415,6 +438,8 @@ async def serve(config: Config) -> None:
     relay = Relay(config)
     port = await relay.start()
     log.info("relay listening on %s:%s", config.relay_host, port)
+    if relay.legacy_udp is not None:
+        log.info("legacy UDP verify on %s:%s", config.relay_host, config.legacy_udp_port)
     loop = asyncio.get_running_loop()
     metrics.serve(config.relay_metrics_port, config.metrics_token,  # a daemon thread
                   metrics.relay_body(loop, relay.gauges), "RELAY_METRICS_PORT")

@@ -78,6 +78,8 @@ class Config:
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)
     relay_idle_timeout: int = _int("RELAY_IDLE_TIMEOUT", 300, 0)
     relay_threads: int = _int("RELAY_THREADS", 16, 1, 512)
+    # the released (server)² core's UDP verify, served by the relay (SPEC §13); 0 = off
+    legacy_udp_port: int = _int("LEGACY_UDP_PORT", 53472, 0, 65535)
     # web process (gunicorn + shared/webworker.py); 0 = no limit where noted
     web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)
     web_worker_connections: int = _int("WEB_WORKER_CONNECTIONS", 10000, 1, 1000000)

@@ -255,3 +255,24 @@ def _listening(port: int) -> bool:
     except OSError:
         time.sleep(0.05)
         return False
+
+
+def test_wrong_passwords_through_a_server_lock_the_name_there_only(relay, api, client, config):
+    """A wrong ``old`` sent ``as`` a player through a game server counts like a login that
+    server makes for the player: the name is locked through that server only, and the game
+    server's address is not locked for everyone else (SPEC §4)."""
+    server_id, key = _server(api)
+    other_id, other_key = _server(api, "other")
+    alice = _token(api, "alice")
+    c = authed(relay.port, server_id, key)
+    wrong = {"name": "alice", "old": "not-it-1", "new": "secret2"}
+    for _ in range(config.login_name_fails):
+        assert c.cmd("player.password", wrong, **{"as": alice})["code"] == "invalid_credentials"
+    locked = c.cmd("player.password", wrong, **{"as": alice})
+    assert locked["code"] == "rate_limited" and locked["retry_after"] > 0
+    # elsewhere the name is not locked: a direct login, and a password change through another
+    assert client.post("/v1/sessions", json={"name": "alice", "password": "secret1"}
+                       ).status_code == 200
+    o = authed(relay.port, other_id, other_key)
+    right = {"name": "alice", "old": "secret1", "new": "secret2"}
+    assert o.cmd("player.password", right, **{"as": alice})["state"] == "OK"

@@ -75,7 +75,7 @@ class LoginGuard:
     chosen by who makes the attempt (a game server, or anyone else)."""
 
     def __init__(self, ctx: Any, lname: str):
-        c, via = ctx.config, ctx.caller.id if ctx.caller.kind == "server" else None
+        c, via = ctx.config, ctx.caller.id if ctx.caller.kind == "server" else ctx.via or None
         # (lock, failures, busy, threshold, lock seconds, checked locks, reset on success)
         if via:
             self.limits = [(keys.login_lock_name_via(lname, via),
