@@ -264,7 +264,8 @@ def test_logout_ends_the_session_and_leaving_ends_presence(stack, client):
 
 
 def test_commands_need_a_login_and_gsay_is_limited(stack):
-    a, b = stack.game("Server A"), stack.game("Server B")
+    # a long login_grace: "bob" on A below wears a registered name for the whole test
+    a, b = stack.game("Server A", login_grace=60), stack.game("Server B")
     a.connect(0, "guest")
     mark = a.mark()
     a.say(0, "!gsay hi")
@@ -288,6 +289,7 @@ def test_commands_need_a_login_and_gsay_is_limited(stack):
     a.wait_seen(2, "Login failed", since=mark)
     a.say(2, "!register another-pass")
     a.wait_seen(2, "already registered", since=mark)
+    assert a.disconnects(2, mark) == []
     # the core never saw those lines: nothing logged, nothing shown to others
     assert not [t for t in a.logs() if "wrong-password" in t or "another-pass" in t], a.logs()
     assert not [t for t in a.seen(0, mark) if "wrong-password" in t], a.seen(0, mark)
