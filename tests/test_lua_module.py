@@ -208,10 +208,14 @@ def test_relay_killed_and_restarted(stack, client):
     a.connect(4, "guest")
     for cn, text in ((0, "!top"), (0, "!inbox"), (0, "!gsay anyone?"), (0, "!mail bob hi"),
                      (0, "!read 1"), (0, "!rank"), (0, "!password old-one new-one"),
-                     (4, "!login whatever"), (4, "!register whatever1")):
+                     (4, "!login whatever"), (4, "!register whatever1"), (4, "!inbox"),
+                     (4, "!gsay hi"), (4, "!logout"), (0, "!mail")):
         mark = a.mark()
         assert a.say(cn, text) == PLUGIN_BLOCK
         assert a.seen(cn, mark) == [UNREACHABLE], (text, a.seen(cn, mark))
+    mark = a.mark()
+    a.say(4, "!help")  # needs no backend
+    assert "!register <password>" in "\n".join(a.seen(4, mark))
     a.call("flag", cn=0, action=FA_SCORE)
     a.call("mapend")  # the record is queued in the library
     a.connect(3, "dave")
