@@ -33,7 +33,7 @@ from shared.errors import (
 from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
-from shared.web import openapi, pages
+from shared.web import legacy, openapi, pages
 
 log = logging.getLogger("ssm.web")
 
@@ -67,6 +67,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     preload(r)
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
+    legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
     add_error_handlers(app, config)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
     return app
@@ -100,8 +101,13 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         return openapi.document(registry, config)
 
     @app.get("/docs")
-    def docs() -> Any:
-        return Response(pages.docs_page(registry, config), mimetype="text/html")
+    def docs() -> Any:  # the other pages' protections (html() below), its inline style hashed
+        page = pages.docs_page(registry, config)
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Content-Security-Policy"] = pages.docs_csp(page)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        return resp
 
     app.static_folder = str(pages.STATIC)  # Flask's own /static/<file>: the stylesheet, the script
 
@@ -157,7 +163,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
     def player_page(name: str) -> str:
         player = read("player.get", {"name": name})
         where = None
-        if player["online"]:
+        if player["online"] and player["server"]:  # null on a private server
             try:
                 where = read("status.get", {"id": player["server"]})
             except NotFound:  # a private server: online, but not where
@@ -230,8 +236,9 @@ def _body(limit: int) -> dict[str, Any]:
         raise TooLarge(f"request body larger than {limit} bytes")
     try:
         data = request.environ["wsgi.input"].read(limit + 1)
-    except TimeoutError:  # the worker's per-read deadline (WEB_HEADER_TIMEOUT)
-        raise RequestTimeout("request body: the client stopped sending it") from None
+    except TimeoutError:  # the worker's per-read wait or whole-body deadline (shared/webworker)
+        raise RequestTimeout("request body: the client stopped sending it, or sent it too "
+                             "slowly") from None
     if len(data) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():

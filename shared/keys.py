@@ -6,7 +6,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{s:<server id>}``: one game server: record, key hash, settings, online players.
 - ``{b:<board>}``: one leaderboard: meta, ranking, records.
 - ``{msg}``: all server inboxes, channel memberships and the server directory, so a broadcast
-  or channel send is one atomic script.
+  or channel send is one atomic script; and the revocations stream the relay reads with them.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 - ``{seasons}``: when each board with ``reset`` next needs its past seasons archived.
@@ -17,6 +17,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{audit}``: the audit log.
 
 - ``{hooks}``: the webhooks, their recent deliveries and the delivery counts.
+- ``{mod}``: the known builds of the (server)² core (``mod.build.*``, the legacy UDP verify).
 
 Webhook events go into an outbox stream in the group of the change that caused them
 (``outbox(tag)``: ``{status}``, ``{b:<board>}``, ...), written in the same script or MULTI.
@@ -148,8 +149,25 @@ def mail_sent(lname: str, span: str, window: int) -> str:
 
 
 def mail_blocked(lname: str) -> str:
-    """set: lowercase names of the senders this player blocked (``mail.block``)."""
+    """hash: lowercase name -> name as given, of the senders this player blocked
+    (``mail.block``)."""
     return f"{_p(lname)}:blocked"
+
+
+def login_fails_server(server_id: str) -> str:
+    """string counter with TTL: failed logins made with one server's key (any name), in the
+    minute (LOGIN_FAILS_PER_SERVER_MINUTE); tag {s:<id>}."""
+    return f"{_s(server_id)}:loginfails"
+
+
+def login_busy_server(server_id: str) -> str:
+    """string counter with TTL: logins made with one server's key being checked now."""
+    return f"{_s(server_id)}:loginbusy"
+
+
+def login_lock_server(server_id: str) -> str:
+    """string with TTL: present while logins made with one server's key are refused."""
+    return f"{_s(server_id)}:loginlock"
 
 
 # --- servers: tag {s:<id>} ------------------------------------------------------------------
@@ -205,6 +223,13 @@ def message_ids() -> str:
 def inbox_prefix() -> str:
     """Prefix of every inbox key (the relay strips it to get the server id)."""
     return f"{P}{{msg}}:inbox:"
+
+
+def revocations() -> str:
+    """stream (capped): one entry per ended server key or player session (``k``: server|player,
+    ``w``: server id or lowercase name, ``r``: why). In ``{msg}`` so the relay's one
+    ``XREAD`` of the inboxes reads it too, on the same node (relay/fanout.py)."""
+    return f"{P}{{msg}}:revoked"
 
 
 def channel(name: str) -> str:
@@ -421,6 +446,12 @@ def clan_invites(ltag: str) -> str:
     return f"{_c(ltag)}:invites"
 
 
+def clan_invite_ids(ltag: str) -> str:
+    """hash: lname -> the account id invited, so an invitation is for that account only (a
+    new account of the same name cannot accept it). Written with ``clan_invites``."""
+    return f"{_c(ltag)}:inviteids"
+
+
 # --- audit: tag {audit} -----------------------------------------------------------------------
 def audit_log() -> str:
     """stream: one entry per admin or moderation action: op, by, target, reason, at; trimmed
@@ -510,3 +541,15 @@ def wait_mark(tag: str) -> str:
     """string, expires: a write that SSM_WAIT_REPLICAS sends to one primary before ``WAIT``
     (``shared.redis_conn.wait_replicas``); ``tag`` picks a slot that primary serves."""
     return f"{P}{{w:{tag}}}:wait"
+
+
+# --- known builds of the (server)² core: tag {mod} -------------------------------------------
+def mod_builds() -> str:
+    """hash: SHA-1 (40 lowercase hex) of a core file -> JSON ``{version, at (unix ms), seq}``;
+    ``seq`` orders the sets (the newest build is the one set last)."""
+    return f"{P}{{mod}}:builds"
+
+
+def mod_build_seq() -> str:
+    """string counter: the ``seq`` of the last ``mod.build.set``."""
+    return f"{P}{{mod}}:builds:seq"

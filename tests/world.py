@@ -17,6 +17,7 @@ SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
                                      "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
 BAN = "b7n2q4x8r1zc"
 WEBHOOK = "w7h2k9d4x1qe"
+BUILD = "3f786850e387550fdab836ed7e6dc881de23001b"  # the mod.build.* examples' core checksum
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 
 
@@ -83,6 +84,9 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     webhooks.record(c.application.extensions["ssm"]["redis"], hook, "job", attempt,
                     "delivered", None)
     real[WEBHOOK] = hook
+    if op_name in ("mod.build.list", "mod.build.delete"):  # a known build of the core
+        assert c.put(f"/v1/mod/builds/{BUILD}", json={"version": "9.0.0"},
+                     headers=api.admin).status_code == 201
     return real, callers
 
 
