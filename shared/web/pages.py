@@ -10,6 +10,7 @@ live refresh, progressive enhancement only) are in ``static/``.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import quote
 import jinja2
 
 from shared.registry import Operation
+from shared.schema import PLAYER_NAME
 from shared.web import apidoc
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +32,18 @@ _TEMPLATES = jinja2.Environment(
 # Pages serve no inline script or style: only this origin's files.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+# The header's account part and the forms' CSRF token come from shared/web/accounts.py (it
+# holds the request); until it is loaded, every page is anonymous.
+_TEMPLATES.globals.update(account=lambda: None, csrf_token=lambda: "")
+# a name in a heartbeat that could be a registered player's links to their profile
+_TEMPLATES.tests["player_name"] = lambda s: re.fullmatch(PLAYER_NAME, s) is not None
+
+
+def use_accounts(account: Any, csrf_token: Any) -> None:
+    """Templates get ``account()`` (``{name, unread}`` or None) and ``csrf_token()``."""
+    _TEMPLATES.globals.update(account=account, csrf_token=csrf_token)
+
 
 BOARD_PAGE = 25  # records per leaderboard page
 SORTS = {"players": "most players", "name": "name"}
@@ -173,8 +187,24 @@ def error_page(status: int, message: str) -> str:
     return _render("error.html", title=f"{status}", status=status, message=message)
 
 
-def _render(name: str, **context: Any) -> str:
-    return _TEMPLATES.get_template(name).render(**context)
+def me_page(player: dict[str, Any], where: dict[str, Any] | None,
+            records: list[dict[str, Any]], clan: dict[str, Any] | None, unread: int,
+            now: float) -> str:
+    """``/me``: the player's own account (as the profile shows it) and their unread count."""
+    server = None
+    if where is not None:
+        server = {**where, "link": connect_link(where["host"], where["port"]),
+                  "age": age(now - where["updated"])}
+    return _render("me.html", title=player["name"], player=player, server=server,
+                   records=records, clan=clan, unread=unread, when=when, meta_text=meta_text)
+
+
+def render(template: str, **context: Any) -> str:
+    """Any template by name (the account pages' forms)."""
+    return _TEMPLATES.get_template(template).render(**context)
+
+
+_render = render
 
 
 # -- the API reference -------------------------------------------------------------------
