@@ -13,9 +13,10 @@ from shared.storage import export
            fields=(PLAYER_PATH_NAME,), aliases=("EXPORT",),
            example={"request": {"name": "alice"},
                     "response": {"exported_at": 1717003600,
-                                 "account": {"created": 1717000000, "id": "w2k7r9d1x5qa",
-                                             "last_seen": 1717003500, "name": "alice"},
-                                 "settings": {"hud.scale": 1.25},
+                                 "account": {"id": "w2k7r9d1x5qa", "name": "alice",
+                                             "created": 1717000000, "last_seen": 1717003500,
+                                             "server": "k3x9q2w7m1ab", "clan": None},
+                                 "settings": {"crosshair": "dot", "hud.scale": 1.25},
                                  "records": [{"board": "ctf.ac_desert", "season": None,
                                               "rank": 1, "score": 7, "meta": {"flags": 7},
                                               "server": "k3x9q2w7m1ab", "at": 1717001800.5}],
@@ -31,7 +32,9 @@ from shared.storage import export
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Everything stored about the calling player, as one JSON document (their data export).
 
-    ``account`` (without the password hash), ``settings``, ``records`` (each board's current
+    ``account`` (``{id, name, created, last_seen, server, clan}``: no password hash; ``server``
+    the server they are online on, ``clan`` the lowercase tag their account names),
+    ``settings``, ``records`` (each board's current
     season and every past season still kept: ``season`` is null on a board without seasons),
     ``mail`` (the whole mailbox with bodies, newest first; exporting marks nothing read),
     ``clan``, ``sessions`` (as ``session.list``: no token), ``bans`` naming them and the

@@ -14,7 +14,7 @@ from shared.storage import sessions
                                                "last_used": 1717003600,
                                                "expires_at": 1719592000, "current": True}]}})
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
-    """The calling player's live sessions, newest first; ``current`` marks this one.
+    """The calling player's live sessions, newest first, this one marked.
 
     Each session shows when it was created, when it was last used (refreshed, at most once a
     minute, by the pages of the players' web; for a session used only by a game server or the

@@ -31,7 +31,10 @@ LIMIT = 3 if on_cluster() else 2
 # player's group and {msg}; record.submit checks the player's account and heartbeat (their own
 # slots) before its board script writes, so no script spans slots (docs/DESIGN.md "Round
 # trips" and "Moderation", docs/CLUSTER.md "Operations in several steps")
-MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1}
+MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1,
+        # reads every group that holds something of the player, in turn: their keys, the
+        # boards' meta, the records, the clan, the audit log (rare: a data export)
+        "player.export": 4}
 # On a cluster every node's exchange counts, and an operation whose ordered steps touch several
 # groups pays one exchange per node per step (docs/CLUSTER.md "Operations in several steps",
 # where these measured figures are listed): held to what they cost now, so a change that adds

@@ -15,7 +15,8 @@ from shared import keys
 from shared.storage import clans, records, seasons, sessions, settings
 
 AUDIT_BATCH = 1000
-SECRET_FIELDS = ("pw",)
+# the account hash's fields but the password hash (shared/keys.py ``player``)
+ACCOUNT = ("id", "name", "created", "last_seen", "server", "clan")
 
 
 def gather(r: Any, config: Any, lname: str, current: str, now: float) -> dict[str, Any] | None:
@@ -30,7 +31,7 @@ def gather(r: Any, config: Any, lname: str, current: str, now: float) -> dict[st
     acct, stored_settings, flat, mail_ids, boards, bans = pipe.execute()
     if not acct.get("id"):
         return None
-    account = {k: _number(v) for k, v in sorted(acct.items()) if k not in SECRET_FIELDS}
+    account = {k: _number(acct.get(k)) for k in ACCOUNT}
     ltag = acct.get("clan")
     clan = clans.listing(r, ltag) if clans.still_member(r, lname, ltag) else None
     return {"exported_at": int(now), "account": account,
@@ -42,8 +43,8 @@ def gather(r: Any, config: Any, lname: str, current: str, now: float) -> dict[st
             "audit": audit_naming(r, acct["name"])}
 
 
-def _number(value: str) -> Any:
-    return int(value) if value.isdigit() else value
+def _number(value: str | None) -> Any:
+    return int(value) if value and value.isdigit() else value or None
 
 
 def _mail(r: Any, lname: str, ids: list[str]) -> list[dict[str, Any]]:

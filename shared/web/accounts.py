@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, g, redirect, request
+from flask import Blueprint, Response, current_app, g, has_request_context, redirect, request
 
 from shared import auth
 from shared.dispatch import Ctx, run
@@ -88,8 +88,9 @@ def viewer() -> dict[str, Any] | None:
 
 
 def header_account() -> dict[str, Any] | None:
-    """What the page header shows: the player's name and unread count (templates)."""
-    v = viewer()
+    """What the page header shows: the player's name and unread count (templates); None
+    outside a request (a page rendered for a file)."""
+    v = viewer() if has_request_context() else None
     return None if v is None else {"name": v["name"], "unread": v["unread"]}
 
 
@@ -111,6 +112,8 @@ def _csrf_secret() -> bytes:
 
 def csrf_token() -> str:
     """A fresh masked token for a form: pad + (pad XOR secret), different in every answer."""
+    if not has_request_context():
+        return ""
     secret, pad = _csrf_secret(), secrets.token_bytes(_PAD)
     return _b64(pad + bytes(a ^ b for a, b in zip(pad, secret, strict=True)))
 

@@ -213,7 +213,7 @@ def docs_page(registry: dict[str, Operation], config: Any) -> str:
     """The API reference for client writers: areas in reading order, then per operation its
     route, who may call, relay command, fields with their limits, errors and an example."""
     return _TEMPLATES.get_template("docs.html").render(
-        areas=apidoc.grouped(registry), who=apidoc.who, example=apidoc.example,
+        title="API", areas=apidoc.grouped(registry), who=apidoc.who, example=apidoc.example,
         errors=apidoc.errors, description=apidoc.description,
         field_docs=lambda op: apidoc.field_docs(op, config),
         html=lambda text: apidoc.to_html(text, config),
