@@ -89,16 +89,35 @@ def _records(r: Any, config: Any, lname: str, boards: list[str],
     return out
 
 
+# the audited operations whose target names a player, and the target field that does (None:
+# the first, written plain; the others are written ``field=value``: storage/audit.target_of)
+PLAYER_TARGETS = {"player.delete": None, "ban.create": "player", "clan.transfer": "player",
+                  "record.void": "name"}
+
+
+def names_player(entry: dict[str, str], lname: str) -> bool:
+    """Whether an audit entry was made by the player or names them as its target."""
+    if entry.get("by", "").lower() == f"player:{lname}":
+        return True
+    op = entry.get("op", "")
+    if op not in PLAYER_TARGETS:
+        return False
+    words = entry.get("target", "").lower().split()
+    field = PLAYER_TARGETS[op]
+    if field is None:
+        return bool(words) and words[0] == lname
+    return f"{field}={lname}" in words
+
+
 def audit_naming(r: Any, name: str) -> list[dict[str, Any]]:
     """Audit entries made by the player or naming them in their target, oldest first. Walks the
     whole log (kept a year) in batches: an export is rare, and the log has no index by name."""
-    lname, by = name.lower(), f"player:{name}".lower()
+    lname = name.lower()
     out, start = [], "-"
     while True:
         got = r.xrange(keys.audit_log(), min=start, max="+", count=AUDIT_BATCH)
         for entry_id, f in got:
-            words = [w.rpartition("=")[2].lower() for w in f.get("target", "").split()]
-            if f.get("by", "").lower() == by or lname in words:
+            if names_player(f, lname):
                 out.append({"id": entry_id, "op": f.get("op", ""), "by": f.get("by", ""),
                             "target": f.get("target", ""), "reason": f.get("reason") or None,
                             "at": float(f.get("at", 0))})

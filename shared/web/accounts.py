@@ -58,8 +58,16 @@ def _ctx(caller: auth.Caller, prefetched: list | None = None) -> Ctx:
 
 def _op(name: str, caller: auth.Caller, args: Mapping[str, Any],
         prefetched: list | None = None) -> Any:
-    """Run one operation of the registry as ``caller``; its answer's body."""
-    return run(REGISTRY[name], _ctx(caller, prefetched), args).body
+    """Run one operation of the registry as ``caller``; its answer's body. An operation that
+    reads account fields with the credential (``Operation.account``: ``player.password``'s
+    password hash, ``player.delete``'s clan) gets them as over HTTP: the session is checked
+    again with them."""
+    op = REGISTRY[name]
+    if op.account and caller.kind == "player" and not set(op.account) <= set(caller.account):
+        env = _env()
+        caller = auth.resolve(env["redis"], env["config"], request.cookies.get(COOKIE),
+                              op.account)
+    return run(op, _ctx(caller, prefetched), args).body
 
 
 def viewer() -> dict[str, Any] | None:
@@ -294,6 +302,7 @@ def inbox(v: dict[str, Any]) -> Response:
 @_logged_in
 def read_mail(v: dict[str, Any], mail_id: str) -> Response:
     m = _op("mail.read", v["caller"], {"id": mail_id})
+    v["unread"] = _op("mail.unread_count", v["caller"], {})["unread"]  # the header: read now
     return _html(pages.render("me_mail_read.html", title=m["subject"] or "Mail", m=m,
                               reply=f"/me/mail/new?to={quote(m['from'] or '', safe='')}",
                               when=pages.when))
