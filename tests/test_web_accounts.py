@@ -329,6 +329,8 @@ def test_export_is_only_the_players_own(api):
 
 def test_delete_needs_the_password_then_the_profile_is_404(client, api):
     signup(client, "sam")
+    assert api.client.put("/v1/clans/SAMS", json={"name": "Sam's"},
+                          headers=api.login("sam", "secret11")).status_code == 201
     wrong = form_post(client, "/me/delete", {"password": "not-it"})
     assert wrong.status_code == 401 and "form-error" in wrong.get_data(as_text=True)
     assert api.client.get("/v1/players/sam").status_code == 200
@@ -337,6 +339,7 @@ def test_delete_needs_the_password_then_the_profile_is_404(client, api):
     assert "ssm_session=;" in done.headers["Set-Cookie"]
     assert client.get("/players/sam").status_code == 404
     assert api.client.get("/v1/players/sam").status_code == 404
+    assert api.client.get("/v1/clans/SAMS").status_code == 404  # left, as player.delete does
     assert client.get("/me").headers["Location"] == "/login"
 
 
