@@ -365,6 +365,8 @@ def test_header_boards_and_browser_links(client, api):
     assert "no-store" not in client.get("/boards").headers.get("Cache-Control", "")
     api.client.put("/v1/boards/ctf.ac_desert", headers=api.admin,
                    json={"order": "desc", "operator": "best", "reset": "weekly"})
+    api.client.put("/v1/boards/frags.total", headers=api.admin,
+                   json={"order": "desc", "operator": "incr"})
     sid, srv = api.server("one")
     api.heartbeat(sid, srv, players=["uma", "a b", "<i>x</i>"])
     signup(client, "uma")
@@ -377,6 +379,7 @@ def test_header_boards_and_browser_links(client, api):
         assert '<a href="/boards">Boards</a>' in page
     boards = client.get("/boards").get_data(as_text=True)
     assert '<a href="/boards/ctf.ac_desert">ctf.ac_desert</a>' in boards and "weekly" in boards
+    assert '<a href="/boards/frags.total">frags.total</a>' in boards
     browser = client.get("/").get_data(as_text=True)
     assert '<li><a href="/players/uma">uma</a></li>' in browser
     assert "<li>a b</li>" in browser and "<li>&lt;i&gt;x&lt;/i&gt;</li>" in browser
