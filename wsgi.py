@@ -33,6 +33,7 @@ from shared.errors import (
 from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
+from shared.storage import sessions
 from shared.web import accounts, openapi, pages
 
 log = logging.getLogger("ssm.web")
@@ -276,6 +277,8 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float],
         if has_body:
             raw = {**_body(config.request_body_max), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))
+        if caller.kind == "player":  # session.list's "last used": a write once a minute at most
+            sessions.touch(r, caller.lname, caller.session, caller.used, clock())
         if outcome.body is None:
             return Response(status=204)
         return Response(json.dumps(outcome.body), status=outcome.status,

@@ -16,9 +16,9 @@ from shared.storage import sessions
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """The calling player's live sessions, newest first, this one marked.
 
-    Each session shows when it was created, when it was last used (refreshed, at most once a
-    minute, by the pages of the players' web; for a session used only by a game server or the
-    API, when it was created) and when it expires. ``id`` names a session for ``session.end``;
+    Each session shows when it was created, when it was last used (to the minute, by an HTTP
+    call or a page of the players' web; a relay connection marks it when it logs in) and when
+    it expires. ``id`` names a session for ``session.end``;
     it is not a credential, and no token is ever shown.
 
     Internals:

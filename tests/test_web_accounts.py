@@ -254,6 +254,20 @@ def test_sessions_list_end_one_and_all_others(client, api, clock):
     assert ended.headers["Location"] == "/login" and session_token(client) is None
 
 
+def test_api_calls_mark_a_session_used_once_a_minute(api, clock, r):
+    alice = api.player("alice", "secret11")
+    first = api.client.get("/v1/sessions", headers=alice).json["sessions"][0]
+    assert first["last_used"] == first["created"]
+    clock.advance(30)
+    api.client.get("/v1/mail/unread", headers=alice)
+    assert api.client.get("/v1/sessions", headers=alice).json["sessions"][0]["last_used"] == \
+        first["created"]  # under a minute: no write
+    clock.advance(60)
+    api.client.get("/v1/mail/unread", headers=alice)
+    assert api.client.get("/v1/sessions", headers=alice).json["sessions"][0]["last_used"] >= \
+        first["created"] + 89
+
+
 def test_session_operations_over_the_api(api):
     alice = api.player("alice", "secret11")
     other = api.login("alice", "secret11")
