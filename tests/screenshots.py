@@ -1,10 +1,10 @@
 """The README's screenshots of the players' web: ``python -m tests.screenshots``.
 
-Starts a throwaway embedded Redis and the app (as tests/test_web_pages.py does), seeds a small
-demo world through the API (moving the app's clock to play a weekly board for four weeks),
-and writes desktop and 390 px phone shots of the three pages, the sign-up form and alice's
-account pages (logged in through the form) to ``docs/img/`` with Debian's chromium driven by
-Playwright.
+Starts a throwaway embedded Redis and the app (``tests/webbrowser.py``, as the browser tests
+do), seeds a small demo world through the API (moving the app's clock to play a weekly board
+for four weeks), and writes desktop and 390 px phone shots of the three pages, the sign-up
+form and alice's account pages (logged in through the form) to ``docs/img/`` with Debian's
+chromium driven by Playwright.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
 from tests.conftest import Api, Clock, make_config
-from tests.test_web_pages import CHROMIUM, _browser_missing, serve
+from tests.webbrowser import CHROMIUM, serve
+from tests.webbrowser import missing as browser_missing
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "img"
 
@@ -92,7 +93,7 @@ def shoot_account(pg: Any, url: str, label: str) -> None:
 
 
 def main() -> int:
-    missing = _browser_missing()
+    missing = browser_missing()
     if missing:
         print(missing, file=sys.stderr)
         return 1
