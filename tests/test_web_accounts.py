@@ -350,6 +350,7 @@ def test_delete_needs_the_password_then_the_profile_is_404(client, api):
     assert api.client.get("/v1/players/sam").status_code == 200
     done = form_post(client, "/me/delete", {"password": "secret11"})
     assert done.status_code == 200 and "Account deleted" in done.get_data(as_text=True)
+    assert '<a href="/login">Log in</a>' in done.get_data(as_text=True)  # the header too
     assert "ssm_session=;" in done.headers["Set-Cookie"]
     assert client.get("/players/sam").status_code == 404
     assert api.client.get("/v1/players/sam").status_code == 404

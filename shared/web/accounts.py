@@ -234,7 +234,8 @@ def signup() -> Response:
     try:
         if _field("password", 1024) != _field("password2", 1024):
             raise InvalidInput("password2", "does not match password")
-        _op("player.register", auth.ANONYMOUS, {"name": name, "password": _field("password")})
+        _op("player.register", auth.ANONYMOUS, {"name": name,
+                                                "password": _field("password", 1024)})
         return _login(name, _field("password", 1024))
     except ApiError as err:
         return _form("signup.html", "Sign up", err, name=name)
@@ -399,6 +400,7 @@ def delete(v: dict[str, Any]) -> Response:
         sessions.end(_env()["redis"], caller.lname,
                      sessions.session_id(auth.sha256(proof["token"])), "")
         raise
+    g.ssm_viewer = None  # the header: nobody is logged in any more
     resp = _html(pages.render("message.html", title="Account deleted",
                               heading="Account deleted",
                               text=f"The account {caller.name} and everything stored about it "
