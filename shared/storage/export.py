@@ -39,7 +39,8 @@ def gather(r: Any, config: Any, lname: str, current: str, now: float) -> dict[st
             "records": _records(r, config, lname, sorted(boards), now),
             "mail": _mail(r, lname, mail_ids), "clan": clan,
             "sessions": sessions.render(flat, current, config.session_ttl),
-            "bans": [json.loads(v) for _, v in sorted(bans.items())],
+            "bans": [json.loads(v) for _, v in sorted(bans.items())
+                     if v.startswith("{")],  # not a lifted ban's tombstone ('-<ms>')
             "audit": audit_naming(r, acct["name"])}
 
 
