@@ -9,7 +9,9 @@ live refresh, progressive enhancement only) are in ``static/``.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +45,18 @@ _TEMPLATES.tests["player_name"] = lambda s: re.fullmatch(PLAYER_NAME, s) is not 
 def use_accounts(account: Any, csrf_token: Any) -> None:
     """Templates get ``account()`` (``{name, unread}`` or None) and ``csrf_token()``."""
     _TEMPLATES.globals.update(account=account, csrf_token=csrf_token)
+
+
+_INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def docs_csp(page: str) -> str:
+    """The CSP of the /docs page: the pages' own, whose ``style-src`` also admits the page's
+    inline stylesheet by its hash (a self-contained page; nothing else inline runs)."""
+    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode()
+                      + "'" for m in _INLINE_STYLE.findall(page))
+    return CSP.replace("style-src 'self'", f"style-src 'self' {hashes}" if hashes
+                       else "style-src 'self'")
 
 
 BOARD_PAGE = 25  # records per leaderboard page
