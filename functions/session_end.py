@@ -16,14 +16,15 @@ from shared.storage import sessions
 def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """End one of the calling player's sessions (a lost phone, a shared computer).
 
-    Its token stops working at once. Ending the session that makes the call is a logout.
-    Answers 204.
+    Its token stops working at once, and relay connections logged in with it are ended. Ending
+    the session that makes the call is a logout. Answers 204.
 
     Errors:
     - ``not_found`` (404): the player has no live session with this id.
 
     Internals:
-    One script in the player's group: the session key and its index entry.
+    One script in the player's group (the session key and its index entry), then an entry in
+    the revocations stream (one MULTI/EXEC on one Redis, two steps on a cluster).
     """
     if not sessions.end(ctx.redis, ctx.caller.lname, args["id"], ctx.caller.session):
         raise NotFound(f"no session {args['id']}")

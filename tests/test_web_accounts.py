@@ -268,6 +268,20 @@ def test_api_calls_mark_a_session_used_once_a_minute(api, clock, r):
         first["created"] + 89
 
 
+def test_ending_sessions_tells_the_relays(api, r):
+    from shared import keys
+
+    alice = api.player("alice", "secret11")
+    other = api.login("alice", "secret11")
+    before = r.xlen(keys.revocations())
+    assert api.client.delete(f"/v1/sessions/{sessions_id(api.token(other))}",
+                             headers=alice).status_code == 204
+    api.login("alice", "secret11")
+    assert api.client.delete("/v1/sessions", headers=alice).status_code == 200
+    got = r.xrange(keys.revocations())[before:]
+    assert [(f["k"], f["w"]) for _, f in got] == [("player", "alice")] * 2
+
+
 def test_session_operations_over_the_api(api):
     alice = api.player("alice", "secret11")
     other = api.login("alice", "secret11")
@@ -403,11 +417,15 @@ def test_header_boards_and_browser_links(client, api):
     assert "<li>a b</li>" in browser and "<li>&lt;i&gt;x&lt;/i&gt;</li>" in browser
 
 
-def test_docs_has_the_sites_look_and_no_inline_style(client):
-    page = client.get("/docs").get_data(as_text=True)
+def test_docs_has_the_sites_look_and_menu(client):
+    resp = client.get("/docs")
+    page = resp.get_data(as_text=True)
     assert '<link rel="stylesheet" href="/static/style.css">' in page
+    assert '<nav><a href="/">Servers</a><a href="/boards">Boards</a><a href="/docs">API</a>' \
+        in page
     assert '<a href="/signup">Sign up</a>' in page and '<div class="docs">' in page
-    assert "<style" not in page and " style=" not in page
+    assert page.count("<style>") == 1 and " style=" not in page  # its one sheet, by hash
+    assert "'sha256-" in resp.headers["Content-Security-Policy"]
 
 
 # -- in Chromium ----------------------------------------------------------------------------

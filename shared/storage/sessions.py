@@ -15,7 +15,8 @@ import json
 from typing import Any
 
 from shared import keys
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, Ordered
+from shared.storage import revocations
 
 ID_LEN = 16
 SESSION_ID = r"[0-9a-f]{16}"
@@ -90,9 +91,13 @@ def render(flat: list[Any], current: str, ttl: int) -> list[dict[str, Any]]:
 
 def end(r: Any, lname: str, sid: str, current: str) -> int:
     """End the player's session ``sid`` (``""``: every one but ``current``); how many ended.
-    One round trip."""
-    return int(END(r, [keys.player_sessions(lname)],
-                   [keys.player_session(lname, ""), sid, current]))
+    Then an entry in the revocations stream ends the relay connections that used them (one
+    MULTI/EXEC on one Redis, two steps on a cluster: the entry must follow the change)."""
+    steps = Ordered(r)
+    END(r, [keys.player_sessions(lname)], [keys.player_session(lname, ""), sid, current],
+        pipeline=steps.pipe)
+    revocations.announce(steps.then().pipe, revocations.PLAYER, lname, "logout")
+    return int(steps.execute()[0])
 
 
 def touch(r: Any, lname: str, token_hash: str, used: float, now: float) -> None:
