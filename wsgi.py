@@ -34,7 +34,7 @@ from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
 from shared.storage import sessions
-from shared.web import accounts, openapi, pages
+from shared.web import accounts, legacy, openapi, pages
 
 log = logging.getLogger("ssm.web")
 
@@ -68,6 +68,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     preload(r)
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
+    legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
     app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (SPEC §14)
     add_error_handlers(app, config)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)

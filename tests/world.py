@@ -19,6 +19,7 @@ SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
 BAN = "b7n2q4x8r1zc"
 WEBHOOK = "w7h2k9d4x1qe"
 SESSION = "3f9a0c1d5e7b2a48"  # session.end: the id of alice's second session
+BUILD = "3f786850e387550fdab836ed7e6dc881de23001b"  # the mod.build.* examples' core checksum
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 
 
@@ -88,6 +89,9 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     webhooks.record(c.application.extensions["ssm"]["redis"], hook, "job", attempt,
                     "delivered", None)
     real[WEBHOOK] = hook
+    if op_name in ("mod.build.list", "mod.build.delete"):  # a known build of the core
+        assert c.put(f"/v1/mod/builds/{BUILD}", json={"version": "9.0.0"},
+                     headers=api.admin).status_code == 201
     return real, callers
 
 
