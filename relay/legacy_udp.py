@@ -11,10 +11,11 @@ from the bound socket to the datagram's sender only, as exact bytes with no line
 
 No state per sender: nothing is remembered about who sent what. A checksum is answered from a
 read of the known builds that started after it arrived, so a build just set or deleted is
-answered right. Reads run in the relay's thread pool, one at a time and at most one per
-MIN_GAP seconds: the checksums that arrive meanwhile wait (at most WAITING_MAX; beyond, no
-answer) and are answered together by the next read. However many datagrams come, the verify
-costs Redis at most 1 / MIN_GAP reads a second. While Redis is unreachable the last table read
+answered right. Reads run in the relay's thread pool, one at a time, within a budget of
+READS_PER_SECOND after a burst of READS_BURST (a token bucket): the checksums that arrive
+meanwhile wait (at most WAITING_MAX; beyond, no answer) and are answered together by the next
+read. However many datagrams come, the verify costs Redis at most READS_PER_SECOND reads a
+second (plus the burst). While Redis is unreachable the last table read
 is answered from; before any read succeeded a checksum gets no answer (the core then times out,
 as it would without a backend) rather than a wrong ``unknown``.
 """
@@ -38,7 +39,8 @@ FIXED = {b"ping": b"pong", b"verify": b"sendChecksum"}
 UNKNOWN = b"unknown"
 LABELS = {b"pong": "pong", b"sendChecksum": "sendChecksum", UNKNOWN: "unknown"}  # else version
 CHECKSUM = re.compile(rb"[0-9a-fA-F]{40}")
-MIN_GAP = 0.05  # seconds between the starts of two reads of the known builds
+READS_PER_SECOND = 20  # reads of the known builds, sustained (a token bucket) ...
+READS_BURST = 5  # ... after a burst of this many (a few checksums in a row get no wait)
 WAITING_MAX = 1024  # checksum datagrams waiting for the next read
 
 
@@ -49,7 +51,7 @@ class LegacyUDP(asyncio.DatagramProtocol):
         self.read, self.pool = read, pool
         self.transport: asyncio.DatagramTransport | None = None
         self.table: dict[str, str] | None = None  # the last table read, for Redis outages
-        self.started = float("-inf")  # when the last read started (monotonic)
+        self.tokens, self.refilled = float(READS_BURST), time.monotonic()  # the read budget
         self.busy = False  # a read runs, or is scheduled
         self.failing = False
         self.waiting: list[tuple[str, Any]] = []
@@ -81,19 +83,25 @@ class LegacyUDP(asyncio.DatagramProtocol):
         self.transport.sendto(data, addr)
 
     def _schedule(self) -> None:
-        """Start the next read now, or once MIN_GAP has passed since the last one started."""
+        """Start the next read now if the budget has one, else once it has."""
+        if self.closed:
+            return
         self.busy = True
-        wait = self.started + MIN_GAP - time.monotonic()
-        if wait > 0:
-            asyncio.get_running_loop().call_later(wait, self._start)
-        else:
+        now = time.monotonic()
+        self.tokens = min(float(READS_BURST),
+                          self.tokens + (now - self.refilled) * READS_PER_SECOND)
+        self.refilled = now
+        if self.tokens >= 1:
             self._start()
+        else:
+            asyncio.get_running_loop().call_later((1 - self.tokens) / READS_PER_SECOND,
+                                                  self._schedule)
 
     def _start(self) -> None:
         if self.closed:
             return
         batch, self.waiting = self.waiting, []
-        self.started = time.monotonic()
+        self.tokens -= 1
         fut = asyncio.get_running_loop().run_in_executor(self.pool, self.read)
         fut.add_done_callback(lambda f: self._done(f, batch))
 

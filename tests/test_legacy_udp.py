@@ -145,7 +145,7 @@ def test_no_answer_is_longer_than_64_bytes(udp, r):
 
 def test_a_flood_of_checksums_costs_one_read_per_gap(relays, r, monkeypatch):
     """A second of checksums, one every millisecond or so: every one is answered, from at most
-    one read per MIN_GAP (0.25 s here)."""
+    the burst and a second's budget of reads (1 + 4 here)."""
     reads = []
 
     def counting(client: Any) -> dict[str, str]:
@@ -153,7 +153,8 @@ def test_a_flood_of_checksums_costs_one_read_per_gap(relays, r, monkeypatch):
         return {A: "1.0"}
 
     monkeypatch.setattr(modbuilds, "versions", counting)
-    monkeypatch.setattr(legacy_udp, "MIN_GAP", 0.25)
+    monkeypatch.setattr(legacy_udp, "READS_PER_SECOND", 4)
+    monkeypatch.setattr(legacy_udp, "READS_BURST", 1)
     port = free_udp_port()
     relays.start(legacy_udp_port=port)
     peer = Peer(port)
@@ -172,7 +173,7 @@ def test_a_flood_of_checksums_costs_one_read_per_gap(relays, r, monkeypatch):
         while len(answers) < sent:
             answers.append(peer.recv()[0])
         assert answers == [b"1.0"] * sent and sent > 300
-        assert len(reads) <= 2 + 1.0 / 0.25, len(reads)
+        assert len(reads) <= 1 + 4 + 1, len(reads)  # one more for the timing at the edges
     finally:
         peer.close()
 
