@@ -109,10 +109,11 @@ class Session:
 
     def failed(self, exc: BaseException) -> Step:
         """The exception barrier around every command: an error line, never a crash."""
-        if isinstance(exc, Expired):
+        if isinstance(exc, Expired):  # revoked: say so and end the connection (SPEC §16)
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
             self.hub.recount(self)
+            return self.fail(p.REVOKED.format(p.REVOKED_ANY), exc.code, close=True)
         if isinstance(exc, REDIS_ERRORS):
             log.warning("redis unavailable: %s", type(exc).__name__)
             exc = Unavailable()
@@ -184,7 +185,10 @@ class Session:
             return Step(work=lambda: hub.with_names(
                             hub.run(op, caller, secret, ip, raw, text_fields, key).body),
                         then=lambda got: self.result(op.name, *got))
-        return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key, as_),
+        if as_ is not None:  # the answer is the player's: the connection's caller is untouched
+            return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key, as_),
+                        then=lambda outcome: Session.result(self, op.name, outcome.body))
+        return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key),
                     then=lambda outcome: self.result(op.name, outcome.body))
 
     def result(self, name: str, body: Any, names: dict[str, str] | None = None) -> Step:
