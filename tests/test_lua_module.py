@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from shared import keys
 from tests.conftest import Workers, wait_for
 from tests.lua_harness import (
     DISC_BADNICK,
@@ -365,9 +366,11 @@ def test_the_library_acts_for_a_player_one_command_at_a_time(lua, stack, client,
     assert (data["connected"], data["disconnects"]) == (True, 0)
 
 
-def test_public_0_still_heartbeats_unlisted(stack, client):
+def test_public_0_still_heartbeats_unlisted(stack, client, r):
     a = stack.game("Hidden", public=0)
     register(a, 0, "alice", ALICE_PW)  # a login needs a live server: the heartbeat went out
-    assert player(client, "alice")["server"] == a.server_id
+    # online, on a server player.get does not name (a private server is hidden there too)
+    assert (player(client, "alice")["online"], player(client, "alice")["server"]) == (True, None)
+    assert r.hget(keys.player("alice"), "server") == a.server_id
     assert client.get(f"/v1/status/{a.server_id}").status_code == 404  # not listed
     assert a.server_id not in [s["id"] for s in client.get("/v1/status").json["servers"]]
