@@ -185,7 +185,10 @@ class Session:
             return Step(work=lambda: hub.with_names(
                             hub.run(op, caller, secret, ip, raw, text_fields, key).body),
                         then=lambda got: self.result(op.name, *got))
-        return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key, as_),
+        if as_ is not None:  # the answer is the player's: the connection's caller is untouched
+            return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key, as_),
+                        then=lambda outcome: Session.result(self, op.name, outcome.body))
+        return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key),
                     then=lambda outcome: self.result(op.name, outcome.body))
 
     def result(self, name: str, body: Any, names: dict[str, str] | None = None) -> Step:

@@ -121,6 +121,8 @@ class Config:
     metrics_token: str | None = _str("METRICS_TOKEN", None)
     web_metrics: int = _int("SSM_METRICS", 1, 0, 1)
     web_access_log: int = _int("WEB_ACCESS_LOG", 0, 0, 1)
+    # players' accounts on the web (SPEC §14): the ssm_session cookie is Secure (HTTPS only)
+    web_cookie_secure: int = _int("WEB_COOKIE_SECURE", 0, 0, 1)
     log_format: str = _str("LOG_FORMAT", "text", ("text", "json"))
     log_level: str = _str("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
 

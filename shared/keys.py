@@ -58,9 +58,10 @@ def player_settings(lname: str) -> str:
 
 
 def player_session(lname: str, token_hash: str) -> str:
-    """string with TTL SESSION_TTL: JSON ``{id, name}`` of the account the token logs in (the
-    id must still match the account's, so a deleted and re-registered name is not the same
-    player); exists while the token is valid."""
+    """string with TTL SESSION_TTL: JSON ``{id, name, created, used}`` of the account the token
+    logs in (the id must still match the account's, so a deleted and re-registered name is not
+    the same player; ``created``/``used`` unix seconds, absent in sessions made before they
+    existed); exists while the token is valid."""
     return f"{_p(lname)}:sess:{token_hash}"
 
 
