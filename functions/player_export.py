@@ -28,7 +28,7 @@ from shared.storage import export
                                                "created": 1717000000,
                                                "last_used": 1717003600,
                                                "expires_at": 1719592000, "current": True}],
-                                 "bans": [], "audit": []}})
+                                 "bans": [], "audit": [], "blocked": []}})
 def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Everything stored about the calling player, as one JSON document (their data export).
 
@@ -38,7 +38,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     season and every past season still kept: ``season`` is null on a board without seasons),
     ``mail`` (the whole mailbox with bodies, newest first; exporting marks nothing read),
     ``clan``, ``sessions`` (as ``session.list``: no token), ``bans`` naming them and the
-    ``audit`` entries made by them or naming them. Mail they sent lives in its recipients'
+    ``audit`` entries made by them or naming them, and the senders they ``blocked``
+    (``mail.block``). Mail they sent lives in its recipients'
     mailboxes and is theirs. No secret is in it.
 
     Errors:

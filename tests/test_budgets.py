@@ -324,3 +324,10 @@ def test_an_older_store_is_listed_while_the_worker_fills_its_indexes(api, client
     assert listed(client, srv, active=1) == ([mine, ids[2], ids[1]], None)
     assert listed(client, api.admin, active=1, limit=2) == ([mine, ids[2]], listed(
         client, api.admin, limit=2)[1])
+
+
+def test_the_block_list_is_in_the_export_and_goes_with_the_player(api, client, bob, r):
+    assert client.put("/v1/players/bob/blocked/Mallory", headers=bob).status_code == 200
+    assert client.get("/v1/players/bob/export", headers=bob).json["blocked"] == ["Mallory"]
+    assert client.delete("/v1/players/bob", headers=bob).status_code == 204
+    assert not r.exists(keys.mail_blocked("bob"))

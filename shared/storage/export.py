@@ -28,7 +28,8 @@ def gather(r: Any, config: Any, lname: str, current: str, now: float) -> dict[st
     pipe.zrevrange(keys.mailbox(lname), 0, -1)
     pipe.smembers(keys.player_boards(lname))
     pipe.hgetall(keys.player_bans(lname))
-    acct, stored_settings, flat, mail_ids, boards, bans = pipe.execute()
+    pipe.hgetall(keys.mail_blocked(lname))
+    acct, stored_settings, flat, mail_ids, boards, bans, blocked = pipe.execute()
     if not acct.get("id"):
         return None
     account = {k: _number(acct.get(k)) for k in ACCOUNT}
@@ -41,7 +42,8 @@ def gather(r: Any, config: Any, lname: str, current: str, now: float) -> dict[st
             "sessions": sessions.render(flat, current, config.session_ttl),
             "bans": [json.loads(v) for _, v in sorted(bans.items())
                      if v.startswith("{")],  # not a lifted ban's tombstone ('-<ms>')
-            "audit": audit_naming(r, acct["name"])}
+            "audit": audit_naming(r, acct["name"]),
+            "blocked": [v for _, v in sorted(blocked.items())]}
 
 
 def _number(value: str | None) -> Any:
