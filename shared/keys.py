@@ -15,6 +15,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
   pushes not yet confirmed delivered, and the ``ban.created``/``ban.lifted`` events' outbox.
 - ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
 - ``{audit}``: the audit log.
+- ``{data}``: the data version (``shared.migrations``), alone in its group.
 
 - ``{hooks}``: the webhooks, their recent deliveries and the delivery counts.
 
@@ -462,3 +463,11 @@ def wait_mark(tag: str) -> str:
     """string, expires: a write that SSM_WAIT_REPLICAS sends to one primary before ``WAIT``
     (``shared.redis_conn.wait_replicas``); ``tag`` picks a slot that primary serves."""
     return f"{P}{{w:{tag}}}:wait"
+
+
+# --- the data version: tag {data} --------------------------------------------------------------
+def data_version() -> str:
+    """string: the number of the last migration (``shared.migrations``) the data has been
+    brought through; absent on a store written before versions were kept (version 0) and on an
+    empty store until the first process stamps it."""
+    return f"{P}{{data}}:version"

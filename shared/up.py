@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         publish(data_dir, server.url)
         print(f"ssm up: embedded Redis on {server.url}, data in {data_dir.resolve()}", flush=True)
 
+    if not _bring_data_forward(env):
+        if embedded:
+            unpublish(data_dir, embedded[0].url)
+        for server in embedded:
+            server.stop()
+        return 1
+
     cmd = [sys.executable, "-m", "honcho", "start", "-f", opts.procfile, "-d", str(ROOT),
            "-p", str(config.port)]
     procs = subprocess.Popen(cmd, env=env, start_new_session=True)
@@ -117,6 +124,19 @@ def _start_cluster(config: Config, data_dir: Path, env: dict[str, str]
     print(f"ssm up: embedded Redis Cluster, 3 masters + 3 replicas, from {cluster.url}; "
           f"queue Redis on {queue.url}; data in {data_dir.resolve()}", flush=True)
     return [cluster, queue]  # Redis last, the queue after the cluster
+
+
+def _bring_data_forward(env: dict[str, str]) -> bool:
+    """Run the data migrations (shared/migrations) before any process starts; False (said)
+    when the data is newer than this release."""
+    from shared import migrations
+    from shared.redis_conn import connect_data
+
+    r = connect_data(Config.from_env(env), socket_timeout=60)
+    try:
+        return migrations.at_start(r, "ssm up", run_steps=True)
+    finally:
+        r.close()
 
 
 def _signal_group(procs: subprocess.Popen, sig: int) -> None:
