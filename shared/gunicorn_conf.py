@@ -43,15 +43,6 @@ def on_starting(server):  # gunicorn hook signature
     except ConfigError as err:
         print(f"ssm web: configuration error: {err}", file=sys.stderr)
         sys.exit(2)
-    from shared import migrations
-    from shared.redis_conn import connect_data
-
-    r = connect_data(config, socket_timeout=10)
-    try:
-        if not migrations.at_start(r, "ssm web", run_steps=False):
-            sys.exit(1)  # data newer than this release: said so
-    finally:
-        r.close()
     metrics.gunicorn_master(config)  # one PROMETHEUS_MULTIPROC_DIR for all workers
 
 

@@ -141,7 +141,8 @@ def test_data_newer_than_the_release_stops_each_process_with_a_message(cmd, redi
     from shared.embedded import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
-    env.update(REDIS_URL=redis_server.url, PORT=str(free_port()), RELAY_PORT=str(free_port()))
+    env.update(REDIS_URL=redis_server.url, PORT=str(free_port()), RELAY_PORT=str(free_port()),
+               WEB_CONCURRENCY="1")
     argv = [sys.executable, "-m", *cmd]
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
