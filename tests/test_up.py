@@ -78,7 +78,10 @@ def test_up_runs_everything_and_sigterm_leaves_nothing(tmp_path):
         assert status == 201, body
     finally:
         code = stack.stop()
-    assert code == 0
+    out = stack.proc.stdout.read().decode()  # type: ignore[union-attr]
+    assert code == 0, out
+    assert "Traceback" not in out, out
+    assert out.rindex("stopped (rc=") < out.index("stopping embedded Redis"), out  # Redis last
     time.sleep(0.2)
     alive = [p for p in kids if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], [" ".join(p.cmdline()) for p in alive]
@@ -276,3 +279,19 @@ def test_a_held_port_is_waited_for_then_named(tmp_path):
     began = time.monotonic()
     wait_for_ports([port], "the embedded Redis", console, timeout=20)
     assert time.monotonic() - began < 10
+
+
+def test_log_format_json_passes_the_processes_json_lines_through_without_a_prefix(
+        tmp_path, redis_server):
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("probe: python -c 'print(\"{\\\"level\\\": \\\"INFO\\\", \\\"message\\\": "
+                        "\\\"from the probe\\\"}\"); print(\"plain words\")'\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
+    env.update(REDIS_URL=redis_server.url, LOG_FORMAT="json", PYTHONUNBUFFERED="1")
+    out = subprocess.run([sys.executable, "-m", "shared.up", "--procfile", str(procfile)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    lines = out.stdout.splitlines()
+    assert '{"level": "INFO", "message": "from the probe"}' in lines, out.stdout
+    parsed = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert {"message": "plain words", "process": "probe.1"}.items() <= next(
+        p for p in parsed if p.get("message") == "plain words").items()
