@@ -386,6 +386,14 @@ def _start_cluster(config: Config, data_dir: Path, env: dict[str, str], console:
         fixed = [int(recorded["queue"]), *map(int, recorded["cluster"])]
         wait_for_ports([*fixed, *(p + 10000 for p in fixed[1:])],
                        "the embedded cluster and its bus ports", console, stack)
+    elif len(found := existing_nodes(data_dir)) == 6:  # from before ports were recorded
+        fixed = [config.embedded_redis_port, *found]
+        if not port_free(fixed[0]):
+            fixed[0] = free_port()  # the queue's data is not tied to its port
+        console.say("the cluster's data found under node-<port> folders: reusing ports "
+                    + ", ".join(map(str, found)))
+        wait_for_ports([*found, *(p + 10000 for p in found)],
+                       "the embedded cluster and its bus ports", console, stack)
     else:
         base = config.embedded_redis_port
         fixed = [base + i for i in range(7)]
@@ -405,6 +413,17 @@ def _start_cluster(config: Config, data_dir: Path, env: dict[str, str], console:
     console.say(f"embedded Redis Cluster, 3 masters + 3 replicas, from {cluster.url} (bus ports "
                 f"+10000); queue Redis on {queue.url}; data in {data_dir.resolve()}")
     return [cluster, queue]  # Redis last, the queue after the cluster
+
+
+def existing_nodes(data_dir: Path) -> list[int]:
+    """The ports of the cluster nodes whose data is under ``data_dir/cluster`` (the six newest
+    ``node-<port>`` folders holding a ``nodes.conf``), for a folder from before ports.json."""
+    folders = []
+    for node in (data_dir / "cluster").glob("node-*"):
+        conf = node / "nodes.conf"
+        if conf.is_file() and node.name[5:].isdigit():
+            folders.append((conf.stat().st_mtime, int(node.name[5:])))
+    return sorted(port for _, port in sorted(folders)[-6:])
 
 
 def publish_stack(data_dir: Path, env: dict[str, str]) -> str:

@@ -99,6 +99,17 @@ def test_up_cluster_runs_everything_on_a_cluster_and_sigterm_leaves_nothing(tmp_
     assert json.loads((tmp_path / "data" / "ports.json").read_text()) == ports
 
 
+def test_a_cluster_folder_from_before_ports_were_recorded_keeps_its_ports(tmp_path):
+    from shared.up import existing_nodes
+
+    for i, port in enumerate([31001, 31002, 31003, 31004, 31005, 31006, 30001]):
+        node = tmp_path / "cluster" / f"node-{port}"
+        node.mkdir(parents=True)
+        (node / "nodes.conf").write_text("x")
+        os.utime(node / "nodes.conf", (1000 + i, 1000 + i if port != 30001 else 10))
+    assert existing_nodes(tmp_path) == [31001, 31002, 31003, 31004, 31005, 31006]
+
+
 def test_up_cluster_refuses_a_redis_url(tmp_path):
     env = dict(os.environ, REDIS_URL="redis://127.0.0.1:1", SSM_DATA_DIR=str(tmp_path))
     proc = subprocess.run([sys.executable, "-m", "shared.up", "--cluster"], cwd=ROOT, env=env,

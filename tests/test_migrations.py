@@ -148,3 +148,29 @@ def test_data_newer_than_the_release_stops_each_process_with_a_message(cmd, redi
     assert proc.returncode != 0
     assert f"data version {migrations.VERSION + 1}, newer than this release" in proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_worker_brings_the_data_forward_at_start(redis_server, r, client):
+    restore_first_release(r)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
+    env.update(REDIS_URL=redis_server.url)
+    proc = subprocess.run([sys.executable, "-m", "shared.worker", "--burst", "--queue", "status"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "data version 1: list_old_boards" in proc.stdout, proc.stdout
+    assert migrations.read_version(r) == migrations.VERSION
+    assert len(client.get("/v1/boards").get_json()["boards"]) == 2
+
+
+def test_shared_up_stops_before_the_processes_on_newer_data(redis_server, r, tmp_path):
+    r.set(keys.data_version(), migrations.VERSION + 1)
+    procfile = tmp_path / "Procfile"
+    marker = tmp_path / "ran"
+    procfile.write_text(f"probe: touch {marker}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
+    env.update(REDIS_URL=redis_server.url)
+    proc = subprocess.run([sys.executable, "-m", "shared.up", "--procfile", str(procfile)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "newer than this release" in proc.stderr, proc.stderr
+    assert not marker.exists()
