@@ -145,12 +145,14 @@ class Stack:
         self.redis: list[EmbeddedRedis | EmbeddedCluster] = []  # in stopping order
         self.procs: subprocess.Popen | None = None
         self.groups: set[int] = set()  # the process groups honcho started
+        self.unpublish: Callable[[], None] = lambda: None  # redis.url removed
         self.stopping = False
 
     def request_stop(self, signum: int = signal.SIGTERM, frame: object = None) -> None:
         if self.stopping:
             if signum == signal.SIGINT:  # a second Ctrl-C: at once
                 self.kill_processes()
+                self.unpublish()
                 for server in self.redis:
                     server.stop(timeout=2)
                 os._exit(130)
@@ -200,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         elif not config.redis_url:
             stack.redis = [_start_single(config, data_dir, env, console, stack)]
             published = publish_stack(data_dir, env)
+        stack.unpublish = lambda: unpublish(data_dir, published) if published else None
         if stack.stopping:
             return 0
         if not _bring_data_forward(env, console):
@@ -214,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.kill_processes()  # anything honcho left behind
         if stack.redis:
             console.say("stopping embedded Redis")
-            if published:
-                unpublish(data_dir, published)
+            stack.unpublish()
             for server in stack.redis:
                 server.stop()
 
@@ -369,6 +371,7 @@ def _start_single(config: Config, data_dir: Path, env: dict[str, str], console: 
         wait_for_ports([port], "the embedded Redis", console, stack)
     server = EmbeddedRedis(data_dir, port=port, appendonly=True, own_session=True,
                            logfile="redis.log")
+    stack.redis = [server]  # a second Ctrl-C while it starts stops it too
     server.start()
     record_ports(data_dir, {"redis": port})
     env.update(REDIS_URL=server.url, REDIS_CLUSTER="0")  # the one Redis holds everything

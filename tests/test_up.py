@@ -227,6 +227,7 @@ def test_ctrl_c_in_a_terminal_stops_everything_redis_last_and_a_quick_restart_ke
         again.ctrl_c()
         assert again.proc.wait(timeout=10) == 130
         assert time.monotonic() - began < 5  # not the graceful stop's 10 s drain
+        assert not (tmp_path / "data" / "redis.url").exists()
     finally:
         if again.proc.poll() is None:
             again.proc.kill()
