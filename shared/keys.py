@@ -70,6 +70,12 @@ def player_sessions(lname: str) -> str:
     return f"{_p(lname)}:sessidx"
 
 
+def legacy_player_sessions(lname: str) -> str:
+    """set (the first releases only): token hashes of the player's sessions; folded into
+    ``player_sessions`` and deleted by ``shared.migrations.index_old_sessions``."""
+    return f"{_p(lname)}:sessions"
+
+
 def player_boards(lname: str) -> str:
     """set: board ids on which the player holds a record."""
     return f"{_p(lname)}:boards"

@@ -17,8 +17,6 @@ from typing import Any
 from shared import keys
 from shared.redis_conn import Lua, primaries
 
-OLD_SUFFIX = ":sessions"
-
 _FOLD = Lua("""
 if redis.call('TYPE', KEYS[1]).ok ~= 'set' then return 0 end
 local n = 0
@@ -35,12 +33,12 @@ return n
 
 
 def run(r: Any) -> int:
-    before = keys.player("\0").split("\0")[0]  # "ssm:{p:"
+    before, after = keys.around(keys.legacy_player_sessions(keys.HOLE))
     folded = 0
     for node in primaries(r):
-        for key in node.scan_iter(match=f"{before}*}}{OLD_SUFFIX}", count=1000):
+        for key in node.scan_iter(match=f"{before}*{after}", count=1000):
             key = key.decode() if isinstance(key, bytes) else key
-            lname = key[len(before):-len("}" + OLD_SUFFIX)]
+            lname = key[len(before):-len(after)]
             if not lname or "}" in lname:
                 continue
             folded += int(_FOLD(r, [key, keys.player_sessions(lname)],
