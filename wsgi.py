@@ -101,8 +101,13 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         return openapi.document(registry, config)
 
     @app.get("/docs")
-    def docs() -> Any:
-        return Response(pages.docs_page(registry, config), mimetype="text/html")
+    def docs() -> Any:  # the other pages' protections (html() below), its inline style hashed
+        page = pages.docs_page(registry, config)
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Content-Security-Policy"] = pages.docs_csp(page)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        return resp
 
     app.static_folder = str(pages.STATIC)  # Flask's own /static/<file>: the stylesheet, the script
 
@@ -158,7 +163,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
     def player_page(name: str) -> str:
         player = read("player.get", {"name": name})
         where = None
-        if player["online"]:
+        if player["online"] and player["server"]:  # null on a private server
             try:
                 where = read("status.get", {"id": player["server"]})
             except NotFound:  # a private server: online, but not where
@@ -231,8 +236,9 @@ def _body(limit: int) -> dict[str, Any]:
         raise TooLarge(f"request body larger than {limit} bytes")
     try:
         data = request.environ["wsgi.input"].read(limit + 1)
-    except TimeoutError:  # the worker's per-read deadline (WEB_HEADER_TIMEOUT)
-        raise RequestTimeout("request body: the client stopped sending it") from None
+    except TimeoutError:  # the worker's per-read wait or whole-body deadline (shared/webworker)
+        raise RequestTimeout("request body: the client stopped sending it, or sent it too "
+                             "slowly") from None
     if len(data) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():

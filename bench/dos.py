@@ -9,6 +9,12 @@ Starts its own embedded Redis and the Procfile's ``web`` process (bench/stack.py
 - ``longpoll``: one server key opens ``--polls`` long-polls (``wait=30``) at once from 20
   addresses, with the same probes alongside: how many got a slot, how many a 429 and how fast.
 
+- ``body``: holds ``--bodies`` connections that each send a POST head announcing a 60,000-byte
+  body (under REQUEST_BODY_MAX), then trickle it a byte every ``BODY_BYTE_EVERY`` s (within
+  the per-read wait, so only the whole-body deadline ``WEB_BODY_TIMEOUT``, set with
+  ``--body-timeout``, ends them), reopening each one the server closes; prints how long the
+  server held them next to the deadline.
+
 The floods run in a child process (asyncio), the probes in this one, so the flood's event loop
 does not delay the probes' clocks. Bounded in count and time; stops by itself. The bar
 (issue 8): every probe answered, p99 under 1 s.
@@ -21,6 +27,7 @@ import asyncio
 import http.client
 import json
 import multiprocessing as mp
+import os
 import resource
 import sys
 import time
@@ -35,6 +42,7 @@ from bench.stack import ADMIN_TOKEN, Stack
 PROBE_TIMEOUT = 10.0
 PROBE_EVERY = 0.05
 SLOW_LINE_EVERY = 5.0
+BODY_BYTE_EVERY = 1.0
 
 
 def raise_nofile() -> int:
@@ -106,6 +114,63 @@ async def _flood_hold(port: int, idle: int, slow: int, n_addr: int, seconds: flo
     report.send(dict(stats, done=1))
 
 
+async def _hold_body(port: int, src: str, stop: asyncio.Event, stats: dict[str, Any]) -> None:
+    """One slow-body connection from ``src`` at a time: a POST head, then a byte a second;
+    each connection's lifetime (until the server answers or closes) goes in ``stats``."""
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0))
+        except OSError:
+            stats["connect_errors"] += 1
+            await asyncio.sleep(0.5)
+            continue
+        t0 = time.monotonic()
+        stats["open"] += 1
+        stats["connects"] += 1
+        answer = b""
+        try:
+            writer.write(b"POST /v1/players HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: 60000\r\n\r\n{")
+            while not stop.is_set():
+                try:
+                    data = await asyncio.wait_for(reader.read(4096), BODY_BYTE_EVERY)
+                except TimeoutError:
+                    writer.write(b" ")
+                    continue
+                answer += data
+                if not data or b"\r\n\r\n" in answer:
+                    break
+        except OSError:
+            pass
+        finally:
+            stats["open"] -= 1
+            writer.close()
+        if not stop.is_set():
+            stats["held_s"].append(round(time.monotonic() - t0, 2))
+            stats["answered_408"] += answer.startswith(b"HTTP/1.1 408")
+
+
+async def _flood_body(port: int, bodies: int, n_addr: int, seconds: float, report: Any) -> None:
+    srcs = addresses(n_addr, third=100)
+    stop = asyncio.Event()
+    stats: dict[str, Any] = {"open": 0, "connects": 0, "connect_errors": 0, "answered_408": 0,
+                             "held_s": []}
+    tasks = []
+    for i in range(bodies):
+        tasks.append(asyncio.create_task(_hold_body(port, srcs[i % len(srcs)], stop, stats)))
+        if i % 200 == 199:
+            await asyncio.sleep(0.05)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        report.send({k: v for k, v in stats.items() if k != "held_s"})
+        await asyncio.sleep(0.5)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    report.send(dict(stats, done=1))
+
+
 async def _poll(port: int, src: str, key: str, wait: int, out: list[tuple[int, float]]) -> None:
     t0 = time.monotonic()
     try:
@@ -146,8 +211,8 @@ async def _flood_longpoll(port: int, keys: list[str], polls: int, seconds: float
 
 def _child(kind: str, args: tuple, report: Any) -> None:
     raise_nofile()
-    coro = _flood_hold(*args, report) if kind == "hold" else _flood_longpoll(*args, report)
-    asyncio.run(coro)
+    flood = {"hold": _flood_hold, "longpoll": _flood_longpoll, "body": _flood_body}[kind]
+    asyncio.run(flood(*args, report))
 
 
 # --- probes (this process) ------------------------------------------------------------------
@@ -239,6 +304,12 @@ def scenario(kind: str, stack: Stack, args: tuple, ramp: float, seconds: float
         summary["flood"] = {"held_min": min(opens), "held_max": max(opens),
                             **{k: final.get(k) for k in ("connects", "connect_errors",
                                                          "closed_by_server", "refused")}}
+    elif kind == "body":
+        held = final.get("held_s", [])
+        summary["flood"] = {"held_p50_s": round(percentile(held, 50), 2),
+                            "held_max_s": max(held, default=0), "closed": len(held),
+                            **{k: final.get(k) for k in ("connects", "connect_errors",
+                                                         "answered_408")}}
     else:
         summary["flood"] = {k: v for k, v in final.items() if k != "done"}
     return summary
@@ -253,9 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--servers", type=int, default=1, help="server keys the long-polls use")
     ap.add_argument("--seconds", type=float, default=20.0, help="probing time per scenario")
     ap.add_argument("--ramp", type=float, default=8.0, help="flood build-up before probing")
-    ap.add_argument("--only", choices=("hold", "longpoll"))
+    ap.add_argument("--bodies", type=int, default=1000, help="slow-body connections (body)")
+    ap.add_argument("--body-timeout", type=int, default=30, help="WEB_BODY_TIMEOUT for the run")
+    ap.add_argument("--only", choices=("hold", "longpoll", "body"))
     opts = ap.parse_args(argv)
     print(f"bench.dos: open file limit {raise_nofile()}", flush=True)
+    os.environ["WEB_BODY_TIMEOUT"] = str(opts.body_timeout)  # the stack inherits it
     results: dict[str, Any] = {}
     with Stack(only=("web",)) as stack:
         if opts.only in (None, "hold"):
@@ -267,8 +341,19 @@ def main(argv: list[str] | None = None) -> int:
             results["longpoll"] = scenario("longpoll", stack, (
                 stack.port, keys, opts.polls), min(opts.ramp, 5.0), min(opts.seconds, 15.0))
             print(json.dumps({"longpoll": results["longpoll"]}), flush=True)
+        if opts.only in (None, "body"):
+            # long enough for each slow body to meet its deadline at least once
+            results["body"] = scenario("body", stack, (
+                stack.port, opts.bodies, opts.addresses), min(opts.ramp, 5.0),
+                max(opts.seconds, opts.body_timeout * 1.5))
+            body = results["body"]["flood"]
+            print(json.dumps({"body": results["body"]}), flush=True)
+            print(f"slow bodies held at most {body['held_max_s']} s (p50 {body['held_p50_s']} s)"
+                  f" against WEB_BODY_TIMEOUT {opts.body_timeout} s", flush=True)
+            ok_body = body["closed"] > 0 and body["held_max_s"] < opts.body_timeout + 3
+            results["body"]["bar_met"] = ok_body
     ok = all(r["answered"] == r["probes"] and r["all"]["p99_ms"] < 1000
-             for r in results.values())
+             and r.get("bar_met", True) for r in results.values())
     print(f"bar (every probe answered, p99 < 1 s): {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 

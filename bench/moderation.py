@@ -88,7 +88,7 @@ def load_clans(r: Any, n: int) -> None:
         pipe = r.pipeline(transaction=False)
         for i in range(start, min(n, start + CHUNK)):
             ltag = f"k{i}"
-            pipe.evalsha(clans.CREATE.sha, 3, *clans.group(ltag), f"K{i}", "bench clan",
+            pipe.evalsha(clans.CREATE.sha, 4, *clans.group(ltag), f"K{i}", "bench clan",
                          f"own{i}", now_ms)
         pipe.execute()
 

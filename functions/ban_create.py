@@ -20,7 +20,9 @@ TEN_YEARS = 10 * 365 * 86400
                        doc="seconds; absent or 0 = permanent"),
                    Str("reason", min_len=1, max_len=200, rest=True),
                    Str("ip", required=False, max_len=64,
-                       doc="an address or CIDR range: IPv4 /16 or narrower, IPv6 /48 or narrower"),
+                       doc="an address or CIDR range: IPv4 /16 or narrower, IPv6 /48 or "
+                           "narrower; an IPv6 form that carries IPv4 addresses (mapped, NAT64, "
+                           "6to4, ...) is stored as the IPv4 range"),
                    Str("scope", required=False, pattern="global|" + SERVER_ID,
                        doc="global or a server id; default global for the admin, the calling "
                            "server for a server"),

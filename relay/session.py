@@ -109,10 +109,11 @@ class Session:
 
     def failed(self, exc: BaseException) -> Step:
         """The exception barrier around every command: an error line, never a crash."""
-        if isinstance(exc, Expired):
+        if isinstance(exc, Expired):  # revoked: say so and end the connection (SPEC §16)
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
             self.hub.recount(self)
+            return self.fail(p.REVOKED.format(p.REVOKED_ANY), exc.code, close=True)
         if isinstance(exc, REDIS_ERRORS):
             log.warning("redis unavailable: %s", type(exc).__name__)
             exc = Unavailable()

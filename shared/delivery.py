@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from shared.addresses import embedded_ipv4
+
 USER_AGENT = "SSMGlobal-Webhooks/1"
 URL_MAX = 2048
 DISCORD_MAX = 2000  # characters of a Discord message
@@ -92,15 +94,25 @@ def _literal(host: str) -> Any:
         return None
 
 
+# Refused besides what ``ipaddress`` calls not global: the IETF protocol assignments (its
+# 192.0.0.0/24 is "global" in Python 3.11) and the deprecated IPv6 site-local range.
+REFUSED_RANGES = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("fec0::/10"))
+
+
 def blocked(address: Any) -> bool:
     """Loopback, private, link-local, or any other address not globally reachable (unspecified,
-    reserved, multicast, shared 100.64/10, documentation ranges); IPv4-mapped IPv6 judged as
-    the IPv4 address it maps."""
+    reserved, multicast, shared 100.64/10, documentation ranges, 192.0.0.0/24, site-local
+    fec0::/10); IPv4-mapped IPv6 judged as the IPv4 address it maps; any other IPv6 form that
+    carries an IPv4 address (compatible, NAT64, 6to4, Teredo: ``shared.addresses``) refused
+    when that IPv4 address is, as well."""
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    inner = embedded_ipv4(address)
     return (address.is_loopback or address.is_private or address.is_link_local
             or address.is_multicast or address.is_unspecified or address.is_reserved
-            or not address.is_global)
+            or not address.is_global
+            or any(address in net for net in REFUSED_RANGES if net.version == address.version)
+            or (inner is not None and blocked(inner)))
 
 
 def resolve(host: str, port: int, timeout: float) -> list[Any]:
@@ -154,10 +166,18 @@ def payload(event: str, at: float, data: Any, fmt: str) -> bytes:
     return json.dumps({"event": event, "at": at, "data": data}).encode()
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256 of the body keyed by the
-    webhook's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, body: bytes, timestamp: str) -> str:
+    """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256, keyed by the webhook's
+    secret, of ``timestamp + "." + body`` (SPEC §16), ``timestamp`` being the attempt's
+    ``X-SSM-Timestamp`` (unix seconds): a captured delivery cannot be replayed later as new."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """``X-SSM-Timestamp`` (this attempt's time) and the ``X-SSM-Signature`` over it."""
+    timestamp = str(int(time.time() if now is None else now))
+    return {"X-SSM-Timestamp": timestamp, "X-SSM-Signature": signature(secret, body, timestamp)}
 
 
 _MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\*_~`|>#[]()"})
@@ -234,7 +254,7 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
         host_header += f":{target.port}"
     headers = {"Host": host_header, "Content-Type": "application/json",
                "User-Agent": USER_AGENT, "X-SSM-Event": event, "X-SSM-Event-Id": event_id,
-               "X-SSM-Signature": signature(secret, body)}
+               **signed_headers(secret, body)}
     address = str(addresses[0])
     left = max(deadline - time.monotonic(), 0.001)
     kw: dict[str, Any] = {}

@@ -122,7 +122,8 @@ class RequestInProgress(Conflict):
 
 
 class RequestTimeout(ApiError):
-    """408: the client stopped sending its body (the web worker's per-read deadline)."""
+    """408: the client stopped sending its body, or sent it too slowly (the web worker's
+    per-read wait and whole-body deadline)."""
 
     status, code = 408, "request_timeout"
 

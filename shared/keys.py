@@ -6,7 +6,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{s:<server id>}``: one game server: record, key hash, settings, online players.
 - ``{b:<board>}``: one leaderboard: meta, ranking, records.
 - ``{msg}``: all server inboxes, channel memberships and the server directory, so a broadcast
-  or channel send is one atomic script.
+  or channel send is one atomic script; and the revocations stream the relay reads with them.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 - ``{seasons}``: when each board with ``reset`` next needs its past seasons archived.
@@ -148,6 +148,22 @@ def login_lock_name_via(lname: str, server_id: str) -> str:
     return f"{_p(lname)}:lock:{server_id}"
 
 
+def login_fails_server(server_id: str) -> str:
+    """string counter with TTL: failed logins made with one server's key (any name), in the
+    minute (LOGIN_FAILS_PER_SERVER_MINUTE); tag {s:<id>}."""
+    return f"{_s(server_id)}:loginfails"
+
+
+def login_busy_server(server_id: str) -> str:
+    """string counter with TTL: logins made with one server's key being checked now."""
+    return f"{_s(server_id)}:loginbusy"
+
+
+def login_lock_server(server_id: str) -> str:
+    """string with TTL: present while logins made with one server's key are refused."""
+    return f"{_s(server_id)}:loginlock"
+
+
 # --- servers: tag {s:<id>} ------------------------------------------------------------------
 def _s(server_id: str) -> str:
     return f"{P}{{s:{server_id}}}"
@@ -195,6 +211,13 @@ def message_ids() -> str:
 def inbox_prefix() -> str:
     """Prefix of every inbox key (the relay strips it to get the server id)."""
     return f"{P}{{msg}}:inbox:"
+
+
+def revocations() -> str:
+    """stream (capped): one entry per ended server key or player session (``k``: server|player,
+    ``w``: server id or lowercase name, ``r``: why). In ``{msg}`` so the relay's one
+    ``XREAD`` of the inboxes reads it too, on the same node (relay/fanout.py)."""
+    return f"{P}{{msg}}:revoked"
 
 
 def channel(name: str) -> str:
@@ -378,6 +401,12 @@ def clan_members(ltag: str) -> str:
 def clan_invites(ltag: str) -> str:
     """zset: lname -> invited (unix ms)."""
     return f"{_c(ltag)}:invites"
+
+
+def clan_invite_ids(ltag: str) -> str:
+    """hash: lname -> the account id invited, so an invitation is for that account only (a
+    new account of the same name cannot accept it). Written with ``clan_invites``."""
+    return f"{_c(ltag)}:inviteids"
 
 
 # --- audit: tag {audit} -----------------------------------------------------------------------

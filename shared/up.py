@@ -262,12 +262,18 @@ def _announce_ready(config: Config, stack: Stack) -> None:
     """One "ready" block once the web answers /readyz and the relay accepts connections."""
     import urllib.request
 
-    web = f"http://127.0.0.1:{config.port}"
+    def reachable(host: str) -> str:  # a bind address to connect to
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        return f"[{host}]" if ":" in host else host
+
+    web = f"http://{reachable(getattr(config, 'web_host', ''))}:{config.port}"
+    relay_host = reachable(config.relay_host)
     while not stack.stopping:
         try:
             with urllib.request.urlopen(web + "/readyz", timeout=2) as resp:
                 ok = resp.status == 200
-            with socket.create_connection(("127.0.0.1", config.relay_port), timeout=2):
+            with socket.create_connection((relay_host.strip("[]"), config.relay_port),
+                                          timeout=2):
                 pass
         except OSError:
             ok = False
@@ -278,13 +284,14 @@ def _announce_ready(config: Config, stack: Stack) -> None:
         return
     lines = ["ready",
              f"  web:    {web}/  (API reference: {web}/docs)",
-             f"  relay:  127.0.0.1:{config.relay_port}  (telnet 127.0.0.1 {config.relay_port})",
+             f"  relay:  {relay_host}:{config.relay_port}  "
+             f"(telnet {relay_host.strip('[]')} {config.relay_port})",
              "  first game server:  flask --app wsgi server create \"My server\"  "
              "(prints its id and key, once)",
              "  stop:   Ctrl-C"]
     if stack.console.json_lines:
         stack.console.say(f"ready: web {web}/, API reference {web}/docs, relay "
-                          f"127.0.0.1:{config.relay_port}; first game server: "
+                          f"{relay_host}:{config.relay_port}; first game server: "
                           "flask --app wsgi server create NAME")
     else:
         stack.console.write("\n".join("ssm up: " + line for line in lines))

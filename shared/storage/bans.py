@@ -42,6 +42,7 @@ from typing import Any
 import redis
 
 from shared import events, keys
+from shared.addresses import embedded_ipv4, embedded_ipv4_network
 from shared.errors import Banned, InvalidInput
 from shared.redis_conn import Lua, batch
 from shared.storage import messages
@@ -69,27 +70,25 @@ def refusal(ban: dict[str, Any]) -> Banned:
 
 # --- addresses ------------------------------------------------------------------------------
 def network(text: str, field: str = "ip") -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """An address or CIDR range as a network (host bits cleared; an IPv4-mapped IPv6 address
-    as IPv4), or InvalidInput naming ``field``."""
+    """An address or CIDR range as a network (host bits cleared; an IPv6 range that carries
+    IPv4 addresses, mapped, compatible, NAT64, 6to4 or Teredo, as the IPv4 range:
+    ``shared.addresses``), or InvalidInput naming ``field``."""
     try:
         net = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         raise InvalidInput(field, "must be an IPv4 or IPv6 address or CIDR range") from None
-    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped \
-            and net.prefixlen >= 96:
-        net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
-    return net
+    return embedded_ipv4_network(net) or net
 
 
 def address(text: str, field: str = "ip") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """One address (no range), or InvalidInput naming ``field``."""
+    """One address (no range), or InvalidInput naming ``field``; an IPv6 address that carries
+    an IPv4 one (``::ffff:a.b.c.d``, ``::a.b.c.d``, ``64:ff9b::/96``, ``2002::/16``, Teredo)
+    is checked as that IPv4 address, so a ban on it or its range catches every form."""
     try:
         addr = ipaddress.ip_address(text.strip())
     except ValueError:
         raise InvalidInput(field, "must be an IPv4 or IPv6 address") from None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        return addr.ipv4_mapped
-    return addr
+    return embedded_ipv4(addr) or addr
 
 
 def too_wide(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:

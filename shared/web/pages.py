@@ -9,7 +9,10 @@ live refresh, progressive enhancement only) are in ``static/``.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,18 @@ _TEMPLATES = jinja2.Environment(
 # Pages serve no inline script or style: only this origin's files.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+_INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def docs_csp(page: str) -> str:
+    """The CSP of the /docs page: the pages' own, whose ``style-src`` also admits the page's
+    inline stylesheet by its hash (a self-contained page; nothing else inline runs)."""
+    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode()
+                      + "'" for m in _INLINE_STYLE.findall(page))
+    return CSP.replace("style-src 'self'", f"style-src 'self' {hashes}" if hashes
+                       else "style-src 'self'")
+
 
 BOARD_PAGE = 25  # records per leaderboard page
 SORTS = {"players": "most players", "name": "name"}
