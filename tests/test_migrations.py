@@ -144,7 +144,11 @@ def test_data_newer_than_the_release_stops_each_process_with_a_message(cmd, redi
     env.update(REDIS_URL=redis_server.url, PORT=str(free_port()), RELAY_PORT=str(free_port()),
                WEB_CONCURRENCY="1")
     argv = [sys.executable, "-m", *cmd]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60)
+    finally:
+        r.delete(keys.data_version())  # for tests after this one that flush nothing
     assert proc.returncode != 0
     assert f"data version {migrations.VERSION + 1}, newer than this release" in proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -169,8 +173,11 @@ def test_shared_up_stops_before_the_processes_on_newer_data(redis_server, r, tmp
     procfile.write_text(f"probe: touch {marker}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     env.update(REDIS_URL=redis_server.url)
-    proc = subprocess.run([sys.executable, "-m", "shared.up", "--procfile", str(procfile)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "shared.up", "--procfile", str(procfile)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        r.delete(keys.data_version())  # for tests after this one that flush nothing
     assert proc.returncode == 1
     assert "newer than this release" in proc.stderr, proc.stderr
     assert not marker.exists()

@@ -98,7 +98,7 @@ def test_up_runs_everything_and_sigterm_leaves_nothing(tmp_path):
         again.stop()
 
 
-def test_procfile_commands_come_from_the_interpreters_folder(tmp_path, redis_server):
+def test_procfile_commands_come_from_the_interpreters_folder(tmp_path, redis_server, r):
     """`venv/bin/python -m shared.up` without an activated venv still runs the venv's tools:
     the Procfile's `python` is the one next to the interpreter running shared.up."""
     procfile = tmp_path / "Procfile"
@@ -283,7 +283,7 @@ def test_a_held_port_is_waited_for_then_named(tmp_path):
 
 
 def test_log_format_json_passes_the_processes_json_lines_through_without_a_prefix(
-        tmp_path, redis_server):
+        tmp_path, redis_server, r):
     procfile = tmp_path / "Procfile"
     procfile.write_text("probe: python -c 'print(\"{\\\"level\\\": \\\"INFO\\\", \\\"message\\\": "
                         "\\\"from the probe\\\"}\"); print(\"plain words\")'\n")
