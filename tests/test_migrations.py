@@ -181,3 +181,38 @@ def test_shared_up_stops_before_the_processes_on_newer_data(redis_server, r, tmp
     assert proc.returncode == 1
     assert "newer than this release" in proc.stderr, proc.stderr
     assert not marker.exists()
+
+
+def test_a_first_release_server_key_logs_in_over_the_relay(redis_server, r):
+    import socket
+
+    from shared.embedded import free_port
+    from tests.conftest import wait_for
+
+    world = restore_first_release(r)
+    migrations.migrate(r)
+    alpha = world["servers"]["Alpha"]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
+    env.update(REDIS_URL=redis_server.url, RELAY_PORT=str(port), RELAY_HOST="127.0.0.1")
+    relay = subprocess.Popen([sys.executable, "-m", "relay"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def connect() -> socket.socket | None:
+            try:
+                return socket.create_connection(("127.0.0.1", port), timeout=5)
+            except OSError:
+                return None
+
+        with wait_for(connect, timeout=30, what="the relay") as s:
+            lines = s.makefile("rb")
+            assert b"CONNECTED" in lines.readline()
+            s.sendall(b"MODE SERVER\r\n")
+            assert b"Mode: SERVER" in lines.readline()
+            s.sendall(json.dumps({"cmd": "AUTH", "args": f"{alpha['id']} {alpha['key']}"}
+                                 ).encode() + b"\r\n")
+            got = json.loads(lines.readline())
+            assert got["state"] == "OK" and got["data"]["id"] == alpha["id"], got
+    finally:
+        relay.terminate()
+        relay.wait(15)
