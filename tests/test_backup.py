@@ -52,8 +52,9 @@ def wipe(r: Any) -> None:
         SERVERS.queue.client().flushall()
 
 
+@pytest.mark.parametrize("how", [(), ("--scan",)], ids=["snapshot", "scan"])
 def test_a_backup_restores_to_identical_reads_and_refuses_a_target_with_data(
-        client, api, r, redis_server, tmp_path):
+        how, client, api, r, redis_server, tmp_path):
     real, callers = world(api, "clan.get")
     made = client.post("/v1/bans", json={"player": "bob", "reason": "wallhack"},
                        headers=api.admin)
@@ -61,7 +62,7 @@ def test_a_backup_restores_to_identical_reads_and_refuses_a_target_with_data(
     before = reads(client, api, real, callers)
     assert all(status == 200 for status, _ in before.values()), before
     file = tmp_path / "world.ssmbackup"
-    out = backup("create", str(file), REDIS_URL=redis_server.url)
+    out = backup("create", str(file), *how, REDIS_URL=redis_server.url)
     assert out.returncode == 0, out.stderr
     assert "data key(s)" in out.stdout
 
