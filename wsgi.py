@@ -34,7 +34,8 @@ from shared.errors import (
 from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
-from shared.web import openapi, pages
+from shared.storage import sessions
+from shared.web import accounts, legacy, openapi, pages
 
 log = logging.getLogger("ssm.web")
 
@@ -68,6 +69,8 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     preload(r)
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
+    legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
+    app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (SPEC §14)
     add_error_handlers(app, config)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
     return app
@@ -282,6 +285,8 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float],
         if has_body:
             raw = {**_body(config.request_body_max), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))
+        if caller.kind == "player":  # session.list's "last used": a write once a minute at most
+            sessions.touch(r, caller.lname, caller.session, caller.used, clock())
         if outcome.body is None:
             return Response(status=204)
         return Response(json.dumps(outcome.body), status=outcome.status,

@@ -16,7 +16,13 @@ round, in turn, so a drift of the shared machine hits every page alike):
 - ``GET /``: the server browser, all 200 live servers rendered;
 - ``GET /boards/ctf.ac_desert``: the first page of the leaderboard (25 records), and the
   second page, through the ``cursor`` the first page's Next link carries;
-- ``GET /players/<name>``: profiles of 200 different players (online, 3 records each).
+- ``GET /players/<name>``: profiles of 200 different players (online, 3 records each);
+- ``GET /boards``: the index of the 10 boards;
+- logged in (the ``ssm_session`` cookie of 200 different players, each with 10 mails in their
+  inbox, half read): ``GET /me`` (the account: as the profile, plus the session check and the
+  unread count), ``GET /me/mail`` (the inbox's first page), ``GET /me/mail/<id>`` (one mail,
+  marked read) and ``GET /me/sessions``. SPEC §14: a logged-in page may cost at most twice the
+  profile page; the last lines print each one's cost beside the profile's.
 
 Each page is first fetched once (200, the seeded rows shown) and its Redis round trips counted
 in-process. Its figure is its requests/s over the /readyz requests/s of the same run (the mean over
@@ -64,7 +70,12 @@ OTHER_BOARDS = tuple(f"{mode}.{m}" for mode, m in (
     ("ctf", "ac_depot"), ("ctf", "ac_mines"), ("tdm", "ac_desert"), ("tdm", "ac_complex"),
     ("tosok", "ac_arid"), ("htf", "ac_shine"), ("dm", "ac_gothic"), ("lss", "ac_keller"),
     ("frags", "total")))
-PAGES = ("readyz", "status", "board", "board2", "player")
+N_ACCOUNTS = 200  # players whose logged-in pages are measured
+MAILS_EACH = 10
+PAGES = ("readyz", "status", "board", "board2", "player", "boards", "me", "mail", "mailread",
+         "sessions")
+LOGGED_IN = ("me", "mail", "mailread", "sessions")
+COST_LIMIT = 2.0  # a logged-in page: at most twice the profile page's cost (SPEC §14)
 
 
 def log(msg: str) -> None:
@@ -81,6 +92,8 @@ class PageWorld:
         self.on: list[list[str]] = []  # names in each server's heartbeat (players, then guests)
         self.where: dict[str, int] = {}  # registered player -> server index
         self.players = [f"{self._nick(i)}" for i in range(N_PLAYERS)]
+        self.accounts: list[str] = []  # the players whose logged-in pages are measured
+        self.mail_ids: dict[str, list[str]] = {}
 
     def _nick(self, i: int) -> str:
         stem = ("Frag", "Sniper", "Ghost", "Rook", "Nova", "Vex", "Kilo", "Juno")[i % 8]
@@ -135,6 +148,18 @@ class PageWorld:
                        score=frags * 10 + flags * 50 + j, meta={"flags": flags, "frags": frags})
         log(f"pages: {1 + len(OTHER_BOARDS)} boards, {3 * N_PLAYERS} records; seeded in "
             f"{time.perf_counter() - t0:.1f} s")
+        self.accounts = self.rng.sample(self.players, N_ACCOUNTS)
+        for name in self.accounts:
+            ids = self.mail_ids[name] = []
+            for j in range(MAILS_EACH):
+                sender = self.players[(self.players.index(name) + 1 + j) % N_PLAYERS]
+                ids.append(w.call("mail.send", auth.resolve(w.r, w.config, w.tokens[sender]),
+                                  to=name, subject=f"rematch {j} on {MAPS[j % len(MAPS)]}?",
+                                  body="Good game! Same map tonight? " * 3)["id"])
+            for mail_id in ids[::2]:
+                w.call("mail.read", auth.resolve(w.r, w.config, w.tokens[name]), id=mail_id)
+        log(f"pages: {N_ACCOUNTS} accounts with {MAILS_EACH} mails each; seeded in "
+            f"{time.perf_counter() - t0:.1f} s")
         return self
 
     def requests(self, base_url: str) -> dict[str, list[Req]]:
@@ -144,14 +169,26 @@ class PageWorld:
         if not found:
             raise RuntimeError("the board's first page has no Next link")
         profiles = self.rng.sample(self.players, N_PROFILES)
+
+        def mine(path: Callable[[str], str]) -> list[Req]:
+            return [Req("GET", path(name), {"Cookie": f"ssm_session={self.w.tokens[name]}"})
+                    for name in self.accounts]
+
         return {"readyz": [Req("GET", "/readyz")], "status": [Req("GET", "/")],
                 "board": [Req("GET", f"/boards/{BOARD}")],
                 "board2": [Req("GET", f"/boards/{BOARD}?cursor={found.group(1)}")],
-                "player": [Req("GET", f"/players/{name}") for name in profiles]}
+                "player": [Req("GET", f"/players/{name}") for name in profiles],
+                "boards": [Req("GET", "/boards")],
+                "me": mine(lambda name: "/me"), "mail": mine(lambda name: "/me/mail"),
+                "mailread": mine(lambda name: f"/me/mail/{self.mail_ids[name][1]}"),
+                "sessions": mine(lambda name: "/me/sessions")}
 
 
-def _get(base_url: str, path: str) -> str:
-    with urllib.request.urlopen(base_url + path, timeout=10) as resp:
+def _get(base_url: str, path: str, headers: dict[str, str] | None = None) -> str:
+    req = urllib.request.Request(base_url + path, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        if resp.geturl() != base_url + path:
+            raise RuntimeError(f"{path} was redirected to {resp.geturl()}")
         return resp.read().decode()
 
 
@@ -159,10 +196,10 @@ def check_pages(base_url: str, reqs: dict[str, list[Req]]) -> dict[str, dict[str
     """Each page once over HTTP: answers 200 and shows the seeded world. Bytes and rows."""
     out = {}
     for name, pool in reqs.items():
-        body = _get(base_url, pool[0].path)
+        body = _get(base_url, pool[0].path, pool[0].headers)
         rows = body.count("<tr class=")
         out[name] = {"bytes": len(body.encode()), "rows": rows}
-    want = {"status": N_SERVERS, "board": 25, "board2": 25}
+    want = {"status": N_SERVERS, "board": 25, "board2": 25, "mail": MAILS_EACH, "sessions": 1}
     bad = {k: (out[k]["rows"], n) for k, n in want.items() if out[k]["rows"] != n}
     if bad:
         raise RuntimeError(f"pages do not show the seeded world (rows, expected): {bad}")
@@ -183,6 +220,9 @@ def roundtrips(url: str, config: Config, reqs: dict[str, list[Req]]) -> dict[str
         worst = 0
         for req in pool[:20]:
             counter.n = 0
+            client.delete_cookie("ssm_session")  # the test client keeps its own jar
+            if "Cookie" in req.headers:
+                client.set_cookie(*req.headers["Cookie"].split("=", 1))
             resp = client.get(req.path)
             if resp.status_code != 200:
                 raise RuntimeError(f"{req.path} answered {resp.status_code}")
@@ -247,12 +287,18 @@ def print_table(figures: dict[str, dict[str, Any]], sizes: dict[str, dict[str, i
           f"{'KiB':>6}{'RT':>4}{'errors':>7}")
     for name in PAGES:
         d, path = figures[name], reqs[name][0].path
-        shown = "/players/<name>" if name == "player" else path
+        shown = {"player": "/players/<name>", "mailread": "/me/mail/<id>"}.get(name, path)
+        shown += " (logged in)" if name in LOGGED_IN else ""
         print(f"{shown:34}{d['rps']:8.0f}{d['p50_ms']:8.1f}{d['p99_ms']:8.1f}{d['ratio']:7.2f}"
               f"  ({d['ratio_min']:.2f}-{d['ratio_max']:.2f}){sizes[name]['bytes'] / 1024:6.1f}"
               f"{sizes[name]['roundtrips']:4}{d['errors']:7}")
     print("(ratio: page req/s / GET /readyz req/s, means over the rounds; in brackets the "
           "spread of the per-round ratios; KiB: the page's size; RT: Redis round trips)")
+    profile_rps = figures["player"]["rps"]
+    print(f"\nlogged-in pages, cost per request beside the profile's (limit {COST_LIMIT:.0f}x):")
+    for name in LOGGED_IN:
+        cost = profile_rps / figures[name]["rps"]
+        print(f"  {name:9}{cost:6.2f}x  {'ok' if cost <= COST_LIMIT else 'OVER THE LIMIT'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         config = Config.from_env(stack.env)
         world = PageWorld(connect(stack.redis_url), config, load()).build()
         reqs = world.requests(stack.base_url)
-        sizes = check_pages(stack.base_url, reqs)
+        try:
+            sizes = check_pages(stack.base_url, reqs)
+        except OSError:
+            log(stack.log_tail("web", 60))
+            raise
         for name, n in roundtrips(stack.redis_url, config, reqs).items():
             sizes[name]["roundtrips"] = n
         figures = measure(stack.base_url, reqs, seconds, rounds, opts.connections, opts.tool,

@@ -84,9 +84,11 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     token_hash, now, ttl = sha256(token), ctx.now(), ctx.config.session_ttl
     # the player's keys, then the address's limit (a slot of its own on a cluster): not one
     # transaction; each step stands on its own (a crash leaves at most a reservation to expire)
+    # created and used: for session.list (the web refreshes used, shared/storage/sessions.py)
+    session = {"id": player_id, "name": name, "created": int(now), "used": int(now)}
     pipe = ctx.redis.pipeline(transaction=False)
     ADD_SESSION(ctx.redis, [keys.player_sessions(lname), keys.player_session(lname, token_hash)],
-                [token_hash, json.dumps({"id": player_id, "name": name}), ttl, int(now * 1000),
+                [token_hash, json.dumps(session), ttl, int(now * 1000),
                  ctx.config.sessions_per_player_max, keys.player_session(lname, "")],
                 pipeline=pipe)
     pipe.hset(keys.player(lname), "last_seen", int(now))

@@ -35,6 +35,9 @@ BAD_ARGS = "args must be a string or a JSON object."
 ID_MAX = 64  # characters of a command's "id" (a string, or a number's JSON text)
 BAD_ID = f"id must be a string or a number of at most {ID_MAX} characters."
 BAD_KEY = "idempotency_key must be a string."
+BAD_AS = "as must be a string: a player session token."
+AS_BUILTIN = "as applies to operations only, not to {}."
+AS_REFUSED = "as: invalid or expired player session token"
 HELLO = "Hello, world!"
 HW_RANGE = f"n: must be a whole number from 1 to {HW_MAX}"
 INVALID_MODE = "Invalid mode: {}"
@@ -89,6 +92,7 @@ class Command(NamedTuple):
     args: str | dict[str, Any]
     key: str | None = None  # idempotency_key
     rid: Any = _NOTHING
+    as_: str | None = None  # "as": a player session token this one command runs with
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -444,7 +448,7 @@ def parse_text(line: str) -> tuple[str, str]:
 
 
 def parse_json(line: str) -> Command:
-    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k, "id"?: x}``."""
+    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k, "id"?: x, "as"?: t}``."""
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):
@@ -466,7 +470,10 @@ def parse_json(line: str) -> Command:
     key = obj.get("idempotency_key")
     if key is not None and not isinstance(key, str):
         raise ProtocolError(BAD_KEY, "invalid_input", rid)
-    return Command(obj["cmd"].strip().upper(), args, key, rid)
+    as_ = obj.get("as")
+    if as_ is not None and not isinstance(as_, str):
+        raise ProtocolError(BAD_AS, "invalid_input", rid)
+    return Command(obj["cmd"].strip().upper(), args, key, rid, as_)
 
 
 def valid_id(rid: Any) -> bool:

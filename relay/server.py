@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import logging
 import resource
 import signal
@@ -28,6 +29,7 @@ from typing import Any
 
 from relay import protocol as p
 from relay.fanout import FanOut
+from relay.legacy_udp import LegacyUDP
 from relay.mailwatch import MailWatch
 from relay.session import BUILTINS, Expired, Session, Step
 from shared import auth, keys, metrics
@@ -37,6 +39,7 @@ from shared.dispatch import Ctx, Outcome, run
 from shared.errors import Unauthenticated
 from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
+from shared.storage import modbuilds
 
 log = logging.getLogger("ssm.relay")
 
@@ -81,6 +84,7 @@ class Relay:
         self.fanout.holding = lambda: bool(self.holders)
         self.mailwatch = MailWatch(self.redis, self.pool)
         self.server: asyncio.base_events.Server | None = None
+        self.legacy_udp: LegacyUDP | None = None
         self.tasks: list[asyncio.Task] = []
 
     @staticmethod
@@ -98,10 +102,39 @@ class Relay:
 
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
-            text_fields: Any, key: str | None) -> Outcome:
-        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip,
-                  queue=self.queue)
+            text_fields: Any, key: str | None, as_token: str | None = None) -> Outcome:
+        who = (self.fresh(caller, secret, op.account) if as_token is None
+               else self.acting(caller, secret, as_token, op.account))
+        via = caller.id if as_token is not None and caller.kind == "server" else ""
+        ctx = Ctx(self.redis, self.op_config, who, ip=ip, queue=self.queue, via=via)
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
+
+    def acting(self, caller: auth.Caller, secret: str | None, token: str,
+               account: tuple[str, ...] = ()) -> auth.Caller:
+        """The player a command's ``"as"`` token names, for that one command (SPEC §13): the
+        same session check as an HTTP bearer. Anything but a live player session (a bad,
+        expired or revoked token, a server key, the admin token) is ``Unauthenticated`` for
+        this command only: the connection keeps its own caller. A server connection's own
+        key is re-checked in the same round trip (``Expired`` when it stopped working)."""
+        if caller.kind == "player":
+            self.fresh(caller, secret)  # a player acting for another: rare, one more trip
+        extra = None
+        if caller.kind == "server":
+            def extra(pipe: Any, _lname: str) -> None:
+                pipe.hget(keys.server(caller.id), "key")
+        who, fetched = None, None
+        if auth.session_owner(token) is not None:
+            try:
+                who, fetched = auth.resolve_with(self.redis, self.config, token, account, extra)
+            except Unauthenticated:
+                who = None
+        if who is None or who.kind != "player":
+            raise Unauthenticated(p.AS_REFUSED)
+        if extra is not None:
+            stored = (fetched or [None])[0]
+            if not stored or not hmac.compare_digest(stored, auth.sha256(secret or "")):
+                raise Expired(p.EXPIRED)
+        return who
 
     def fresh(self, caller: auth.Caller, secret: str | None,
               account: tuple[str, ...] = ()) -> auth.Caller:
@@ -291,23 +324,42 @@ class Relay:
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self, host: str | None = None, port: int | None = None) -> int:
-        """Listen; returns the port (pass port 0 for a free one)."""
+        """Listen; returns the port (pass port 0 for a free one). The legacy UDP verify is
+        bound on the same host at LEGACY_UDP_PORT (0: none)."""
         loop = asyncio.get_running_loop()
         try:  # revocations from now on (an older one was already in force at AUTH time)
             self.fanout.revoke_cursor = await loop.run_in_executor(self.pool, self._revoke_tail)
         except (*REDIS_ERRORS, OSError):
             log.warning("relay: revocations unreadable at start; reading them all")
+        host = host or self.config.relay_host
         self.server = await loop.create_server(
-            lambda: Connection(self), host or self.config.relay_host,
+            lambda: Connection(self), host,
             self.config.relay_port if port is None else port, backlog=4096, reuse_address=True)
         self.tasks = [loop.create_task(t) for t in
                       (self.fanout.run(), self.mailwatch.run(), self.sweep_idle())]
+        await self.start_legacy_udp(host)
         return self.server.sockets[0].getsockname()[1]
+
+    async def start_legacy_udp(self, host: str) -> None:
+        """Bind the released core's UDP verify (relay/legacy_udp.py); a port that cannot be
+        bound is one warning, and the relay runs without it."""
+        udp_port = self.config.legacy_udp_port
+        if not udp_port:
+            return
+        try:
+            _, self.legacy_udp = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: LegacyUDP(partial(modbuilds.versions, self.redis), self.pool),
+                local_addr=(host, udp_port))
+        except OSError as exc:
+            log.warning("LEGACY_UDP_PORT %s on %s cannot be bound (%s): running without the "
+                        "legacy UDP verify", udp_port, host, exc.strerror or exc)
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop listening, tell every client, flush what is queued (up to ``grace`` s), close."""
         if self.server is not None:
             self.server.close()
+        if self.legacy_udp is not None:
+            self.legacy_udp.close()
         await self.fanout.stop()
         for task in self.tasks:
             task.cancel()
@@ -482,11 +534,11 @@ class Connection(Session, asyncio.Protocol):
         self.transport.write(data)
         metrics.relay().pushes.inc()
 
-    def command(self, name: str, args: Any, key: str | None) -> Step:
+    def command(self, name: str, args: Any, key: str | None, as_: str | None = None) -> Step:
         op = self.hub.commands.get(name)
         metrics.relay().commands.labels(op.name if op else name if name in BUILTINS
                                         else "unknown").inc()
-        return super().command(name, args, key)
+        return super().command(name, args, key, as_)
 
     def _write(self, data: bytes) -> None:
         """A reply to the client's own command (reading pauses while much waits)."""
@@ -522,6 +574,8 @@ async def serve(config: Config) -> None:
     relay = Relay(config)
     port = await relay.start()
     log.info("relay listening on %s:%s", config.relay_host, port)
+    if relay.legacy_udp is not None:
+        log.info("legacy UDP verify on %s:%s", config.relay_host, config.legacy_udp_port)
     loop = asyncio.get_running_loop()
     metrics.serve(config.relay_metrics_port, config.metrics_token,  # a daemon thread
                   metrics.relay_body(loop, relay.gauges), "RELAY_METRICS_PORT",

@@ -83,6 +83,8 @@ class Config:
     relay_handshake_timeout: int = _int("RELAY_HANDSHAKE_TIMEOUT", 10, 0, 3600)  # 0 = off
     relay_connections_per_server: int = _int("RELAY_CONNECTIONS_PER_SERVER", 4, 1, 1000)
     relay_send_buffer_max: int = _int("RELAY_SEND_BUFFER_MAX", 4 * 1024 * 1024, 65536, 2**30)
+    # the released (server)² core's UDP verify, served by the relay (SPEC §13); 0 = off
+    legacy_udp_port: int = _int("LEGACY_UDP_PORT", 53472, 0, 65535)
     # web process (gunicorn + shared/webworker.py); 0 = no limit where noted
     web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)
     web_worker_connections: int = _int("WEB_WORKER_CONNECTIONS", 10000, 1, 1000000)
@@ -110,6 +112,8 @@ class Config:
     metrics_token: str | None = _str("METRICS_TOKEN", None)
     web_metrics: int = _int("SSM_METRICS", 1, 0, 1)
     web_access_log: int = _int("WEB_ACCESS_LOG", 0, 0, 1)
+    # players' accounts on the web (SPEC §14): the ssm_session cookie is Secure (HTTPS only)
+    web_cookie_secure: int = _int("WEB_COOKIE_SECURE", 0, 0, 1)
     log_format: str = _str("LOG_FORMAT", "text", ("text", "json"))
     log_level: str = _str("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
 

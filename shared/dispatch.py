@@ -55,6 +55,9 @@ class Ctx:
     clock: Callable[[], float] = field(default=time.time)
     prefetched: list | None = None  # results of the operation's prefetch, sent with the auth
     queue: Any = None  # default: ``redis``
+    # the game server a player's command came through (a relay command's "as"): login limits
+    # then count per (name, server), as for a login the server makes (shared/storage/limits.py)
+    via: str = ""
 
     def __post_init__(self) -> None:
         if self.queue is None:

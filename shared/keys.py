@@ -18,6 +18,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{data}``: the data version (``shared.migrations``), alone in its group.
 
 - ``{hooks}``: the webhooks, their recent deliveries and the delivery counts.
+- ``{mod}``: the known builds of the (server)² core (``mod.build.*``, the legacy UDP verify).
 
 Webhook events go into an outbox stream in the group of the change that caused them
 (``outbox(tag)``: ``{status}``, ``{b:<board>}``, ...), written in the same script or MULTI.
@@ -58,9 +59,10 @@ def player_settings(lname: str) -> str:
 
 
 def player_session(lname: str, token_hash: str) -> str:
-    """string with TTL SESSION_TTL: JSON ``{id, name}`` of the account the token logs in (the
-    id must still match the account's, so a deleted and re-registered name is not the same
-    player); exists while the token is valid."""
+    """string with TTL SESSION_TTL: JSON ``{id, name, created, used}`` of the account the token
+    logs in (the id must still match the account's, so a deleted and re-registered name is not
+    the same player; ``created``/``used`` unix seconds, absent in sessions made before they
+    existed); exists while the token is valid."""
     return f"{_p(lname)}:sess:{token_hash}"
 
 
@@ -498,6 +500,18 @@ def wait_mark(tag: str) -> str:
     """string, expires: a write that SSM_WAIT_REPLICAS sends to one primary before ``WAIT``
     (``shared.redis_conn.wait_replicas``); ``tag`` picks a slot that primary serves."""
     return f"{P}{{w:{tag}}}:wait"
+
+
+# --- known builds of the (server)² core: tag {mod} -------------------------------------------
+def mod_builds() -> str:
+    """hash: SHA-1 (40 lowercase hex) of a core file -> JSON ``{version, at (unix ms), seq}``;
+    ``seq`` orders the sets (the newest build is the one set last)."""
+    return f"{P}{{mod}}:builds"
+
+
+def mod_build_seq() -> str:
+    """string counter: the ``seq`` of the last ``mod.build.set``."""
+    return f"{P}{{mod}}:builds:seq"
 
 
 # --- the data version: tag {data} --------------------------------------------------------------

@@ -95,6 +95,9 @@ class Relay:
         self.lag = Histogram("ssm_relay_fanout_lag_seconds", "time from an inbox entry's id "
                              "(when Redis stored it) to its push", buckets=LAG_BUCKETS,
                              registry=self.registry)
+        self.udp = Counter("ssm_relay_legacy_udp_datagrams", "datagrams on LEGACY_UDP_PORT, "
+                           "by answer: pong, sendChecksum, version, unknown, none",
+                           ["answer"], registry=self.registry)
 
     def pushed(self, keys: Iterable[tuple[int, int]], now: float | None = None) -> None:
         """Observe the fan-out lag of stream entries (their ids' millisecond part)."""

@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 from shared.embedded import free_port
-from tests.conftest import Api
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_DIR = ROOT / "clients" / "lua"
@@ -390,39 +389,6 @@ def test_keepalive_keeps_a_quiet_server_connected(lua, relays, world):
     silent = run_lua(lua, "live.lua", "idle", world.config(relay.port, keepalive_s=0, seconds=5))
     assert silent.returncode == 0, silent.lines
     assert silent.metrics["disconnects"] >= 1, silent.metrics
-
-
-def test_example_mod_in_a_fake_game(lua, relays, world, client, redis_server):
-    relay = relays()
-    resp = client.put("/v1/boards/ctf.ac_desert", json={"order": "desc", "operator": "best"},
-                      headers=Api(client).admin)
-    assert resp.status_code == 201, resp.json
-
-    def joined() -> None:
-        alice = client.get("/v1/players/alice").json
-        assert (alice["online"], alice["server"]) == (True, world.server_id), alice
-        resp = client.post("/v1/messages", json={"to": world.server_id, "body": "hello from peer"},
-                           headers=world.peer_headers)
-        assert resp.status_code == 202, resp.json
-        resp = client.post("/v1/mail", json={"to": "alice", "subject": "gg", "body": "rematch?"},
-                           headers=world.bob)
-        assert resp.status_code == 201, resp.json
-        # the mail notice is pushed by the mail worker: run it until its queue is empty
-        env = dict(os.environ, REDIS_URL=redis_server.url)
-        subprocess.run([sys.executable, "-m", "shared.worker", "--queue", "mail", "--simple",
-                        "--burst", "--quiet"], cwd=ROOT, env=env, check=True, timeout=60)
-
-    run = run_lua(lua, "example_test.lua", world.config(relay.port), timeout=90,
-                  on_sync={"joined": joined, "done": lambda: None})
-    run.check("connects_and_sends_heartbeats", "player_joins_with_token",
-              "unknown_ban_and_name_operations_do_not_kick", "message_printed_to_console",
-              "mail_notice_shown_to_player", "records_submitted_at_game_end",
-              "ban_push_kicks_online_player", "player_leaves")
-    top = client.get("/v1/boards/ctf.ac_desert/records").json["records"]
-    assert [(t["player"], t["score"]) for t in top] == [("alice", 17)]
-    assert client.get("/v1/players/alice").json["online"] is False
-    status = client.get(f"/v1/status/{world.server_id}").json
-    assert (status["map"], status["name"]) == ("ac_mines", "Fake CTF")
 
 
 def test_the_clients_reads_are_the_registrys_reads(lua):

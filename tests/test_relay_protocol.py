@@ -68,12 +68,13 @@ def test_parse_text_and_json():
     assert p.parse_text("  send  srv hello  there ") == ("SEND", "srv hello  there")
     assert p.parse_text("   ") == ("", "")
     nothing = p._NOTHING
-    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None, nothing)
-    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None, nothing)
+    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None, nothing, None)
+    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None, nothing, None)
     assert p.parse_json('{"cmd": "x", "args": {"a": 1}, "idempotency_key": "k"}') == (
-        "X", {"a": 1}, "k", nothing)
-    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None, nothing)
-    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == ("MODE", "CLIENT", None, nothing)
+        "X", {"a": 1}, "k", nothing, None)
+    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None, nothing, None)
+    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == (
+        "MODE", "CLIENT", None, nothing, None)
 
 
 @pytest.mark.parametrize("rid", ["r-1", "", 7, 0, -3, 2.5, "x" * p.ID_MAX, 10 ** 63])

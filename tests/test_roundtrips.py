@@ -33,7 +33,10 @@ LIMIT = 3 if on_cluster() else 2
 # trips" and "Moderation", docs/CLUSTER.md "Operations in several steps"); clan.invite reads the
 # invitee's account id (its own slot) before its clan script records the invitation for it
 MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1,
-        "clan.invite": 1}
+        "clan.invite": 1,
+        # reads every group that holds something of the player, in turn: their keys, the
+        # boards' meta, the records, the clan, the audit log (rare: a data export)
+        "player.export": 4}
 # On a cluster every node's exchange counts, and an operation whose ordered steps touch several
 # groups pays one exchange per node per step (docs/CLUSTER.md "Operations in several steps",
 # where these measured figures are listed): held to what they cost now, so a change that adds

@@ -84,7 +84,7 @@ class LoginGuard:
     chosen by who makes the attempt (a game server, or anyone else)."""
 
     def __init__(self, ctx: Any, lname: str):
-        c, via = ctx.config, ctx.caller.id if ctx.caller.kind == "server" else None
+        c, via = ctx.config, ctx.caller.id if ctx.caller.kind == "server" else ctx.via or None
         w = c.login_window
         # (lock, failures, busy, threshold, lock seconds, checked locks, reset on success,
         # failure window seconds)

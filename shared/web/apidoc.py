@@ -99,6 +99,12 @@ AREAS = (
          "offline, bans); the worker POSTs each event, signed, and retries for an hour.",
          ("webhook",),
          ("webhook.create", "webhook.list", "webhook.deliveries", "webhook.delete")),
+    Area("mod", "Known builds of the (server)² core",
+         "The released (server)² core checks its own file with the backend when it starts: "
+         "a UDP verify answered by the relay, and the newest version read over HTTP. An admin "
+         "registers the known builds, each core file's SHA-1 with its version.",
+         ("mod",),
+         ("mod.build.set", "mod.build.list", "mod.build.delete")),
     Area("other", "Other operations", "", (), ()),
 )
 # The bearer credential each kind of caller sends, as the examples name it.
