@@ -74,6 +74,12 @@ def test_first_release_store_upgrades_with_every_credential_and_nothing_lost(cli
     contains(client.get("/v1/mail", headers=old_timer).get_json(), world["mail"], "mail")
     contains(client.get("/v1/players/OldTimer/settings", headers=old_timer).get_json(),
              world["settings"], "settings")
+    # today's account reads on an old player: its sessions (the old one among them), its export
+    listed = client.get("/v1/sessions", headers=old_timer)
+    assert listed.status_code == 200, listed.get_json()
+    assert len(listed.get_json()["sessions"]) == 1, listed.get_json()
+    exported = client.get("/v1/players/OldTimer/export", headers=old_timer)
+    assert exported.status_code == 200, exported.get_json()
     for name, player in world["players"].items():  # the old passwords
         resp = client.post("/v1/sessions", json={"name": name, "password": player["password"]})
         assert resp.status_code == 200, resp.get_json()
