@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +51,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     (default: from the config, ``shared.redis_conn``)."""
     config = config or Config.from_env()
     if redis_client is None and not config.redis_url and cli.loaded_by_flask_command():
-        redis_client = cli.find_redis(config)  # the admin CLI next to `python -m shared.up`
+        config, redis_client = cli.find_redis(config)  # the admin CLI next to `shared.up`
     # each long-poll holds a pooled connection for up to 30 s (redis-py's default pool: 100)
     r = redis_client if redis_client is not None else connect_data(
         config, max_connections=config.web_redis_connections)
@@ -301,6 +302,11 @@ def __getattr__(name: str) -> Any:
         config = Config.from_env()
         logs.setup_logging(config, "web")
         app = create_app(config)
+        from shared import migrations  # data newer than this release: exit, and gunicorn halts
+
+        if not cli.loaded_by_flask_command() and not migrations.at_start(
+                app.extensions["ssm"]["redis"], "ssm web", run_steps=False):
+            sys.exit(3)  # gunicorn's "worker failed to boot": the master stops, no restart loop
         globals()["app"] = app
         return app
     raise AttributeError(name)

@@ -43,9 +43,9 @@ from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 from shared import auth
 from shared.config import Config
-from shared.embedded import published
+from shared.embedded import published_settings
 from shared.errors import ApiError
-from shared.redis_conn import connect
+from shared.redis_conn import connect_data
 from shared.registry import load
 from shared.storage.records import OPERATORS, ORDERS
 
@@ -72,14 +72,21 @@ def loaded_by_flask_command() -> bool:
     return ctx is not None and ctx.find_object(ScriptInfo) is not None
 
 
-def find_redis(config: Config) -> Any:
-    """For create_app under the flask command with REDIS_URL unset: a client for the embedded
-    Redis of ``shared.up`` in ``config.data_dir``, or a :class:`NoRedis` naming what to set
-    (reported when a command needs Redis, so ``--help`` still works)."""
-    url = published(config.data_dir)
-    if url is None:
-        return NoRedis(NO_REDIS.format(data_dir=config.data_dir))
-    return connect(url)
+def find_redis(config: Config) -> tuple[Config, Any]:
+    """For create_app under the flask command with REDIS_URL unset: the settings and a client
+    for the embedded Redis (or cluster, with its queue Redis) of ``shared.up`` in
+    ``config.data_dir``, or a :class:`NoRedis` naming what to set (reported when a command
+    needs Redis, so ``--help`` still works)."""
+    import dataclasses
+
+    found = published_settings(config.data_dir)
+    if found is None:
+        return config, NoRedis(NO_REDIS.format(data_dir=config.data_dir))
+    config = dataclasses.replace(
+        config, redis_url=found["REDIS_URL"],
+        redis_cluster=int(found.get("REDIS_CLUSTER", "0") == "1"),
+        redis_queue_url=found.get("REDIS_QUEUE_URL") or None)
+    return config, connect_data(config)
 
 
 def register(app: Flask) -> None:

@@ -15,6 +15,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
   pushes not yet confirmed delivered, and the ``ban.created``/``ban.lifted`` events' outbox.
 - ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
 - ``{audit}``: the audit log.
+- ``{data}``: the data version (``shared.migrations``), alone in its group.
 
 - ``{hooks}``: the webhooks, their recent deliveries and the delivery counts.
 - ``{mod}``: the known builds of the (server)² core (``mod.build.*``, the legacy UDP verify).
@@ -69,6 +70,12 @@ def player_sessions(lname: str) -> str:
     """zset: token hash -> expiry (unix ms) of each of the player's sessions, at most
     SESSIONS_PER_PLAYER_MAX (for revocation; the lowest score is the oldest session)."""
     return f"{_p(lname)}:sessidx"
+
+
+def legacy_player_sessions(lname: str) -> str:
+    """set (the first releases only): token hashes of the player's sessions; folded into
+    ``player_sessions`` and deleted by ``shared.migrations.index_old_sessions``."""
+    return f"{_p(lname)}:sessions"
 
 
 def player_boards(lname: str) -> str:
@@ -554,3 +561,11 @@ def mod_builds() -> str:
 def mod_build_seq() -> str:
     """string counter: the ``seq`` of the last ``mod.build.set``."""
     return f"{P}{{mod}}:builds:seq"
+
+
+# --- the data version: tag {data} --------------------------------------------------------------
+def data_version() -> str:
+    """string: the number of the last migration (``shared.migrations``) the data has been
+    brought through; absent on a store written before versions were kept (version 0) and on an
+    empty store until the first process stamps it."""
+    return f"{P}{{data}}:version"
