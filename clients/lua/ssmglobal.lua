@@ -514,7 +514,7 @@ for _, op in ipairs({
   "record.top", "record.player", "record.of_player", "message.read", "mail.list", "mail.read",
   "mail.unread_count", "board.list", "season.list", "season.records", "ban.list",
   "ban.check", "name.check", "clan.get", "audit.list", "webhook.list", "webhook.deliveries",
-  "server.list", "mod.build.list", "mail.blocked",
+  "server.list", "mod.build.list", "mail.blocked", "session.list", "player.export",
 }) do READS[op] = true end
 M.READS = READS
 
