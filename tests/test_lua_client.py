@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,23 +22,14 @@ from typing import Any
 import pytest
 
 from shared.embedded import free_port
+from tests.lua_harness import LUA_DIR, ROOT, RelayProcess, lua_exe
 
-ROOT = Path(__file__).resolve().parent.parent
-LUA_DIR = ROOT / "clients" / "lua"
 TEST_DIR = LUA_DIR / "test"
-
-
-def _lua() -> str | None:
-    exe = shutil.which("lua5.1")
-    if exe is None:
-        return None
-    probe = subprocess.run([exe, "-e", 'require("socket")'], capture_output=True, timeout=10)
-    return exe if probe.returncode == 0 else None
 
 
 @pytest.fixture(scope="module")
 def lua() -> str:
-    exe = _lua()
+    exe = lua_exe()
     if exe is None:
         if os.environ.get("CI") == "true":
             pytest.fail("lua5.1 with LuaSocket is required in CI (.ci/run installs them)")
@@ -48,47 +37,7 @@ def lua() -> str:
     return exe
 
 
-# --- the stack --------------------------------------------------------------------------------
-class RelayProcess:
-    """``python -m relay`` on a fixed port, so it can be killed and started again there."""
-
-    def __init__(self, redis_url: str, tmp: Path, **env: str) -> None:
-        self.port = free_port()
-        self.env = dict(os.environ, REDIS_URL=redis_url, RELAY_PORT=str(self.port),
-                        RELAY_HOST="127.0.0.1", RELAY_MAX_PER_IP="0", **env)
-        self.log = tmp / f"relay-{self.port}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> RelayProcess:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "relay"], cwd=ROOT, env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    if s.recv(100).startswith(b"{"):
-                        return self
-            except OSError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.05)
-        raise RuntimeError("relay did not start:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
+# --- the stack (tests/lua_harness.py: RelayProcess) --------------------------------------------
 @pytest.fixture
 def relays(redis_server: Any, r: Any, tmp_path: Path) -> Any:
     """A factory of relay processes on the test Redis (``r`` flushes it first)."""
