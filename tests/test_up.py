@@ -188,7 +188,7 @@ def test_ctrl_c_in_a_terminal_stops_everything_redis_last_and_a_quick_restart_ke
     env = _up_env(tmp_path / "data")
     term = Terminal(env)
     try:
-        term.read_until("ssm up: ready")
+        term.read_until("ssm up:   stop:   Ctrl-C")  # the ready block's last line
         assert "first game server:  flask --app wsgi server create" in term.output()
         assert "/docs" in term.output()
         assert "overcommit" not in term.output().lower()  # in data/redis.log instead
@@ -216,7 +216,7 @@ def test_ctrl_c_in_a_terminal_stops_everything_redis_last_and_a_quick_restart_ke
     # Ctrl-C ends it at once
     again = Terminal(_up_env(tmp_path / "data"))
     try:
-        again.read_until("ssm up: ready")
+        again.read_until("ssm up:   stop:   Ctrl-C")
         assert f"embedded Redis on redis://127.0.0.1:{port}/0" in again.output()
         status, body = _request("GET", again.url + "/v1/players/Stayer")
         assert status == 200 and body["name"] == "Stayer", body
