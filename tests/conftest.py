@@ -10,6 +10,7 @@ are the ones this session started.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -193,6 +194,20 @@ class Api:
         return self.client.post(f"/v1/servers/{server_id}/players",
                                 json={"token": self.token(player_headers)},
                                 headers=server_headers)
+
+
+@pytest.fixture
+def cli(app: Any) -> Callable[..., Any]:
+    """``cli(*args, ok=True)``: the admin CLI (``flask --app wsgi …``) on the test app; its JSON
+    answer when it succeeds, else its output (``ok=False`` expects a failure)."""
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str, ok: bool = True) -> Any:
+        result = runner.invoke(args=list(args))
+        assert (result.exit_code == 0) is ok, result.output
+        return json.loads(result.output) if ok else result.output
+
+    return invoke
 
 
 @pytest.fixture

@@ -19,18 +19,6 @@ from shared.embedded import URL_FILE, published
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def invoke(*args: str, ok: bool = True):
-        result = runner.invoke(args=list(args))
-        assert (result.exit_code == 0) is ok, result.output
-        return json.loads(result.output) if ok else result.output
-
-    return invoke
-
-
 def test_server_create_list_rotate_delete(cli, client, api, clock):
     made = cli("server", "create", "My CTF server")
     assert made["name"] == "My CTF server" and made["key"].startswith(f"s.{made['id']}.")

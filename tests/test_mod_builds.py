@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from shared import keys
@@ -101,18 +99,6 @@ def test_the_cores_http_calls(client, api):
     latest = client.get("/serversquaredmodification/latest.txt")
     assert (latest.status_code, latest.data) == (200, b"9.0.0")
     assert latest.mimetype == "text/plain"
-
-
-@pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def invoke(*args: str, ok: bool = True):
-        result = runner.invoke(args=list(args))
-        assert (result.exit_code == 0) is ok, result.output
-        return json.loads(result.output) if ok else result.output
-
-    return invoke
 
 
 def test_cli_add_list_delete(cli, client, api):
