@@ -68,6 +68,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
     add_error_handlers(app, config)
+    add_http_caching(app)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
     return app
 
@@ -127,16 +128,25 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         wrapped.__name__ = view.__name__
         return wrapped
 
+    # the server browser: the list rendered once per version and filter (shared/web/pages.py)
+    servers = pages.BrowserCache(r, config.status_ttl, clock)
+
     @app.get("/")
-    @page
-    def browser() -> str:
-        return pages.browser_page(read("status.list", {})["servers"], request.args, clock())
+    def browser() -> Response:
+        body, etag = servers.page(request.args)
+        return cached(html(body), etag)
 
     @app.get("/fragments/servers")
-    @page
-    def browser_servers() -> str:
-        return pages.browser_fragment(read("status.list", {})["servers"], request.args,
-                                      clock())
+    def browser_servers() -> Response:
+        got = servers.listing(request.args)
+        return cached(Response(got.body, mimetype="text/html"), got.etag)
+
+    def cached(resp: Response, etag: str) -> Response:
+        """A weak ETag (304 on If-None-Match) naming the content, which also keys its
+        compressed bytes (add_http_caching)."""
+        resp.set_etag(etag, weak=True)
+        g.ssm_compress_key = etag
+        return resp.make_conditional(request)
 
     @app.get("/boards/<board>")
     @page
@@ -171,6 +181,44 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
                 pass
         return pages.player_page(player, where, records, clan, clock())
 
+
+
+SESSION_COOKIE = "ssm_session"  # the players' web session (SPEC §14)
+UNCACHED = frozenset({"healthz", "readyz", "metrics"})  # probes read now, never a copy
+
+
+def add_http_caching(app: Flask) -> None:
+    """Compression and Cache-Control for every answer (SPEC §16).
+
+    Pages and JSON answers above COMPRESS_MIN_SIZE are compressed by Flask-Compress (zstd,
+    brotli, gzip, as the client accepts); the browser's list is compressed once per rendering
+    (its ETag keys the cache). An answer to a request with neither a bearer nor the session
+    cookie, a GET of public data (200 or 304), is ``public, max-age=5`` with
+    ``Vary: Cookie, Authorization``, so a reverse proxy can absorb a crowd; everything else
+    (an answer to a player, a server or the admin, any write, an error, an answer that sets a
+    cookie or that its view marked ``no-store``) is ``private, no-store``."""
+    from flask_compress import Compress
+
+    from shared.web.pages import CompressedCache
+
+    app.config.update(COMPRESS_MIN_SIZE=500, COMPRESS_CACHE_BACKEND=CompressedCache,
+                      COMPRESS_CACHE_KEY=lambda req: g.get("ssm_compress_key", ""))
+    Compress(app)
+
+    @app.after_request
+    def cache_control(resp: Response) -> Response:
+        public = (request.method in ("GET", "HEAD") and resp.status_code in (200, 304)
+                  and "Authorization" not in request.headers
+                  and SESSION_COOKIE not in request.cookies
+                  and "Set-Cookie" not in resp.headers and not resp.cache_control.no_store
+                  and request.endpoint not in UNCACHED)
+        resp.headers["Cache-Control"] = "public, max-age=5" if public else "private, no-store"
+        vary = [v.strip() for v in resp.headers.get("Vary", "").split(",") if v.strip()]
+        for name in ("Cookie", "Authorization"):
+            if name.lower() not in (v.lower() for v in vary):
+                vary.append(name)
+        resp.headers["Vary"] = ", ".join(vary)
+        return resp
 
 
 def add_error_handlers(app: Flask, config: Config) -> None:

@@ -10,14 +10,19 @@ live refresh, progressive enhancement only) are in ``static/``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup
 
 from shared.registry import Operation
+from shared.storage.status import public_if_changed
 from shared.web import apidoc
 
 HERE = Path(__file__).resolve().parent
@@ -85,7 +90,7 @@ def browser_context(servers: list[dict[str, Any]], query: Mapping[str, str],
                     now: float) -> dict[str, Any]:
     f = browser_filters(query)
     shown = pick_servers(servers, f)
-    return {"f": f, "sorts": SORTS, "servers": _rows(shown, now),
+    return {"f": f, "sorts": SORTS, "servers": _rows(shown, now), "now": now,
             "modes": sorted({s["mode"] for s in servers if s["mode"]}, key=str.lower),
             "maps": sorted({s["map"] for s in servers if s["map"]}, key=str.lower),
             "total": len(servers), "players": sum(s["player_count"] for s in servers)}
@@ -93,13 +98,124 @@ def browser_context(servers: list[dict[str, Any]], query: Mapping[str, str],
 
 def browser_page(servers: list[dict[str, Any]], query: Mapping[str, str], now: float) -> str:
     """``/``: every live public server, filtered by the query string (a GET form)."""
-    return _render("browser.html", title="Servers", **browser_context(servers, query, now))
+    ctx = browser_context(servers, query, now)
+    return _render("browser.html", title="Servers", listing=Markup(
+        _render("_servers.html", **ctx)), etag="", **ctx)
 
 
 def browser_fragment(servers: list[dict[str, Any]], query: Mapping[str, str],
                      now: float) -> str:
     """The browser's list alone, for the page's script to swap in (the live refresh)."""
     return _render("_servers.html", **browser_context(servers, query, now))
+
+
+# -- the server browser's render cache ---------------------------------------------------
+#
+# The list changes only when a heartbeat changes what it shows, a server comes or goes, or a
+# heartbeat lapses. The list's version (``keys.status_version``, bumped in the scripts that
+# change the list) is read on every request, in the same round trip that would read the list;
+# while it is the one this worker holds, the list rendered for those filters is reused. Ages
+# are rendered from timestamps (``data-ts``, the page's script keeps them current), so a
+# rendering is reused until the first shown heartbeat could lapse, and at most AGE_REFRESH
+# seconds (then the times shown are read again). Only the list is cached: the page around it
+# (its header may name the logged-in player) is rendered for each request.
+
+AGE_REFRESH = 10.0  # seconds a rendered list keeps the heartbeat times it shows
+FILTERS_CACHED = 64  # renderings kept per version (filters are user-chosen: bounded)
+_MARK = "\x00ssm-list\x00"
+
+
+@dataclass
+class Rendered:
+    """One rendering of the list for one filter: the fragment, its ETag, the form's options."""
+
+    html: str
+    body: bytes
+    etag: str
+    modes: list[str]
+    maps: list[str]
+
+
+@dataclass
+class Snapshot:
+    """The public list at one version, read at ``read_at``; good until ``expires``."""
+
+    version: str
+    servers: list[dict[str, Any]]
+    read_at: float
+    expires: float
+    rendered: dict[tuple, Rendered] = field(default_factory=dict)
+
+
+class BrowserCache:
+    """The server browser's list, read and rendered once per version and filter, in this
+    process (each web worker holds its own)."""
+
+    def __init__(self, r: Any, status_ttl: int, clock: Callable[[], float]):
+        self.r, self.ttl, self.clock = r, status_ttl, clock
+        self.snap: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The current list: one round trip (the version, and the list only when it changed
+        or the held one may have lapsed)."""
+        now = self.clock()
+        snap = self.snap
+        known = snap.version if snap is not None and now < snap.expires else None
+        version, servers = public_if_changed(self.r, int(now * 1000) - self.ttl * 1000, known)
+        if servers is None and snap is not None:
+            return snap
+        servers = sorted(servers or [], key=lambda s: (-s["player_count"], s["name"].lower()))
+        first_lapse = min((s["updated"] for s in servers), default=now) + self.ttl
+        snap = Snapshot(version, servers, now, min(now + AGE_REFRESH, first_lapse))
+        self.snap = snap
+        return snap
+
+    def listing(self, query: Mapping[str, str]) -> Rendered:
+        """The list for these filters, rendered at most once per snapshot."""
+        snap = self.snapshot()
+        f = browser_filters(query)
+        key = tuple(f.values())
+        got = snap.rendered.get(key)
+        if got is None:
+            ctx = browser_context(snap.servers, query, snap.read_at)
+            html = _render("_servers.html", **ctx)
+            body = html.encode()
+            got = Rendered(html, body, hashlib.sha256(body).hexdigest()[:24], ctx["modes"],
+                           ctx["maps"])
+            if len(snap.rendered) < FILTERS_CACHED:
+                snap.rendered[key] = got
+        return got
+
+    def page(self, query: Mapping[str, str]) -> tuple[str, str]:
+        """``/``: (the page, its ETag); the page around the cached list rendered now."""
+        got = self.listing(query)
+        shell = _render("browser.html", title="Servers", f=browser_filters(query), sorts=SORTS,
+                        modes=got.modes, maps=got.maps, listing=Markup(_MARK),
+                        etag=f'W/"{got.etag}"')
+        head, _, tail = shell.partition(_MARK)
+        around = hashlib.sha256(f"{head}\x00{tail}".encode()).hexdigest()[:16]
+        return head + got.html + tail, f"{got.etag}.{around}"
+
+
+class CompressedCache:
+    """Flask-Compress's cache of compressed answers (``COMPRESS_CACHE_BACKEND``), bounded:
+    only answers whose key names their content (the browser's list, by its ETag) are kept."""
+
+    MAX = 256
+
+    def __init__(self) -> None:
+        self.data: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        return None if key.endswith(";") else self.data.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if key.endswith(";"):
+            return
+        self.data[key] = value
+        self.data.move_to_end(key)
+        while len(self.data) > self.MAX:
+            self.data.popitem(last=False)
 
 
 # -- leaderboards ------------------------------------------------------------------------
