@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, request
+from redis.exceptions import NoScriptError
 from werkzeug.exceptions import HTTPException
 
 from shared import auth, cli, logs, metrics
@@ -24,16 +25,16 @@ from shared.errors import (
     ApiError,
     Internal,
     InvalidInput,
-    NotFound,
     RequestTimeout,
     TooLarge,
     Unauthenticated,
     Unavailable,
 )
-from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
+from shared.redis_conn import REDIS_ERRORS, connect_data, forget_scripts, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
-from shared.web import openapi, pages
+from shared.storage import records
+from shared.web import openapi, pages, reads
 
 log = logging.getLogger("ssm.web")
 
@@ -125,6 +126,9 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
                 return html(view(**path))
             except ApiError as err:
                 return html(pages.error_page(err.status, err.message), err.status)
+            except NoScriptError:
+                forget_scripts(r)  # a node restarted without the scripts: send sources again
+                raise
         wrapped.__name__ = view.__name__
         return wrapped
 
@@ -153,34 +157,23 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
     def board_page(board: str) -> str:
         cursor = request.args.get("cursor", "")
         cursor = cursor if cursor.isdigit() and len(cursor) <= 9 else "0"
-        listing = read("season.list", {"board": board})  # 404 for no board
         season = request.args.get("season", "")
-        shown = int(season) if season.isdigit() and len(season) <= 9 else listing["current"]
-        query = {"board": board, "limit": pages.BOARD_PAGE, "cursor": cursor}
-        top = read("record.top", query) if shown == listing["current"] else \
-            read("season.records", {**query, "season": shown})
+        asked = int(season) if season.isdigit() and len(season) <= 9 else None
+        board = validate(registry["season.list"].fields, {"board": board}, config)["board"]
+        # season.list and the page shown (record.top or season.records) in two round trips
+        listing, top = records.season_listing(r, board, clock(), config.seasons_kept,
+                                              (asked, int(cursor), pages.BOARD_PAGE))
+        shown = listing["current"] if asked is None else asked
         return pages.board_page(listing, top, int(cursor), pages.season_tabs(listing, shown),
                                 shown if shown != listing["current"] else None)
 
     @app.get("/players/<name>")
     @page
     def player_page(name: str) -> str:
-        player = read("player.get", {"name": name})
-        where = None
-        if player["online"]:
-            try:
-                where = read("status.get", {"id": player["server"]})
-            except NotFound:  # a private server: online, but not where
-                pass
-        records = read("record.of_player", {"name": name})["records"]
-        clan = None
-        if player.get("clan"):  # present only while they are a member
-            try:
-                clan = read("clan.get", {"tag": player["clan"]})
-            except NotFound:
-                pass
-        return pages.player_page(player, where, records, clan, clock())
-
+        name = validate(registry["player.get"].fields, {"name": name}, config)["name"]
+        # player.get, status.get, record.of_player, clan.get: two round trips (three in a clan)
+        player, where, records_held, clan = reads.profile(r, name, clock(), config.status_ttl)
+        return pages.player_page(player, where, records_held, clan, clock())
 
 
 SESSION_COOKIE = "ssm_session"  # the players' web session (SPEC §14)
