@@ -137,19 +137,19 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
 
     @app.get("/")
     def browser() -> Response:
-        body, etag = servers.page(request.args)
-        return cached(html(body), etag)
+        body, etag, key = servers.page(request.args)
+        return cached(html(body), etag, key)
 
     @app.get("/fragments/servers")
     def browser_servers() -> Response:
         got = servers.listing(request.args)
-        return cached(Response(got.body, mimetype="text/html"), got.etag)
+        return cached(Response(got.body, mimetype="text/html"), got.etag, got.key)
 
-    def cached(resp: Response, etag: str) -> Response:
-        """A weak ETag (304 on If-None-Match) naming the content, which also keys its
-        compressed bytes (add_http_caching)."""
+    def cached(resp: Response, etag: str, key: str) -> Response:
+        """A weak ETag (304 on If-None-Match) naming what the list shows; ``key`` names these
+        bytes, for the cache of compressed answers (add_http_caching)."""
         resp.set_etag(etag, weak=True)
-        g.ssm_compress_key = etag
+        g.ssm_compress_key = key
         return resp.make_conditional(request)
 
     @app.get("/boards/<board>")

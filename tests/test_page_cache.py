@@ -85,6 +85,19 @@ def test_a_repeated_heartbeat_shows_its_time_within_the_refresh(api, client, clo
     assert later - first >= pages.AGE_REFRESH / 2
 
 
+def test_the_etag_names_what_the_list_shows_not_when_it_was_rendered(api, client, clock):
+    sid, h = api.server()
+    api.heartbeat(sid, h, name="Alpha")
+    etag = client.get("/fragments/servers").headers["ETag"]
+    clock.advance(pages.AGE_REFRESH + 1)  # rendered again (ages move), nothing else changed
+    again = client.get("/fragments/servers", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    api.heartbeat(sid, h, name="Alpha")  # a newer heartbeat time, shown after the refresh
+    clock.advance(pages.AGE_REFRESH + 1)
+    fresh = client.get("/fragments/servers", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["ETag"] != etag
+
+
 def test_an_expired_heartbeat_leaves_the_cached_list_at_once(api, client, clock, long_lived):
     old, old_h = api.server("old")
     api.heartbeat(old, old_h, name="Old")

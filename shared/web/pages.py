@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -127,11 +128,14 @@ _MARK = "\x00ssm-list\x00"
 
 @dataclass
 class Rendered:
-    """One rendering of the list for one filter: the fragment, its ETag, the form's options."""
+    """One rendering of the list for one filter: the fragment, its ETag (naming what it shows
+    but the ages, which follow from the timestamps it carries), the key of its compressed
+    bytes (this rendering), the form's options."""
 
     html: str
     body: bytes
     etag: str
+    key: str
     modes: list[str]
     maps: list[str]
 
@@ -179,27 +183,31 @@ class BrowserCache:
         if got is None:
             ctx = browser_context(snap.servers, query, snap.read_at)
             html = _render("_servers.html", **ctx)
-            body = html.encode()
-            got = Rendered(html, body, hashlib.sha256(body).hexdigest()[:24], ctx["modes"],
+            shown = [{k: v for k, v in s.items() if k != "age"} for s in ctx["servers"]]
+            what = json.dumps([shown, ctx["f"], ctx["modes"], ctx["maps"], ctx["total"],
+                               ctx["players"]], sort_keys=True)
+            etag = hashlib.sha256(what.encode()).hexdigest()[:24]
+            got = Rendered(html, html.encode(), etag, f"{etag}@{snap.read_at}", ctx["modes"],
                            ctx["maps"])
             if len(snap.rendered) < FILTERS_CACHED:
                 snap.rendered[key] = got
         return got
 
-    def page(self, query: Mapping[str, str]) -> tuple[str, str]:
-        """``/``: (the page, its ETag); the page around the cached list rendered now."""
+    def page(self, query: Mapping[str, str]) -> tuple[str, str, str]:
+        """``/``: (the page, its ETag, the key of its compressed bytes); the page around the
+        cached list rendered now."""
         got = self.listing(query)
         shell = _render("browser.html", title="Servers", f=browser_filters(query), sorts=SORTS,
                         modes=got.modes, maps=got.maps, listing=Markup(_MARK),
                         etag=f'W/"{got.etag}"')
         head, _, tail = shell.partition(_MARK)
         around = hashlib.sha256(f"{head}\x00{tail}".encode()).hexdigest()[:16]
-        return head + got.html + tail, f"{got.etag}.{around}"
+        return head + got.html + tail, f"{got.etag}.{around}", f"{got.key}.{around}"
 
 
 class CompressedCache:
     """Flask-Compress's cache of compressed answers (``COMPRESS_CACHE_BACKEND``), bounded:
-    only answers whose key names their content (the browser's list, by its ETag) are kept."""
+    only answers whose key names their bytes (a rendering of the browser's list) are kept."""
 
     MAX = 256
 
