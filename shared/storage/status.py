@@ -42,12 +42,12 @@ def live_servers(ctx: Any) -> list[dict[str, Any]]:
 
 
 # KEYS: live zset, data hash, list version; ARGV: oldest live heartbeat (ms), the version the
-# caller holds ('' for none). Returns [version] when it is still the caller's, else
-# [version, id, json, ...]: the version and the list read together, so a list is never
-# cached under a version it does not match.
+# caller holds ('' for none), '1' for the version alone. Returns [version] when it is still the
+# caller's or only the version is asked, else [version, id, json, ...]: the version and the
+# list read together, so a list is never cached under a version it does not match.
 LIVE_VERSIONED = Lua("""
 local v = redis.call('GET', KEYS[3]) or '0'
-if v == ARGV[2] then return {v} end
+if v == ARGV[2] or ARGV[3] == '1' then return {v} end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
 local out = {v}
 if #ids == 0 then return out end
@@ -58,14 +58,14 @@ end
 return out""")
 
 
-def public_if_changed(r: Any, cutoff: int,
-                      known: str | None) -> tuple[str, list[dict[str, Any]] | None]:
-    """The public list's version and, unless it is still ``known``, every live public server
-    (unsorted): ``(version, servers or None)``. One round trip."""
+def public_if_changed(r: Any, cutoff: int, known: str | None,
+                      version_only: bool = False) -> tuple[str, list[dict[str, Any]] | None]:
+    """The public list's version and, unless it is still ``known`` or ``version_only``, every
+    live public server (unsorted): ``(version, servers or None)``. One round trip."""
     flat = LIVE_VERSIONED(r, [keys.status_live(), keys.status_data(), keys.status_version()],
-                          [cutoff, known or ""])
+                          [cutoff, known or "", "1" if version_only else ""])
     version = flat[0].decode() if isinstance(flat[0], bytes) else str(flat[0])
-    if len(flat) == 1 and version == known:
+    if len(flat) == 1 and (version == known or version_only):
         return version, None
     servers = (render(flat[i], json.loads(flat[i + 1])) for i in range(1, len(flat), 2))
     return version, [s for s in servers if s.get("public")]

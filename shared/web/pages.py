@@ -10,8 +10,10 @@ live refresh, progressive enhancement only) are in ``static/``.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -158,21 +160,37 @@ class BrowserCache:
     def __init__(self, r: Any, status_ttl: int, clock: Callable[[], float]):
         self.r, self.ttl, self.clock = r, status_ttl, clock
         self.snap: Snapshot | None = None
+        self._lock: Any = None
+
+    @property
+    def lock(self) -> Any:
+        """One reader and renderer at a time, so a crowd arriving at a change reads and renders
+        it once. Made at first use, in the worker (after gevent patched ``threading``)."""
+        if self._lock is None:
+            self._lock = threading.Lock()
+        return self._lock
 
     def snapshot(self) -> Snapshot:
-        """The current list: one round trip (the version, and the list only when it changed
-        or the held one may have lapsed)."""
-        now = self.clock()
+        """The current list. One round trip while the held one is current (the version alone);
+        else, one request at a time, a second that reads the list with its version."""
+        started = self.clock()
         snap = self.snap
-        known = snap.version if snap is not None and now < snap.expires else None
-        version, servers = public_if_changed(self.r, int(now * 1000) - self.ttl * 1000, known)
-        if servers is None and snap is not None:
+        if snap is not None and started < snap.expires:
+            version, _ = public_if_changed(self.r, 0, snap.version, version_only=True)
+            if version == snap.version:
+                return snap
+        with self.lock:
+            snap, now = self.snap, self.clock()
+            if snap is not None and snap.read_at >= started and now < snap.expires:
+                return snap  # read after this request began: it holds what came before
+            version, servers = public_if_changed(self.r, int(now * 1000) - self.ttl * 1000,
+                                                 None)
+            servers = sorted(servers or [],
+                             key=lambda s: (-s["player_count"], s["name"].lower()))
+            first_lapse = min((s["updated"] for s in servers), default=now) + self.ttl
+            snap = Snapshot(version, servers, now, min(now + AGE_REFRESH, first_lapse))
+            self.snap = snap
             return snap
-        servers = sorted(servers or [], key=lambda s: (-s["player_count"], s["name"].lower()))
-        first_lapse = min((s["updated"] for s in servers), default=now) + self.ttl
-        snap = Snapshot(version, servers, now, min(now + AGE_REFRESH, first_lapse))
-        self.snap = snap
-        return snap
 
     def listing(self, query: Mapping[str, str]) -> Rendered:
         """The list for these filters, rendered at most once per snapshot."""
@@ -180,18 +198,26 @@ class BrowserCache:
         f = browser_filters(query)
         key = tuple(f.values())
         got = snap.rendered.get(key)
-        if got is None:
-            ctx = browser_context(snap.servers, query, snap.read_at)
-            html = _render("_servers.html", **ctx)
-            shown = [{k: v for k, v in s.items() if k != "age"} for s in ctx["servers"]]
-            what = json.dumps([shown, ctx["f"], ctx["modes"], ctx["maps"], ctx["total"],
-                               ctx["players"]], sort_keys=True)
-            etag = hashlib.sha256(what.encode()).hexdigest()[:24]
-            got = Rendered(html, html.encode(), etag, f"{etag}@{snap.read_at}", ctx["modes"],
-                           ctx["maps"])
-            if len(snap.rendered) < FILTERS_CACHED:
-                snap.rendered[key] = got
-        return got
+        if got is not None:
+            return got
+        with self.lock:
+            got = snap.rendered.get(key)
+            if got is None:
+                got = self._render(snap, query)
+                if len(snap.rendered) < FILTERS_CACHED:
+                    snap.rendered[key] = got
+            return got
+
+    @staticmethod
+    def _render(snap: Snapshot, query: Mapping[str, str]) -> Rendered:
+        ctx = browser_context(snap.servers, query, snap.read_at)
+        html = _render("_servers.html", **ctx)
+        shown = [{k: v for k, v in s.items() if k != "age"} for s in ctx["servers"]]
+        what = json.dumps([shown, ctx["f"], ctx["modes"], ctx["maps"], ctx["total"],
+                           ctx["players"]], sort_keys=True)
+        etag = hashlib.sha256(what.encode()).hexdigest()[:24]
+        return Rendered(html, html.encode(), etag, f"{etag}@{snap.read_at}", ctx["modes"],
+                        ctx["maps"])
 
     def page(self, query: Mapping[str, str]) -> tuple[str, str, str]:
         """``/``: (the page, its ETag, the key of its compressed bytes); the page around the
@@ -235,7 +261,9 @@ def board_page(board: dict[str, Any], page: dict[str, Any], cursor: int,
     a board without ``reset``. ``season`` is the past season shown, None for the current one."""
     prev = None if cursor == 0 else max(0, cursor - BOARD_PAGE)
     shown = next((s for s in seasons if s["current"]), None)
-    return _render("board.html", title=board["board"], board=board, records=page["records"],
+    rows = [{**rec, "href": quote(rec["player"], safe=""), "meta_text": meta_text(rec["meta"]),
+             "when": when(rec["at"])} for rec in page["records"]]  # item lookups: see BENCHMARKS
+    return _render("board.html", title=board["board"], board=board, records=rows,
                    next_cursor=page["next_cursor"], prev_cursor=prev, seasons=seasons,
                    shown=shown, season_query=f"season={season}&" if season is not None else "",
                    when=when, meta_text=meta_text)
@@ -275,7 +303,14 @@ def meta_text(meta: Any) -> str:
 def when(ts: float | None) -> str:
     if ts is None:
         return "never"
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _minute(int(ts // 60))
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute(minute: int) -> str:
+    """A minute's text (many records share one: formatted once)."""
+    return datetime.datetime.fromtimestamp(minute * 60, datetime.UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")
 
 
 # -- profiles ----------------------------------------------------------------------------
