@@ -35,8 +35,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``not_found`` (404): the board does not exist.
 
     Internals:
-    Two round trips on the board's slot: its meta and archive, then the top 3 of the current
-    season and of any ended season the worker has not archived yet (read live from its keys).
+    On the board's slot (``records.season_listing``): its meta and archive with the current
+    season's top 3 (its keys need no meta) in one round trip; a second reads any ended season
+    the worker has not archived yet (live from its keys).
     """
     return records.season_listing(ctx.redis, args["board"], ctx.now(),
                                   ctx.config.seasons_kept)[0]

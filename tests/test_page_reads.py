@@ -92,14 +92,15 @@ def test_board_reads_answer_as_the_operations(api, r, config, clock):
         records.season_listing(r, "no.board", clock(), config.seasons_kept, (None, 0, 25))
 
 
-def test_board_and_profile_pages_take_two_round_trips(api, redis_server, config, clock):
+def test_board_and_profile_pages_take_one_or_two_round_trips(api, redis_server, config, clock):
     from wsgi import create_app
 
     world(api)
     rc, counter = counting_client(redis_server.url, cluster=on_cluster())
     client = create_app(config, rc, clock=clock).test_client()
     preload_scripts(rc)
-    expected = {"/boards/ctf.ac_desert": 2, "/boards/ctf.ac_desert?season=0&cursor=1": 2,
+    expected = {"/boards/ctf.ac_desert": 1, "/boards/ctf.ac_desert?cursor=1": 1,
+                "/boards/ctf.ac_desert?season=0&cursor=1": 2,  # a season named: its page next
                 "/players/alice": 3, "/players/carol": 2,
                 "/players/dave": 1}  # no server, clan or record: the account alone
     for path, trips in expected.items():
