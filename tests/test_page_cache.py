@@ -255,3 +255,18 @@ def test_errors_probes_and_cookie_setting_answers_are_no_store(api, client, app)
     assert client.get("/players/nobody").headers["Cache-Control"] == PRIVATE
     assert client.get("/readyz").headers["Cache-Control"] == PRIVATE
     assert client.get("/healthz").headers["Cache-Control"] == PRIVATE
+
+
+def test_a_board_page_shows_a_new_record_at_once(api, client):
+    sid, h = api.server()
+    api.heartbeat(sid, h)
+    alice = api.player("alice")
+    assert api.join(sid, h, alice).status_code == 200
+    assert client.put("/v1/boards/ctf.x", json={"order": "desc", "operator": "best"},
+                      headers=api.admin).status_code in (200, 201)
+    for score in (10, 25):
+        resp = client.post("/v1/boards/ctf.x/records", headers=h,
+                           json={"player": "alice", "score": score})
+        assert resp.status_code in (200, 201), resp.json
+        page = client.get("/boards/ctf.x").get_data(as_text=True)
+        assert f'<td class="num score">{score}</td>' in page

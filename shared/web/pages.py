@@ -261,12 +261,29 @@ def board_page(board: dict[str, Any], page: dict[str, Any], cursor: int,
     a board without ``reset``. ``season`` is the past season shown, None for the current one."""
     prev = None if cursor == 0 else max(0, cursor - BOARD_PAGE)
     shown = next((s for s in seasons if s["current"]), None)
-    rows = [{**rec, "href": quote(rec["player"], safe=""), "meta_text": meta_text(rec["meta"]),
-             "when": when(rec["at"])} for rec in page["records"]]  # item lookups: see BENCHMARKS
-    return _render("board.html", title=board["board"], board=board, records=rows,
+    return _render("board.html", title=board["board"], board=board,
+                   table=_board_table(page["records"]),
                    next_cursor=page["next_cursor"], prev_cursor=prev, seasons=seasons,
                    shown=shown, season_query=f"season={season}&" if season is not None else "",
                    when=when, meta_text=meta_text)
+
+
+def _board_table(records: list[dict[str, Any]]) -> Markup:
+    """A page of records as the board's table: rendered once for the same records (the key is
+    the records themselves, so it is never stale), the page around it for each request."""
+    key = json.dumps(records, sort_keys=True)
+    got = _TABLES.get(key)
+    if got is None:
+        rows = [{**rec, "href": quote(rec["player"], safe=""), "meta_text": meta_text(rec["meta"]),
+                 "when": when(rec["at"])} for rec in records]  # item lookups: see BENCHMARKS
+        got = _TABLES[key] = Markup(_render("_board_rows.html", records=rows))
+        while len(_TABLES) > TABLES_CACHED:
+            _TABLES.pop(next(iter(_TABLES)))
+    return got
+
+
+TABLES_CACHED = 256  # board tables kept (the oldest made goes first)
+_TABLES: dict[str, Markup] = {}
 
 
 def season_tabs(listing: dict[str, Any], shown: int) -> list[dict[str, Any]]:
