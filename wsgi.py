@@ -113,7 +113,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
                   queue=q)
         return run(registry[op], ctx, args).body
 
-    def html(body: str, status: int = 200) -> Response:
+    def html(body: str | list[bytes], status: int = 200) -> Response:
         resp = Response(body, status=status, mimetype="text/html")
         resp.headers["Content-Security-Policy"] = pages.CSP
         resp.headers["X-Content-Type-Options"] = "nosniff"

@@ -219,16 +219,17 @@ class BrowserCache:
         return Rendered(html, html.encode(), etag, f"{etag}@{snap.read_at}", ctx["modes"],
                         ctx["maps"])
 
-    def page(self, query: Mapping[str, str]) -> tuple[str, str, str]:
-        """``/``: (the page, its ETag, the key of its compressed bytes); the page around the
-        cached list rendered now."""
+    def page(self, query: Mapping[str, str]) -> tuple[list[bytes], str, str]:
+        """``/``: (the page in three parts, its ETag, the key of its compressed bytes); the
+        page around the cached list rendered now (the list is not copied into it)."""
         got = self.listing(query)
         shell = _render("browser.html", title="Servers", f=browser_filters(query), sorts=SORTS,
                         modes=got.modes, maps=got.maps, listing=Markup(_MARK),
                         etag=f'W/"{got.etag}"')
         head, _, tail = shell.partition(_MARK)
         around = hashlib.sha256(f"{head}\x00{tail}".encode()).hexdigest()[:16]
-        return head + got.html + tail, f"{got.etag}.{around}", f"{got.key}.{around}"
+        return ([head.encode(), got.body, tail.encode()], f"{got.etag}.{around}",
+                f"{got.key}.{around}")
 
 
 class CompressedCache:
