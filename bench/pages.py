@@ -25,10 +25,11 @@ HTML and compressed (the ``Accept-Encoding`` a browser sends; Flask-Compress pic
 then adds 800 servers (1,000 live) and measures ``/readyz``, ``/`` and the fragment again.
 
 Each page is first fetched once (200, the seeded rows shown; its size plain, gzip and as a
-browser gets it) and its Redis round trips counted in-process. Its figure is its requests/s
-over the /readyz requests/s of the same phase (the mean over the rounds of each), with the
-spread of the per-round ratios. Default: 3 rounds of 2 s (about three minutes with the
-seeding); ``--long``: 5 rounds of 5 s. ``--profile PAGE`` (``status``,
+browser gets it), its Redis round trips counted in-process, and its CPU time per request
+measured in-process (``cpu_costs``: robust to a busy machine, unlike requests/s). Its figure
+is its requests/s over the /readyz requests/s of the same phase (the mean over the rounds of
+each), with the spread of the per-round ratios. Default: 3 rounds of 2 s (about three
+minutes with the seeding); ``--long``: 5 rounds of 5 s. ``--profile PAGE`` (``status``,
 ``board``, ``board2``, ``player``, ``readyz``) then samples the web workers with py-spy while
 that page is under load (``bench/profile.py``; ``pip install py-spy``). See docs/BENCHMARKS.md.
 """
@@ -237,6 +238,29 @@ def roundtrips(url: str, config: Config, reqs: dict[str, list[Req]]) -> dict[str
     return out
 
 
+def cpu_costs(url: str, config: Config, reqs: dict[str, list[Req]], reps: int = 15,
+              each: int = 40) -> dict[str, dict[str, float]]:
+    """CPU milliseconds of the web process per request, in-process (Flask's test client, one
+    Redis client), plain and compressed: the least over ``reps`` interleaved batches of
+    ``each`` requests, by ``time.process_time`` (what this process spent, so a busy shared
+    machine moves it far less than it moves requests/s). Redis' own time is not in it."""
+    from wsgi import create_app
+
+    client = create_app(config, connect(url)).test_client()
+    best: dict[str, float] = {}
+    for _ in range(reps):
+        for name, pool in reqs.items():
+            for key, headers in ((name, {}), (f"{name}.z", {"Accept-Encoding": BROWSER})):
+                t0 = time.process_time()
+                for i in range(each):
+                    client.get(pool[i % len(pool)].path, headers=headers)
+                ms = (time.process_time() - t0) / each * 1000
+                best[key] = min(best.get(key, ms), ms)
+    ceiling = best["readyz"]
+    return {k: {"cpu_ms": round(v, 3), "cpu_ratio": round(ceiling / v, 2)}
+            for k, v in best.items()}
+
+
 def measure(base_url: str, reqs: dict[str, list[Req]], seconds: float, rounds: int,
             connections: int, tool: str,
             between: Callable[[], None] = lambda: None) -> dict[str, dict[str, Any]]:
@@ -330,6 +354,12 @@ def print_table(title: str, figures: dict[str, dict[str, Any]],
             print(f"{shown:40}{d['rps']:8.0f}{d['p99_ms']:8.1f}{d['ratio']:7.2f}"
                   f"  ({d['ratio_min']:.2f}-{d['ratio_max']:.2f}){kib / 1024:7.1f}"
                   f"{size.get('roundtrips', 0):4}{d['errors']:7}")
+    cpu = details.get("cpu")
+    if cpu:
+        print(f"\nCPU per request in-process (least of 15 interleaved batches): /readyz "
+              f"{cpu['readyz']['cpu_ms']:.3f} ms; " + "; ".join(
+                  f"{k} {v['cpu_ms']:.3f} ms ({v['cpu_ratio']:.2f})" for k, v in cpu.items()
+                  if k not in ("readyz", "readyz.z")))
     print("(ratio: page req/s / GET /readyz req/s, means over the rounds; in brackets the "
           "spread of the per-round ratios; KiB: the page's size, as it travels; gzip sizes in "
           "the JSON; RT: Redis round trips)")
@@ -361,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = check_pages(stack.base_url, reqs)
         for name, n in roundtrips(stack.redis_url, config, reqs).items():
             sizes[name]["roundtrips"] = n
+        details["cpu"] = cpu_costs(stack.redis_url, config, reqs)
         figures = measure(stack.base_url, reqs, seconds, rounds, opts.connections, opts.tool,
                           between=world.heartbeat_all)  # live for STATUS_TTL (90 s) each
         print_table("SSMGlobal players' web pages, 200 live servers", figures, sizes, reqs,
@@ -370,14 +401,17 @@ def main(argv: list[str] | None = None) -> int:
         sizes_1000 = check_pages(stack.base_url, big, N_SERVERS + N_MORE)
         for name in PAGES_1000:
             sizes_1000[name]["roundtrips"] = sizes[name]["roundtrips"]
+        world.heartbeat_all()
+        details_1000 = {**details, "cpu": cpu_costs(stack.redis_url, config, big)}
         figures_1000 = measure(stack.base_url, big, seconds, rounds, opts.connections,
                                opts.tool, between=world.heartbeat_all)
         print_table(f"The server browser with {N_SERVERS + N_MORE} live servers", figures_1000,
-                    sizes_1000, big, details)
+                    sizes_1000, big, details_1000)
         if opts.out:
             Path(opts.out).write_text(json.dumps(
                 {"pages": figures, "sizes": sizes, "pages_1000": figures_1000,
-                 "sizes_1000": sizes_1000, "details": details}, indent=1) + "\n")
+                 "sizes_1000": sizes_1000, "details": details, "details_1000": details_1000},
+                indent=1) + "\n")
         if opts.profile:
             world.heartbeat_all()
             print(f"\n== profile of {opts.profile} ({reqs[opts.profile][0].path}): "
