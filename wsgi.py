@@ -162,7 +162,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         board = validate(registry["season.list"].fields, {"board": board}, config)["board"]
         # season.list and the page shown (record.top or season.records) in two round trips
         listing, top = records.season_listing(r, board, clock(), config.seasons_kept,
-                                              (asked, int(cursor), pages.BOARD_PAGE))
+                                              (asked, int(cursor), pages.BOARD_PAGE), True)
         shown = listing["current"] if asked is None else asked
         return pages.board_page(listing, top, int(cursor), pages.season_tabs(listing, shown),
                                 shown if shown != listing["current"] else None)

@@ -187,7 +187,7 @@ def page(r: Any, board_id: str, t: float, first: int, limit: int) -> dict[str, A
 
 
 def season_listing(r: Any, board_id: str, now: float, kept: int,
-                   page: tuple[int | None, int, int] | None = None,
+                   page: tuple[int | None, int, int] | None = None, stored: bool = False,
                    ) -> tuple[dict[str, Any], dict | None]:
     """(``season.list``'s answer, the page ``(season, first, limit)`` as :func:`page` answers
     it (season None: the current one), or None without ``page``). On the board's slot: its
@@ -195,7 +195,8 @@ def season_listing(r: Any, board_id: str, now: float, kept: int,
     ``now`` need no meta: the scripts pick them), one round trip; a second only for an ended
     season the worker has not archived yet (read live from its keys) or a page of a season
     named by number.
-    The season is checked as ``season_time`` checks it."""
+    The season is checked as ``season_time`` checks it. With ``stored``, the page holds
+    ``stored``: (first, the records' stored JSON) instead of ``records``."""
     show, first, limit = page or (None, 0, 0)
     pipe = r.pipeline(transaction=False)
     pipe.hmget(keys.board(board_id), "order", "operator", "reset", "created")
@@ -249,9 +250,12 @@ def season_listing(r: Any, board_id: str, now: float, kept: int,
         if not now_page[0]:
             raise no_board(board_id)
         more, *raws = now_page[0]
-        shown = {"records": [render(raw, first + i + 1) for i, raw in enumerate(raws)
-                             if raw != "null"],
-                 "next_cursor": str(first + limit) if more else None}
+        shown = {"next_cursor": str(first + limit) if more else None}
+        if stored:  # the records as stored, for a caller that caches by them: (first, raws)
+            shown["stored"] = (first, tuple(raws))
+        else:
+            shown["records"] = [render(raw, first + i + 1) for i, raw in enumerate(raws)
+                                if raw != "null"]
     return ({"board": board_id, "order": order, "operator": operator, "reset": reset,
              "current": current, "seasons": out}, shown)
 
