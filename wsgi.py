@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,8 +34,8 @@ from shared.errors import (
 from shared.redis_conn import REDIS_ERRORS, connect_data, forget_scripts, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
-from shared.storage import records
-from shared.web import openapi, pages, reads
+from shared.storage import records, sessions
+from shared.web import accounts, legacy, openapi, pages, reads
 
 log = logging.getLogger("ssm.web")
 
@@ -50,7 +51,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     (default: from the config, ``shared.redis_conn``)."""
     config = config or Config.from_env()
     if redis_client is None and not config.redis_url and cli.loaded_by_flask_command():
-        redis_client = cli.find_redis(config)  # the admin CLI next to `python -m shared.up`
+        config, redis_client = cli.find_redis(config)  # the admin CLI next to `shared.up`
     # each long-poll holds a pooled connection for up to 30 s (redis-py's default pool: 100)
     r = redis_client if redis_client is not None else connect_data(
         config, max_connections=config.web_redis_connections)
@@ -68,6 +69,8 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     preload(r)
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
+    legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
+    app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (SPEC §14)
     add_error_handlers(app, config)
     add_http_caching(app)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
@@ -102,8 +105,13 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         return openapi.document(registry, config)
 
     @app.get("/docs")
-    def docs() -> Any:
-        return Response(pages.docs_page(registry, config), mimetype="text/html")
+    def docs() -> Any:  # the other pages' protections (html() below), its inline style hashed
+        page = pages.docs_page(registry, config)
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Content-Security-Policy"] = pages.docs_csp(page)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        return resp
 
     app.static_folder = str(pages.STATIC)  # Flask's own /static/<file>: the stylesheet, the script
 
@@ -273,8 +281,9 @@ def _body(limit: int) -> dict[str, Any]:
         raise TooLarge(f"request body larger than {limit} bytes")
     try:
         data = request.environ["wsgi.input"].read(limit + 1)
-    except TimeoutError:  # the worker's per-read deadline (WEB_HEADER_TIMEOUT)
-        raise RequestTimeout("request body: the client stopped sending it") from None
+    except TimeoutError:  # the worker's per-read wait or whole-body deadline (shared/webworker)
+        raise RequestTimeout("request body: the client stopped sending it, or sent it too "
+                             "slowly") from None
     if len(data) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
     if not data.strip():
@@ -318,6 +327,8 @@ def _view(op: Operation, config: Config, r: Any, clock: Callable[[], float],
         if has_body:
             raw = {**_body(config.request_body_max), **raw}
         outcome = run(op, ctx, raw, idempotency_key=request.headers.get("Idempotency-Key"))
+        if caller.kind == "player":  # session.list's "last used": a write once a minute at most
+            sessions.touch(r, caller.lname, caller.session, caller.used, clock())
         if outcome.body is None:
             return Response(status=204)
         return Response(json.dumps(outcome.body), status=outcome.status,
@@ -333,6 +344,11 @@ def __getattr__(name: str) -> Any:
         config = Config.from_env()
         logs.setup_logging(config, "web")
         app = create_app(config)
+        from shared import migrations  # data newer than this release: exit, and gunicorn halts
+
+        if not cli.loaded_by_flask_command() and not migrations.at_start(
+                app.extensions["ssm"]["redis"], "ssm web", run_steps=False):
+            sys.exit(3)  # gunicorn's "worker failed to boot": the master stops, no restart loop
         globals()["app"] = app
         return app
     raise AttributeError(name)

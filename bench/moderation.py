@@ -67,16 +67,7 @@ def load_bans(r: Any, n: int) -> None:
             player, net = _ban_target(i)
             ban = bans.new_ban(f"bench{i:07d}", player, net, "bench", "global", "admin", now,
                                86400 if i % 3 == 0 else None)
-            lname = player.lower() if player else None
-            fields = [f for f in ((bans.player_field(lname) if lname else ""),
-                                  (bans.net_field(net) if net is not None else "")) if f]
-            history = keys.bans_of_player(lname) if lname else keys.bans_all()
-            pipe.evalsha(bans.STORE.sha, 8, keys.ban(ban["id"]), keys.ban_index(),
-                         keys.ban_seq(), keys.bans_all(), keys.bans_expiring(),
-                         keys.ban_outbox(), history, keys.outbox(bans.EVENTS_TAG),
-                         json.dumps(ban), ban["id"],
-                         " ".join(fields), ban["expires_at"] or "", now, now * 1000,
-                         1 if lname else 0)
+            bans.store(r, ban, net, now * 1000, pipeline=pipe)
         pipe.execute()
     r.delete(keys.ban_outbox(), keys.outbox(bans.EVENTS_TAG))  # fixtures: no push, no event
 
@@ -88,7 +79,7 @@ def load_clans(r: Any, n: int) -> None:
         pipe = r.pipeline(transaction=False)
         for i in range(start, min(n, start + CHUNK)):
             ltag = f"k{i}"
-            pipe.evalsha(clans.CREATE.sha, 3, *clans.group(ltag), f"K{i}", "bench clan",
+            pipe.evalsha(clans.CREATE.sha, 4, *clans.group(ltag), f"K{i}", "bench clan",
                          f"own{i}", now_ms)
         pipe.execute()
 

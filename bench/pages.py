@@ -21,6 +21,12 @@ HTML and compressed (the ``Accept-Encoding`` a browser sends; Flask-Compress pic
 - ``GET /boards/ctf.ac_desert``: the first page of the leaderboard (25 records), and the
   second page, through the ``cursor`` the first page's Next link carries;
 - ``GET /players/<name>``: profiles of 200 different players (online, 3 records each);
+- ``GET /boards``: the index of the 10 boards;
+- logged in (the ``ssm_session`` cookie of 200 different players, each with 10 mails in their
+  inbox, half read): ``GET /me`` (the account: as the profile, plus the session check and the
+  unread count), ``GET /me/mail`` (the inbox's first page), ``GET /me/mail/<id>`` (one mail,
+  marked read) and ``GET /me/sessions``. SPEC §14: a logged-in page may cost at most twice the
+  profile page; the table's last lines print each one's cost beside the profile's;
 
 then adds 800 servers (1,000 live) and measures ``/readyz``, ``/`` and the fragment again.
 
@@ -75,7 +81,12 @@ OTHER_BOARDS = tuple(f"{mode}.{m}" for mode, m in (
     ("frags", "total")))
 N_MORE = 800  # the second phase: 1,000 live servers
 BROWSER = "gzip, deflate, br, zstd"  # what Chromium sends
-PAGES = ("readyz", "status", "fragment", "board", "board2", "player")
+N_ACCOUNTS = 200  # players whose logged-in pages are measured
+MAILS_EACH = 10
+PAGES = ("readyz", "status", "fragment", "board", "board2", "player", "boards", "me", "mail",
+         "mailread", "sessions")
+LOGGED_IN = ("me", "mail", "mailread", "sessions")
+COST_LIMIT = 2.0  # a logged-in page: at most twice the profile page's cost (SPEC §14)
 PAGES_1000 = ("readyz", "status", "fragment")
 
 
@@ -93,6 +104,8 @@ class PageWorld:
         self.on: list[list[str]] = []  # names in each server's heartbeat (players, then guests)
         self.where: dict[str, int] = {}  # registered player -> server index
         self.players = [f"{self._nick(i)}" for i in range(N_PLAYERS)]
+        self.accounts: list[str] = []  # the players whose logged-in pages are measured
+        self.mail_ids: dict[str, list[str]] = {}
 
     def _nick(self, i: int) -> str:
         stem = ("Frag", "Sniper", "Ghost", "Rook", "Nova", "Vex", "Kilo", "Juno")[i % 8]
@@ -156,6 +169,18 @@ class PageWorld:
                        score=frags * 10 + flags * 50 + j, meta={"flags": flags, "frags": frags})
         log(f"pages: {1 + len(OTHER_BOARDS)} boards, {3 * N_PLAYERS} records; seeded in "
             f"{time.perf_counter() - t0:.1f} s")
+        self.accounts = self.rng.sample(self.players, N_ACCOUNTS)
+        for name in self.accounts:
+            ids = self.mail_ids[name] = []
+            for j in range(MAILS_EACH):
+                sender = self.players[(self.players.index(name) + 1 + j) % N_PLAYERS]
+                ids.append(w.call("mail.send", auth.resolve(w.r, w.config, w.tokens[sender]),
+                                  to=name, subject=f"rematch {j} on {MAPS[j % len(MAPS)]}?",
+                                  body="Good game! Same map tonight? " * 3)["id"])
+            for mail_id in ids[::2]:
+                w.call("mail.read", auth.resolve(w.r, w.config, w.tokens[name]), id=mail_id)
+        log(f"pages: {N_ACCOUNTS} accounts with {MAILS_EACH} mails each; seeded in "
+            f"{time.perf_counter() - t0:.1f} s")
         return self
 
     def requests(self, base_url: str) -> dict[str, list[Req]]:
@@ -165,22 +190,34 @@ class PageWorld:
         if not found:
             raise RuntimeError("the board's first page has no Next link")
         profiles = self.rng.sample(self.players, N_PROFILES)
+
+        def mine(path: Callable[[str], str]) -> list[Req]:
+            return [Req("GET", path(name), {"Cookie": f"ssm_session={self.w.tokens[name]}"})
+                    for name in self.accounts]
+
         return {"readyz": [Req("GET", "/readyz")], "status": [Req("GET", "/")],
                 "fragment": [Req("GET", "/fragments/servers")],
                 "board": [Req("GET", f"/boards/{BOARD}")],
                 "board2": [Req("GET", f"/boards/{BOARD}?cursor={found.group(1)}")],
-                "player": [Req("GET", f"/players/{name}") for name in profiles]}
+                "player": [Req("GET", f"/players/{name}") for name in profiles],
+                "boards": [Req("GET", "/boards")],
+                "me": mine(lambda name: "/me"), "mail": mine(lambda name: "/me/mail"),
+                "mailread": mine(lambda name: f"/me/mail/{self.mail_ids[name][1]}"),
+                "sessions": mine(lambda name: "/me/sessions")}
 
 
 def _get(base_url: str, path: str) -> str:
     return _fetch(base_url, path)[0].decode()
 
 
-def _fetch(base_url: str, path: str, encoding: str = "") -> tuple[bytes, dict[str, str]]:
-    """(the body as it travelled, the headers)."""
-    ask = urllib.request.Request(base_url + path, headers={"Accept-Encoding": encoding or
-                                                           "identity"})
+def _fetch(base_url: str, path: str, encoding: str = "",
+           headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+    """(the body as it travelled, the headers); a redirect is an error (a page not shown)."""
+    ask = urllib.request.Request(base_url + path, headers={
+        **(headers or {}), "Accept-Encoding": encoding or "identity"})
     with urllib.request.urlopen(ask, timeout=10) as resp:
+        if resp.geturl() != base_url + path:
+            raise RuntimeError(f"{path} was redirected to {resp.geturl()}")
         return resp.read(), {k.lower(): v for k, v in resp.headers.items()}
 
 
@@ -200,15 +237,17 @@ def check_pages(base_url: str, reqs: dict[str, list[Req]],
     as a browser gets it) and rows."""
     out: dict[str, dict[str, Any]] = {}
     for name, pool in reqs.items():
-        body, _ = _fetch(base_url, pool[0].path)
-        gz, head = _fetch(base_url, pool[0].path, "gzip")
+        head0 = pool[0].headers
+        body, _ = _fetch(base_url, pool[0].path, headers=head0)
+        gz, head = _fetch(base_url, pool[0].path, "gzip", head0)
         if head.get("content-encoding") == "gzip" and _same(gzip.decompress(gz)) != _same(body):
             raise RuntimeError(f"{pool[0].path}: the gzip answer is not the page")
-        wire, head = _fetch(base_url, pool[0].path, BROWSER)
+        wire, head = _fetch(base_url, pool[0].path, BROWSER, head0)
         out[name] = {"bytes": len(body), "gzip_bytes": len(gz), "wire_bytes": len(wire),
                      "encoding": head.get("content-encoding", "none"),
                      "rows": body.decode().count("<tr class=")}
-    want = {"status": servers, "fragment": servers, "board": 25, "board2": 25}
+    want = {"status": servers, "fragment": servers, "board": 25, "board2": 25,
+            "mail": MAILS_EACH, "sessions": 1}
     bad = {k: (out[k]["rows"], n) for k, n in want.items() if k in out and out[k]["rows"] != n}
     if bad:
         raise RuntimeError(f"pages do not show the seeded world (rows, expected): {bad}")
@@ -228,6 +267,9 @@ def roundtrips(url: str, config: Config, reqs: dict[str, list[Req]]) -> dict[str
     for name, pool in reqs.items():
         worst = 0
         for req in pool[:20]:
+            client.delete_cookie("ssm_session")  # the test client keeps its own jar
+            if "Cookie" in req.headers:
+                client.set_cookie(*req.headers["Cookie"].split("=", 1))
             counter.n = 0
             resp = client.get(req.path)
             if resp.status_code != 200:
@@ -253,7 +295,8 @@ def cpu_costs(url: str, config: Config, reqs: dict[str, list[Req]], reps: int = 
             for key, headers in ((name, {}), (f"{name}.z", {"Accept-Encoding": BROWSER})):
                 t0 = time.process_time()
                 for i in range(each):
-                    client.get(pool[i % len(pool)].path, headers=headers)
+                    q = pool[i % len(pool)]
+                    client.get(q.path, headers={**q.headers, **headers})
                 ms = (time.process_time() - t0) / each * 1000
                 best[key] = min(best.get(key, ms), ms)
     ceiling = best["readyz"]
@@ -340,7 +383,8 @@ def print_table(title: str, figures: dict[str, dict[str, Any]],
     print(f"\n{'page':40}{'req/s':>8}{'p99 ms':>8}{'ratio':>7}{'  (rounds)':12}{'KiB':>7}"
           f"{'RT':>4}{'errors':>7}")
     for name in [n for n in PAGES if n in reqs]:
-        path = "/players/<name>" if name == "player" else reqs[name][0].path
+        path = {"player": "/players/<name>", "mailread": "/me/mail/<id>"}.get(
+            name, reqs[name][0].path) + (" (logged in)" if name in LOGGED_IN else "")
         size = sizes[name]
         for key, shown, kib in ((name, path, size["bytes"]),
                                 (f"{name}.z", f"  compressed ({size['encoding']})",
@@ -354,6 +398,13 @@ def print_table(title: str, figures: dict[str, dict[str, Any]],
             print(f"{shown:40}{d['rps']:8.0f}{d['p99_ms']:8.1f}{d['ratio']:7.2f}"
                   f"  ({d['ratio_min']:.2f}-{d['ratio_max']:.2f}){kib / 1024:7.1f}"
                   f"{size.get('roundtrips', 0):4}{d['errors']:7}")
+    if "player" in figures and all(n in figures for n in LOGGED_IN):
+        profile_rps = figures["player"]["rps"]
+        print(f"\nlogged-in pages, cost per request beside the profile's (limit "
+              f"{COST_LIMIT:.0f}x):")
+        for name in LOGGED_IN:
+            cost = profile_rps / figures[name]["rps"]
+            print(f"  {name:9}{cost:6.2f}x  {'ok' if cost <= COST_LIMIT else 'OVER THE LIMIT'}")
     cpu = details.get("cpu")
     if cpu:
         print(f"\nCPU per request in-process (least of 15 interleaved batches): /readyz "
@@ -371,8 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto",
                     help="HTTP load generator (auto: wrk when installed)")
-    ap.add_argument("--profile", choices=("status", "board", "board2", "player", "readyz"),
-                    default=None,
+    ap.add_argument("--profile", choices=PAGES, default=None,
                     help="then sample the web workers with py-spy under this page's load")
     ap.add_argument("--out", default=None, help="also write the figures to this JSON file")
     opts = ap.parse_args(argv)
@@ -388,7 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         config = Config.from_env(stack.env)
         world = PageWorld(connect(stack.redis_url), config, load()).build()
         reqs = world.requests(stack.base_url)
-        sizes = check_pages(stack.base_url, reqs)
+        try:
+            sizes = check_pages(stack.base_url, reqs)
+        except OSError:
+            log(stack.log_tail("web", 60))
+            raise
         for name, n in roundtrips(stack.redis_url, config, reqs).items():
             sizes[name]["roundtrips"] = n
         details["cpu"] = cpu_costs(stack.redis_url, config, reqs)

@@ -35,8 +35,10 @@ def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:  # noqa: ARG
 def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     """Whether a player or an address is banned on the calling server, and by which bans.
 
-    Give ``player``, ``ip`` or both; a ban applies when either matches. Only bans in force on
-    this server count: global ones and this server's own; a ban stops applying at its
+    Give ``player``, ``ip`` or both; a ban applies when either matches. An IPv6 address that
+    carries an IPv4 one (mapped ``::ffff:a.b.c.d``, compatible ``::a.b.c.d``, NAT64
+    ``64:ff9b::/96``, 6to4 ``2002::/16``, Teredo) is checked as that IPv4 address. Only bans
+    in force on this server count: global ones and this server's own; a ban stops applying at its
     ``expires_at``.
 
     Errors:

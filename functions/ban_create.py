@@ -7,7 +7,7 @@ from shared.auth import new_id
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.registry import ADMIN, SERVER, operation
 from shared.schema import PLAYER_NAME, SERVER_ID, Bool, Int, Str
-from shared.storage import bans
+from shared.storage import bans, limits
 
 TEN_YEARS = 10 * 365 * 86400
 
@@ -20,7 +20,9 @@ TEN_YEARS = 10 * 365 * 86400
                        doc="seconds; absent or 0 = permanent"),
                    Str("reason", min_len=1, max_len=200, rest=True),
                    Str("ip", required=False, max_len=64,
-                       doc="an address or CIDR range: IPv4 /16 or narrower, IPv6 /48 or narrower"),
+                       doc="an address or CIDR range: IPv4 /16 or narrower, IPv6 /48 or "
+                           "narrower; an IPv6 form that carries IPv4 addresses (mapped, NAT64, "
+                           "6to4, ...) is stored as the IPv4 range"),
                    Str("scope", required=False, pattern="global|" + SERVER_ID,
                        doc="global or a server id; default global for the admin, the calling "
                            "server for a server"),
@@ -35,6 +37,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     ``player`` is a registered name, ``ip`` an address or CIDR range; give at least one. A ban
     with both applies when either matches. Without ``duration`` (or with 0) it is permanent.
+    Only the admin bans for good: a server's ban without ``duration``, or with a longer one,
+    lasts BAN_SERVER_MAX_SECONDS (90 days), and ``expires_at`` says so.
     The admin bans on any ``scope`` (default ``global``); a game server bans on its own scope
     only (its id, the default). Every registered server in scope gets the ban in its inbox at
     once (``type: "ban"``, the ban under ``ban``), pushed live to those connected to a relay
@@ -48,6 +52,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
       than /16 (IPv4) or /48 (IPv6) without ``force``.
     - ``forbidden`` (403): a server asking for another scope, or sending ``force``.
     - ``not_found`` (404): no player has the name ``player``; no server has the id ``scope``.
+    - ``rate_limited`` (429): a server key made MOD_WRITES_PER_SERVER_MINUTE moderation writes
+      (``ban.create``, ``ban.lift``) this minute; retry after ``Retry-After``.
 
     Internals:
     Checks first (one pipelined read of the account and the scope's server); then the ban, its
@@ -74,15 +80,22 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     pipe = ctx.redis.pipeline(transaction=False)
     pipe.hget(keys.player(player.lower()) if player else keys.player(""), "name")
     pipe.exists(keys.server(scope))
-    name, server_known = pipe.execute()
+    limit, now = ctx.config.mod_writes_per_server_minute, ctx.now()
+    if caller.kind == "server" and limit:  # the budget's count goes with the checks
+        limits.queue_spend(pipe, limits.moderation_key(ctx), 60, now)
+    name, server_known, *spent = pipe.execute()
+    if spent:
+        limits.judge(spent[0], limit, 60, now, limits.MODERATION)
     if player and not name:
         raise NotFound(f"no player named {player}")
     if scope != "global" and not server_known:
         raise NotFound(f"no server with id {scope}")
-    now = ctx.now()
     by = "admin" if caller.kind == "admin" else caller.id
-    ban = bans.new_ban(new_id(), name, net, args["reason"], scope, by, int(now),
-                       args.get("duration") or None)
+    duration = args.get("duration") or None
+    if caller.kind == "server":  # only the admin bans for good (SPEC §16)
+        duration = min(duration or ctx.config.ban_server_max_seconds,
+                       ctx.config.ban_server_max_seconds)
+    ban = bans.new_ban(new_id(), name, net, args["reason"], scope, by, int(now), duration)
     while not bans.store(ctx.redis, ban, net, int(now * 1000)):
         ban["id"] = new_id()  # a random id already taken: draw again
     bans.announce(ctx.redis, ctx.config, "ban", ban, now)

@@ -5,7 +5,7 @@ from typing import Any
 from shared.errors import Forbidden, NotFound
 from shared.registry import ADMIN, SERVER, operation
 from shared.schema import Str
-from shared.storage import bans
+from shared.storage import bans, limits
 
 BAN_ID = r"[a-z0-9]{12}"
 
@@ -29,6 +29,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
     Errors:
     - ``not_found`` (404): no ban has this id.
     - ``forbidden`` (403): a server lifting a ban that is not of its own scope.
+    - ``rate_limited`` (429): a server key made MOD_WRITES_PER_SERVER_MINUTE moderation writes
+      this minute; retry after ``Retry-After``.
 
     Internals:
     One ``{bans}`` script marks the ban lifted, drops its index entries and adds an outbox entry
@@ -38,7 +40,11 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
     caller, now = ctx.caller, ctx.now()
     only = caller.id if caller.kind == "server" else ""
     by = "admin" if caller.kind == "admin" else caller.id
-    done, ban = bans.lift(ctx.redis, args["id"], by, only, now, args.get("reason") or "")
+    budget = ctx.config.mod_writes_per_server_minute if only else 0
+    done, ban = bans.lift(ctx.redis, args["id"], by, only, now, args.get("reason") or "",
+                          budget)
+    if done == -3:
+        limits.judge(budget + 1, budget, 60, now, limits.MODERATION)
     if done == -1:
         raise NotFound(f"no ban with id {args['id']}")
     if done == -2:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import keys
 from shared.registry import ADMIN, SERVER, operation
 from shared.schema import PLAYER_NAME, Bool, Int, Str
 from shared.storage import bans
@@ -32,12 +31,14 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     ``limit`` bans when most do not match: follow ``next_cursor`` until it is null.
 
     Internals:
-    One script walks the history list (all bans, or the player's) from the cursor, filtering by
-    scope and state, and stops at ``limit`` matches or after 5,000 bans looked at.
+    One script pages through an index from the cursor and looks at ``limit`` bans at most,
+    never more (SPEC §16): every ban (the admin), the bans of ``global`` and of the calling
+    server merged (a server), the bans not lifted (``active=1``; expired ones leave it when the
+    worker prunes them), or the player's bans (filtered by scope and state).
     """
-    player = args.get("player")
-    history = keys.bans_of_player(player.lower()) if player else keys.bans_all()
-    scopes = ("global", ctx.caller.id) if ctx.caller.kind == "server" else ()
-    found, cursor = bans.page(ctx.redis, history, args.get("cursor"), args["limit"], scopes,
-                              args["active"], ctx.now())
+    server = ctx.caller.id if ctx.caller.kind == "server" else None
+    history, lists = bans.lists_for(args.get("player"), server, args["active"])
+    scopes = ("global", server) if server else ()
+    found, cursor = bans.page(ctx.redis, history, lists, args.get("cursor"), args["limit"],
+                              scopes, args["active"], ctx.now())
     return {"bans": found, "next_cursor": cursor}

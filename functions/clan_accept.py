@@ -21,7 +21,8 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     Errors:
     - ``not_found`` (404): no clan has this tag.
-    - ``forbidden`` (403): you were not invited (or the invitation was withdrawn).
+    - ``forbidden`` (403): you were not invited (or the invitation was withdrawn, or was for
+      an account of your name since deleted).
     - ``in_clan`` (409): you are in another clan (leave it first).
     - ``clan_full`` (409): the clan has CLAN_MEMBERS_MAX members.
 
@@ -37,7 +38,7 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
         raise InClan(f"you are in clan {pointer}: leave it first")
     (code, tag), claimed = batch(
         ctx.redis, (clans.ACCEPT, clans.group(ltag),
-                    [lname, ctx.now_ms(), ctx.config.clan_members_max]),
+                    [lname, ctx.now_ms(), ctx.config.clan_members_max, ctx.caller.id]),
         (clans.CLAIM, [keys.player(lname)], [pointer, ltag]))
     if code < 0:
         if claimed == 1 and pointer != ltag:

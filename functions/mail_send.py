@@ -5,16 +5,18 @@ from typing import Any
 from shared.auth import new_id
 from shared.dispatch import Ctx
 from shared.errors import (
+    Blocked,
     Conflict,
     Forbidden,
     InvalidInput,
     MailboxFull,
     NotFound,
+    RateLimited,
     TooManyUnread,
 )
 from shared.registry import PLAYER, SERVER, operation
 from shared.schema import PLAYER_NAME, TEXT, Str
-from shared.storage import mail, status
+from shared.storage import limits, mail, status
 
 
 @operation("mail.send", "POST", "/v1/mail", auth=PLAYER | SERVER, status=201, aliases=("MAIL",),
@@ -34,12 +36,16 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     on it: ``from`` names that player. A mailbox holds at most MAILBOX_MAX mails; mail is never
     dropped to make room. One sender may have at most MAIL_UNREAD_PER_SENDER_MAX unread mails in
     one mailbox (reading or deleting one frees a place). When the recipient is online, their game
-    server gets a notice.
+    server gets a notice. A player sends at most MAIL_SEND_PER_MINUTE (30) mails a minute and
+    MAIL_SEND_PER_DAY (500) a UTC day, MAIL_SEND_PER_DAY_NEW_ACCOUNT (50) while their account is
+    younger than an hour; a server sending for a player spends that player's budget. A refused
+    mail is not counted.
 
     Errors:
     - ``not_found`` (404): no player has the name in ``to``.
     - ``forbidden`` (403): ``from`` is another player (a player sending), or a player not online
       on the calling server (a server sending).
+    - ``blocked`` (403): the recipient blocked the sender (``mail.block``).
     - ``mailbox_full`` (409): the recipient's mailbox holds MAILBOX_MAX mails.
     - ``too_many_unread`` (409): the recipient already has MAIL_UNREAD_PER_SENDER_MAX unread mails
       from this sender.
@@ -61,15 +67,30 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         if sender is not None and sender.lower() != ctx.caller.lname:
             raise Forbidden("a player may send mail only as themselves")
         sender_lname, display, server_id = ctx.caller.lname, ctx.caller.name, ""
-    mail_id, to = new_id(), args["to"]
+    mail_id, to, config, now = new_id(), args["to"], ctx.config, ctx.now()
     fields = {"from": display, "subject": args["subject"], "body": args["body"],
               "at": ctx.now_ms() / 1000}
-    outcome, detail = mail.store_with_notice(
-        ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
-        status.cutoff_ms(ctx), ctx.config.mailbox_max, ctx.config.mail_unread_per_sender_max,
-        queue=ctx.queue, exit_after_store=bool(ctx.config.test_exit_after_mail_store))
-    if outcome == "ok":
-        return {"id": mail_id}
+    wait = limits.mail_budget_take(ctx.redis, config, sender_lname, now)
+    if wait:  # the recipient's refusals are decided first; a refused send is not counted
+        detail = mail.refusal(ctx.redis, to.lower(), sender_lname, config.mailbox_max,
+                              config.mail_unread_per_sender_max)
+        if detail is None:
+            raise RateLimited(f"{sender or ctx.caller.name} sent too much mail (at most "
+                              f"{config.mail_send_per_minute} a minute, "
+                              f"{config.mail_send_per_day} a day, "
+                              f"{config.mail_send_per_day_new_account} a day in the account's "
+                              "first hour)", wait)
+        outcome = "refused"
+    else:
+        outcome, detail = mail.store_with_notice(
+            ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
+            status.cutoff_ms(ctx), config.mailbox_max, config.mail_unread_per_sender_max,
+            queue=ctx.queue, exit_after_store=bool(config.test_exit_after_mail_store))
+        if outcome == "ok":
+            return {"id": mail_id}
+        limits.mail_budget_back(ctx.redis, config, sender_lname, now)
+    if detail == "blocked":
+        raise Blocked(f"{to} does not accept mail from {sender or ctx.caller.name}")
     if detail == "not_online":
         raise Forbidden(f"{sender} is not online on this server")
     if detail == "not_found":

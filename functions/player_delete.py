@@ -8,7 +8,7 @@ from shared.errors import NotFound
 from shared.redis_conn import Lua, Ordered
 from shared.registry import ADMIN, PLAYER, operation
 from shared.schema import PLAYER_PATH_NAME
-from shared.storage import clans, records
+from shared.storage import clans, records, revocations
 
 # KEYS: the player's own keys (one slot), the account first. ARGV: session key prefix, mail key
 # prefix. The last step: deletes the sessions, the mails and every key in KEYS. Returns 0 when
@@ -43,7 +43,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     server's player set and their clan (an owner's clan passes to the earliest member, or is
     deleted); last, one script deletes the player's own keys, the account among them. A crash
     in between leaves a player who still exists with fewer records; a retry finishes. On one
-    Redis the writes are one MULTI/EXEC.
+    Redis the writes are one MULTI/EXEC. Last, one entry in the revocations stream ends the
+    relay connections that used their sessions.
     """
     lname = args["name"].lower()
     pipe = ctx.redis.pipeline(transaction=False)
@@ -65,7 +66,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
                        keys.mailbox_unread(lname), keys.mail_seq(lname),
                        keys.mail_notified(lname), keys.login_fails_name(lname),
                        keys.login_busy_name(lname), keys.login_lock_name(lname),
-                       keys.player_boards(lname), keys.mail_notice_at(lname)],
+                       keys.player_boards(lname), keys.mail_notice_at(lname),
+                       keys.mail_blocked(lname)],
            [keys.player_session(lname, ""), keys.mail(lname, "")], pipeline=steps.then().pipe)
-    if not steps.execute()[-1]:
+    revocations.announce(steps.then().pipe, revocations.PLAYER, lname, "deleted")
+    if not steps.execute()[-2]:
         raise NotFound(f"no player named {args['name']}")

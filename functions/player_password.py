@@ -9,7 +9,7 @@ from shared.errors import InvalidCredentials
 from shared.redis_conn import Lua
 from shared.registry import PLAYER, operation
 from shared.schema import PASSWORD_MAX, PASSWORD_MIN, PLAYER_PATH_NAME, Str
-from shared.storage import limits
+from shared.storage import limits, revocations
 
 # KEYS: account hash, session index. ARGV: new pw, current token hash, session key prefix.
 # Sets the password and ends every session but the current one. Returns sessions ended.
@@ -48,7 +48,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     Internals:
     Three round trips: the stored hash arrives with the session check (``account=("pw",)``),
     then the attempt is counted (before the password check, so parallel guesses cannot outrun
-    the lock), then one MULTI writes.
+    the lock), then one MULTI writes; when sessions ended, one entry in the revocations stream
+    ends the relay connections that used them.
     """
     lname = ctx.caller.lname
     guard = limits.LoginGuard(ctx, lname)
@@ -65,4 +66,6 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
            [pw, ctx.caller.session, keys.player_session(lname, "")], pipeline=pipe)
     guard.succeeded(pipe)
     ended = pipe.execute()[0]
+    if ended:
+        revocations.announce(ctx.redis, revocations.PLAYER, lname, "password")
     return {"sessions_ended": int(ended)}

@@ -32,17 +32,20 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     Names are unique without regard to case (``Alice`` and ``alice`` are the same player); the
     case given here is the one shown. Passwords are stored only as a slow hash. Registering needs no
     credential; calls without a game server's key are limited to REGISTER_LIMIT_PER_IP_HOUR per
-    address per hour.
+    address per hour, calls with one to REGISTER_LIMIT_PER_SERVER_HOUR per server key per hour.
 
     Errors:
     - ``name_taken`` (409): a player already has this name (in any case).
-    - ``rate_limited`` (429): too many registrations from this address; retry after ``Retry-After``.
+    - ``rate_limited`` (429): too many registrations from this address (or server key); retry
+      after ``Retry-After``.
 
     Internals:
     Stores the account hash with the scrypt hash of the password.
     """
     if ctx.caller.kind != "server":
         limits.count_registration(ctx)
+    else:
+        limits.count_server_registration(ctx)
     name = args["name"]
     player_id, created = new_id(), int(ctx.now())
     pw = hash_password(args["password"], ctx.config.scrypt_log2_n)

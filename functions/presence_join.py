@@ -34,9 +34,10 @@ return 1""")
 
 
 @operation("presence.join", "POST", "/v1/servers/{id}/players", auth=SERVER, owner="id",
-           aliases=("ONLINE",),
+           aliases=("ONLINE",), replay=False,
            fields=(SERVER_PATH_ID,
-                   Str("token", max_len=512, secret=True, doc="the player's session token"),
+                   Str("token", max_len=512, secret=True, fingerprinted=True,
+                       doc="the player's session token"),
                    Str("ip", required=False, max_len=64,
                        doc="the player's address as the game server sees it: checked against "
                            "address bans, never stored")),
@@ -51,7 +52,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     player is online on one server at a time: arriving here ends their presence anywhere else.
     The server must be live (a heartbeat within the last STATUS_TTL seconds). When the player has
     unread mail, the server then gets a mail notice for them. Calling again for a player already
-    here changes nothing else.
+    here changes nothing else, so a repeat with the same Idempotency-Key runs again rather than
+    answering the first call's answer: a ban, an ended session or a lapsed server is judged
+    now. The same key with another player's token is another request (422).
     A player banned here (a global ban or this server's own), by name or, when ``ip`` is given,
     by address, is refused; ``ip`` serves that check only and is never stored.
 

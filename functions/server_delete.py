@@ -8,6 +8,7 @@ from shared.errors import NotFound
 from shared.redis_conn import Lua, Ordered
 from shared.registry import ADMIN, operation
 from shared.schema import SERVER_PATH_ID
+from shared.storage import revocations
 
 # KEYS: an account. ARGV: server id. The player goes offline if the account names the server.
 OFFLINE = Lua("""
@@ -33,7 +34,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     channels and players; then take it out of the status (bumping the list's version), the
     directory, its channels and its players' accounts, and delete its inbox; the server's own
     keys (its record, settings and player set) go last, so a crash in between leaves a server
-    that still exists, and a retry finishes. Two round trips on one Redis (the writes are one
+    that still exists, and a retry finishes. Last, one entry in the revocations stream ends the
+    relay connections that used its key. Two round trips on one Redis (the writes are one
     MULTI/EXEC).
     """
     sid = args["id"]
@@ -59,4 +61,5 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     pipe = steps.then().pipe
     for key in (keys.server_players(sid), keys.server_settings(sid), keys.server(sid)):
         pipe.delete(key)
+    revocations.announce(steps.then().pipe, revocations.SERVER, sid, "server_deleted")
     steps.execute()

@@ -6,9 +6,10 @@ from shared import keys
 from shared.auth import new_server_key, sha256
 from shared.dispatch import Ctx
 from shared.errors import NotFound
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, Ordered
 from shared.registry import ADMIN, operation
 from shared.schema import SERVER_PATH_ID
+from shared.storage import revocations
 
 # KEYS[1] server hash; ARGV[1] sha256 of the new key. Returns the server name, or false.
 ROTATE = Lua("""
@@ -34,10 +35,15 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``not_found`` (404): no server has this id.
 
     Internals:
-    One script stores the sha256 of the new key in the server hash.
+    One script stores the sha256 of the new key in the server hash; then one entry in the
+    revocations stream ends the relay connections that used the old key (one MULTI/EXEC on one
+    Redis, two steps on a cluster).
     """
     key = new_server_key(args["id"])
-    name = ROTATE(ctx.redis, [keys.server(args["id"])], [sha256(key)])
+    steps = Ordered(ctx.redis)  # the new key, then the revocation (a hint: harmless if none)
+    ROTATE(ctx.redis, [keys.server(args["id"])], [sha256(key)], pipeline=steps.pipe)
+    revocations.announce(steps.then().pipe, revocations.SERVER, args["id"], "rotated")
+    name = steps.execute()[0]
     if name is None:
         raise NotFound(f"no server with id {args['id']}")
     return {"id": args["id"], "name": name, "key": key}

@@ -10,7 +10,7 @@ from shared.errors import InvalidCredentials
 from shared.redis_conn import Lua
 from shared.registry import operation
 from shared.schema import PLAYER_NAME, Str
-from shared.storage import limits
+from shared.storage import limits, revocations
 
 # KEYS: the player's session index, the new session's key.
 # ARGV: token hash, session JSON, TTL s, now ms, SESSIONS_PER_PLAYER_MAX, session key prefix.
@@ -53,19 +53,22 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     (one per device); a new one beyond that logs out the oldest. The name may be given in any
     case. Repeated wrong passwords lock the name for a while (through a game server: for logins
     through that server only), and repeated failures from one address lock that address. A
+    game server's key gets at most LOGIN_FAILS_PER_SERVER_MINUTE failed logins a minute, over
+    all names; then its logins are refused until the minute is over. A
     repeat with the same Idempotency-Key answers the first login's ``{player, expires_at}``
     without the token.
 
     Errors:
     - ``invalid_input`` (400): ``name`` is not a valid player name.
     - ``invalid_credentials`` (401): wrong name or password (the answer does not say which).
-    - ``rate_limited`` (429): the name or the address is locked after failed logins; retry after
-      ``Retry-After``.
+    - ``rate_limited`` (429): the name, the address or the calling server's key is locked after
+      failed logins; retry after ``Retry-After``.
 
     Internals:
     Stores the session (TTL SESSION_TTL) and last_seen, evicting the oldest beyond the cap; a
     failure counts toward the name and address locks, a success resets the name's count. Two
-    round trips (limits + account, then the session).
+    round trips (limits + account, then the session), and one more when sessions were evicted:
+    an entry in the revocations stream ends the relay connections that used them.
     """
     lname = args["name"].lower()
     guard = limits.LoginGuard(ctx, lname)
@@ -81,13 +84,16 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     token_hash, now, ttl = sha256(token), ctx.now(), ctx.config.session_ttl
     # the player's keys, then the address's limit (a slot of its own on a cluster): not one
     # transaction; each step stands on its own (a crash leaves at most a reservation to expire)
+    # created and used: for session.list (the web refreshes used, shared/storage/sessions.py)
+    session = {"id": player_id, "name": name, "created": int(now), "used": int(now)}
     pipe = ctx.redis.pipeline(transaction=False)
     ADD_SESSION(ctx.redis, [keys.player_sessions(lname), keys.player_session(lname, token_hash)],
-                [token_hash, json.dumps({"id": player_id, "name": name}), ttl, int(now * 1000),
+                [token_hash, json.dumps(session), ttl, int(now * 1000),
                  ctx.config.sessions_per_player_max, keys.player_session(lname, "")],
                 pipeline=pipe)
     pipe.hset(keys.player(lname), "last_seen", int(now))
     guard.succeeded(pipe)
-    pipe.execute()
+    if pipe.execute()[0] > 0:  # the oldest sessions beyond the cap ended: tell the relays
+        revocations.announce(ctx.redis, revocations.PLAYER, lname, "evicted")
     return {"token": token, "player": {"id": player_id, "name": name},
             "expires_at": int(now) + ttl}

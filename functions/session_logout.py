@@ -4,7 +4,9 @@ from typing import Any
 
 from shared import keys
 from shared.dispatch import Ctx
+from shared.redis_conn import Ordered
 from shared.registry import PLAYER, operation
+from shared.storage import revocations
 
 
 @operation("session.logout", "DELETE", "/v1/sessions/current", auth=PLAYER,
@@ -16,10 +18,13 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     The player's other sessions stay valid. Answers 204 with no body.
 
     Internals:
-    Deletes the session key and its entry in the player's session index (one MULTI/EXEC).
+    Deletes the session key and its entry in the player's session index, then one entry in the
+    revocations stream ends the relay connections that used the token (one MULTI/EXEC on one
+    Redis, two steps on a cluster).
     """
     lname, token_hash = ctx.caller.lname, ctx.caller.session
-    tx = ctx.redis.pipeline()
-    tx.delete(keys.player_session(lname, token_hash))
-    tx.zrem(keys.player_sessions(lname), token_hash)
-    tx.execute()
+    steps = Ordered(ctx.redis)
+    steps.pipe.delete(keys.player_session(lname, token_hash))
+    steps.pipe.zrem(keys.player_sessions(lname), token_hash)
+    revocations.announce(steps.then().pipe, revocations.PLAYER, lname, "logout")
+    steps.execute()

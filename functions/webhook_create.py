@@ -36,8 +36,9 @@ def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
     Events: ``ban.created``, ``ban.lifted``, ``record.top`` (a new #1 on a board),
     ``season.ended``, ``server.online``, ``server.offline``. Each is POSTed as JSON
     ``{event, at, data}`` (``format: "discord"``: ``{"content": "<one readable line>"}``), with
-    the header ``X-SSM-Signature``, the hex HMAC-SHA-256 of the body keyed with the webhook's
-    secret after an algorithm prefix (docs/WEBHOOKS.md has the details and each event's data).
+    the headers ``X-SSM-Timestamp`` (the attempt's time, unix seconds) and ``X-SSM-Signature``,
+    the hex HMAC-SHA-256 of the timestamp, a dot and the body, keyed with the webhook's secret,
+    after an algorithm prefix (docs/WEBHOOKS.md has the details and each event's data).
     A delivery waits at most WEBHOOK_TIMEOUT_SECONDS seconds and is retried with back-off for
     WEBHOOK_RETRY_WINDOW_SECONDS seconds, then dropped and counted. Only events that happen
     after the webhook exists are sent.

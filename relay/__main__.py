@@ -18,9 +18,23 @@ def main() -> int:
         print(f"relay: {err}", file=sys.stderr)
         return 2
     setup_logging(config, "relay")
+    if not _data_understood(config):
+        return 1
     raise_nofile_limit()
     asyncio.run(serve(config))
     return 0
+
+
+def _data_understood(config: Config) -> bool:
+    """Stamp an empty store; False (said on stderr) on data newer than this release."""
+    from shared import migrations
+    from shared.redis_conn import connect_data
+
+    r = connect_data(config, socket_timeout=10)
+    try:
+        return migrations.at_start(r, "relay", run_steps=False)
+    finally:
+        r.close()
 
 
 if __name__ == "__main__":

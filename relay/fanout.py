@@ -10,6 +10,10 @@ subscription that starts behind this process's cursor) replays from the stream i
 thread pool while live delivery to that connection waits, so a connection sees its entries in
 order, each once, with no gap between replay and live.
 
+The same read also covers the revocations stream (``keys.revocations()``, also in ``{msg}``)
+while this process holds any authenticated connection: each entry goes to ``on_revoke``
+(relay.server.Relay.revoked), which re-checks the connections that used that key or session.
+
 On a Redis Cluster every inbox shares the ``{msg}`` hash tag, so one slot holds them all and one
 ``XREAD BLOCK`` still covers every subscribed inbox: the reader and its ``CLIENT UNBLOCK``
 connection both go to the node that serves that slot. After any error (the node died and its
@@ -37,7 +41,7 @@ log = logging.getLogger("ssm.relay")
 
 BLOCK_MS = 5000
 COUNT = 100  # entries per inbox per read
-REPLAY_BATCH = 500
+REPLAY_BATCH = 100  # entries read at once; written one by one as the client reads
 BACKOFF_MAX = 5.0
 BAN_EVENTS = frozenset({"ban", "unban"})
 
@@ -81,6 +85,11 @@ class FanOut:
         self.poking = False
         self.stopping = False
         self.replays: set[asyncio.Task] = set()
+        # revocations: read while ``holding()`` (set by the relay); cursor set at start
+        self.on_revoke: Any = None  # (kind, who, why) -> None, on the loop
+        self.holding: Any = lambda: False
+        self.revoke_cursor = "0-0"
+        self.reading: dict[str, str] = {}  # the streams of the read in progress
 
     # --- subscriptions (loop thread) -------------------------------------------------------
     def subscribe(self, conn: Any, server_id: str, tail: str) -> None:
@@ -116,8 +125,8 @@ class FanOut:
         task.add_done_callback(self.replays.discard)
 
     async def _replay(self, conn: Any, cursor: str, gen: int) -> None:
-        """Read a batch in the pool, write it, wait until the client has taken it; again until
-        the stream has nothing more. Stops when ``conn`` closes or a newer replay starts."""
+        """Read a batch in the pool, write it entry by entry as the client takes them; again
+        until the stream has nothing more. Stops when ``conn`` closes or a newer replay starts."""
         skip = (p.stream_key(conn.tail), p.stream_key(conn.last_id))  # already sent live
         server_id = conn.caller.id
         seen = conn.last_id  # the newest id this replay actually read
@@ -133,15 +142,18 @@ class FanOut:
                 continue
             if conn.closed or conn.replay_gen != gen:
                 return
-            for key, line in render(entries):
-                if not skip[0] < key <= skip[1]:
-                    conn.send_replay(line)
+            for entry in entries:
+                # One entry at a time, as the client takes them (SPEC §16): never more than
+                # the low-water mark plus one line waits for it, whatever the batch holds.
+                for key, line in render([entry]):
+                    if not skip[0] < key <= skip[1]:
+                        conn.send_replay(line)
+                await conn.drained()
+                if conn.closed or conn.replay_gen != gen:
+                    return
             if entries:
                 cursor = entries[-1][0]
                 seen = max(seen, cursor, key=p.stream_key)
-                # Let the client take this batch before the next one (or before live pushes,
-                # which drop a client that has too much waiting).
-                await conn.drained()
                 continue
             # The stream held nothing more after ``cursor`` when read. Entries the live reader
             # had read before that read but the stream no longer has (inbox gone, trimmed) are
@@ -174,12 +186,31 @@ class FanOut:
             conn.last_id = max(last, conn.last_id, key=p.stream_key)
         metrics.relay().pushed(key for key, _ in lines)  # fan-out lag of each entry
 
+    def _revoked(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        if not entries:
+            return
+        self.revoke_cursor = entries[-1][0]
+        for _, f in entries:
+            try:
+                self.on_revoke(f.get("k", ""), f.get("w", ""), f.get("r", ""))
+            except Exception:  # one bad entry must not stop pushes
+                log.warning("fan-out: skipping a revocation", exc_info=True)
+
+    def watch(self) -> None:
+        """An authenticated connection appeared: make sure the reader covers revocations (it
+        waits while it has nothing to read; a blocked read is interrupted)."""
+        self.wake.set()
+        if self.blocked and not self.poking and keys.revocations() not in self.reading:
+            self.dirty = True
+            asyncio.get_running_loop().create_task(self._poke())
+
     # --- the reader task --------------------------------------------------------------------
     async def run(self) -> None:
         backoff = 0.1
         while not self.stopping:
             try:
-                if not self.subs:
+                revoking = self.on_revoke is not None and self.holding()
+                if not self.subs and not revoking:
                     self.wake.clear()
                     await self.wake.wait()
                     continue
@@ -192,6 +223,9 @@ class FanOut:
                     self.reader_id = await self.reader.client_id()
                     continue  # re-check: stopping or subscriptions may have changed
                 streams = {keys.inbox(s): self.cursor[s] for s in self.subs}
+                if revoking:
+                    streams[keys.revocations()] = self.revoke_cursor
+                self.reading = streams
                 self.dirty = False
                 self.blocked = True
                 try:
@@ -200,7 +234,10 @@ class FanOut:
                     self.blocked = False
                 prefix, cache = len(keys.inbox_prefix()), {}
                 for key, entries in got or []:
-                    self._dispatch(key[prefix:], entries, cache)
+                    if key == keys.revocations():
+                        self._revoked(entries)
+                    else:
+                        self._dispatch(key[prefix:], entries, cache)
                 backoff = 0.1
             except (*REDIS_ERRORS, OSError) as exc:
                 if self.stopping:

@@ -13,7 +13,10 @@ import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from shared.errors import TooLarge
+
 MAX_LINE = 8 * 1024  # bytes, line ending excluded
+OUT_LINE_MAX = 1024 * 1024  # bytes of one line the relay sends, line ending excluded (SPEC §16)
 CRLF = "\r\n"
 PROMPT = b"> "
 MODES = ("SERVER", "CLIENT", "HUMAN")
@@ -32,6 +35,9 @@ BAD_ARGS = "args must be a string or a JSON object."
 ID_MAX = 64  # characters of a command's "id" (a string, or a number's JSON text)
 BAD_ID = f"id must be a string or a number of at most {ID_MAX} characters."
 BAD_KEY = "idempotency_key must be a string."
+BAD_AS = "as must be a string: a player session token."
+AS_BUILTIN = "as applies to operations only, not to {}."
+AS_REFUSED = "as: invalid or expired player session token"
 HELLO = "Hello, world!"
 HW_RANGE = f"n: must be a whole number from 1 to {HW_MAX}"
 INVALID_MODE = "Invalid mode: {}"
@@ -50,6 +56,19 @@ RESUME_NEEDS_AUTH = "RESUME needs SERVER mode and AUTH"
 RESUMING = "Resuming after {}."
 IDLE_TIMEOUT = "Idle timeout."
 SHUTTING_DOWN = "Server shutting down."
+HANDSHAKE_TIMEOUT = "Handshake timeout."
+SERVER_SLOTS = "Too many connections for server {} (max {})."
+REPLY_TOO_LARGE = f"Reply too large (max {OUT_LINE_MAX} bytes a line); ask for less."
+REVOKED = "Connection closed: {}."  # the last line to a connection whose key or session ended
+REVOKED_WHY = {  # the reason a revocation names (shared.storage.revocations) -> its words
+    "rotated": "the server key was rotated",
+    "server_deleted": "the server was deleted",
+    "logout": "the session was logged out",
+    "password": "the password was changed",
+    "deleted": "the account was deleted",
+    "evicted": "the session was ended by a newer login (too many sessions)",
+}
+REVOKED_ANY = "the key or session is no longer valid"
 
 _NOTHING: Any = object()
 IAC, SB, SE, WILL, DONT = 255, 250, 240, 251, 254
@@ -73,11 +92,73 @@ class Command(NamedTuple):
     args: str | dict[str, Any]
     key: str | None = None  # idempotency_key
     rid: Any = _NOTHING
+    as_: str | None = None  # "as": a player session token this one command runs with
 
 
 # --- rendering ------------------------------------------------------------------------------
+class LineTooLarge(TooLarge):
+    """A line to send would pass OUT_LINE_MAX: the relay answers 413 ``too_large`` instead."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(REPLY_TOO_LARGE)
+        self.size = size
+
+
 def json_line(obj: dict[str, Any]) -> bytes:
-    return (json.dumps(obj) + CRLF).encode()
+    """``obj`` as one JSON line. Raises LineTooLarge past OUT_LINE_MAX: serialising stops
+    there, so an oversized answer is never rendered whole (see ``bounded_dumps``)."""
+    if "data" not in obj:  # no answer data: small by construction
+        text = json.dumps(obj)
+        if len(text) > OUT_LINE_MAX:
+            raise LineTooLarge(len(text))
+        return (text + CRLF).encode()
+    return (bounded_dumps(obj, OUT_LINE_MAX) + CRLF).encode()
+
+
+class _Over(Exception):
+    pass
+
+
+_dumps = json.JSONEncoder().encode  # json.dumps' defaults: ASCII, ", " and ": "
+
+
+def bounded_dumps(obj: Any, limit: int, depth: int = 4) -> str:
+    """``json.dumps(obj)``, byte for byte, but given up (LineTooLarge) as soon as the text
+    passes ``limit``: dicts and lists are walked ``depth`` levels deep and their members
+    rendered one by one by the C encoder, so a 9 MB ``message.read`` answer costs about
+    ``limit`` bytes of work, not 9 MB. The text is ASCII, so characters are bytes."""
+    parts: list[str] = []
+    size = 0
+
+    def emit(text: str) -> None:
+        nonlocal size
+        size += len(text)
+        if size > limit:
+            raise _Over
+        parts.append(text)
+
+    def walk(value: Any, level: int) -> None:
+        if level and isinstance(value, dict) and value and \
+                all(isinstance(k, str) for k in value):
+            emit("{")
+            for i, (k, v) in enumerate(value.items()):
+                emit(f"{', ' if i else ''}{_dumps(k)}: ")
+                walk(v, level - 1)
+            emit("}")
+        elif level and isinstance(value, list) and value:
+            emit("[")
+            for i, v in enumerate(value):
+                if i:
+                    emit(", ")
+                walk(v, level - 1)
+            emit("]")
+        else:
+            emit(_dumps(value))
+    try:
+        walk(obj, depth)
+    except _Over:
+        raise LineTooLarge(size) from None
+    return "".join(parts)
 
 
 def ok(msg: str, data: Any = _NOTHING, rid: Any = _NOTHING) -> bytes:
@@ -106,16 +187,23 @@ def push(event: str, stream_id: str, data: Any) -> bytes:
 
 
 def text(lines: Iterable[str]) -> bytes:
-    return "".join(line + CRLF for line in lines).encode()
+    """HUMAN-mode lines; LineTooLarge past OUT_LINE_MAX in all (a person never needs more)."""
+    out, size = [], 0
+    for line in lines:
+        size += len(line) + 2
+        if size > OUT_LINE_MAX:
+            raise LineTooLarge(size)
+        out.append(line + CRLF)
+    return "".join(out).encode()
 
 
 def human_error(msg: str) -> bytes:
     return text([f"ERROR: {msg}"])
 
 
-def closing(msg: str, human: bool) -> bytes:
-    """The last line to a connection the relay closes (idle, shutting down)."""
-    return human_error(msg) if human else error(msg)
+def closing(msg: str, human: bool, code: str | None = None) -> bytes:
+    """The last line to a connection the relay closes (idle, shutting down, revoked)."""
+    return human_error(msg) if human else error(msg, code)
 
 
 def mail_notice(mails: Iterable[tuple[str, str, str]], unread: int) -> bytes:
@@ -360,7 +448,7 @@ def parse_text(line: str) -> tuple[str, str]:
 
 
 def parse_json(line: str) -> Command:
-    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k, "id"?: x}``."""
+    """``{"cmd": NAME, "args": "words" | {...}, "idempotency_key"?: k, "id"?: x, "as"?: t}``."""
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):
@@ -382,7 +470,10 @@ def parse_json(line: str) -> Command:
     key = obj.get("idempotency_key")
     if key is not None and not isinstance(key, str):
         raise ProtocolError(BAD_KEY, "invalid_input", rid)
-    return Command(obj["cmd"].strip().upper(), args, key, rid)
+    as_ = obj.get("as")
+    if as_ is not None and not isinstance(as_, str):
+        raise ProtocolError(BAD_AS, "invalid_input", rid)
+    return Command(obj["cmd"].strip().upper(), args, key, rid, as_)
 
 
 def valid_id(rid: Any) -> bool:

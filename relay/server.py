@@ -2,15 +2,23 @@
 
 :class:`Relay` is the process: config, the operation registry as commands, the thread pool
 that runs operations (so none stalls the loop), connection limits, the idle sweep, the push
-fan-out and the mail watch. :class:`Connection` is a :class:`~relay.session.Session` bound to
-a transport: bounded reads (LineReader), one bounded outbound buffer (the transport's; a client
-that lets it fill is dropped), commands handled one at a time per connection, in order.
+fan-out, the mail watch and revocations. :class:`Connection` is a
+:class:`~relay.session.Session` bound to a transport: bounded reads (LineReader), one bounded
+outbound buffer (the transport's: reading pauses past OUT_HIGH, pushes close the client past
+RELAY_SEND_BUFFER_MAX), commands handled one at a time per connection, in order.
+
+Slots (SPEC §16): anonymous and player connections share RELAY_MAX_CLIENTS; a connection
+authenticated with a server key moves to slots of its own, at most
+RELAY_CONNECTIONS_PER_SERVER per key, so a flood of anonymous sockets never keeps a game server
+out once it has connected. A connection that sends no ``MODE`` within RELAY_HANDSHAKE_TIMEOUT
+is closed, and empty lines are not activity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import logging
 import resource
 import signal
@@ -21,19 +29,23 @@ from typing import Any
 
 from relay import protocol as p
 from relay.fanout import FanOut
+from relay.legacy_udp import LegacyUDP
 from relay.mailwatch import MailWatch
 from relay.session import BUILTINS, Expired, Session, Step
 from shared import auth, keys, metrics
+from shared.auth import ANONYMOUS
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
 from shared.errors import Unauthenticated
-from shared.redis_conn import connect_data, preload, queue_for
+from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
+from shared.storage import modbuilds
 
 log = logging.getLogger("ssm.relay")
 
-OUT_MAX = 256 * 1024  # bytes waiting for one client before it is dropped
+OUT_HIGH = 256 * 1024  # bytes waiting for one client past which no more commands are read
 DRAIN_POLL = 0.01  # seconds between checks while a replay waits for a client to read
+OWN_ACTS = frozenset({"session.logout", "player.delete"})  # a player ending their own session
 
 
 class Relay:
@@ -64,9 +76,15 @@ class Relay:
                                                                    key=lambda o: o.name)]
         self.conns: set[Connection] = set()
         self.per_ip: dict[str, int] = {}
+        # who holds a key or session: ("server", id) | ("player", lname) -> connections
+        self.holders: dict[tuple[str, str], set[Connection]] = {}
+        self.server_slots = 0  # connections in servers' own slots (beyond RELAY_MAX_CLIENTS)
         self.fanout = FanOut(url, self.redis, self.pool)
+        self.fanout.on_revoke = self.revoked
+        self.fanout.holding = lambda: bool(self.holders)
         self.mailwatch = MailWatch(self.redis, self.pool)
         self.server: asyncio.base_events.Server | None = None
+        self.legacy_udp: LegacyUDP | None = None
         self.tasks: list[asyncio.Task] = []
 
     @staticmethod
@@ -84,10 +102,39 @@ class Relay:
 
     # --- blocking work, run in the pool -----------------------------------------------------
     def run(self, op: Operation, caller: auth.Caller, secret: str | None, ip: str, raw: Any,
-            text_fields: Any, key: str | None) -> Outcome:
-        ctx = Ctx(self.redis, self.op_config, self.fresh(caller, secret, op.account), ip=ip,
-                  queue=self.queue)
+            text_fields: Any, key: str | None, as_token: str | None = None) -> Outcome:
+        who = (self.fresh(caller, secret, op.account) if as_token is None
+               else self.acting(caller, secret, as_token, op.account))
+        via = caller.id if as_token is not None and caller.kind == "server" else ""
+        ctx = Ctx(self.redis, self.op_config, who, ip=ip, queue=self.queue, via=via)
         return run(op, ctx, raw, text_fields=text_fields, idempotency_key=key)
+
+    def acting(self, caller: auth.Caller, secret: str | None, token: str,
+               account: tuple[str, ...] = ()) -> auth.Caller:
+        """The player a command's ``"as"`` token names, for that one command (SPEC §13): the
+        same session check as an HTTP bearer. Anything but a live player session (a bad,
+        expired or revoked token, a server key, the admin token) is ``Unauthenticated`` for
+        this command only: the connection keeps its own caller. A server connection's own
+        key is re-checked in the same round trip (``Expired`` when it stopped working)."""
+        if caller.kind == "player":
+            self.fresh(caller, secret)  # a player acting for another: rare, one more trip
+        extra = None
+        if caller.kind == "server":
+            def extra(pipe: Any, _lname: str) -> None:
+                pipe.hget(keys.server(caller.id), "key")
+        who, fetched = None, None
+        if auth.session_owner(token) is not None:
+            try:
+                who, fetched = auth.resolve_with(self.redis, self.config, token, account, extra)
+            except Unauthenticated:
+                who = None
+        if who is None or who.kind != "player":
+            raise Unauthenticated(p.AS_REFUSED)
+        if extra is not None:
+            stored = (fetched or [None])[0]
+            if not stored or not hmac.compare_digest(stored, auth.sha256(secret or "")):
+                raise Expired(p.EXPIRED)
+        return who
 
     def fresh(self, caller: auth.Caller, secret: str | None,
               account: tuple[str, ...] = ()) -> auth.Caller:
@@ -113,6 +160,10 @@ class Relay:
         for server_id in ids:
             pipe.hget(keys.server(server_id), "name")
         return body, {i: name for i, name in zip(ids, pipe.execute(), strict=True) if name}
+
+    def _revoke_tail(self) -> str:
+        last = self.redis.xrevrange(keys.revocations(), count=1)
+        return last[0][0] if last else "0-0"
 
     def inbox_tail(self, server_id: str) -> str:
         last = self.redis.xrevrange(keys.inbox(server_id), count=1)
@@ -149,7 +200,7 @@ class Relay:
     def admit(self, conn: Connection) -> bytes | None:
         """None to accept ``conn``, else the line that refuses it."""
         limit, per_ip = self.config.relay_max_clients, self.config.relay_max_per_ip
-        if limit and len(self.conns) >= limit:
+        if limit and len(self.conns) - self.server_slots >= limit:
             return p.error(p.SERVER_FULL)
         if per_ip and self.per_ip.get(conn.ip, 0) >= per_ip:
             return p.error(p.TOO_MANY)
@@ -158,14 +209,78 @@ class Relay:
         conn.counted = True
         return None
 
+    def server_room(self, server_id: str, conn: Connection) -> bool:
+        """Whether ``conn`` may take one of ``server_id``'s own slots."""
+        held = self.holders.get(("server", server_id), set())
+        return conn in held or len(held) < self.config.relay_connections_per_server
+
     def recount(self, conn: Connection) -> None:
         """After ``conn``'s caller changed: a connection authenticated with a server key (AUTH,
-        or TOKEN with a server key) stops counting toward RELAY_MAX_PER_IP, so a host running
-        many game servers is not capped; one that goes back to anonymous counts again."""
+        or TOKEN with a server key) stops counting toward RELAY_MAX_PER_IP and
+        RELAY_MAX_CLIENTS (it holds one of its server's own slots), so a host running many game
+        servers is not capped; one that goes back to anonymous counts again. Also keeps
+        ``holders``, which revocations look up."""
+        self._hold(conn, (conn.caller.kind, conn.caller.id if conn.caller.kind == "server"
+                          else conn.caller.lname)
+                   if conn.caller.kind in ("server", "player") and conn in self.conns else None)
         counted = conn.caller.kind != "server"
         if conn in self.conns and counted != conn.counted:
             conn.counted = counted
             self._count(conn.ip, 1 if counted else -1)
+
+    def _hold(self, conn: Connection, slot: tuple[str, str] | None) -> None:
+        if conn.slot == slot:
+            return
+        if conn.slot is not None:
+            held = self.holders.get(conn.slot)
+            if held is not None:
+                held.discard(conn)
+                if not held:
+                    del self.holders[conn.slot]
+            self.server_slots -= conn.slot[0] == "server"
+        conn.slot = slot
+        if slot is not None:
+            self.holders.setdefault(slot, set()).add(conn)
+            self.server_slots += slot[0] == "server"
+            self.fanout.watch()
+
+    # --- revocations (SPEC §16) ------------------------------------------------------------
+    def revoked(self, kind: str, who: str, why: str) -> None:
+        """A key or session of ``who`` ended somewhere (fan-out reader, loop thread): re-check
+        the connections that hold one of that server's keys or that player's sessions, in the
+        pool, and end those whose credential no longer works."""
+        conns = [c for c in self.holders.get((kind, who), ()) if not c.closed]
+        if conns:
+            self.recheck(conns, why)
+
+    def recheck(self, conns: list[Connection], why: str) -> None:
+        checks = [(c, c.caller, c.secret) for c in conns]
+        fut = asyncio.get_running_loop().run_in_executor(self.pool, self._valid, checks)
+        fut.add_done_callback(partial(self._end, checks, why))
+
+    def _valid(self, checks: list[tuple[Connection, auth.Caller, str | None]]) -> list[bool]:
+        out = []
+        for _, caller, secret in checks:
+            try:
+                self.fresh(caller, secret)
+                out.append(True)
+            except Expired:
+                out.append(False)
+            except (*REDIS_ERRORS, OSError):
+                out.append(True)  # unknown: the next command re-checks
+        return out
+
+    def _end(self, checks: list[tuple[Connection, auth.Caller, str | None]], why: str,
+             fut: asyncio.Future) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        for (conn, caller, _), valid in zip(checks, fut.result(), strict=True):
+            if valid or conn.closed or conn.caller is not caller:
+                continue  # still good, gone, or it changed who it is meanwhile
+            if conn.busy:  # its command ends first (a LOGOUT answers), then the re-check
+                conn.recheck = why
+            else:
+                conn.revoke(why)
 
     def _count(self, ip: str, delta: int) -> None:
         left = self.per_ip.get(ip, 0) + delta
@@ -185,6 +300,7 @@ class Relay:
             self.conns.discard(conn)
             if conn.counted:
                 self._count(conn.ip, -1)
+        self._hold(conn, None)
         self.forget(conn)
 
     def gauges(self) -> tuple[dict[str, int], int]:
@@ -208,19 +324,42 @@ class Relay:
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self, host: str | None = None, port: int | None = None) -> int:
-        """Listen; returns the port (pass port 0 for a free one)."""
+        """Listen; returns the port (pass port 0 for a free one). The legacy UDP verify is
+        bound on the same host at LEGACY_UDP_PORT (0: none)."""
         loop = asyncio.get_running_loop()
+        try:  # revocations from now on (an older one was already in force at AUTH time)
+            self.fanout.revoke_cursor = await loop.run_in_executor(self.pool, self._revoke_tail)
+        except (*REDIS_ERRORS, OSError):
+            log.warning("relay: revocations unreadable at start; reading them all")
+        host = host or self.config.relay_host
         self.server = await loop.create_server(
-            lambda: Connection(self), host or self.config.relay_host,
+            lambda: Connection(self), host,
             self.config.relay_port if port is None else port, backlog=4096, reuse_address=True)
         self.tasks = [loop.create_task(t) for t in
                       (self.fanout.run(), self.mailwatch.run(), self.sweep_idle())]
+        await self.start_legacy_udp(host)
         return self.server.sockets[0].getsockname()[1]
+
+    async def start_legacy_udp(self, host: str) -> None:
+        """Bind the released core's UDP verify (relay/legacy_udp.py); a port that cannot be
+        bound is one warning, and the relay runs without it."""
+        udp_port = self.config.legacy_udp_port
+        if not udp_port:
+            return
+        try:
+            _, self.legacy_udp = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: LegacyUDP(partial(modbuilds.versions, self.redis), self.pool),
+                local_addr=(host, udp_port))
+        except OSError as exc:
+            log.warning("LEGACY_UDP_PORT %s on %s cannot be bound (%s): running without the "
+                        "legacy UDP verify", udp_port, host, exc.strerror or exc)
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop listening, tell every client, flush what is queued (up to ``grace`` s), close."""
         if self.server is not None:
             self.server.close()
+        if self.legacy_udp is not None:
+            self.legacy_udp.close()
         await self.fanout.stop()
         for task in self.tasks:
             task.cancel()
@@ -239,7 +378,7 @@ class Relay:
 
 class Connection(Session, asyncio.Protocol):
     __slots__ = ("transport", "reader", "active", "busy", "pending", "closed", "out_paused",
-                 "counted")
+                 "counted", "slot", "recheck", "handshake")
 
     def __init__(self, hub: Relay) -> None:
         Session.__init__(self, hub, "")
@@ -247,6 +386,9 @@ class Connection(Session, asyncio.Protocol):
         self.active = time.monotonic()
         self.busy = self.closed = self.out_paused = False
         self.counted = False  # toward RELAY_MAX_PER_IP (see Relay.recount)
+        self.slot: tuple[str, str] | None = None  # its key in Relay.holders
+        self.recheck: str | None = None  # a revocation to re-check once its command ends
+        self.handshake: asyncio.TimerHandle | None = None
         self.pending: list[bytes | None] | None = None
 
     def connection_made(self, transport: Any) -> None:
@@ -259,16 +401,56 @@ class Connection(Session, asyncio.Protocol):
             transport.write(refusal)
             transport.close()
             return
-        transport.set_write_buffer_limits(high=OUT_MAX)
+        transport.set_write_buffer_limits(high=OUT_HIGH)
         transport.write(p.GREETING)
+        if self.hub.config.relay_handshake_timeout:
+            self.handshake = asyncio.get_running_loop().call_later(
+                self.hub.config.relay_handshake_timeout, self._handshake_over)
+
+    def _handshake_over(self) -> None:
+        """RELAY_HANDSHAKE_TIMEOUT passed: without a mode, the slot goes back (SPEC §16)."""
+        self.handshake = None
+        if self.mode is None and not self.closed:
+            self._write(p.closing(p.HANDSHAKE_TIMEOUT, False))
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.handshake is not None:
+            self.handshake.cancel()
+            self.handshake = None
         self.hub.release(self)
 
+    def revoke(self, why: str) -> None:
+        """The key or session this connection used ended: say why, close (SPEC §16)."""
+        self.hub.forget(self)
+        self.caller, self.secret = ANONYMOUS, None
+        self.hub.recount(self)
+        self._write(p.closing(p.REVOKED.format(p.REVOKED_WHY.get(why, p.REVOKED_ANY)),
+                              self.human, "unauthenticated"))
+        self.close()
+
+    def _become(self, caller: auth.Caller, secret: str, position: str, msg: str,
+                data: Any) -> Step:
+        """As Session's, but a server key holds at most RELAY_CONNECTIONS_PER_SERVER
+        connections: one more is refused and closed (its own slots are full)."""
+        if caller.kind == "server" and not self.hub.server_room(caller.id, self):
+            cap = self.hub.config.relay_connections_per_server
+            return self.fail(p.SERVER_SLOTS.format(caller.id, cap), "rate_limited", close=True)
+        return super()._become(caller, secret, position, msg, data)
+
+    def result(self, name: str, body: Any, names: dict[str, str] | None = None) -> Step:
+        """As Session's; a player who logs out (or deletes their account) on this connection
+        goes back to anonymous here, so the revocation it causes does not close it."""
+        if name in OWN_ACTS and self.caller.kind == "player":
+            self.hub.forget(self)
+            self.caller, self.secret = ANONYMOUS, None
+            self.hub.recount(self)
+        return super().result(name, body, names)
+
     def pause_writing(self) -> None:
-        """OUT_MAX bytes wait for the client (a large reply, a replay): read no more commands
-        until it has taken them. Pushes meanwhile drop it (see ``send``)."""
+        """OUT_HIGH bytes wait for the client (a large reply, a replay): read no more commands
+        until it has taken them. Pushes meanwhile queue up to RELAY_SEND_BUFFER_MAX (``send``)."""
         self.out_paused = True
         self.transport.pause_reading()
 
@@ -279,8 +461,8 @@ class Connection(Session, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         lines = self.reader.feed(data)
-        if any(line is not None for line in lines):  # complete lines only (SPEC §5)
-            self.active = time.monotonic()
+        if any(line is not None and line.strip() for line in lines):
+            self.active = time.monotonic()  # complete non-empty lines only (SPEC §5, §16)
         if self.busy or self.out_paused:
             self.pending = (self.pending or []) + lines
             self.transport.pause_reading()
@@ -321,6 +503,10 @@ class Connection(Session, asyncio.Protocol):
             step = self.failed(exc)
         if not self._apply(step):
             return
+        if self.recheck is not None:  # a revocation came while the command ran
+            why, self.recheck = self.recheck, None
+            if self.caller.kind in ("server", "player"):
+                self.hub.recheck([self], why)
         self._continue()
 
     def _continue(self) -> None:
@@ -334,10 +520,12 @@ class Connection(Session, asyncio.Protocol):
             self.transport.resume_reading()
 
     def send(self, data: bytes) -> None:
-        """A push: a client with OUT_MAX bytes already waiting is not reading; drop it."""
+        """A push: a client with RELAY_SEND_BUFFER_MAX bytes already waiting is not reading;
+        drop it (a server then RESUMEs)."""
         if self.closed:
             return
-        if self.transport.get_write_buffer_size() > OUT_MAX:
+        if self.transport.get_write_buffer_size() + len(data) > \
+                self.hub.config.relay_send_buffer_max:
             log.info("dropping %s: not reading", self.ip)
             metrics.relay().dropped.inc()
             self.closed = True
@@ -346,11 +534,11 @@ class Connection(Session, asyncio.Protocol):
         self.transport.write(data)
         metrics.relay().pushes.inc()
 
-    def command(self, name: str, args: Any, key: str | None) -> Step:
+    def command(self, name: str, args: Any, key: str | None, as_: str | None = None) -> Step:
         op = self.hub.commands.get(name)
         metrics.relay().commands.labels(op.name if op else name if name in BUILTINS
                                         else "unknown").inc()
-        return super().command(name, args, key)
+        return super().command(name, args, key, as_)
 
     def _write(self, data: bytes) -> None:
         """A reply to the client's own command (reading pauses while much waits)."""
@@ -386,9 +574,12 @@ async def serve(config: Config) -> None:
     relay = Relay(config)
     port = await relay.start()
     log.info("relay listening on %s:%s", config.relay_host, port)
+    if relay.legacy_udp is not None:
+        log.info("legacy UDP verify on %s:%s", config.relay_host, config.legacy_udp_port)
     loop = asyncio.get_running_loop()
     metrics.serve(config.relay_metrics_port, config.metrics_token,  # a daemon thread
-                  metrics.relay_body(loop, relay.gauges), "RELAY_METRICS_PORT")
+                  metrics.relay_body(loop, relay.gauges), "RELAY_METRICS_PORT",
+                  config.relay_host)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

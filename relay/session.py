@@ -109,10 +109,11 @@ class Session:
 
     def failed(self, exc: BaseException) -> Step:
         """The exception barrier around every command: an error line, never a crash."""
-        if isinstance(exc, Expired):
+        if isinstance(exc, Expired):  # revoked: say so and end the connection (SPEC §16)
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
             self.hub.recount(self)
+            return self.fail(p.REVOKED.format(p.REVOKED_ANY), exc.code, close=True)
         if isinstance(exc, REDIS_ERRORS):
             log.warning("redis unavailable: %s", type(exc).__name__)
             exc = Unavailable()
@@ -134,20 +135,21 @@ class Session:
             return Step(p.PROMPT if self.human else b"")
         try:
             if self.mode is None:
-                name, args, key, self.rid = p.parse_any(line)
-                if name != "MODE":
-                    return Step(p.error(p.NO_MODE, rid=self.rid), close=True)
+                cmd = p.parse_any(line)
+                if cmd.name != "MODE":
+                    return Step(p.error(p.NO_MODE, rid=cmd.rid), close=True)
             elif self.human:
-                name, args, key, self.rid = p.parse_text_command(line)
+                cmd = p.parse_text_command(line)
             else:
-                name, args, key, self.rid = p.parse_json(line)
+                cmd = p.parse_json(line)
         except p.ProtocolError as err:
             self.rid = err.rid
             if self.mode is None:
                 return Step(p.error(p.NO_MODE, rid=self.rid), close=True)
             return self.fail(str(err), err.code)
+        self.rid = cmd.rid
         try:
-            return self.command(name, args, key)
+            return self.command(cmd.name, cmd.args, cmd.key, cmd.as_)
         except Exception as exc:  # the barrier: one bad command never takes the relay down
             return self.failed(exc)
 
@@ -156,11 +158,16 @@ class Session:
         """SERVER mode answers only the ``before_auth`` built-ins until AUTH."""
         return self.mode == "SERVER" and self.caller.kind not in ("server", "admin")
 
-    def command(self, name: str, args: str | dict[str, Any], key: str | None) -> Step:
+    def command(self, name: str, args: str | dict[str, Any], key: str | None,
+                as_: str | None = None) -> Step:
+        """Run one command. ``as_`` (a JSON command's ``"as"``) is a player session token: that
+        one operation runs as its player, the connection keeping its own caller (SPEC §13)."""
         cmd = BUILTINS.get(name)
         if cmd is not None:
             if self.needs_auth and not cmd.before_auth:
                 return self.fail(p.NEED_AUTH, "unauthenticated")
+            if as_ is not None:
+                return self.fail(p.AS_BUILTIN.format(name), "invalid_input")
             if isinstance(args, dict):
                 args = " ".join(str(args[k]) for k in cmd.fields if args.get(k) is not None)
             return cmd.run(self, args.split())
@@ -178,6 +185,9 @@ class Session:
             return Step(work=lambda: hub.with_names(
                             hub.run(op, caller, secret, ip, raw, text_fields, key).body),
                         then=lambda got: self.result(op.name, *got))
+        if as_ is not None:  # the answer is the player's: the connection's caller is untouched
+            return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key, as_),
+                        then=lambda outcome: Session.result(self, op.name, outcome.body))
         return Step(work=lambda: hub.run(op, caller, secret, ip, raw, text_fields, key),
                     then=lambda outcome: self.result(op.name, outcome.body))
 

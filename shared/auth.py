@@ -33,6 +33,9 @@ class Caller:
     # player callers: account fields an operation asked for (Operation.account), read in the
     # same round trip as the session; never rendered
     account: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
+    # player callers: when the session was last marked used (unix seconds; 0 = not recorded),
+    # read with the session, so the web can refresh it without a read of its own
+    used: float = field(default=0.0, compare=False)
 
     @property
     def lname(self) -> str:
@@ -186,7 +189,8 @@ def _session(r: Any, token: str, account: Sequence[str],
     if not account_id or data.get("id") != account_id:
         return None, None  # the player was deleted (and maybe the name registered again)
     fields = dict(zip(account, values, strict=True))
-    caller = Caller("player", data["id"], data["name"], token_hash, fields)
+    caller = Caller("player", data["id"], data["name"], token_hash, fields,
+                    float(data.get("used") or data.get("created") or 0))
     return caller, (fetched if extra else None)
 
 

@@ -18,6 +18,9 @@ without HTTP.
     flask --app wsgi clan delete TAG [--reason TEXT]
     flask --app wsgi clan transfer TAG PLAYER [--reason TEXT]
     flask --app wsgi audit list [--cursor C] [--limit N]
+    flask --app wsgi mod build add SHA1 VERSION   # a known build of the (server)² core
+    flask --app wsgi mod build list
+    flask --app wsgi mod build delete SHA1
     flask --app wsgi create-server NAME     # the same as `server create`
 
 Every command runs its registry operation through ``shared.dispatch.run`` as the admin, so
@@ -40,9 +43,9 @@ from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 from shared import auth
 from shared.config import Config
-from shared.embedded import published
+from shared.embedded import published_settings
 from shared.errors import ApiError
-from shared.redis_conn import connect
+from shared.redis_conn import connect_data
 from shared.registry import load
 from shared.storage.records import OPERATORS, ORDERS
 
@@ -69,14 +72,21 @@ def loaded_by_flask_command() -> bool:
     return ctx is not None and ctx.find_object(ScriptInfo) is not None
 
 
-def find_redis(config: Config) -> Any:
-    """For create_app under the flask command with REDIS_URL unset: a client for the embedded
-    Redis of ``shared.up`` in ``config.data_dir``, or a :class:`NoRedis` naming what to set
-    (reported when a command needs Redis, so ``--help`` still works)."""
-    url = published(config.data_dir)
-    if url is None:
-        return NoRedis(NO_REDIS.format(data_dir=config.data_dir))
-    return connect(url)
+def find_redis(config: Config) -> tuple[Config, Any]:
+    """For create_app under the flask command with REDIS_URL unset: the settings and a client
+    for the embedded Redis (or cluster, with its queue Redis) of ``shared.up`` in
+    ``config.data_dir``, or a :class:`NoRedis` naming what to set (reported when a command
+    needs Redis, so ``--help`` still works)."""
+    import dataclasses
+
+    found = published_settings(config.data_dir)
+    if found is None:
+        return config, NoRedis(NO_REDIS.format(data_dir=config.data_dir))
+    config = dataclasses.replace(
+        config, redis_url=found["REDIS_URL"],
+        redis_cluster=int(found.get("REDIS_CLUSTER", "0") == "1"),
+        redis_queue_url=found.get("REDIS_QUEUE_URL") or None)
+    return config, connect_data(config)
 
 
 def register(app: Flask) -> None:
@@ -86,6 +96,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(ban)
     app.cli.add_command(clan)
     app.cli.add_command(audit)
+    app.cli.add_command(mod)
     app.cli.add_command(create_server_alias)
 
 
@@ -254,3 +265,34 @@ audit = AppGroup("audit", help="The audit log of admin and moderation actions.")
 def audit_list(cursor: str | None, limit: int | None) -> None:
     """Admin and moderation actions, newest first."""
     show(call("audit.list", cursor=cursor, limit=limit))
+
+
+mod = AppGroup("mod", help="The (server)² core: its known builds.")
+
+
+@mod.group("build")
+def mod_build() -> None:
+    """Known builds of the (server)² core: add, list, delete."""
+
+
+@mod_build.command("add")
+@click.argument("sha1")
+@click.argument("version")
+def mod_build_add(sha1: str, version: str) -> None:
+    """Register a core file's SHA-1 with its version (again: replace it); it becomes the
+    newest, the version latest.txt serves."""
+    show(call("mod.build.set", sha1=sha1, version=version))
+
+
+@mod_build.command("list")
+def mod_build_list() -> None:
+    """Every known build, newest first."""
+    show(call("mod.build.list"))
+
+
+@mod_build.command("delete")
+@click.argument("sha1")
+def mod_build_delete(sha1: str) -> None:
+    """Forget a known build: the UDP verify answers `unknown` for it."""
+    call("mod.build.delete", sha1=sha1)
+    show({"deleted": sha1.lower()})

@@ -63,6 +63,7 @@ class Config:
     login_ip_fails: int = _int("LOGIN_IP_FAILS", 10, 1)
     login_ip_lock: int = _int("LOGIN_IP_LOCK_SECONDS", 600, 1)
     login_window: int = _int("LOGIN_FAIL_WINDOW_SECONDS", 600, 1)
+    login_fails_per_server_minute: int = _int("LOGIN_FAILS_PER_SERVER_MINUTE", 30, 0)  # 0 = off
     idempotency_ttl: int = _int("IDEMPOTENCY_TTL", 86400, 60)
     message_keep_count: int = _int("MESSAGE_KEEP_COUNT", 10000, 1)
     message_keep_seconds: int = _int("MESSAGE_KEEP_SECONDS", 7 * 86400, 60)
@@ -73,17 +74,34 @@ class Config:
     message_send_burst: int = _int("MESSAGE_SEND_BURST", 3000, 1)  # recipients at once
     mail_unread_per_sender_max: int = _int("MAIL_UNREAD_PER_SENDER_MAX", 20, 0)  # 0 = off
     clan_members_max: int = _int("CLAN_MEMBERS_MAX", 100, 2, 10000)  # owner included
+    # abuse budgets (SPEC §16); 0 = off where noted
+    mod_writes_per_server_minute: int = _int("MOD_WRITES_PER_SERVER_MINUTE", 30, 0)  # 0 = off
+    ban_server_max_seconds: int = _int("BAN_SERVER_MAX_SECONDS", 90 * 86400, 60, 10 * 365 * 86400)
+    register_limit_per_server_hour: int = _int("REGISTER_LIMIT_PER_SERVER_HOUR", 100, 0)
+    mail_send_per_minute: int = _int("MAIL_SEND_PER_MINUTE", 30, 0)  # 0 = off
+    mail_send_per_day: int = _int("MAIL_SEND_PER_DAY", 500, 0)  # 0 = off
+    mail_send_per_day_new_account: int = _int("MAIL_SEND_PER_DAY_NEW_ACCOUNT", 50, 0)  # 0 = off
+    mail_blocked_max: int = _int("MAIL_BLOCKED_MAX", 1000, 1, 100000)
+    webhook_queue_max: int = _int("WEBHOOK_QUEUE_MAX", 10000, 1, 10000000)
     # relay (SPEC §5); 0 = no limit
     relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)
     relay_idle_timeout: int = _int("RELAY_IDLE_TIMEOUT", 300, 0)
     relay_threads: int = _int("RELAY_THREADS", 16, 1, 512)
+    # relay abuse budgets (SPEC §16)
+    relay_handshake_timeout: int = _int("RELAY_HANDSHAKE_TIMEOUT", 10, 0, 3600)  # 0 = off
+    relay_connections_per_server: int = _int("RELAY_CONNECTIONS_PER_SERVER", 4, 1, 1000)
+    relay_send_buffer_max: int = _int("RELAY_SEND_BUFFER_MAX", 4 * 1024 * 1024, 65536, 2**30)
+    # the released (server)² core's UDP verify, served by the relay (SPEC §13); 0 = off
+    legacy_udp_port: int = _int("LEGACY_UDP_PORT", 53472, 0, 65535)
     # web process (gunicorn + shared/webworker.py); 0 = no limit where noted
     web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)
     web_worker_connections: int = _int("WEB_WORKER_CONNECTIONS", 10000, 1, 1000000)
     web_header_timeout: int = _int("WEB_HEADER_TIMEOUT", 5, 1, 300)
     web_max_conn_per_ip: int = _int("WEB_MAX_CONN_PER_IP", 512, 0)
     web_redis_connections: int = _int("WEB_REDIS_CONNECTIONS", 2000, 10)
+    web_host: str = _str("WEB_HOST", "0.0.0.0")  # the web's bind address (SPEC §16)
+    web_body_timeout: int = _int("WEB_BODY_TIMEOUT", 30, 1, 3600)  # one deadline per body
     longpoll_per_server_max: int = _int("LONGPOLL_PER_SERVER_MAX", 4, 0)
     # workers (SPEC §6)
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
@@ -103,6 +121,8 @@ class Config:
     metrics_token: str | None = _str("METRICS_TOKEN", None)
     web_metrics: int = _int("SSM_METRICS", 1, 0, 1)
     web_access_log: int = _int("WEB_ACCESS_LOG", 0, 0, 1)
+    # players' accounts on the web (SPEC §14): the ssm_session cookie is Secure (HTTPS only)
+    web_cookie_secure: int = _int("WEB_COOKIE_SECURE", 0, 0, 1)
     log_format: str = _str("LOG_FORMAT", "text", ("text", "json"))
     log_level: str = _str("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
 

@@ -12,8 +12,10 @@ with per-connection control of what we need:
   a 3xx is a failed attempt that names the ``Location``;
 - time: one deadline of WEBHOOK_TIMEOUT_SECONDS (5) for the whole attempt: DNS (in a thread,
   abandoned at the deadline), connect, sending, the response headers and up to 1 KiB of body,
-  each step given only the time left. (A server that trickles its response headers a byte at a
-  time can stretch each socket read to the time left; the job's own timeout, 30 s, bounds it.)
+  each step given only the time left. A socket read's timeout restarts with every byte, so a
+  server trickling its headers a line a second would outlast it: a timer (``_Deadline``)
+  shuts the attempt's socket down at the deadline, whatever it is waiting for, and the
+  attempt is a failure "timed out" like any other (logged, retried).
 - no retries of its own (``retries=False``): RQ retries the job, with back-off.
 """
 
@@ -25,12 +27,15 @@ import hmac
 import ipaddress
 import json
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
+
+from shared.addresses import embedded_ipv4
 
 USER_AGENT = "SSMGlobal-Webhooks/1"
 URL_MAX = 2048
@@ -92,15 +97,25 @@ def _literal(host: str) -> Any:
         return None
 
 
+# Refused besides what ``ipaddress`` calls not global: the IETF protocol assignments (its
+# 192.0.0.0/24 is "global" in Python 3.11) and the deprecated IPv6 site-local range.
+REFUSED_RANGES = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("fec0::/10"))
+
+
 def blocked(address: Any) -> bool:
     """Loopback, private, link-local, or any other address not globally reachable (unspecified,
-    reserved, multicast, shared 100.64/10, documentation ranges); IPv4-mapped IPv6 judged as
-    the IPv4 address it maps."""
+    reserved, multicast, shared 100.64/10, documentation ranges, 192.0.0.0/24, site-local
+    fec0::/10); IPv4-mapped IPv6 judged as the IPv4 address it maps; any other IPv6 form that
+    carries an IPv4 address (compatible, NAT64, 6to4, Teredo: ``shared.addresses``) refused
+    when that IPv4 address is, as well."""
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    inner = embedded_ipv4(address)
     return (address.is_loopback or address.is_private or address.is_link_local
             or address.is_multicast or address.is_unspecified or address.is_reserved
-            or not address.is_global)
+            or not address.is_global
+            or any(address in net for net in REFUSED_RANGES if net.version == address.version)
+            or (inner is not None and blocked(inner)))
 
 
 def resolve(host: str, port: int, timeout: float) -> list[Any]:
@@ -154,10 +169,18 @@ def payload(event: str, at: float, data: Any, fmt: str) -> bytes:
     return json.dumps({"event": event, "at": at, "data": data}).encode()
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256 of the body keyed by the
-    webhook's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, body: bytes, timestamp: str) -> str:
+    """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256, keyed by the webhook's
+    secret, of ``timestamp + "." + body`` (SPEC §16), ``timestamp`` being the attempt's
+    ``X-SSM-Timestamp`` (unix seconds): a captured delivery cannot be replayed later as new."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """``X-SSM-Timestamp`` (this attempt's time) and the ``X-SSM-Signature`` over it."""
+    timestamp = str(int(time.time() if now is None else now))
+    return {"X-SSM-Timestamp": timestamp, "X-SSM-Signature": signature(secret, body, timestamp)}
 
 
 _MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\*_~`|>#[]()"})
@@ -210,6 +233,52 @@ def discord_line(event: str, data: Any) -> str:
 
 
 # --- one attempt --------------------------------------------------------------------------------
+class _Deadline:
+    """Shuts down the sockets of one attempt when its deadline passes (SPEC §16: an attempt
+    never holds a worker past WEBHOOK_TIMEOUT_SECONDS in total); ``fired`` says it did."""
+
+    def __init__(self, seconds: float):
+        self.fired = False
+        self.socks: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def watch(self, sock: Any) -> None:
+        with self.lock:
+            self.socks.append(sock)
+            if self.fired:
+                _shut(sock)
+
+    def _fire(self) -> None:
+        with self.lock:
+            self.fired = True
+            for sock in self.socks:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+    def connection_class(self, base: type) -> type:
+        """``base`` (urllib3's HTTP(S)Connection) whose sockets this deadline watches."""
+        deadline = self
+
+        class Watched(base):  # type: ignore[valid-type, misc]
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        return Watched
+
+
+def _shut(sock: Any) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, data: Any, *,
          timeout: float, allow_private: bool) -> Result:
     """POST one event to ``url`` within ``timeout`` seconds; never raises for the network."""
@@ -234,7 +303,7 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
         host_header += f":{target.port}"
     headers = {"Host": host_header, "Content-Type": "application/json",
                "User-Agent": USER_AGENT, "X-SSM-Event": event, "X-SSM-Event-Id": event_id,
-               "X-SSM-Signature": signature(secret, body)}
+               **signed_headers(secret, body)}
     address = str(addresses[0])
     left = max(deadline - time.monotonic(), 0.001)
     kw: dict[str, Any] = {}
@@ -246,6 +315,8 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
         cls = urllib3.HTTPConnectionPool
     pool = cls(address, target.port, maxsize=1, retries=False,
                timeout=urllib3.Timeout(connect=left, read=left), **kw)
+    cut = _Deadline(left)
+    pool.ConnectionCls = cut.connection_class(cls.ConnectionCls)
     try:
         resp = pool.urlopen("POST", target.path, body=body, headers=headers, redirect=False,
                             retries=False, preload_content=False, assert_same_host=False)
@@ -253,13 +324,16 @@ def post(url: str, secret: str, fmt: str, event: str, event_id: str, at: float, 
             text = _start_of_body(resp, deadline) if resp.status >= 300 else b""
         finally:
             resp.release_conn()
+        if cut.fired:  # headers cut short read as complete: the answer is not one
+            return done(None, f"timed out after {timeout:g} s")
     except urllib3.exceptions.TimeoutError:
         return done(None, f"timed out after {timeout:g} s")
-    except urllib3.exceptions.HTTPError as exc:
-        return done(None, _reason(exc))
-    except OSError as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        if cut.fired:  # the deadline cut the socket, whatever the read said
+            return done(None, f"timed out after {timeout:g} s")
         return done(None, _reason(exc))
     finally:
+        cut.cancel()
         pool.close()
     if 200 <= resp.status < 300:
         return done(resp.status, None)

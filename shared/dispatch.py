@@ -55,6 +55,9 @@ class Ctx:
     clock: Callable[[], float] = field(default=time.time)
     prefetched: list | None = None  # results of the operation's prefetch, sent with the auth
     queue: Any = None  # default: ``redis``
+    # the game server a player's command came through (a relay command's "as"): login limits
+    # then count per (name, server), as for a login the server makes (shared/storage/limits.py)
+    via: str = ""
 
     def __post_init__(self) -> None:
         if self.queue is None:
@@ -133,7 +136,11 @@ def _run(op: Operation, ctx: Ctx, args: dict[str, Any], idempotency_key: str | N
     key = keys.idempotency(ident, op.name, idempotency_key)
     fp, ttl = fingerprint(op, args), ctx.config.idempotency_ttl
     if not ctx.redis.set(key, f"{_PENDING}:{fp}", nx=True, ex=min(ttl, PENDING_TTL)):
-        return _replay(op, ctx.redis.get(key), fp)
+        replayed = _replay(op, ctx.redis.get(key), fp)
+        if op.replay:
+            return replayed
+        # the same request again: run it again (its repeat changes nothing), judged now
+        return _audited(op, ctx, args, _outcome(op, op.handler(ctx, args)))
     try:
         outcome = _audited(op, ctx, args, _outcome(op, op.handler(ctx, args)))
     except BaseException:
@@ -160,9 +167,14 @@ def _audited(op: Operation, ctx: Ctx, args: dict[str, Any], outcome: Outcome) ->
 def fingerprint(op: Operation, args: Mapping[str, Any]) -> str:
     """sha256 of the validated arguments as canonical JSON (sorted keys, no spaces), so key
     order, spacing and defaults filled in do not matter. Secret inputs (``Field.secret``: a
-    password, a token) are left out, so no fast hash of a password is ever stored."""
+    password, a token) are left out, so no fast hash of a password is ever stored; a random
+    token declared ``fingerprinted`` counts by its sha256 (another player's token is another
+    request)."""
     secret = {f.name for f in op.fields if f.secret}
+    hashed = {f.name for f in op.fields if f.secret and f.fingerprinted}
     public = {k: v for k, v in args.items() if k not in secret}
+    public.update({f"{k}#sha256": hashlib.sha256(str(args[k]).encode()).hexdigest()
+                   for k in hashed if k in args})
     text = json.dumps(public, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
     return hashlib.sha256(text.encode()).hexdigest()

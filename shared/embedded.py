@@ -38,8 +38,13 @@ class EmbeddedRedis:
     """A child server process on 127.0.0.1:``port`` keeping its data under ``data_dir``."""
 
     def __init__(self, data_dir: str | os.PathLike, port: int | None = None,
-                 appendonly: bool = True, extra: tuple[str, ...] = ()):
+                 appendonly: bool = True, extra: tuple[str, ...] = (), own_session: bool = False,
+                 logfile: str = ""):
         self.data_dir = Path(data_dir)
+        # own_session: not in the starter's process group, so a terminal's Ctrl-C (sent to the
+        # whole foreground group) does not stop it before the processes using it
+        self.own_session = own_session
+        self.logfile = logfile  # the server's log lines to this file in data_dir (else stdout)
         self.port = port or free_port()
         self.appendonly = appendonly
         self.extra = extra  # more server arguments (cluster mode, replicaof, ...)
@@ -55,7 +60,10 @@ class EmbeddedRedis:
                 str(self.data_dir.resolve()), "--appendonly", "yes" if self.appendonly else "no",
                 "--save", "", "--protected-mode", "yes", "--daemonize", "no",
                 "--maxclients", "10000", "--loglevel", "warning", *self.extra]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        if self.logfile:
+            args += ["--logfile", str((self.data_dir / self.logfile).resolve())]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     start_new_session=self.own_session)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while True:
@@ -66,10 +74,20 @@ class EmbeddedRedis:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
                         f"embedded Redis did not start on port {self.port} "
-                        f"(is the port free? exit code {self.proc.poll()})") from None
+                        f"(is the port free? exit code {self.proc.poll()}){self._log_tail()}"
+                    ) from None
                 time.sleep(0.02)
             finally:
                 client.close()
+
+    def _log_tail(self) -> str:
+        if not self.logfile:
+            return ""
+        try:
+            lines = (self.data_dir / self.logfile).read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "".join(f"\n  {line}" for line in lines[-5:])
 
     def client(self, **kw: object) -> redis.Redis:
         """A plain decoding client of this one server (not a cluster client)."""
@@ -124,7 +142,7 @@ class EmbeddedCluster:
 
     def __init__(self, data_dir: str | os.PathLike, masters: int = 3, replicas: int = 0,
                  appendonly: bool = True, node_timeout_ms: int = NODE_TIMEOUT_MS,
-                 ports: list[int] | None = None):
+                 ports: list[int] | None = None, own_session: bool = False, logfile: str = ""):
         self.data_dir = Path(data_dir)
         self.node_timeout_ms = node_timeout_ms
         self.nodes: list[EmbeddedRedis] = []
@@ -134,6 +152,7 @@ class EmbeddedCluster:
             chosen |= {port, port + 10000}
             self.nodes.append(EmbeddedRedis(
                 self.data_dir / f"node-{port}", port=port, appendonly=appendonly,
+                own_session=own_session, logfile=logfile,
                 extra=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                        "--cluster-node-timeout", str(node_timeout_ms))))
         self.masters = self.nodes[:masters]
@@ -194,9 +213,9 @@ class EmbeddedCluster:
     def running(self) -> list[EmbeddedRedis]:
         return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         for node in reversed(self.nodes):  # replicas first: no resync attempts while stopping
-            node.stop()
+            node.stop(timeout)
 
 
 def _known(c: redis.Redis) -> set[str]:
@@ -216,11 +235,13 @@ def _until(deadline: float, what: str, check: object) -> None:
         time.sleep(0.05)
 
 
-def publish(data_dir: str | os.PathLike, url: str) -> Path:
-    """Write ``url`` to the data dir's ``redis.url`` (atomically); returns the file's path."""
+def publish(data_dir: str | os.PathLike, url: str, extra: list[str] | tuple = ()) -> Path:
+    """Write ``url`` to the data dir's ``redis.url`` (atomically), then the ``extra`` lines
+    (``NAME=value`` settings: a cluster's ``REDIS_CLUSTER=1`` and ``REDIS_QUEUE_URL``);
+    returns the file's path."""
     path = Path(data_dir) / URL_FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(url + "\n")
+    tmp.write_text("".join(line + "\n" for line in [url, *extra]))
     tmp.replace(path)
     return path
 
@@ -229,7 +250,7 @@ def unpublish(data_dir: str | os.PathLike, url: str) -> None:
     """Remove ``redis.url`` if it still names ``url`` (another run may have replaced it)."""
     path = Path(data_dir) / URL_FILE
     try:
-        if path.read_text().strip() == url:
+        if path.read_text().split("\n")[0].strip() == url:
             path.unlink()
     except FileNotFoundError:
         pass
@@ -238,10 +259,21 @@ def unpublish(data_dir: str | os.PathLike, url: str) -> None:
 def published(data_dir: str | os.PathLike) -> str | None:
     """The URL in the data dir's ``redis.url`` when a Redis answers there with its data in
     ``data_dir`` (so a stale file naming a port now used by another server is ignored)."""
+    found = published_settings(data_dir)
+    return found["REDIS_URL"] if found else None
+
+
+def published_settings(data_dir: str | os.PathLike) -> dict[str, str] | None:
+    """``{"REDIS_URL": url, ...}`` from the data dir's ``redis.url`` (with a cluster's
+    ``REDIS_CLUSTER`` and ``REDIS_QUEUE_URL``), when a Redis answers at that URL with its data
+    in ``data_dir`` (or a folder under it: a cluster node's), so a stale file naming a port now
+    used by another server is ignored; else None."""
     try:
-        url = (Path(data_dir) / URL_FILE).read_text().strip()
+        lines = (Path(data_dir) / URL_FILE).read_text().split("\n")
     except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
         return None
+    url = lines[0].strip()
+    settings = dict(line.strip().split("=", 1) for line in lines[1:] if "=" in line)
     if not url.startswith("redis://127.0.0.1:"):
         return None
     client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1,
@@ -252,4 +284,6 @@ def published(data_dir: str | os.PathLike) -> str | None:
         return None
     finally:
         client.close()
-    return url if Path(served).resolve() == Path(data_dir).resolve() else None
+    if not Path(served).resolve().is_relative_to(Path(data_dir).resolve()):
+        return None
+    return {"REDIS_URL": url, **settings}

@@ -47,6 +47,12 @@ class Banned(Forbidden):
     code = "banned"
 
 
+class Blocked(Forbidden):
+    """403 ``blocked``: the recipient blocked this sender (``mail.block``)."""
+
+    code = "blocked"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
@@ -121,8 +127,15 @@ class RequestInProgress(Conflict):
     code = "request_in_progress"
 
 
+class TooManyBlocked(Conflict):
+    """409: the player's block list holds MAIL_BLOCKED_MAX senders already."""
+
+    code = "too_many_blocked"
+
+
 class RequestTimeout(ApiError):
-    """408: the client stopped sending its body (the web worker's per-read deadline)."""
+    """408: the client stopped sending its body, or sent it too slowly (the web worker's
+    per-read wait and whole-body deadline)."""
 
     status, code = 408, "request_timeout"
 

@@ -19,7 +19,9 @@ except ConfigError as _err:
     print(f"ssm web: configuration error: {_err}", file=sys.stderr)
     sys.exit(2)
 
-bind = f"0.0.0.0:{_config.port}"
+# WEB_HOST: the bind address (an IPv6 one in brackets)
+bind = (f"[{_config.web_host}]" if ":" in _config.web_host else _config.web_host) \
+    + f":{_config.port}"
 worker_class = "shared.webworker.Worker"
 workers = _config.web_concurrency
 # Idle greenlets are cheap; a connection slot held by a slow or idle client must not be

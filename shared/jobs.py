@@ -30,7 +30,7 @@ from rq.job import Job
 
 from shared import delivery, events, keys
 from shared.config import Config
-from shared.redis_conn import connect_data, connect_queue
+from shared.redis_conn import Lua, connect_data, connect_queue
 from shared.storage import bans, mail, messages, seasons, status, webhooks
 
 log = logging.getLogger("ssm.jobs")
@@ -233,12 +233,14 @@ def ban_job_due(r: Any, owner: str, period_ms: int) -> bool:
 
 def ban_outbox() -> int:
     """Finish what a web process left undone after storing a ban or a lift (the player's copy
-    and offline mark, the inbox delivery: shared/storage/bans.py), and drop expired bans from
-    the ban index. Idempotent: a delivery marker keeps a push from being appended twice.
+    and offline mark, the inbox delivery: shared/storage/bans.py), drop expired bans from
+    the ban index and the active lists, and fill the ``ban.list`` indexes of a store older
+    than them. Idempotent: a delivery marker keeps a push from being appended twice.
     Returns how many outbox entries were redone."""
     r, config = _env()
     now = time.time()
     redone, pruned = bans.redeliver(r, config, now), bans.prune(r, now)
+    bans.reindex(r, now)
     (log.info if redone or pruned else log.debug)(
         "bans: %d unfinished push(es) redone, %d expired ban(s) pruned", redone, pruned)
     return redone
@@ -271,6 +273,12 @@ DRAIN_BATCH = 200  # outbox entries per read
 DRAIN_BATCHES = 25  # reads per drain job; the next tick queues another for the rest
 RETRY_FIRST, RETRY_CAP = 10, 900  # seconds: back-off doubles from the first, up to the cap
 SUSPECT_MS = 1000  # an attempt unanswered this long stops other attempts to its endpoint
+
+
+def job_timeout(config: Config) -> int:
+    """RQ's timeout of a delivery job: a margin over the attempt's own deadline
+    (WEBHOOK_TIMEOUT_SECONDS, which ``delivery.post`` keeps), so the attempt is always logged."""
+    return max(WEBHOOK_JOB_TIMEOUT, config.webhook_timeout + 15)
 
 
 class WebhookRetry(Exception):
@@ -358,7 +366,7 @@ def drain_outbox(tag: str) -> int:
                         "shared.jobs.deliver_webhook",
                         args=(webhook_id, eid, event, at_ms / 1000, fields.get("d", "null")),
                         job_id=delivery_job_id(webhook_id, eid), unique=True, retry=retry,
-                        timeout=WEBHOOK_JOB_TIMEOUT, result_ttl=DELIVERY_RESULT_TTL,
+                        timeout=job_timeout(config), result_ttl=DELIVERY_RESULT_TTL,
                         failure_ttl=86400)
                     queued += 1
                 except DuplicateJobError:
@@ -366,11 +374,85 @@ def drain_outbox(tag: str) -> int:
         if entries:
             cursor = entries[-1][0]
             r.set(keys.outbox_cursor(tag), cursor)
+            cap_queue(r, queue.connection, config.webhook_queue_max)
         if len(entries) < DRAIN_BATCH:
             break
     (log.info if queued else log.debug)("webhooks: %d deliveries queued from outbox %s",
                                         queued, tag)
     return queued
+
+
+# The queue Redis (plain, never a cluster). KEYS: the webhooks queue. ARGV: most deliveries
+# waiting, the job hash prefix, the delivery job id prefix. Takes the oldest waiting deliveries
+# beyond the cap off the head of the queue (drain jobs, queued at the front, stay) and deletes
+# their jobs, in one step (a worker popping meanwhile cannot shift what is cut); returns their
+# ids.
+CAP = Lua("""
+local over = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[1])
+if over <= 0 then return {} end
+local head, dropped, kept = redis.call('LRANGE', KEYS[1], 0, over + 63), {}, {}
+local cut = 0
+for i, id in ipairs(head) do
+  if #dropped == over then break end
+  cut = i
+  if string.sub(id, 1, #ARGV[3]) == ARGV[3] then
+    dropped[#dropped + 1] = id
+    redis.call('DEL', ARGV[2] .. id)
+  else
+    kept[#kept + 1] = id
+  end
+end
+redis.call('LTRIM', KEYS[1], cut, -1)
+for i = #kept, 1, -1 do redis.call('LPUSH', KEYS[1], kept[i]) end
+return dropped""")
+
+
+# The queue Redis. KEYS: the webhooks queue. ARGV: a webhook's delivery job id prefix, the job
+# hash prefix. Takes that webhook's waiting deliveries out of the queue (the rest keep their
+# order) and deletes their jobs, in one step; returns how many.
+PURGE = Lua("""
+local kept, n = {}, 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.sub(id, 1, #ARGV[1]) == ARGV[1] then
+    n = n + 1
+    redis.call('DEL', ARGV[2] .. id)
+  else
+    kept[#kept + 1] = id
+  end
+end
+if n > 0 then
+  redis.call('DEL', KEYS[1])
+  for i = 1, #kept, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 999, #kept)))
+  end
+end
+return n""")
+
+
+def purge_webhook(q: Any, webhook_id: str) -> int:
+    """Drop the waiting deliveries of a deleted webhook (they would only find it gone), so a
+    backlog for it does not hold up the others. One round trip on the queue Redis."""
+    return int(PURGE(q, [_queue(q, WEBHOOKS_QUEUE).key],
+                     [f"wh-{webhook_id}-", Job.redis_job_namespace_prefix]))
+
+
+def cap_queue(r: Any, q: Any, most: int) -> int:
+    """Hold the webhooks queue to ``most`` waiting deliveries (WEBHOOK_QUEUE_MAX): the oldest
+    beyond it are dropped, counted per webhook (``dropped``, and the ``dropped`` outcome of the
+    delivery metrics) and logged. Returns how many. One round trip while under the cap."""
+    got = CAP(q, [_queue(q, WEBHOOKS_QUEUE).key], [most, Job.redis_job_namespace_prefix, "wh-"])
+    dropped = [_text(i) for i in got]
+    if not dropped:
+        return 0
+    per: dict[str, int] = {}
+    for job_id in dropped:
+        webhook_id = job_id.split("-", 2)[1]
+        per[webhook_id] = per.get(webhook_id, 0) + 1
+    webhooks.count_dropped(r, per)
+    log.warning("webhooks: over WEBHOOK_QUEUE_MAX (%d waiting deliveries): dropped the %d "
+                "oldest (%s)", most, len(dropped),
+                ", ".join(f"{w}: {n}" for w, n in sorted(per.items())))
+    return len(dropped)
 
 
 def deliver_webhook(webhook_id: str, event_id: str, event: str, at: float, data: str) -> str:

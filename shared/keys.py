@@ -6,7 +6,7 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
 - ``{s:<server id>}``: one game server: record, key hash, settings, online players.
 - ``{b:<board>}``: one leaderboard: meta, ranking, records.
 - ``{msg}``: all server inboxes, channel memberships and the server directory, so a broadcast
-  or channel send is one atomic script.
+  or channel send is one atomic script; and the revocations stream the relay reads with them.
 - ``{status}``: the live-server index and the heartbeat payloads.
 - ``{boards}``: the index of board ids (a superset: written before a board's own keys).
 - ``{seasons}``: when each board with ``reset`` next needs its past seasons archived.
@@ -15,8 +15,10 @@ Related keys share a ``{hash tag}`` so each group can live on one Redis Cluster 
   pushes not yet confirmed delivered, and the ``ban.created``/``ban.lifted`` events' outbox.
 - ``{clan:<lowercase tag>}``: one clan: record, members, invitations.
 - ``{audit}``: the audit log.
+- ``{data}``: the data version (``shared.migrations``), alone in its group.
 
 - ``{hooks}``: the webhooks, their recent deliveries and the delivery counts.
+- ``{mod}``: the known builds of the (server)² core (``mod.build.*``, the legacy UDP verify).
 
 Webhook events go into an outbox stream in the group of the change that caused them
 (``outbox(tag)``: ``{status}``, ``{b:<board>}``, ...), written in the same script or MULTI.
@@ -57,9 +59,10 @@ def player_settings(lname: str) -> str:
 
 
 def player_session(lname: str, token_hash: str) -> str:
-    """string with TTL SESSION_TTL: JSON ``{id, name}`` of the account the token logs in (the
-    id must still match the account's, so a deleted and re-registered name is not the same
-    player); exists while the token is valid."""
+    """string with TTL SESSION_TTL: JSON ``{id, name, created, used}`` of the account the token
+    logs in (the id must still match the account's, so a deleted and re-registered name is not
+    the same player; ``created``/``used`` unix seconds, absent in sessions made before they
+    existed); exists while the token is valid."""
     return f"{_p(lname)}:sess:{token_hash}"
 
 
@@ -67,6 +70,12 @@ def player_sessions(lname: str) -> str:
     """zset: token hash -> expiry (unix ms) of each of the player's sessions, at most
     SESSIONS_PER_PLAYER_MAX (for revocation; the lowest score is the oldest session)."""
     return f"{_p(lname)}:sessidx"
+
+
+def legacy_player_sessions(lname: str) -> str:
+    """set (the first releases only): token hashes of the player's sessions; folded into
+    ``player_sessions`` and deleted by ``shared.migrations.index_old_sessions``."""
+    return f"{_p(lname)}:sessions"
 
 
 def player_boards(lname: str) -> str:
@@ -141,6 +150,34 @@ def login_lock_name_via(lname: str, server_id: str) -> str:
     return f"{_p(lname)}:lock:{server_id}"
 
 
+def mail_sent(lname: str, span: str, window: int) -> str:
+    """string counter with TTL: mails sent by this player (``m``: per clock minute, ``d``: per
+    UTC day) in one window (its number), for the send budget (SPEC §16)."""
+    return f"{_p(lname)}:sent:{span}:{window}"
+
+
+def mail_blocked(lname: str) -> str:
+    """hash: lowercase name -> name as given, of the senders this player blocked
+    (``mail.block``)."""
+    return f"{_p(lname)}:blocked"
+
+
+def login_fails_server(server_id: str) -> str:
+    """string counter with TTL: failed logins made with one server's key (any name), in the
+    minute (LOGIN_FAILS_PER_SERVER_MINUTE); tag {s:<id>}."""
+    return f"{_s(server_id)}:loginfails"
+
+
+def login_busy_server(server_id: str) -> str:
+    """string counter with TTL: logins made with one server's key being checked now."""
+    return f"{_s(server_id)}:loginbusy"
+
+
+def login_lock_server(server_id: str) -> str:
+    """string with TTL: present while logins made with one server's key are refused."""
+    return f"{_s(server_id)}:loginlock"
+
+
 # --- servers: tag {s:<id>} ------------------------------------------------------------------
 def _s(server_id: str) -> str:
     return f"{P}{{s:{server_id}}}"
@@ -167,6 +204,12 @@ def server_polls(server_id: str) -> str:
     return f"{_s(server_id)}:polls"
 
 
+def server_budget(server_id: str, budget: str, window: int) -> str:
+    """string counter with TTL: the server's spending of one budget (``reg``: registrations
+    per hour) in one clock window (its number)."""
+    return f"{_s(server_id)}:budget:{budget}:{window}"
+
+
 # --- messaging: tag {msg} -------------------------------------------------------------------
 def servers_all() -> str:
     """set: ids of every registered server (broadcast targets)."""
@@ -188,6 +231,13 @@ def message_ids() -> str:
 def inbox_prefix() -> str:
     """Prefix of every inbox key (the relay strips it to get the server id)."""
     return f"{P}{{msg}}:inbox:"
+
+
+def revocations() -> str:
+    """stream (capped): one entry per ended server key or player session (``k``: server|player,
+    ``w``: server id or lowercase name, ``r``: why). In ``{msg}`` so the relay's one
+    ``XREAD`` of the inboxes reads it too, on the same node (relay/fanout.py)."""
+    return f"{P}{{msg}}:revoked"
 
 
 def channel(name: str) -> str:
@@ -347,6 +397,37 @@ def bans_expiring() -> str:
     return f"{P}{{bans}}:expiring"
 
 
+def bans_of_scope(scope: str) -> str:
+    """zset: ban id -> sequence number, the bans of one scope (``global`` or a server id):
+    ``ban.list``'s index for a server (SPEC §16: a page per call, never a scan)."""
+    return f"{P}{{bans}}:scope:{scope}"
+
+
+def bans_active(scope: str = "") -> str:
+    """zset: ban id -> sequence number, the bans not lifted, of one scope (or of every scope
+    when ``scope`` is empty): ``ban.list``'s ``active=1`` index. A superset: expired bans leave
+    it when the worker prunes them, and ``ban.list`` filters what is left."""
+    return f"{P}{{bans}}:active:{scope}" if scope else f"{P}{{bans}}:active"
+
+
+def moderation_budget(server_id: str, minute: int) -> str:
+    """string counter with TTL: a server key's moderation writes (ban.create, ban.lift) in one
+    clock minute; in ``{bans}`` so that the lift's script counts it in its own step."""
+    return f"{P}{{bans}}:budget:{server_id}:{minute}"
+
+
+def bans_lists_ready() -> str:
+    """string: present once every ban is in the scope and active indexes (a new store sets
+    it at its first ban; the worker's ban job fills the indexes of bans older than them and
+    then sets it; until then ``ban.list`` pages through the history list)."""
+    return f"{P}{{bans}}:listsready"
+
+
+def bans_reindex_cursor() -> str:
+    """string: the sequence number up to which the worker filled the ``ban.list`` indexes."""
+    return f"{P}{{bans}}:reindexed"
+
+
 def ban_outbox() -> str:
     """zset: ``ban:<id>`` or ``unban:<id>`` -> unix ms it was stored: pushes whose later steps
     (player copy, inbox delivery) are not confirmed done yet; the worker redoes old ones. (Not
@@ -378,6 +459,12 @@ def clan_members(ltag: str) -> str:
 def clan_invites(ltag: str) -> str:
     """zset: lname -> invited (unix ms)."""
     return f"{_c(ltag)}:invites"
+
+
+def clan_invite_ids(ltag: str) -> str:
+    """hash: lname -> the account id invited, so an invitation is for that account only (a
+    new account of the same name cannot accept it). Written with ``clan_invites``."""
+    return f"{_c(ltag)}:inviteids"
 
 
 # --- audit: tag {audit} -----------------------------------------------------------------------
@@ -469,3 +556,23 @@ def wait_mark(tag: str) -> str:
     """string, expires: a write that SSM_WAIT_REPLICAS sends to one primary before ``WAIT``
     (``shared.redis_conn.wait_replicas``); ``tag`` picks a slot that primary serves."""
     return f"{P}{{w:{tag}}}:wait"
+
+
+# --- known builds of the (server)² core: tag {mod} -------------------------------------------
+def mod_builds() -> str:
+    """hash: SHA-1 (40 lowercase hex) of a core file -> JSON ``{version, at (unix ms), seq}``;
+    ``seq`` orders the sets (the newest build is the one set last)."""
+    return f"{P}{{mod}}:builds"
+
+
+def mod_build_seq() -> str:
+    """string counter: the ``seq`` of the last ``mod.build.set``."""
+    return f"{P}{{mod}}:builds:seq"
+
+
+# --- the data version: tag {data} --------------------------------------------------------------
+def data_version() -> str:
+    """string: the number of the last migration (``shared.migrations``) the data has been
+    brought through; absent on a store written before versions were kept (version 0) and on an
+    empty store until the first process stamps it."""
+    return f"{P}{{data}}:version"

@@ -89,11 +89,15 @@ class Relay:
         self.pushes = Counter("ssm_relay_pushes", "lines pushed unasked (messages, mail "
                               "notices) to connected clients", registry=self.registry)
         self.dropped = Counter("ssm_relay_slow_clients_dropped",
-                               "clients dropped because a push found OUT_MAX bytes waiting",
+                               "clients dropped because a push found RELAY_SEND_BUFFER_MAX bytes "
+                               "waiting",
                                registry=self.registry)
         self.lag = Histogram("ssm_relay_fanout_lag_seconds", "time from an inbox entry's id "
                              "(when Redis stored it) to its push", buckets=LAG_BUCKETS,
                              registry=self.registry)
+        self.udp = Counter("ssm_relay_legacy_udp_datagrams", "datagrams on LEGACY_UDP_PORT, "
+                           "by answer: pong, sendChecksum, version, unknown, none",
+                           ["answer"], registry=self.registry)
 
     def pushed(self, keys: Iterable[tuple[int, int]], now: float | None = None) -> None:
         """Observe the fan-out lag of stream entries (their ids' millisecond part)."""
@@ -351,7 +355,7 @@ def worker_exposition(config: Config, conn: Any, queues: Iterable[str]) -> Itera
     os.environ[MULTIPROC_ENV] = path
     server = serve(config.worker_metrics_port, config.metrics_token,
                    lambda: render(None, [_Queues(conn, tuple(queues)), _Webhooks(conn)]),
-                   "WORKER_METRICS_PORT")
+                   "WORKER_METRICS_PORT", config.relay_host)
     try:
         yield
     finally:

@@ -59,6 +59,10 @@ class Operation:
     # the arguments, else the answer), ``audit_by`` the caller kinds whose calls are recorded
     audit: tuple[str, ...] = ()
     audit_by: frozenset[str] = frozenset()
+    # False: a repeated Idempotency-Key (same request) runs the handler again instead of
+    # answering the stored answer, so every check (a ban, the session) is judged now; for
+    # operations whose repeat changes nothing by nature (presence.join)
+    replay: bool = True
     # for the docs: {"request": {field: value}, "response": body or None, "status"?: int};
     # not compared, so an Operation stays hashable
     example: Mapping[str, Any] | None = field(default=None, compare=False)
@@ -74,7 +78,7 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
               prefetch: Callable[[Any, dict[str, Any], str], None] | None = None,
               secret_out: tuple[str, ...] = (),
               audit: str | tuple[str, ...] = (), audit_by: frozenset[str] = ANYONE,
-              example: Mapping[str, Any] | None = None) -> Callable:
+              example: Mapping[str, Any] | None = None, replay: bool = True) -> Callable:
     """Register the decorated handler as operation ``name``.
 
     ``audit`` makes every successful call an audit log entry whose target is the named
@@ -102,7 +106,8 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
             description=description.strip(), aliases=tuple(a.upper() for a in aliases),
             idempotent=(method == "POST") if idempotent is None else idempotent,
             reads=method == "GET", account=account, prefetch=prefetch, secret_out=secret_out,
-            audit=targets, audit_by=audit_by if targets else frozenset(), example=example)
+            audit=targets, audit_by=audit_by if targets else frozenset(), example=example,
+            replay=replay)
         return handler
 
     return register

@@ -39,10 +39,25 @@ LINE = rf"[^\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]*"  # single-line text
 LINE_REFUSED = re.compile(rf"[\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]")
 TEXT_REFUSED = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]")
 TEXT = rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]*"  # multi-line text
+# A nickname (name.check's ``nick``, SPEC §16) refuses besides what single-line text does every
+# invisible character a look-alike name could hide: the Unicode format characters (category Cf:
+# soft hyphen U+00AD, zero-width space/joiners U+200B-U+200D, word joiner U+2060 and the
+# invisible operators, BOM U+FEFF, tag characters U+E0000-U+E007F, ...), the combining grapheme
+# joiner U+034F, the variation selectors and the blank Hangul and Khmer fillers. The ranges
+# beyond U+FFFF are written as characters (a JSON Schema pattern has no \U escape).
+_INVISIBLE = (r"\u00ad\u034f\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4"
+              r"\u17b5\u180b-\u180f\u200b-\u200d\u2060-\u2065\u206a-\u206f\u3164\ufe00-\ufe0f"
+              r"\ufeff\ufff9-\ufffb\uffa0"
+              "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+              "\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
+NICK = rf"[^\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}{_INVISIBLE}]*"
+NICK_REFUSED = re.compile(rf"[\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}{_INVISIBLE}]")
 TEXT_RULES: dict[str | None, tuple[re.Pattern, str]] = {  # keyed by a Str field's pattern
     None: (LINE_REFUSED, "no control, line separator or bidirectional formatting characters "
                          "in single-line text"),
     TEXT: (TEXT_REFUSED, "no control characters but tab and line breaks"),
+    NICK: (NICK_REFUSED, "no control, bidirectional formatting or invisible (zero-width or "
+                         "format) characters in a nickname"),
 }
 MAX_SAFE_INT = 2**53 - 1
 
@@ -67,6 +82,8 @@ class Field:
     default: Any = MISSING
     rest: bool = False
     secret: bool = False  # a password: never part of the Idempotency-Key fingerprint
+    # a secret that is a random token (never a password): its sha256 joins the fingerprint
+    fingerprinted: bool = False
     doc: str = ""
     _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
 
@@ -279,7 +296,9 @@ def describe(f: Field, config: Any) -> list[str]:
             out.append(f"at most {most} characters")
         elif g.min_len:
             out.append(f"at least {g.min_len} characters")
-        out.append(f"matches ``{g.pattern}``" if g.pattern else "no control characters")
+        out.append("no control, bidirectional formatting or invisible (zero-width or format) "
+                   "characters" if g.pattern == NICK else
+                   f"matches ``{g.pattern}``" if g.pattern else "no control characters")
         if f.kind == "strlist":
             items = _limit(f.max_items, config)
             out.insert(0, "list of strings" + (f", at most {items}" if items is not None else ""))

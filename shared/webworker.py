@@ -12,6 +12,10 @@
 - **Slow bodies and slow readers.** While a request is served, each read of its body and each
   write of the answer may wait at most ``WEB_HEADER_TIMEOUT`` (like nginx's client_body_timeout
   and send_timeout); a body that stalls gets 408 ``request_timeout`` from the app.
+- **Body deadline.** The whole body must arrive within ``WEB_BODY_TIMEOUT`` seconds of the end
+  of the head (:class:`DeadlineBody`): a body trickled a byte at a time, each read within the
+  per-read wait, cannot hold a connection longer. Past it the app answers 408 and the connection
+  is closed.
 - **Bounded body drain.** After an answer, what the client still sends of its request body is
   read and dropped, at most :data:`DRAIN_MAX` bytes within the header deadline, so a client that
   is answered 413 before it finished sending sees the answer instead of a reset; past the bound
@@ -27,6 +31,7 @@ from __future__ import annotations
 import json
 import resource
 import socket
+import time
 from typing import Any
 
 import gevent
@@ -90,6 +95,48 @@ def drain(body: Any, max_bytes: int, seconds: float) -> bool:
     return False
 
 
+class DeadlineBody:
+    """A request body (gunicorn's ``Body``, the app's ``wsgi.input``) whose reads all end by one
+    deadline: a read that would go past it raises TimeoutError, and so does every read after."""
+
+    def __init__(self, body: Any, seconds: float):
+        self.body, self.deadline, self.expired = body, time.monotonic() + seconds, False
+
+    def _bounded(self, read: Any, *args: Any) -> Any:
+        left = self.deadline - time.monotonic()
+        if left > 0:
+            try:
+                with gevent.Timeout(left, TimeoutError("request body deadline")):
+                    return read(*args)
+            except TimeoutError:
+                pass
+        self.expired = True
+        raise TimeoutError("the request body did not arrive within WEB_BODY_TIMEOUT")
+
+    def read(self, size: int | None = None) -> bytes:
+        return self._bounded(self.body.read, size)
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._bounded(self.body.readline, size)
+
+    def readlines(self, size: int | None = None) -> list[bytes]:
+        return self._bounded(self.body.readlines, size)
+
+    def __iter__(self) -> DeadlineBody:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    next = __next__
+
+    def getsize(self, size: int | None) -> int:
+        return self.body.getsize(size)
+
+
 class Worker(GeventWorker):
     """gunicorn's gevent worker with a header deadline, a per-address connection cap, a bounded
     body drain and JSON errors (module docstring)."""
@@ -97,6 +144,7 @@ class Worker(GeventWorker):
     def init_process(self) -> None:
         config = Config.from_env()  # the master already checked it (gunicorn_conf.on_starting)
         self.header_timeout = config.web_header_timeout
+        self.body_timeout = config.web_body_timeout
         self.max_per_ip = config.web_max_conn_per_ip
         self.per_ip: dict[str, int] = {}
         soft = raise_nofile(self.worker_connections + 256)
@@ -144,8 +192,11 @@ class Worker(GeventWorker):
         """Serve one request; then drop what is left of its body (bounded), or close.
 
         While it is served, each read of the body and each write of the answer may wait at
-        most the header deadline (a client that stops sending or reading is dropped)."""
+        most the header deadline (a client that stops sending or reading is dropped), and the
+        whole body must arrive within WEB_BODY_TIMEOUT (:class:`DeadlineBody`)."""
         sock.settimeout(self.header_timeout)
+        if req.body is not None:
+            req.body = DeadlineBody(req.body, self.body_timeout)
         try:
             keep = super().handle_request(listener_name, req, sock, addr)
         except StopIteration:
@@ -160,7 +211,8 @@ class Worker(GeventWorker):
             if sock.fileno() != -1:
                 sock.settimeout(None)  # the head of the next request: timeout_ctx bounds it
         # (GeventWorker.handle_request returns nothing, so ``keep`` tells nothing here)
-        if req.body is not None and not drain(req.body, DRAIN_MAX, self.header_timeout):
+        if req.body is not None and (req.body.expired
+                                     or not drain(req.body, DRAIN_MAX, self.header_timeout)):
             util.close_graceful(sock, timeout=ERROR_LINGER)
             raise StopIteration()
         return keep

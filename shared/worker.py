@@ -46,7 +46,7 @@ import redis
 from rq import SimpleWorker, Worker
 from rq.scheduler import RQScheduler
 
-from shared import jobs, keys, metrics
+from shared import jobs, keys, metrics, migrations
 from shared.config import Config, ConfigError
 from shared.logs import setup_logging
 from shared.redis_conn import REDIS_ERRORS, connect_data, connect_queue
@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     setup_logging(config, "worker")
+    if not migrations.at_start(connect_data(config, socket_timeout=60), "ssm worker", True):
+        return 1  # data newer than this release: said so
     if opts.queue is None:
         with metrics.worker_exposition(config, conn, QUEUES):  # /metrics: WORKER_METRICS_PORT
             return supervise(sys.argv[1:] if argv is None else argv, opts.burst)

@@ -29,6 +29,9 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 # several at once on this machine would compete for the default ports.
 os.environ.setdefault("RELAY_METRICS_PORT", "0")
 os.environ.setdefault("WORKER_METRICS_PORT", "0")
+# Likewise the legacy UDP verify of the relays the tests start (tests/test_legacy_udp.py picks
+# a free port for its own).
+os.environ.setdefault("LEGACY_UDP_PORT", "0")
 
 
 class Servers:
@@ -122,7 +125,8 @@ def clock() -> Clock:
 
 
 def make_config(redis_url: str, **overrides: Any) -> Config:
-    base: dict[str, Any] = dict(redis_url=redis_url, admin_token=ADMIN_TOKEN, scrypt_log2_n=4)
+    base: dict[str, Any] = dict(redis_url=redis_url, admin_token=ADMIN_TOKEN, scrypt_log2_n=4,
+                                legacy_udp_port=0)
     if SERVERS.queue is not None:
         base.update(redis_cluster=1, redis_queue_url=SERVERS.queue.url)
     base.update(overrides)

@@ -1,9 +1,10 @@
 """The README's screenshots of the players' web: ``python -m tests.screenshots``.
 
-Starts a throwaway embedded Redis and the app (as tests/test_web_pages.py does), seeds a small
-demo world through the API (moving the app's clock to play a weekly board for four weeks),
-and writes desktop and 390 px phone shots of the three pages to
-``docs/img/`` with Debian's chromium driven by Playwright.
+Starts a throwaway embedded Redis and the app (``tests/webbrowser.py``, as the browser tests
+do), seeds a small demo world through the API (moving the app's clock to play a weekly board
+for four weeks), and writes desktop and 390 px phone shots of the three pages, the sign-up
+form and alice's account pages (logged in through the form) to ``docs/img/`` with Debian's
+chromium driven by Playwright.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
 from tests.conftest import Api, Clock, make_config
-from tests.test_web_pages import CHROMIUM, _browser_missing, serve
+from tests.webbrowser import CHROMIUM, serve
+from tests.webbrowser import missing as browser_missing
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "img"
 
@@ -64,10 +67,33 @@ def seed(api: Api, clock: Clock) -> None:
         api.heartbeat(sid_, headers_, name=name, host=host, port=port, map=map_, mode=mode,
                       players=players, max_players=most, version="1.3.0.2")
     api.join(sid, headers, api.login("alice"))
+    for sender, subject, body in (
+            ("charlie", "ctf tonight?", "We need a sixth. 21:00 on Desert CTF?"),
+            ("bob", "clan tag", "Accepted the invite, see you on the server."),
+            ("nightowl", "gg", "Nice flag run on ac_desert!")):
+        api.client.post("/v1/mail", headers=tokens[sender],
+                        json={"to": "alice", "subject": subject, "body": body})
+
+
+# the account pages, shot logged in as alice (the last is the shown mail, opened from the inbox)
+ACCOUNT_PAGES = (("me", "/me"), ("mail", "/me/mail"), ("sessions", "/me/sessions"))
+
+
+def shoot_account(pg: Any, url: str, label: str) -> None:
+    """Sign-up form anonymously, then log alice in through the form and shoot her pages."""
+    pg.goto(url + "/signup")
+    pg.screenshot(path=str(OUT / f"signup-{label}.png"))
+    pg.goto(url + "/login")
+    pg.fill("input[name=name]", "alice")
+    pg.fill("input[name=password]", "secret1")
+    pg.click("form.account-form button[type=submit]")
+    for page, path in ACCOUNT_PAGES:
+        pg.goto(url + path)
+        pg.screenshot(path=str(OUT / f"{page}-{label}.png"))
 
 
 def main() -> int:
-    missing = _browser_missing()
+    missing = browser_missing()
     if missing:
         print(missing, file=sys.stderr)
         return 1
@@ -94,6 +120,7 @@ def main() -> int:
                                        ("player", "/players/alice")):
                         pg.goto(url + path)
                         pg.screenshot(path=str(OUT / f"{page}-{label}.png"))
+                    shoot_account(pg, url, label)
                     ctx.close()
                 browser.close()
             server.shutdown()

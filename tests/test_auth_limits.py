@@ -460,3 +460,62 @@ def test_login_drops_expired_sessions_from_the_index(api, client, r, clock, conf
     api.login("pruner")
     assert r.zcard(keys.player_sessions("pruner")) == 1
     assert len(scan_keys(r, keys.player_session("pruner", "*"))) == 1
+
+
+# --- SPEC §16: parallel correct logins; failed logins per server key ---------------------------
+def test_parallel_correct_logins_all_succeed(app, client, monkeypatch):
+    """12 parallel correct logins for one name: attempts in flight are not failures, so none
+    is refused (7 of 12 once got 429 "too many failed logins")."""
+    import threading
+    import time
+
+    import functions.session_login as session_login
+
+    register(client, "alice")
+    real = session_login.verify_password
+
+    def slow_verify(stored, password):
+        time.sleep(0.2)  # a slow KDF: the whole burst is in flight at once
+        return real(stored, password)
+
+    monkeypatch.setattr(session_login, "verify_password", slow_verify)
+    barrier, codes = threading.Barrier(12), []
+
+    def one():
+        c = app.test_client()
+        barrier.wait()
+        codes.append(login(c, "alice").status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 12
+
+
+def test_failed_logins_per_server_key_are_limited(redis_server, r, clock):
+    from wsgi import create_app
+
+    config = make_config(redis_server.url, login_fails_per_server_minute=6)
+    client = create_app(config, r, clock=clock).test_client()
+    api = Api(client)
+    sid, srv = api.server("guesser")
+    _, other = api.server("other")
+    for i in range(8):
+        register(client, f"victim{i}", ip=f"10.1.0.{i}")
+    register(client, "carol", ip="10.1.1.1")
+    # one guess per name: no name lock is ever reached, the server's budget is
+    for i in range(6):
+        assert login(client, f"victim{i}", "wrong00", headers=srv).status_code == 401
+    resp = login(client, "victim6", "wrong00", headers=srv)
+    assert_locked(resp, 60)
+    assert_locked(login(client, "carol", headers=srv), 60)  # every login with that key
+    assert r.get(keys.login_fails_name_via("victim6", sid)) is None  # refused: not checked
+    # other servers and direct logins go on
+    assert login(client, "victim7", "wrong00", headers=other).status_code == 401
+    assert login(client, "carol", headers=other).status_code == 200
+    assert login(client, "carol").status_code == 200
+    assert 0 < r.ttl(keys.login_lock_server(sid)) <= 60
+    r.delete(keys.login_lock_server(sid))  # the minute is over
+    assert login(client, "carol", headers=srv).status_code == 200

@@ -542,3 +542,38 @@ def test_batch_runs_a_script_redis_does_not_hold_yet(r):
     script = Lua("return 'ran ' .. ARGV[1]")
     assert batch(r, (script, [], ["once"]), lambda pipe: pipe.set("k", "v")) == ["ran once", True]
     assert batch(r, (script, [], ["again"])) == ["ran again"]
+
+
+# --- IPv6 forms that carry an IPv4 address (SPEC §16) --------------------------------------------
+CARRIED = ["::198.51.100.20", "::ffff:198.51.100.20", "64:ff9b::c633:6414",
+           "64:ff9b::198.51.100.20", "2002:c633:6414::1", "2002:c633:6414:7:8::9"]
+
+
+@pytest.mark.parametrize("ip", CARRIED)
+def test_an_ipv4_range_ban_catches_every_ipv6_form_of_the_address(api, client, world, ip):
+    sid, srv, _, _, alice = world
+    made = ban(client, api.admin, ip="198.51.100.0/24", reason="proxy range").json
+    assert check(client, srv, ip=ip).json == {"banned": True, "bans": [made]}
+    resp = client.post(f"/v1/servers/{sid}/players", headers=srv,
+                       json={"token": api.token(alice), "ip": ip})
+    assert resp.status_code == 403 and resp.json["error"]["code"] == "banned"
+
+
+@pytest.mark.parametrize("ip", CARRIED)
+def test_an_ipv4_address_ban_catches_every_ipv6_form(api, client, world, ip):
+    _, srv, _, _, _ = world
+    ban(client, api.admin, ip="198.51.100.20", reason="x")
+    assert check(client, srv, ip=ip).json["banned"] is True
+    assert check(client, srv, ip="198.51.100.21").json["banned"] is False
+
+
+def test_a_ban_given_in_an_ipv6_form_is_the_ipv4_range(api, client, world):
+    _, srv, _, _, _ = world
+    assert ban(client, api.admin, ip="2002:c633:6400::/40", reason="x").json["ip"] \
+        == "198.51.100.0/24"
+    assert ban(client, api.admin, ip="64:ff9b::203.0.113.7", reason="x").json["ip"] \
+        == "203.0.113.7"
+    assert check(client, srv, ip="198.51.100.99").json["banned"] is True
+    assert check(client, srv, ip="::203.0.113.7").json["banned"] is True
+    for ip in ("::1", "2001:db8::1", "2002:c633:6500::1"):
+        assert check(client, srv, ip=ip).json["banned"] is False

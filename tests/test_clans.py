@@ -208,6 +208,24 @@ def test_a_name_registered_again_is_not_in_the_old_clan(api, client, people, r):
     assert create(client, bob, tag="BEE").status_code == 201
 
 
+def test_an_invitation_does_not_survive_the_invitees_deletion(api, client, people, r):
+    """A new "dave" cannot accept the invitation the deleted dave had, nor wear the tag."""
+    create(client, people["alice"])
+    dave = api.player("dave")
+    assert invite(client, people["alice"], "dave").status_code == 200
+    assert client.delete("/v1/players/dave", headers=dave).status_code == 204
+    new_dave = api.player("dave")
+    resp = accept(client, new_dave)
+    assert resp.status_code == 403 and resp.json["error"]["code"] == "forbidden"
+    assert members(client) == ["alice"]
+    assert client.get("/v1/players/dave").json.get("clan") is None
+    assert r.zscore(keys.clan_invites("ace"), "dave") is None  # the stale one is withdrawn
+    # invited again, the new account joins
+    join(client, {**people, "dave": new_dave}, "alice", "dave")
+    assert members(client) == ["alice", "dave"]
+    assert r.hlen(keys.clan_invite_ids("ace")) == 0
+
+
 def clan_of(client, name):
     """player.get's ``clan``, or ``"absent"`` when the key is left out."""
     body = client.get(f"/v1/players/{name}").json

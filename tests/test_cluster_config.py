@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from shared.config import Config, ConfigError
 from shared.dispatch import Ctx
 from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect, queue_for
-from tests.conftest import make_config
+from tests.conftest import make_config, wait_for
 from tests.test_config import procfile
 from tests.test_relay import greeted, start_relay  # noqa: F401 (a fixture)
 
@@ -131,7 +130,7 @@ def test_wait_replicas_answers_503_until_a_replica_holds_the_write(primary, tmp_
     from wsgi import create_app
 
     r = connect(primary.url)
-    config = make_config(primary.url, wait_replicas=1, wait_timeout_ms=200, redis_cluster=0,
+    config = make_config(primary.url, wait_replicas=1, wait_timeout_ms=1000, redis_cluster=0,
                          redis_queue_url=None)
     client = create_app(config, r, queue_client=r).test_client()
     alone = register(client, "alone")
@@ -139,10 +138,10 @@ def test_wait_replicas_answers_503_until_a_replica_holds_the_write(primary, tmp_
     replica = EmbeddedRedis(tmp_path / "replica", appendonly=False,
                             extra=("--replicaof", "127.0.0.1", str(primary.port))).start()
     try:
-        for _ in range(200):
-            if replica.client().info("replication").get("master_link_status") == "up":
-                break
-            time.sleep(0.05)
+        # both ends agree the link is up (the primary counts the replica as online)
+        wait_for(lambda: replica.client().info("replication").get("master_link_status") == "up"
+                 and r.info("replication").get("slave0", {}).get("state") == "online",
+                 timeout=60, what="the replica in sync")
         held = register(client, "held")
         assert held.status_code == 201, held.json
         assert replica.client().hget(keys.player("held"), "name") == "held"  # already there

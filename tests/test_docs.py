@@ -209,3 +209,33 @@ def test_an_errors_item_out_of_form_is_refused():
 
 def test_docs_page_renders_without_a_request_context(config):
     assert "SSMGlobal API" in pages.docs_page(load(), config)
+
+
+def test_docs_page_has_the_pages_protections_and_its_style_still_applies(custom):
+    """/docs: a CSP (no inline script; its one inline stylesheet admitted by hash), nosniff and
+    no framing, like the players' pages."""
+    import base64
+    import hashlib
+
+    client, _ = custom
+    resp = client.get("/docs")
+    csp = resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp
+    style = re.search(r"<style>(.*?)</style>", resp.get_data(as_text=True), re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in csp
+
+
+def test_no_rendered_doc_shows_a_setting_replaced_by_its_value_where_it_is_to_be_set(custom):
+    """``WEBHOOK_ALLOW_PRIVATE=1`` once read ``0=1``: a setting named to be set stays a name."""
+    client, _ = custom
+    texts = {"/docs": client.get("/docs").get_data(as_text=True),
+             "/openapi.json": json.dumps(client.get("/openapi.json").json, ensure_ascii=False),
+             "API.md": apidoc.render()}
+    for where, text in texts.items():
+        assert not re.search(r"(?<![\w./?&-])\d+=\d", text), (where, re.search(
+            r".{60}(?<![\w./?&-])\d+=\d.{20}", text))
+        assert "WEBHOOK_ALLOW_PRIVATE=1" in text, where

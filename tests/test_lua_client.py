@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,24 +22,14 @@ from typing import Any
 import pytest
 
 from shared.embedded import free_port
-from tests.conftest import Api
+from tests.lua_harness import LUA_DIR, ROOT, RelayProcess, lua_exe
 
-ROOT = Path(__file__).resolve().parent.parent
-LUA_DIR = ROOT / "clients" / "lua"
 TEST_DIR = LUA_DIR / "test"
-
-
-def _lua() -> str | None:
-    exe = shutil.which("lua5.1")
-    if exe is None:
-        return None
-    probe = subprocess.run([exe, "-e", 'require("socket")'], capture_output=True, timeout=10)
-    return exe if probe.returncode == 0 else None
 
 
 @pytest.fixture(scope="module")
 def lua() -> str:
-    exe = _lua()
+    exe = lua_exe()
     if exe is None:
         if os.environ.get("CI") == "true":
             pytest.fail("lua5.1 with LuaSocket is required in CI (.ci/run installs them)")
@@ -49,47 +37,7 @@ def lua() -> str:
     return exe
 
 
-# --- the stack --------------------------------------------------------------------------------
-class RelayProcess:
-    """``python -m relay`` on a fixed port, so it can be killed and started again there."""
-
-    def __init__(self, redis_url: str, tmp: Path, **env: str) -> None:
-        self.port = free_port()
-        self.env = dict(os.environ, REDIS_URL=redis_url, RELAY_PORT=str(self.port),
-                        RELAY_HOST="127.0.0.1", RELAY_MAX_PER_IP="0", **env)
-        self.log = tmp / f"relay-{self.port}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> RelayProcess:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "relay"], cwd=ROOT, env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    if s.recv(100).startswith(b"{"):
-                        return self
-            except OSError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.05)
-        raise RuntimeError("relay did not start:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
+# --- the stack (tests/lua_harness.py: RelayProcess) --------------------------------------------
 @pytest.fixture
 def relays(redis_server: Any, r: Any, tmp_path: Path) -> Any:
     """A factory of relay processes on the test Redis (``r`` flushes it first)."""
@@ -390,39 +338,6 @@ def test_keepalive_keeps_a_quiet_server_connected(lua, relays, world):
     silent = run_lua(lua, "live.lua", "idle", world.config(relay.port, keepalive_s=0, seconds=5))
     assert silent.returncode == 0, silent.lines
     assert silent.metrics["disconnects"] >= 1, silent.metrics
-
-
-def test_example_mod_in_a_fake_game(lua, relays, world, client, redis_server):
-    relay = relays()
-    resp = client.put("/v1/boards/ctf.ac_desert", json={"order": "desc", "operator": "best"},
-                      headers=Api(client).admin)
-    assert resp.status_code == 201, resp.json
-
-    def joined() -> None:
-        alice = client.get("/v1/players/alice").json
-        assert (alice["online"], alice["server"]) == (True, world.server_id), alice
-        resp = client.post("/v1/messages", json={"to": world.server_id, "body": "hello from peer"},
-                           headers=world.peer_headers)
-        assert resp.status_code == 202, resp.json
-        resp = client.post("/v1/mail", json={"to": "alice", "subject": "gg", "body": "rematch?"},
-                           headers=world.bob)
-        assert resp.status_code == 201, resp.json
-        # the mail notice is pushed by the mail worker: run it until its queue is empty
-        env = dict(os.environ, REDIS_URL=redis_server.url)
-        subprocess.run([sys.executable, "-m", "shared.worker", "--queue", "mail", "--simple",
-                        "--burst", "--quiet"], cwd=ROOT, env=env, check=True, timeout=60)
-
-    run = run_lua(lua, "example_test.lua", world.config(relay.port), timeout=90,
-                  on_sync={"joined": joined, "done": lambda: None})
-    run.check("connects_and_sends_heartbeats", "player_joins_with_token",
-              "unknown_ban_and_name_operations_do_not_kick", "message_printed_to_console",
-              "mail_notice_shown_to_player", "records_submitted_at_game_end",
-              "ban_push_kicks_online_player", "player_leaves")
-    top = client.get("/v1/boards/ctf.ac_desert/records").json["records"]
-    assert [(t["player"], t["score"]) for t in top] == [("alice", 17)]
-    assert client.get("/v1/players/alice").json["online"] is False
-    status = client.get(f"/v1/status/{world.server_id}").json
-    assert (status["map"], status["name"]) == ("ac_mines", "Fake CTF")
 
 
 def test_the_clients_reads_are_the_registrys_reads(lua):

@@ -355,13 +355,13 @@ def _up_token(url: str) -> bool:
 
 
 def test_relay_counts_a_slow_client_dropped(start_relay_inproc):
-    from relay.server import OUT_MAX, Connection
+    from relay.server import Connection
 
     class Stuck:
         aborted = False
 
         def get_write_buffer_size(self) -> int:
-            return OUT_MAX + 1
+            return start_relay_inproc.config.relay_send_buffer_max
 
         def abort(self) -> None:
             self.aborted = True
@@ -528,3 +528,36 @@ def test_dashboard_uses_only_metrics_that_exist():
     doc = (ROOT / "docs" / "OPERATIONS.md").read_text()
     assert [m for m in sorted(known) if m.startswith("ssm_") and m not in doc] == []
 
+
+
+# --- bind addresses (SPEC §16: the metrics ports bind RELAY_HOST) ------------------------------
+def _refused(url: str) -> bool:
+    try:
+        get(url, timeout=2)
+    except ConnectionRefusedError:
+        return True
+    except urllib.error.URLError as err:
+        return isinstance(err.reason, ConnectionRefusedError)
+    return False
+
+
+def test_relay_metrics_bind_the_relay_host_only(redis_server, r, tmp_path):
+    mport = free_port()
+    proc, _ = spawn_relay(redis_server.url, tmp_path, RELAY_METRICS_PORT=str(mport))
+    try:  # RELAY_HOST=127.0.0.1: another loopback address reaches nothing
+        wait_for(lambda: _up(f"http://127.0.0.1:{mport}/metrics"), 10, "relay metrics")
+        assert _refused(f"http://127.0.0.2:{mport}/metrics")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_worker_metrics_bind_the_relay_host_only(redis_server, r, tmp_path):
+    mport = free_port()
+    proc = spawn_worker(redis_server.url, tmp_path, WORKER_METRICS_PORT=str(mport),
+                        RELAY_HOST="127.0.0.2")
+    try:
+        wait_for(lambda: _up(f"http://127.0.0.2:{mport}/metrics"), 15, "worker metrics")
+        assert _refused(f"http://127.0.0.1:{mport}/metrics")
+    finally:
+        stop(proc)

@@ -120,3 +120,42 @@ def test_one_round_trip_whatever_the_number_of_clans(redis_server, r, config):
                   headers={"Authorization": f"Bearer {key}"}).json
     assert got == {"allowed": False, "reason": "clan_tag", "clan": "T77"}
     assert counter.n == 1
+
+
+# --- invisible characters and look-alikes (SPEC §16) -------------------------------------------
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad",
+                                  "\u180e", "\u2063", "\u034f", "\ufe0f", "\U000e0041"])
+def test_a_nick_with_an_invisible_character_is_refused(client, setup, char):
+    srv, _ = setup
+    resp = client.get("/v1/names/check", query_string={"nick": f"b{char}ob"}, headers=srv)
+    assert resp.status_code == 400, resp.json
+    assert resp.json["error"]["code"] == "invalid_input"
+    assert resp.json["error"]["message"].startswith("nick:")
+
+
+def test_every_format_character_is_refused_in_a_nick():
+    import unicodedata
+
+    from shared.schema import NICK_REFUSED
+
+    missed = [f"U+{c:04X}" for c in range(0x110000)
+              if unicodedata.category(chr(c)) == "Cf" and not NICK_REFUSED.match(chr(c))]
+    assert missed == []
+
+
+@pytest.mark.parametrize("nick", ["[ ACE]zed", "[ACE ]zed", "( A C E )zed", "ACE |zed",
+                                  "zed| ace", "[ＡＣＥ]zed", "ＡＣＥ|zed", "[АСЕ]zed",
+                                  "[ΑCΕ]zed", " [ACE]zed"])
+def test_a_clan_tag_with_spaces_or_look_alike_letters_is_the_tag(client, setup, nick):
+    srv, _ = setup
+    assert check(client, srv, nick, "carol") == {"allowed": False, "reason": "clan_tag",
+                                                 "clan": "ACE"}
+    assert check(client, srv, nick, "bob") == {"allowed": True}  # a member wears it
+
+
+@pytest.mark.parametrize("nick", ["bоb", "ｂｏｂ", "ΒOB", "bοb"])
+def test_a_look_alike_of_a_registered_name_is_that_name(client, setup, nick):
+    srv, srv2 = setup
+    refused = {"allowed": False, "reason": "name_registered", "owner": "bob"}
+    assert check(client, srv2, nick) == refused
+    assert check(client, srv, nick, "bob") == {"allowed": True}  # bob himself

@@ -220,3 +220,14 @@ def test_profile_never_shows_secrets(api, client, r):
     for secret in ("secret1", token, pw_hash, api.token(srv)):
         assert secret not in text
     assert not [k for k, _ in _walk(json.loads(text)) if k in SECRET_FIELDS]
+
+
+def test_player_get_hides_a_private_server_as_status_get_does(api, client):
+    sid, srv = api.server()
+    api.heartbeat(sid, srv, public=False)
+    assert api.join(sid, srv, api.player("alice")).status_code == 200
+    assert client.get(f"/v1/status/{sid}").status_code == 404
+    body = client.get("/v1/players/alice").json
+    assert body["online"] is True and body["server"] is None
+    api.heartbeat(sid, srv, public=True)
+    assert client.get("/v1/players/alice").json["server"] == sid

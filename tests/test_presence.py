@@ -186,3 +186,40 @@ def test_profile_shows_presence(api, client, live, clock, config):
     api.join(sid, srv, alice)
     clock.advance(config.status_ttl + 1)
     assert client.get("/v1/players/alice").json["online"] is False
+
+
+# --- Idempotency-Key: a repeat never bypasses a check (SPEC §16) -------------------------------
+def _join_with_key(api, sid, srv, player, key, **body):
+    return api.client.post(f"/v1/servers/{sid}/players", headers={**srv, "Idempotency-Key": key},
+                           json={"token": api.token(player), **body})
+
+
+def test_a_repeated_join_after_a_ban_is_refused_not_replayed(api, client, live):
+    sid, srv = live
+    alice = api.player("alice")
+    assert _join_with_key(api, sid, srv, alice, "join-1").status_code == 200
+    assert _join_with_key(api, sid, srv, alice, "join-1").status_code == 200  # a plain retry
+    resp = client.post("/v1/bans", json={"player": "alice", "reason": "aimbot"},
+                       headers=api.admin)
+    assert resp.status_code == 201, resp.json
+    resp = _join_with_key(api, sid, srv, alice, "join-1")
+    assert resp.status_code == 403 and resp.json["error"]["code"] == "banned"
+
+
+def test_a_repeated_join_with_an_address_ban_is_refused(api, client, live):
+    sid, srv = live
+    alice = api.player("alice")
+    ip = {"ip": "203.0.113.9"}
+    assert _join_with_key(api, sid, srv, alice, "join-2", **ip).status_code == 200
+    resp = client.post("/v1/bans", json={"ip": "203.0.113.0/24", "reason": "flood"},
+                       headers=api.admin)
+    assert resp.status_code == 201, resp.json
+    assert _join_with_key(api, sid, srv, alice, "join-2", **ip).status_code == 403
+
+
+def test_the_same_key_with_another_players_token_is_another_request(api, live):
+    sid, srv = live
+    alice, bob = api.player("alice"), api.player("bob")
+    assert _join_with_key(api, sid, srv, alice, "join-3").status_code == 200
+    resp = _join_with_key(api, sid, srv, bob, "join-3")
+    assert resp.status_code == 422 and resp.json["error"]["code"] == "idempotency_key_reused"

@@ -33,6 +33,7 @@ from shared.embedded import EmbeddedRedis, free_port
 from shared.registry import load
 from shared.storage import messages
 from shared.web import apidoc
+from tests.conftest import wait_for
 from tests.world import real_example, real_value, world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,24 +268,32 @@ def test_login_sets_the_caller(relay, api):
     assert other.cmd("TOKEN", "p.bogus.token")["code"] == "unauthenticated"
 
 
-def test_rotated_key_stops_working_on_the_next_command(relay, api, client):
+REVOKED_ANY = (b'{"state": "ERROR", "msg": "Connection closed: the key or session is no longer '
+               b'valid.", "code": "unauthenticated"}\r\n')
+
+
+def _key_changed_unannounced(r: Any, server_id: str) -> None:
+    """The key changes with no revocation entry (a crash between the two steps)."""
+    r.hset(keys.server(server_id), "key", "0" * 64)
+
+
+def test_a_key_that_stopped_working_ends_the_connection_on_its_next_command(relay, api, r):
     server_id, key, _ = server_creds(api)
     c = authed(relay.port, server_id, key)
     assert c.cmd("status.list")["state"] == "OK"
-    new_key = client.post(f"/v1/servers/{server_id}/key", headers=api.admin).json["key"]
-    assert c.cmd("status.list")["code"] == "unauthenticated"
-    assert c.cmd("status.list")["msg"].startswith("Not authenticated")  # caller dropped
-    assert c.cmd("AUTH", f"{server_id} {new_key}")["state"] == "OK"
-    assert c.cmd("status.list")["state"] == "OK"
+    _key_changed_unannounced(r, server_id)
+    c.send(json.dumps({"cmd": "status.list", "id": 7}))
+    assert c.line() == REVOKED_ANY[:-3] + b', "id": 7}\r\n'
+    assert c.is_closed()
 
 
-def test_resume_rechecks_the_key(relay, api, client):
+def test_resume_rechecks_the_key(relay, api, r):
     server_id, key, _ = server_creds(api)
     c = authed(relay.port, server_id, key)
-    client.post(f"/v1/servers/{server_id}/key", headers=api.admin)
-    got = c.cmd("RESUME", "0")
-    assert got["state"] == "ERROR" and got["code"] == "unauthenticated", got
-    assert c.cmd("RESUME", "0")["code"] == "unauthenticated"  # caller dropped
+    _key_changed_unannounced(r, server_id)
+    c.send(json.dumps({"cmd": "RESUME", "args": "0"}))
+    assert c.line() == REVOKED_ANY
+    assert c.is_closed()
 
 
 # --- operations: same data and codes as HTTP ------------------------------------------------
@@ -689,14 +698,14 @@ def test_a_large_replay_waits_for_the_client_instead_of_dropping_it(relay, api):
 
 def test_a_large_reply_is_paced_not_fatal(relay, api):
     a_id, a_key, _ = server_creds(api, "a")
-    _fill_inbox(relay, a_id, 1000, "é" * 1000)  # message.read answers with ~6 MB
+    _fill_inbox(relay, a_id, 160, "é" * 1000)  # message.read answers with ~1 MB
     c = greeted(relay.port, "SERVER")
     assert c.cmd("AUTH", f"{a_id} {a_key}")["state"] == "OK"
     c.send(json.dumps({"cmd": "message.read", "args": {"limit": 1000}}))
     time.sleep(0.3)  # a client busy elsewhere for a moment
-    got = c.reply()
-    assert got["state"] == "OK", got
-    assert len(json.dumps(got)) > 1024 * 1024
+    line = c.line()
+    assert json.loads(line)["state"] == "OK"
+    assert 900 * 1024 < len(line) <= p.OUT_LINE_MAX + 2
     assert c.cmd("HW")["msg"] == "Hello, world!"  # still connected, reading commands
 
 
@@ -811,7 +820,7 @@ def test_complete_lines_keep_a_connection_alive(start_relay):
     relay = start_relay(relay_idle_timeout=1)
     c = greeted(relay.port)
     for _ in range(12):  # 3 s, three idle timeouts
-        c.send("")
+        assert c.cmd("HW") == {"state": "OK", "msg": "Hello, world!"}
         time.sleep(0.25)
     assert c.cmd("HW") == {"state": "OK", "msg": "Hello, world!"}
 
@@ -866,15 +875,17 @@ def test_server_connections_do_not_count_toward_the_per_address_cap(start_relay,
     assert relay.per_ip == {}  # nothing left counted once all are gone
 
 
-def test_a_server_whose_key_stops_working_counts_again(start_relay, api, client):
+def test_a_server_whose_key_stops_working_ends_and_frees_its_slot(start_relay, api, client):
     relay = start_relay(relay_max_per_ip=1)
     server_id, key, _ = server_creds(api)
     c = authed(relay.port, server_id, key)
     anon = greeted(relay.port)  # the one anonymous place
+    assert relay.server_slots == 1
     rotated = client.post(f"/v1/servers/{server_id}/key", headers=api.admin)
     assert rotated.status_code == 200
-    assert c.cmd("status.list")["code"] == "unauthenticated"  # anonymous again
-    assert relay.per_ip == {"127.0.0.1": 2}
+    assert c.is_closed()
+    wait_for(lambda: relay.server_slots == 0, 3, "the slot back")
+    assert relay.per_ip == {"127.0.0.1": 1} and relay.holders == {}
     anon.close()
 
 
@@ -958,3 +969,213 @@ def test_each_builtin_declares_itself_once_and_help_lists_it(relay):
     assert c.cmd("HELP")["msg"].split()[:8] == list(BUILTINS)
     assert c.cmd("AUTH", "x") == {"state": "ERROR", "msg": "Usage: AUTH <server_id> <key>",
                                   "code": "invalid_input"}
+
+
+# --- abuse budgets (SPEC §16) -----------------------------------------------------------------
+def _revoked(why: str, human: bool = False) -> bytes:
+    msg = f"Connection closed: {why}."
+    if human:
+        return f"ERROR: {msg}\r\n".encode()
+    return json.dumps({"state": "ERROR", "msg": msg, "code": "unauthenticated"}).encode() + b"\r\n"
+
+
+def _conn_of(relay: Relay, kind: str, who: str) -> Any:
+    return wait_for(lambda: next(iter(relay.holders.get((kind, who), ())), None), 3, who)
+
+
+def test_a_rotated_key_ends_every_connection_that_used_it_at_once(relay, api, client):
+    a_id, a_key, _ = server_creds(api, "a")
+    b_id, b_key, _ = server_creds(api, "b")
+    one, two, other = authed(relay.port, a_id, a_key), authed(relay.port, a_id, a_key), \
+        authed(relay.port, b_id, b_key)
+    by_token = greeted(relay.port, "CLIENT")
+    assert by_token.cmd("TOKEN", a_key)["state"] == "OK"
+    assert client.post(f"/v1/servers/{a_id}/key", headers=api.admin).status_code == 200
+    for c in (one, two, by_token):  # no command needed: the line comes unasked
+        assert c.line() == _revoked("the server key was rotated")
+        assert c.is_closed()
+    assert other.cmd("HW")["msg"] == "Hello, world!"
+    assert client.delete(f"/v1/servers/{b_id}", headers=api.admin).status_code == 204
+    assert other.line() == _revoked("the server was deleted")
+    assert other.is_closed()
+
+
+def test_revoked_player_sessions_end_their_connections_at_once(relay, api, client):
+    api.player("alice")
+    telnet = greeted(relay.port, "HUMAN")
+    telnet.send("LOGIN alice secret1")
+    assert telnet.upto(b"> ").startswith(b"Logged in as alice.")
+    web = api.login("alice")  # another session of alice's
+    assert client.put("/v1/players/alice/password", json={"old": "secret1", "new": "secret2"},
+                      headers=web).status_code == 200
+    assert telnet.upto(b"\r\n") == _revoked("the password was changed", human=True)
+    assert telnet.is_closed()
+    # logout of one token ends the connections that used it, and only those
+    token, other = api.login("alice", "secret2"), api.login("alice", "secret2")
+    same, kept = greeted(relay.port, "CLIENT"), greeted(relay.port, "CLIENT")
+    assert same.cmd("TOKEN", api.token(token))["state"] == "OK"
+    assert kept.cmd("TOKEN", api.token(other))["state"] == "OK"
+    assert client.delete("/v1/sessions/current", headers=token).status_code == 204
+    assert same.line() == _revoked("the session was logged out")
+    assert same.is_closed()
+    assert kept.cmd("UNREAD")["data"] == {"unread": 0}
+    assert client.delete("/v1/players/alice", headers=api.admin).status_code == 204
+    assert kept.line() == _revoked("the account was deleted")
+    assert kept.is_closed()
+
+
+def test_a_player_logging_out_on_the_connection_keeps_it(relay, api):
+    api.player("alice")
+    c = greeted(relay.port, "CLIENT")
+    assert c.cmd("LOGIN", "alice secret1")["state"] == "OK"
+    assert c.cmd("LOGOUT") == {"state": "OK", "msg": "session.logout"}
+    assert c.cmd("UNREAD")["code"] == "unauthenticated"  # anonymous now, still connected
+    assert c.cmd("HW")["msg"] == "Hello, world!"
+
+
+def test_rotation_over_http_ends_a_connection_on_another_relay_process(redis_server, api, client):
+    server_id, key, _ = server_creds(api)
+    proc, port = spawn(redis_server.url)
+    try:
+        c = authed(port, server_id, key)
+        assert client.post(f"/v1/servers/{server_id}/key", headers=api.admin).status_code == 200
+        assert c.line() == _revoked("the server key was rotated")
+        assert c.is_closed()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def test_a_connection_without_mode_is_closed_after_the_handshake_timeout(start_relay):
+    relay = start_relay(relay_handshake_timeout=1)
+    moded = greeted(relay.port)
+    c = Client(relay.port)
+    c.line()
+    c.sock.settimeout(0.2)
+    deadline = time.monotonic() + 5
+    while not c.buf and time.monotonic() < deadline:  # empty lines do not count
+        c.sock.sendall(b"\r\n")
+        try:
+            c._fill()
+        except TimeoutError:
+            continue
+    assert c.buf, "still open after 5 s with RELAY_HANDSHAKE_TIMEOUT=1"
+    assert c.line() == b'{"state": "ERROR", "msg": "Handshake timeout."}\r\n'
+    assert c.is_closed()
+    assert moded.cmd("HW")["msg"] == "Hello, world!"  # MODE was sent in time
+
+
+def test_empty_lines_do_not_keep_a_connection_alive(start_relay):
+    relay = start_relay(relay_idle_timeout=1)
+    c = greeted(relay.port)
+    c.sock.settimeout(0.2)
+    deadline = time.monotonic() + 6
+    while not c.buf and time.monotonic() < deadline:
+        c.sock.sendall(b"\r\n")
+        try:
+            c._fill()
+        except TimeoutError:
+            continue
+    assert c.buf, "still open after 6 s of empty lines with RELAY_IDLE_TIMEOUT=1"
+    assert c.line() == b'{"state": "ERROR", "msg": "Idle timeout."}\r\n'
+    assert c.is_closed()
+
+
+def test_servers_use_slots_of_their_own_at_most_n_per_key(start_relay, api):
+    relay = start_relay(relay_max_clients=1, relay_connections_per_server=2)
+    a_id, a_key, _ = server_creds(api, "a")
+    first = authed(relay.port, a_id, a_key)  # took the one slot, then moved to its own
+    anon = greeted(relay.port)  # the one slot again
+    refused = Client(relay.port)
+    assert refused.line() == b'{"state": "ERROR", "msg": "Server full."}\r\n'
+    anon.close()
+    wait_for(lambda: len(relay.conns) == 1, 3, "the slot back")
+    second = authed(relay.port, a_id, a_key)
+    anon = greeted(relay.port)  # three connections with RELAY_MAX_CLIENTS=1
+    anon.close()
+    wait_for(lambda: len(relay.conns) == 2, 3, "the slot back")
+    third = greeted(relay.port, "SERVER")
+    third.send(json.dumps({"cmd": "AUTH", "args": f"{a_id} {a_key}"}))
+    assert json.loads(third.line()) == {
+        "state": "ERROR", "msg": f"Too many connections for server {a_id} (max 2).",
+        "code": "rate_limited"}
+    assert third.is_closed()
+    for c in (first, second):
+        assert c.cmd("HW")["msg"] == "Hello, world!"
+
+
+def test_a_reply_over_one_mib_is_too_large_and_never_sent(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    _fill_inbox(relay, a_id, 1000, "é" * 1000)  # message.read would answer ~6 MB
+    c = authed(relay.port, a_id, a_key)
+    c.send(json.dumps({"cmd": "message.read", "args": {"limit": 1000}, "id": "big"}))
+    assert json.loads(c.line()) == {"state": "ERROR", "msg": p.REPLY_TOO_LARGE,
+                                    "code": "too_large", "id": "big"}
+    assert c.cmd("HW")["msg"] == "Hello, world!"
+    h = greeted(relay.port, "HUMAN")
+    h.send(f"TOKEN {a_key}")
+    h.upto(b"> ")
+    h.send("message.read 0 0 1000")
+    assert h.upto(b"> ") == f"ERROR: {p.REPLY_TOO_LARGE}\r\n> ".encode()
+
+
+def test_a_push_line_over_one_mib_is_never_sent(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    _fill_inbox(relay, a_id, 1, "x" * p.OUT_LINE_MAX)
+    _fill_inbox(relay, a_id, 1, "small")
+    c = authed(relay.port, a_id, a_key)
+    assert c.cmd("RESUME", "0")["state"] == "OK"
+    assert c.push()["data"]["body"] == "0 small"
+
+
+def test_pushes_to_a_client_that_does_not_read_are_bounded(start_relay, api):
+    relay = start_relay(relay_send_buffer_max=1024 * 1024)
+    a_id, a_key, _ = server_creds(api, "a")
+    slow = greeted(relay.port, "SERVER", rcvbuf=4096)
+    assert slow.cmd("AUTH", f"{a_id} {a_key}")["state"] == "OK"
+    conn = _conn_of(relay, "server", a_id)
+    most = 0
+
+    def push_some() -> int:
+        nonlocal most
+        for _ in range(20):
+            _send(relay, "x", a_id, "é" * 1000)  # ~6 KB a push, never read
+        most = max(most, conn.transport.get_write_buffer_size())
+        return most
+    # past the 256 KiB at which reading pauses, the connection is still kept ...
+    wait_for(lambda: push_some() > 600 * 1024 and not conn.closed, 10, "600 KiB queued")
+    # ... until RELAY_SEND_BUFFER_MAX: then it is closed (the server RESUMEs)
+    wait_for(lambda: conn.closed or not push_some(), 10, "the slow reader closed")
+    assert most <= 1024 * 1024
+    assert slow.is_closed()
+    assert _prompt_hw(relay.port) < 0.5
+
+
+def test_a_replay_is_written_as_the_client_reads(relay, api):
+    a_id, a_key, _ = server_creds(api, "a")
+    _fill_inbox(relay, a_id, 1200, "é" * 1000)  # ~6 KB a line, ~7 MB in all
+    c = greeted(relay.port, "SERVER", rcvbuf=4096)
+    assert c.cmd("AUTH", f"{a_id} {a_key}")["state"] == "OK"
+    conn = _conn_of(relay, "server", a_id)
+    assert c.cmd("RESUME", "0")["state"] == "OK"  # then never read again
+    size = conn.transport.get_write_buffer_size
+    wait_for(lambda: size() > 16 * 1024, 10, "the replay waiting for the client")
+    low = conn.transport.get_write_buffer_limits()[0]
+    for _ in range(50):  # as it stands blocked: the low-water mark and one line, no batch
+        assert size() <= low + 8 * 1024
+        time.sleep(0.01)
+    assert conn.replaying and not conn.closed
+
+
+def test_a_session_evicted_by_a_newer_login_ends_its_connection(relay, api, config, r, clock):
+    from wsgi import create_app
+
+    api.player("alice")
+    capped = create_app(dataclasses.replace(config, sessions_per_player_max=1), r,
+                        clock=clock).test_client()
+    c = greeted(relay.port, "CLIENT")
+    assert c.cmd("LOGIN", "alice secret1")["state"] == "OK"
+    assert capped.post("/v1/sessions", json={"name": "alice", "password": "secret1"}
+                       ).status_code == 200
+    assert c.line() == _revoked("the session was ended by a newer login (too many sessions)")
+    assert c.is_closed()

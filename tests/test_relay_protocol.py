@@ -68,12 +68,13 @@ def test_parse_text_and_json():
     assert p.parse_text("  send  srv hello  there ") == ("SEND", "srv hello  there")
     assert p.parse_text("   ") == ("", "")
     nothing = p._NOTHING
-    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None, nothing)
-    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None, nothing)
+    assert p.parse_json('{"cmd": "hw", "args": "3"}') == ("HW", "3", None, nothing, None)
+    assert p.parse_json('{"cmd": "HW", "args": 3}') == ("HW", "3", None, nothing, None)
     assert p.parse_json('{"cmd": "x", "args": {"a": 1}, "idempotency_key": "k"}') == (
-        "X", {"a": 1}, "k", nothing)
-    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None, nothing)
-    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == ("MODE", "CLIENT", None, nothing)
+        "X", {"a": 1}, "k", nothing, None)
+    assert p.parse_any("MODE CLIENT") == ("MODE", "CLIENT", None, nothing, None)
+    assert p.parse_any('{"cmd": "MODE", "args": "CLIENT"}') == (
+        "MODE", "CLIENT", None, nothing, None)
 
 
 @pytest.mark.parametrize("rid", ["r-1", "", 7, 0, -3, 2.5, "x" * p.ID_MAX, 10 ** 63])
@@ -169,3 +170,28 @@ def test_stream_key_orders_ids():
     ids = ["0", "5", "5-1", "10-0", "9-99"]
     assert sorted(ids, key=p.stream_key) == ["0", "5", "5-1", "9-99", "10-0"]
     assert json.loads(p.push("mail", "1-1", {}))["event"] == "mail"
+
+
+@pytest.mark.parametrize("data", [
+    {"a": [{"b": 1, "c": "é\u2028\"\\"}, {}], "e": [], "f": {}, "g": None, "h": 1.5, "i": True},
+    {"deep": [[1, [2, [3, [4, {"x": [5]}]]]]]},
+    {1: "int key", "s": 2},  # json turns int keys into strings: rendered whole, the same
+    [1, "two", None],
+    "text",
+    {"messages": [{"id": f"{i}-0", "body": "x" * 100} for i in range(50)]},
+])
+def test_lines_with_data_are_exactly_json_dumps(data):
+    body = {"state": "OK", "msg": "m", "data": data, "id": 7}
+    assert p.json_line(body) == (json.dumps(body) + "\r\n").encode()
+
+
+def test_a_line_past_one_mib_is_given_up_not_rendered_whole():
+    huge = {"messages": [{"body": "x" * 8000} for _ in range(1000)]}  # ~8 MB
+    with pytest.raises(p.LineTooLarge) as err:
+        p.ok("message.read", huge)
+    assert (err.value.code, err.value.status) == ("too_large", 413)
+    assert p.OUT_LINE_MAX < err.value.size <= p.OUT_LINE_MAX + 8100  # stopped at the cap
+    just = {"body": "x" * (p.OUT_LINE_MAX - 100)}
+    assert len(p.ok("m", just)) <= p.OUT_LINE_MAX + 2
+    with pytest.raises(p.LineTooLarge):
+        p.text(["y" * 1000] * 1100)  # HUMAN mode: 1 MiB in all

@@ -288,3 +288,36 @@ def test_workers_raise_the_soft_open_file_limit():
                          check=True).stdout.split()
     got, hard, now = (int(x) for x in out)
     assert got == now == (10000 if hard == resource.RLIM_INFINITY else hard)
+
+
+# --- bind address ---------------------------------------------------------------------------
+def test_web_binds_web_host_only(redis_server, r):
+    with gunicorn(redis_server.url, WEB_HOST="127.0.0.2") as web:
+        assert _get(web, "/healthz")[0] == 200
+        with pytest.raises(ConnectionRefusedError):
+            _connect(web.replace("127.0.0.2", "127.0.0.1")).close()
+
+
+def test_a_trickled_body_gets_one_deadline_for_the_whole_body(redis_server, r):
+    """One byte every 0.3 s never trips the per-read wait (1 s) but takes 30 s for 100 bytes:
+    WEB_BODY_TIMEOUT (2 s) ends it with 408 and closes the connection."""
+    with gunicorn(redis_server.url, WEB_HEADER_TIMEOUT="1", WEB_BODY_TIMEOUT="2") as web:
+        with _connect(web) as s:
+            s.sendall(b"POST /v1/players HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                      b"\r\nContent-Length: 100\r\n\r\n")
+            started, got = time.monotonic(), b""
+            s.settimeout(0.3)
+            while b"\r\n\r\n" not in got:
+                assert time.monotonic() - started < 10, "the trickle was never cut off"
+                try:
+                    s.sendall(b" ")
+                    data = s.recv(65536)
+                except TimeoutError:
+                    continue
+                assert data, "closed without an answer"
+                got += data
+            took = time.monotonic() - started
+            assert got.startswith(b"HTTP/1.1 408"), got[:100]
+            assert 1.5 < took < 6, took
+            assert _closed_within(s, 5)
+        assert _get(web, "/healthz")[0] == 200

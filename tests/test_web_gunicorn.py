@@ -47,7 +47,7 @@ def gunicorn(redis_url: str, **env: str) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
                              "shared/gunicorn_conf.py"], cwd=ROOT, env=full,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{env.get('WEB_HOST', '127.0.0.1')}:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

@@ -125,7 +125,7 @@ def test_browser_lists_live_public_servers(api, site, page):
     assert names(page) == ["Full House", "Desert CTF #1", "Quiet TDM"]  # busiest first
     row = page.locator("tr.server", has_text="Desert CTF #1")
     assert row.locator(".names li").all_inner_texts() == ["alice", "[ACE]bob", "charlie"]
-    assert row.locator("a").get_attribute("href") == "assaultcube://ac.example.org:28763"
+    assert row.locator(".connect a").get_attribute("href") == "assaultcube://ac.example.org:28763"
     assert row.locator(".age").inner_text().endswith("s ago")
     assert "Private match" not in page.content()
     shot(page, "browser-desktop")

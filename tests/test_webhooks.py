@@ -201,6 +201,15 @@ def test_create_shows_a_generated_secret_once_and_list_never(client, api, r):
     ({"url": "http://[::1]/x", "events": ["record.top"]}, "url"),
     ({"url": "http://[::ffff:127.0.0.1]/x", "events": ["record.top"]}, "url"),
     ({"url": "http://[fe80::1]/x", "events": ["record.top"]}, "url"),
+    # IPv6 forms that carry a refused IPv4 address (6to4, NAT64, compatible), site-local, and
+    # the IETF protocol assignments 192.0.0.0/24
+    ({"url": "http://[2002:7f00:1::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[2002:a9fe:a9fe::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[2002:a00:1::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[64:ff9b::a9fe:a9fe]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[::169.254.169.254]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://[fec0::1]/x", "events": ["record.top"]}, "url"),
+    ({"url": "http://192.0.0.8/x", "events": ["record.top"]}, "url"),
     ({"url": "https://user:pw@hooks.example.com/x", "events": ["record.top"]}, "url"),
     ({"url": "https://hooks.example.com/x", "events": []}, "events"),
     ({"url": "https://hooks.example.com/x", "events": ["record.new"]}, "events[0]"),
@@ -216,10 +225,18 @@ def test_create_refuses_bad_input_naming_the_field(client, api, body, field):
     assert resp.json["error"]["message"].startswith(f"{field}:")
 
 
-def test_private_addresses_are_allowed_with_the_setting(private_ok, api):
-    resp = private_ok.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x",
-                                                 "events": ["record.top"]}, headers=api.admin)
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://[2002:7f00:1::1]/x",
+                                 "http://[fec0::1]/x", "http://192.0.0.8/x"])
+def test_private_addresses_are_allowed_with_the_setting(private_ok, api, url):
+    resp = private_ok.post("/v1/webhooks", json={"url": url, "events": ["record.top"]},
+                           headers=api.admin)
     assert resp.status_code == 201
+
+
+def test_a_6to4_address_of_a_public_ipv4_address_is_allowed(client, api):
+    resp = client.post("/v1/webhooks", json={"url": "http://[2002:808:808::1]/x",
+                                             "events": ["record.top"]}, headers=api.admin)
+    assert resp.status_code == 201, resp.json
 
 
 def test_only_the_admin_manages_webhooks(client, api):
@@ -358,8 +375,13 @@ def test_delivery_is_signed_with_the_webhooks_secret(job_env, r, receiver):
                                 json.dumps(data)) == "delivered"
     (got,) = receiver.at("/in")
     assert json.loads(got["body"]) == {"event": "record.top", "at": 1717000000.25, "data": data}
-    mac = hmac.new(b"s3cret-s3cret-s3cret", got["body"], hashlib.sha256).hexdigest()
+    stamp = got["headers"]["X-SSM-Timestamp"]
+    assert stamp.isdigit() and abs(int(stamp) - time.time()) < 60
+    mac = hmac.new(b"s3cret-s3cret-s3cret", stamp.encode() + b"." + got["body"],
+                   hashlib.sha256).hexdigest()
     assert got["headers"]["X-SSM-Signature"] == f"sha256={mac}"
+    body_only = hmac.new(b"s3cret-s3cret-s3cret", got["body"], hashlib.sha256).hexdigest()
+    assert got["headers"]["X-SSM-Signature"] != f"sha256={body_only}"  # replayable
     assert got["headers"]["X-SSM-Event-Id"] == "b:ctf/1-0"
     assert got["headers"]["Content-Type"] == "application/json"
     (attempt,) = webhooks.deliveries(r, hid)
@@ -556,7 +578,8 @@ def test_worker_retries_after_a_500_and_drops_after_the_window(private_ok, api, 
     first, second = receiver.at("/flaky")
     assert first["body"] == second["body"]
     assert first["headers"]["X-SSM-Event-Id"] == second["headers"]["X-SSM-Event-Id"]
-    mac = hmac.new(flaky["secret"].encode(), second["body"], hashlib.sha256).hexdigest()
+    signed = second["headers"]["X-SSM-Timestamp"].encode() + b"." + second["body"]
+    mac = hmac.new(flaky["secret"].encode(), signed, hashlib.sha256).hexdigest()
     assert second["headers"]["X-SSM-Signature"] == f"sha256={mac}"
     got = wait_for(lambda: (lambda d: d if len(d) == 2 else None)(
         deliveries(client, api, flaky["id"])), 10, "two attempts logged")

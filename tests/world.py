@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from shared.auth import sha256
 from shared.registry import Operation
-from shared.storage import webhooks
+from shared.storage import sessions, webhooks
 from shared.web import apidoc
 
 # the example values a real world replaces (ids and secrets are random)
@@ -17,6 +18,8 @@ SERVER, OTHER_SERVER, TOKEN, MAIL = ("k3x9q2w7m1ab", "t5y1u8i2o6pz",
                                      "p.YWxpY2U.EXAMPLE-session-token", "m4t8z1c6v0bn")
 BAN = "b7n2q4x8r1zc"
 WEBHOOK = "w7h2k9d4x1qe"
+SESSION = "3f9a0c1d5e7b2a48"  # session.end: the id of alice's second session
+BUILD = "3f786850e387550fdab836ed7e6dc881de23001b"  # the mod.build.* examples' core checksum
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 
 
@@ -38,6 +41,9 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     alice, bob = api.player("alice", ALICE_PASSWORD), api.player("bob", "bob-password-1")
     callers["player"] = alice
     real[TOKEN] = api.token(alice)
+    if op_name == "session.end":  # a second session of alice's to end
+        real[SESSION] = sessions.session_id(sha256(api.token(api.login("alice",
+                                                                        ALICE_PASSWORD))))
     for player in (alice, bob):
         assert api.join(sid, srv, player).status_code == 200
     if op_name != "board.create":  # it must create the board; the season examples read a
@@ -83,6 +89,9 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     webhooks.record(c.application.extensions["ssm"]["redis"], hook, "job", attempt,
                     "delivered", None)
     real[WEBHOOK] = hook
+    if op_name in ("mod.build.list", "mod.build.delete"):  # a known build of the core
+        assert c.put(f"/v1/mod/builds/{BUILD}", json={"version": "9.0.0"},
+                     headers=api.admin).status_code == 201
     return real, callers
 
 

@@ -240,6 +240,24 @@ end
 M.compare_ids = id_cmp
 
 -- =============================================================================================
+-- A double-ended queue (calls waiting to be sent).
+-- =============================================================================================
+local Deque = {}
+Deque.__index = Deque
+local function deque() return setmetatable({ first = 1, last = 0 }, Deque) end
+function Deque:size() return self.last - self.first + 1 end
+function Deque:push(v) self.last = self.last + 1; self[self.last] = v end
+function Deque:unshift(v) self.first = self.first - 1; self[self.first] = v end
+function Deque:peek() if self.first <= self.last then return self[self.first] end end
+function Deque:shift()
+  if self.first > self.last then return nil end
+  local v = self[self.first]
+  self[self.first] = nil
+  self.first = self.first + 1
+  return v
+end
+
+-- =============================================================================================
 -- Ban cache: the bans this server has seen (ban.check answers, ban/unban pushes), so that it
 -- keeps enforcing them while the backend is unreachable. Expiry is checked at read time.
 -- =============================================================================================
@@ -314,9 +332,31 @@ end
 local BanCache = {}
 BanCache.__index = BanCache
 
---- A ban cache; `clock()` gives the time in seconds (the backend's `expires_at` scale).
-function M.ban_cache(clock)
-  return setmetatable({ bans = {}, clock = clock or os.time }, BanCache)
+--- The key of a network's first `bits` bits: "<groups>/<bits>/<masked groups>".
+local function net_key(groups, bits)
+  local out, left = { #groups, "/", bits }, bits
+  for i = 1, #groups do
+    local g = groups[i]
+    if left <= 0 then
+      g = 0
+    elseif left < 16 then
+      local div = 2 ^ (16 - left)
+      g = floor(g / div) * div
+    end
+    out[#out + 1] = ":"
+    out[#out + 1] = g
+    left = left - 16
+  end
+  return concat(out)
+end
+
+--- A ban cache; `clock()` gives the time in seconds (the backend's `expires_at` scale). It holds at
+--- most `max` bans (default 20,000; past it the oldest learnt is forgotten) in indexes by player
+--- name and by network, so a check costs the same whatever the number of bans: one lookup for
+--- the name, and one per prefix length in use for the address (at most 33 for IPv4, 129 for IPv6).
+function M.ban_cache(clock, max)
+  return setmetatable({ bans = {}, clock = clock or os.time, max = max or 20000, n = 0,
+                        by_player = {}, by_net = {}, lens = {}, order = deque() }, BanCache)
 end
 
 function BanCache:active(ban, now)
@@ -337,16 +377,92 @@ function BanCache:applies(ban, player, ip_groups)
   return false
 end
 
+local function index_add(index, key, id)
+  local set = index[key]
+  if not set then set = {}; index[key] = set end
+  set[id] = true
+end
+
+local function index_del(index, key, id)
+  local set = index[key]
+  if set then
+    set[id] = nil
+    if next(set) == nil then index[key] = nil end
+  end
+end
+
+function BanCache:_keys(ban)
+  local pkey = type(ban.player) == "string" and ban.player:lower() or nil
+  local net = ban.ip and parse_net(ban.ip) or nil
+  ban._net = net or false
+  return pkey, net and net_key(net.groups, net.bits), net
+end
+
 --- Remember a ban (from a `ban` push or a ban.check answer). Needs an `id`.
 function BanCache:add(ban)
-  if type(ban) == "table" and ban.id ~= nil then
-    self.bans[tostring(ban.id)] = ban
+  if type(ban) ~= "table" or ban.id == nil then return end
+  local id = tostring(ban.id)
+  if self.bans[id] then self:lift(id) end
+  local pkey, nkey, net = self:_keys(ban)
+  self.bans[id] = ban
+  self.n = self.n + 1
+  if pkey then index_add(self.by_player, pkey, id) end
+  if nkey then
+    index_add(self.by_net, nkey, id)
+    local fam = #net.groups
+    local lens = self.lens[fam] or {}
+    self.lens[fam] = lens
+    lens[net.bits] = (lens[net.bits] or 0) + 1
+  end
+  self.order:push(id)
+  while self.n > self.max do -- forget the oldest learnt (ids lifted since are skipped)
+    local old = self.order:shift()
+    if old == nil then break end
+    if self.bans[old] then self:lift(old) end
+  end
+  -- the order queue keeps lifted ids until they reach its front: compact it when it is mostly
+  -- such leftovers, so that it stays within a small multiple of the bound
+  if self.order:size() > 2 * self.max + 64 then
+    local kept = deque()
+    local e = self.order:shift()
+    while e do
+      if self.bans[e] then kept:push(e) end
+      e = self.order:shift()
+    end
+    self.order = kept
   end
 end
 
 --- Forget a ban (from an `unban` push, or a ban.check answer that no longer lists it).
 function BanCache:lift(id)
-  if id ~= nil then self.bans[tostring(id)] = nil end
+  if id == nil then return end
+  id = tostring(id)
+  local ban = self.bans[id]
+  if not ban then return end
+  self.bans[id] = nil
+  self.n = self.n - 1
+  local pkey, nkey, net = self:_keys(ban)
+  if pkey then index_del(self.by_player, pkey, id) end
+  if nkey then
+    index_del(self.by_net, nkey, id)
+    local lens = self.lens[#net.groups]
+    lens[net.bits] = lens[net.bits] - 1
+    if lens[net.bits] <= 0 then lens[net.bits] = nil end
+  end
+end
+
+--- The ids of the cached bans naming `player` or covering the address `groups`.
+function BanCache:_candidates(player, groups)
+  local ids = {}
+  if player then
+    for id in pairs(self.by_player[player:lower()] or {}) do ids[id] = true end
+  end
+  if groups then
+    for bits in pairs(self.lens[#groups] or {}) do
+      for id in pairs(self.by_net[net_key(groups, bits)] or {}) do ids[id] = true end
+    end
+  end
+  return ids
 end
 
 --- Learn from a ban.check answer for (player, ip): its bans are current, and any cached ban
@@ -361,8 +477,8 @@ function BanCache:learn(answer, player, ip)
     end
   end
   local groups = ip and (parse_ipv4(ip) or parse_ipv6(ip))
-  for id, ban in pairs(self.bans) do
-    if not listed[id] and self:applies(ban, player, groups) then self.bans[id] = nil end
+  for id in pairs(self:_candidates(player, groups)) do
+    if not listed[id] then self:lift(id) end
   end
 end
 
@@ -371,10 +487,11 @@ function BanCache:check(player, ip)
   local now = self.clock()
   local groups = ip and (parse_ipv4(ip) or parse_ipv6(ip))
   local found = json.array({})
-  for id, ban in pairs(self.bans) do
+  for id in pairs(self:_candidates(player, groups)) do
+    local ban = self.bans[id]
     if not self:active(ban, now) then
-      self.bans[id] = nil -- expired: it never applies again
-    elseif self:applies(ban, player, groups) then
+      self:lift(id) -- expired: it never applies again
+    else
       found[#found + 1] = ban
     end
   end
@@ -382,27 +499,7 @@ function BanCache:check(player, ip)
 end
 
 function BanCache:count()
-  local n = 0
-  for _ in pairs(self.bans) do n = n + 1 end
-  return n
-end
-
--- =============================================================================================
--- A double-ended queue (calls waiting to be sent).
--- =============================================================================================
-local Deque = {}
-Deque.__index = Deque
-local function deque() return setmetatable({ first = 1, last = 0 }, Deque) end
-function Deque:size() return self.last - self.first + 1 end
-function Deque:push(v) self.last = self.last + 1; self[self.last] = v end
-function Deque:unshift(v) self.first = self.first - 1; self[self.first] = v end
-function Deque:peek() if self.first <= self.last then return self[self.first] end end
-function Deque:shift()
-  if self.first > self.last then return nil end
-  local v = self[self.first]
-  self[self.first] = nil
-  self.first = self.first + 1
-  return v
+  return self.n
 end
 
 -- =============================================================================================
@@ -417,7 +514,7 @@ for _, op in ipairs({
   "record.top", "record.player", "record.of_player", "message.read", "mail.list", "mail.read",
   "mail.unread_count", "board.list", "season.list", "season.records", "ban.list",
   "ban.check", "name.check", "clan.get", "audit.list", "webhook.list", "webhook.deliveries",
-  "server.list",
+  "server.list", "mod.build.list", "mail.blocked", "session.list", "player.export",
 }) do READS[op] = true end
 M.READS = READS
 
@@ -439,6 +536,8 @@ local DEFAULTS = {
   backoff_max_s = 5,
   retry_for_s = 120,        -- how long a write answered `unavailable` keeps being retried
   seen_max = 4096,          -- push ids remembered to drop a duplicate
+  line_max = 1048576,       -- a longer line from the relay drops the connection
+  ban_cache_max = 20000,    -- bans kept in memory; past it the oldest learnt is forgotten
 }
 
 local Client = {}
@@ -505,9 +604,9 @@ function M.connect(opts)
     key_prefix = "lua-" .. boot_id(clock),
     safe_id = opts.resume_from, -- resume point: every push up to it was handled
     seen = {}, seen_ring = {}, seen_pos = 0,
-    bans = M.ban_cache(opts.wall_clock or os.time),
+    bans = M.ban_cache(opts.wall_clock or os.time, cfg.ban_cache_max),
     stats = { connects = 0, disconnects = 0, dropped = 0, pushes = 0, duplicates = 0,
-              sent = 0, resent = 0, keepalives = 0 },
+              sent = 0, resent = 0, keepalives = 0, too_long = 0 },
   }, Client)
   return self
 end
@@ -537,12 +636,15 @@ function Client:ban_cache()
 end
 
 --- Call an operation by its registry name. `callback(true, data)` or
---- `callback(false, message, code)`. `options.idempotency_key` overrides the generated key.
+--- `callback(false, message, code)`. `options.idempotency_key` overrides the generated key;
+--- `options.as` is a player's session token: that one command runs as that player (the
+--- connection keeps its own identity). The token goes on the wire only, never into a log.
 function Client:call(op, args, callback, options)
   if type(op) ~= "string" or op == "" then error("call: operation name expected", 2) end
   local write = not READS[op:lower()]
   if options and options.write ~= nil then write = options.write end
-  local entry = { op = op, args = args, cb = callback, write = write, made = self.clock() }
+  local entry = { op = op, args = args, cb = callback, write = write, made = self.clock(),
+                  as = options and options.as or nil }
   if write then
     self.seq = self.seq + 1
     entry.key = options and options.idempotency_key or (self.key_prefix .. "-" .. self.seq)
@@ -758,7 +860,18 @@ function Client:_read(deadline)
   while #self.inbuf < INBUF_MAX or not find(self.inbuf, "\n", 1, true) do
     local data, err, partial = sock:receive(READ_CHUNK)
     data = data or partial
-    if data and #data > 0 then self.inbuf = self.inbuf .. data end
+    if data and #data > 0 then
+      self.inbuf = self.inbuf .. data
+      -- a line longer than line_max (a hostile or broken peer) would grow the heap without end
+      if #self.inbuf > self.cfg.line_max + 2 then
+        local nl = find(self.inbuf, "\n", 1, true)
+        if not nl or nl > self.cfg.line_max + 2 or
+            not find(self.inbuf, "\n", #self.inbuf - self.cfg.line_max - 1, true) then
+          self.stats.too_long = self.stats.too_long + 1
+          return self:_drop("a line from the relay is over " .. self.cfg.line_max .. " bytes")
+        end
+      end
+    end
     if err == "closed" then
       -- lines already read are still handled (e.g. "Server shutting down."), then we drop
       self.eof = true
@@ -776,6 +889,11 @@ function Client:_lines(deadline)
   while self.sock do
     local nl = find(buf, "\n", pos, true)
     if not nl then break end
+    if nl - pos > self.cfg.line_max + 1 then
+      self.stats.too_long = self.stats.too_long + 1
+      self:_drop("a line from the relay is over " .. self.cfg.line_max .. " bytes")
+      return handled
+    end
     local line = sub(buf, pos, nl - 1)
     pos = nl + 1
     if byte(line, -1) == 13 then line = sub(line, 1, -2) end
@@ -865,6 +983,9 @@ function Client:_internal_reply(entry, msg)
       return self:_drop("AUTH failed: " .. tostring(msg.msg))
     end
     local tail = type(msg.data) == "table" and msg.data.cursor or "0-0"
+    if type(msg.data) == "table" and type(msg.data.name) == "string" then
+      self.server_name = msg.data.name -- the name the admin registered this server under
+    end
     self.tail, self.live_hi, self.replay_to = tail, tail, nil
     if self.safe_id == nil then
       self.safe_id = tail
@@ -952,7 +1073,8 @@ function Client:_pump()
     if not e then return end
     self.seq = self.seq + 1
     e.rid, e.sent_at = self.seq, self.clock()
-    local cmd = { cmd = e.op, args = e.args or {}, id = e.rid, idempotency_key = e.key }
+    local cmd = { cmd = e.op, args = e.args or {}, id = e.rid, idempotency_key = e.key,
+                  as = e.as }
     local ok, line = pcall(json.encode, cmd)
     if not ok then
       self:_fail(e, "cannot encode args: " .. tostring(line), "invalid_input")

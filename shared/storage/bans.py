@@ -42,6 +42,7 @@ from typing import Any
 import redis
 
 from shared import events, keys
+from shared.addresses import embedded_ipv4, embedded_ipv4_network
 from shared.errors import Banned, InvalidInput
 from shared.redis_conn import Lua, batch
 from shared.storage import messages
@@ -52,7 +53,6 @@ OUTBOX_AGE_MS = 5000  # an outbox entry this old is taken for abandoned: the wor
 DELIVERED_TTL = 7 * 86400  # seconds a delivery marker is kept
 TOMBSTONE_MS = 86400 * 1000  # a lifted ban's tombstone in a player's copy is kept this long
 BATCH = 200  # outbox entries or expired bans handled per worker script
-LIST_SCAN = 5000  # bans ban.list looks at per page at most (a page may hold fewer than limit)
 EVENTS_TAG = "bans"  # the group whose outbox gets ban.created / ban.lifted (events.FIXED_TAGS)
 
 
@@ -69,27 +69,25 @@ def refusal(ban: dict[str, Any]) -> Banned:
 
 # --- addresses ------------------------------------------------------------------------------
 def network(text: str, field: str = "ip") -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """An address or CIDR range as a network (host bits cleared; an IPv4-mapped IPv6 address
-    as IPv4), or InvalidInput naming ``field``."""
+    """An address or CIDR range as a network (host bits cleared; an IPv6 range that carries
+    IPv4 addresses, mapped, compatible, NAT64, 6to4 or Teredo, as the IPv4 range:
+    ``shared.addresses``), or InvalidInput naming ``field``."""
     try:
         net = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         raise InvalidInput(field, "must be an IPv4 or IPv6 address or CIDR range") from None
-    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped \
-            and net.prefixlen >= 96:
-        net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
-    return net
+    return embedded_ipv4_network(net) or net
 
 
 def address(text: str, field: str = "ip") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """One address (no range), or InvalidInput naming ``field``."""
+    """One address (no range), or InvalidInput naming ``field``; an IPv6 address that carries
+    an IPv4 one (``::ffff:a.b.c.d``, ``::a.b.c.d``, ``64:ff9b::/96``, ``2002::/16``, Teredo)
+    is checked as that IPv4 address, so a ban on it or its range catches every form."""
     try:
         addr = ipaddress.ip_address(text.strip())
     except ValueError:
         raise InvalidInput(field, "must be an IPv4 or IPv6 address") from None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        return addr.ipv4_mapped
-    return addr
+    return embedded_ipv4(addr) or addr
 
 
 def too_wide(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
@@ -195,14 +193,20 @@ end
 """
 
 # KEYS: ban, index, seq, all, expiring, pending pushes, player's history (any {bans} key if
-# none), events outbox. ARGV: ban JSON, id, index fields (space separated), expires_at ('' =
-# never), now (s), now (ms), has player (1|0). Returns the sequence number; 0 if the id exists
-# (then nothing is written, no event either).
+# none), events outbox, the scope's bans, the scope's active bans, all active bans, the lists'
+# ready marker. ARGV: ban JSON, id, index fields (space separated), expires_at ('' = never),
+# now (s), now (ms), has player (1|0). Returns the sequence number; 0 if the id exists (then
+# nothing is written, no event either). The first ban of a store marks the lists' indexes
+# complete (there is nothing older to fill in).
 STORE = Lua(events.LUA + _INDEX + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('SET', KEYS[12], '1') end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'seq', seq, 'fields', ARGV[3])
 redis.call('ZADD', KEYS[4], seq, ARGV[2])
+redis.call('ZADD', KEYS[9], seq, ARGV[2])
+redis.call('ZADD', KEYS[10], seq, ARGV[2])
+redis.call('ZADD', KEYS[11], seq, ARGV[2])
 if ARGV[7] == '1' then redis.call('ZADD', KEYS[7], seq, ARGV[2]) end
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
 local ban, now = cjson.decode(ARGV[1]), tonumber(ARGV[5])
@@ -215,11 +219,18 @@ redis.call('ZADD', KEYS[6], ARGV[6], 'ban:' .. ARGV[2])
 emit(KEYS[8], 'ban.created', ARGV[1])
 return seq""")
 
-# KEYS: ban, index, expiring, pending pushes, events outbox. ARGV: id, now (s), now (ms), by,
-# only scope ('' = any), reason ('' = none).
-# Returns {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
-# only the last writes anything, ``ban.lifted`` included: the ban + lifted_at/_by, lift_reason.
+# KEYS: ban, index, expiring, pending pushes, events outbox, all active bans, the caller's
+# moderation budget this minute (a server; any {bans} key otherwise). ARGV: id, now (s), now
+# (ms), by, only scope ('' = any), reason ('' = none), a scope's active bans key around its
+# scope, the budget (0 = none). Counts the call first (SPEC §16), then returns {-3} over the
+# budget, {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
+# only the last writes the ban, ``ban.lifted`` included: the ban + lifted_at/_by, lift_reason.
 LIFT = Lua(events.LUA + _INDEX + """
+if ARGV[9] ~= '0' then
+  local n = redis.call('INCR', KEYS[7])
+  if n == 1 then redis.call('EXPIRE', KEYS[7], 120) end
+  if n > tonumber(ARGV[9]) then return {-3} end
+end
 local b = redis.call('HMGET', KEYS[1], 'json', 'fields', 'lifted_at')
 if not b[1] then return {-1} end
 if ARGV[5] ~= '' and cjson.decode(b[1]).scope ~= ARGV[5] then return {-2, b[1]} end
@@ -230,19 +241,25 @@ for field in string.gmatch(b[2] or '', '%S+') do
   save(KEYS[2], field, keep(listed(KEYS[2], field), now, ARGV[1]))
 end
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('ZREM', ARGV[7] .. cjson.decode(b[1]).scope .. ARGV[8], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], 'unban:' .. ARGV[1])
 emit(KEYS[5], 'ban.lifted', string.sub(b[1], 1, -2) .. ',"lifted_at":' .. ARGV[2]
      .. ',"lifted_by":' .. cjson.encode(ARGV[4])
      .. ',"lift_reason":' .. (ARGV[6] == '' and 'null' or cjson.encode(ARGV[6])) .. '}')
 return {1, b[1]}""")
 
-# KEYS: index, expiring. ARGV: now (s), batch, ban key prefix. Drops expired bans from the
-# index; returns how many.
+# KEYS: index, expiring, all active bans. ARGV: now (s), batch, ban key prefix, a scope's
+# active bans key around its scope. Drops expired bans from the index and the active lists;
+# returns how many.
 PRUNE = Lua(_INDEX + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local now = tonumber(ARGV[1])
 for _, id in ipairs(ids) do
-  local fields = redis.call('HGET', ARGV[3] .. id, 'fields') or ''
+  local b = redis.call('HMGET', ARGV[3] .. id, 'fields', 'json')
+  local fields = b[1] or ''
+  redis.call('ZREM', KEYS[3], id)
+  if b[2] then redis.call('ZREM', ARGV[4] .. cjson.decode(b[2]).scope .. ARGV[5], id) end
   for field in string.gmatch(fields, '%S+') do
     save(KEYS[1], field, keep(listed(KEYS[1], field), now, id))
   end
@@ -292,46 +309,93 @@ local got = deliver({KEYS[1], KEYS[2], KEYS[3]}, argv)
 redis.call('SET', KEYS[4], got and got[1] or '-', 'EX', ARGV[1])
 return got""")
 
-# KEYS: a history zset. ARGV: cursor (exclusive upper sequence number, '+inf' for none), limit,
-# scopes allowed (space separated; '' = any), 1 = active only, now (s), scan limit, ban key
-# prefix. Returns {next cursor or '', {json, lifted_at, lifted_by}...}.
+# KEYS: the lists' ready marker, a history zset, then the index zsets to page through (one
+# or two, read as one list: their union). Until the marker is set (an older store whose
+# indexes the worker is still filling) the history is paged instead. ARGV: cursor (exclusive
+# upper sequence number, '+inf' for none), limit, scopes allowed (space separated; '' =
+# any), 1 = active only, now (s), ban key prefix. Looks at ``limit`` entries at most (the
+# newest of each list below the cursor, merged): a page is never a scan, and may hold fewer
+# than ``limit`` bans when some do not match. Returns {next cursor or '', {json, lifted_at,
+# lifted_by}...}.
 LIST = Lua("""
-local limit, scan = tonumber(ARGV[2]), tonumber(ARGV[6])
+local limit = tonumber(ARGV[2])
+local lists = {KEYS[2]}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  lists = {}
+  for i = 3, #KEYS do lists[#lists + 1] = KEYS[i] end
+end
 local scopes = {}
 for s in string.gmatch(ARGV[3], '%S+') do scopes[s] = true end
-local now, out, looked = tonumber(ARGV[5]), {''}, 0
+local now, out = tonumber(ARGV[5]), {''}
 local top = ARGV[1] == '+inf' and '+inf' or '(' .. ARGV[1]
-while true do
-  local chunk = redis.call('ZREVRANGEBYSCORE', KEYS[1], top, '-inf', 'WITHSCORES',
-                           'LIMIT', 0, 200)
-  if #chunk == 0 then return out end
-  for i = 1, #chunk, 2 do
-    looked = looked + 1
-    top = '(' .. chunk[i + 1]
-    local b = redis.call('HMGET', ARGV[7] .. chunk[i], 'json', 'lifted_at', 'lifted_by')
-    if b[1] then
-      local ban = cjson.decode(b[1])
-      local ok = ARGV[3] == '' or scopes[ban.scope]
-      if ok and ARGV[4] == '1' then
-        ok = not b[2] and (ban.expires_at == cjson.null or ban.expires_at > now)
-      end
-      if ok then out[#out + 1] = {b[1], b[2] or '', b[3] or ''} end
+local seen = {}
+for _, key in ipairs(lists) do
+  local got = redis.call('ZREVRANGEBYSCORE', key, top, '-inf', 'WITHSCORES', 'LIMIT', 0, limit)
+  for i = 1, #got, 2 do seen[#seen + 1] = {got[i], tonumber(got[i + 1])} end
+end
+table.sort(seen, function(a, b) return a[2] > b[2] end)
+local n = math.min(limit, #seen)
+for i = 1, n do
+  local b = redis.call('HMGET', ARGV[6] .. seen[i][1], 'json', 'lifted_at', 'lifted_by')
+  if b[1] then
+    local ban = cjson.decode(b[1])
+    local ok = ARGV[3] == '' or scopes[ban.scope]
+    if ok and ARGV[4] == '1' then
+      ok = not b[2] and (ban.expires_at == cjson.null or ban.expires_at > now)
     end
-    if #out - 1 == limit or looked >= scan then
-      if #redis.call('ZREVRANGEBYSCORE', KEYS[1], top, '-inf', 'LIMIT', 0, 1) > 0 then
-        out[1] = chunk[i + 1]
-      end
-      return out
+    if ok then out[#out + 1] = {b[1], b[2] or '', b[3] or ''} end
+  end
+end
+if n > 0 then
+  local below = '(' .. string.format('%d', seen[n][2])
+  for _, key in ipairs(lists) do
+    if #redis.call('ZREVRANGEBYSCORE', key, below, '-inf', 'LIMIT', 0, 1) > 0 then
+      out[1] = string.format('%d', seen[n][2])
+      break
     end
   end
-end""")
+end
+return out""")
 
-# KEYS: outbox, expiring, lock. ARGV: oldest unfinished (ms), now (s), period (ms), owner.
-# 1 when the worker job is due (an abandoned outbox entry or an expired ban) and this caller
-# won the period's lock. Writes nothing when nothing is due.
+# KEYS: all bans, all active bans, the ready marker, the reindex cursor. ARGV: batch, ban key
+# prefix, a scope's bans key around its scope, a scope's active bans key around its scope,
+# now (s). Fills the list indexes of the next ``batch`` bans of an older store (idempotent);
+# sets the marker once every ban is in. Returns how many bans it looked at.
+REINDEX = Lua("""
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local from = redis.call('GET', KEYS[4]) or '0'
+local got = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. from, '+inf', 'WITHSCORES',
+                       'LIMIT', 0, tonumber(ARGV[1]))
+local now = tonumber(ARGV[7])
+for i = 1, #got, 2 do
+  local id, seq = got[i], got[i + 1]
+  local b = redis.call('HMGET', ARGV[2] .. id, 'json', 'lifted_at')
+  if b[1] then
+    local ban = cjson.decode(b[1])
+    redis.call('ZADD', ARGV[3] .. ban.scope .. ARGV[4], seq, id)
+    if not b[2] and (ban.expires_at == cjson.null or ban.expires_at > now) then
+      redis.call('ZADD', KEYS[2], seq, id)
+      redis.call('ZADD', ARGV[5] .. ban.scope .. ARGV[6], seq, id)
+    end
+  end
+  redis.call('SET', KEYS[4], seq)
+end
+if #got / 2 < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[3], '1')
+  redis.call('DEL', KEYS[4])
+end
+return #got / 2""")
+
+# KEYS: outbox, expiring, lock, all bans, the lists' ready marker. ARGV: oldest unfinished
+# (ms), now (s), period (ms), owner. 1 when the worker job is due (an abandoned outbox entry,
+# an expired ban, or list indexes of an older store to fill) and this caller won the period's
+# lock. Writes nothing when nothing is due.
 DUE = Lua("""
 if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 and
-   #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1) == 0 then return 0 end
+   #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1) == 0 and
+   (redis.call('EXISTS', KEYS[5]) == 1 or redis.call('EXISTS', KEYS[4]) == 0) then
+  return 0
+end
 if redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[3]) then return 1 end
 return 0""")
 
@@ -345,26 +409,32 @@ def new_ban(ban_id: str, player: str | None, net: Any, reason: str, scope: str, 
             "expires_at": at + duration if duration else None}
 
 
-def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int) -> bool:
+def store(r: Any, ban: dict[str, Any], net: Any, now_ms: int, pipeline: Any = None) -> bool:
     """Step 1 of a ban: the ban, its index entries and its outbox entry. False if the id was
-    taken. One round trip."""
+    taken. One round trip (queued on ``pipeline`` when given: then the caller executes it)."""
     lname = ban["player"].lower() if ban["player"] else None
     fields = [f for f in (player_field(lname) if lname else "",
                           net_field(net) if net is not None else "") if f]
     history = keys.bans_of_player(lname) if lname else keys.bans_all()
-    return bool(STORE(r, [keys.ban(ban["id"]), keys.ban_index(), keys.ban_seq(), keys.bans_all(),
-                          keys.bans_expiring(), keys.ban_outbox(), history,
-                          keys.outbox(EVENTS_TAG)],
-                      [json.dumps(ban), ban["id"], " ".join(fields), ban["expires_at"] or "",
-                       ban["at"], now_ms, 1 if lname else 0]))
+    got = STORE(r, [keys.ban(ban["id"]), keys.ban_index(), keys.ban_seq(), keys.bans_all(),
+                    keys.bans_expiring(), keys.ban_outbox(), history,
+                    keys.outbox(EVENTS_TAG), keys.bans_of_scope(ban["scope"]),
+                    keys.bans_active(ban["scope"]), keys.bans_active(),
+                    keys.bans_lists_ready()],
+                [json.dumps(ban), ban["id"], " ".join(fields), ban["expires_at"] or "",
+                 ban["at"], now_ms, 1 if lname else 0], pipeline=pipeline)
+    return True if pipeline is not None else bool(got)
 
 
-def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float,
-         reason: str) -> tuple[int, dict | None]:
-    """Step 1 of a lift: (1 lifted | 0 already lifted | -1 unknown | -2 other scope, ban)."""
+def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float, reason: str,
+         budget: int = 0) -> tuple[int, dict | None]:
+    """Step 1 of a lift: (1 lifted | 0 already lifted | -1 unknown | -2 other scope | -3 over
+    the moderation budget of server ``only_scope``, ban)."""
+    counter = keys.moderation_budget(only_scope, int(now) // 60) if budget else keys.ban_seq()
     got = LIFT(r, [keys.ban(ban_id), keys.ban_index(), keys.bans_expiring(), keys.ban_outbox(),
-                   keys.outbox(EVENTS_TAG)],
-               [ban_id, int(now), int(now * 1000), by, only_scope, reason])
+                   keys.outbox(EVENTS_TAG), keys.bans_active(), counter],
+               [ban_id, int(now), int(now * 1000), by, only_scope, reason,
+                *keys.around(keys.bans_active(keys.HOLE)), budget])
     return int(got[0]), (json.loads(got[1]) if len(got) > 1 else None)
 
 
@@ -405,11 +475,15 @@ def lift_body(ban: dict[str, Any], reason: str | None) -> str:
     return reason or f"ban {ban['id']} lifted"
 
 
-def page(r: Any, history: str, cursor: str | None, limit: int, scopes: tuple[str, ...],
-         active: bool, now: float) -> tuple[list[dict[str, Any]], str | None]:
-    """Bans of one history list, newest first, filtered; (bans, next cursor). One round trip."""
-    got = LIST(r, [history], [cursor or "+inf", limit, " ".join(scopes), 1 if active else 0,
-                              now, LIST_SCAN, keys.ban("")])
+def page(r: Any, history: str, lists: list[str], cursor: str | None, limit: int,
+         scopes: tuple[str, ...], active: bool, now: float
+         ) -> tuple[list[dict[str, Any]], str | None]:
+    """Bans of the index zsets ``lists`` (their union; ``history`` until the indexes are
+    ready), newest first, filtered; (bans, next cursor). One round trip, at most ``limit``
+    bans looked at."""
+    got = LIST(r, [keys.bans_lists_ready(), history, *lists],
+               [cursor or "+inf", limit, " ".join(scopes), 1 if active else 0, now,
+                keys.ban("")])
     out = []
     for raw, lifted_at, lifted_by in got[1:]:
         ban = json.loads(raw)
@@ -419,10 +493,24 @@ def page(r: Any, history: str, cursor: str | None, limit: int, scopes: tuple[str
     return out, got[0] or None
 
 
+def lists_for(player: str | None, scope: str | None, active: bool) -> tuple[str, list[str]]:
+    """(history, index zsets) ``ban.list`` pages through: a player's bans (few), or the bans
+    of every scope (the admin, ``scope`` None) or of ``global`` and ``scope`` (a server), all
+    or only the active ones."""
+    if player:
+        history = keys.bans_of_player(player.lower())
+        return history, [history]
+    if scope is None:
+        return keys.bans_all(), [keys.bans_active() if active else keys.bans_all()]
+    of = keys.bans_active if active else keys.bans_of_scope
+    return keys.bans_all(), [of("global"), of(scope)]
+
+
 # --- the worker's side ------------------------------------------------------------------------
 def due(r: Any, owner: str, now_ms: int, period_ms: int) -> bool:
     """Whether the ban outbox job should be queued now (one round trip, no write when idle)."""
-    return DUE(r, [keys.ban_outbox(), keys.bans_expiring(), keys.ban_job_lock()],
+    return DUE(r, [keys.ban_outbox(), keys.bans_expiring(), keys.ban_job_lock(), keys.bans_all(),
+                   keys.bans_lists_ready()],
                [now_ms - OUTBOX_AGE_MS, now_ms // 1000, period_ms, owner]) == 1
 
 
@@ -445,5 +533,19 @@ def redeliver(r: Any, config: Any, now: float) -> int:
 
 def prune(r: Any, now: float) -> int:
     """Drop expired bans from the index (a check already ignores them); returns how many."""
-    return int(PRUNE(r, [keys.ban_index(), keys.bans_expiring()],
-                     [int(now), BATCH, keys.ban("")]))
+    return int(PRUNE(r, [keys.ban_index(), keys.bans_expiring(), keys.bans_active()],
+                     [int(now), BATCH, keys.ban(""), *keys.around(keys.bans_active(keys.HOLE))]))
+
+
+def reindex(r: Any, now: float) -> int:
+    """Fill the ``ban.list`` indexes of the bans of a store older than them, BATCH bans per
+    script, until done (then the ready marker is set); returns how many bans were looked at."""
+    n = 0
+    while True:
+        got = int(REINDEX(r, [keys.bans_all(), keys.bans_active(), keys.bans_lists_ready(),
+                              keys.bans_reindex_cursor()],
+                          [BATCH, keys.ban(""), *keys.around(keys.bans_of_scope(keys.HOLE)),
+                           *keys.around(keys.bans_active(keys.HOLE)), int(now)]))
+        n += got
+        if got < BATCH:
+            return n

@@ -29,10 +29,13 @@ MAIL_ID = r"[a-z0-9]{1,32}"
 NOTICE_AT_TTL_MS = 86400 * 1000
 OUTBOX_MAX_AGE_MS = 86400 * 1000  # an entry still there after a day is given up
 
-# KEYS: 1 recipient account, 2 mailbox, 3 unread, 4 sequence, 5 mail hash (one slot)
+# KEYS: 1 recipient account, 2 mailbox, 3 unread, 4 sequence, 5 mail hash, 6 the recipient's
+#       blocked senders (one slot)
 # ARGV: 1 mail id, 2 subject, 3 body, 4 at, 5 mailbox cap, 6 sender display name,
-#       7 unread cap per sender (0 = none), 8 mail hash key prefix
-# Returns {'ok', from} or {'refused', reason}.
+#       7 unread cap per sender (0 = none), 8 mail hash key prefix, 9 sender's lowercase name,
+#       10 '1' to check only (nothing is written)
+# Returns {'ok', from} or {'refused', reason}; the checks in order: not_found, blocked,
+# mailbox_full, too_many_unread.
 # Unread mails per sender are counted, not kept in a counter: only when the mailbox holds at
 # least cap unread mails (so at most MAILBOX_MAX lookups), by the stored ``from`` (the sender's
 # display name; names are unique case-insensitively). Nothing to keep in step on read, delete
@@ -40,6 +43,7 @@ OUTBOX_MAX_AGE_MS = 86400 * 1000  # an entry still there after a day is given up
 STORE = Lua("""
 local from = ARGV[6]
 if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return {'refused', 'not_found'} end
+if redis.call('HEXISTS', KEYS[6], ARGV[9]) == 1 then return {'refused', 'blocked'} end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return {'refused', 'mailbox_full'} end
 local per = tonumber(ARGV[7])
 if per > 0 and redis.call('ZCARD', KEYS[3]) >= per then
@@ -52,6 +56,7 @@ if per > 0 and redis.call('ZCARD', KEYS[3]) >= per then
     end
   end
 end
+if ARGV[10] == '1' then return {'ok', from} end
 if redis.call('EXISTS', KEYS[5]) == 1 then return {'refused', 'id_taken'} end
 local seq = redis.call('INCR', KEYS[4])
 redis.call('HSET', KEYS[5], 'id', ARGV[1], 'from', from, 'subject', ARGV[2], 'body', ARGV[3],
@@ -124,12 +129,24 @@ def add_outbox(pipe: Any, lname: str, mail_id: str) -> None:
 
 
 def store_mail(pipe: Any, r: Any, lname: str, mail_id: str, fields: dict[str, Any], cap: int,
-               unread_per_sender: int = 0) -> Any:
-    """Queue :data:`STORE` on ``pipe`` (the recipient's slot)."""
+               unread_per_sender: int = 0, check_only: bool = False) -> Any:
+    """Queue :data:`STORE` on ``pipe`` (the recipient's slot; run it now when ``pipe`` is
+    None)."""
     return STORE(r, [keys.player(lname), keys.mailbox(lname), keys.mailbox_unread(lname),
-                     keys.mail_seq(lname), keys.mail(lname, mail_id)],
+                     keys.mail_seq(lname), keys.mail(lname, mail_id), keys.mail_blocked(lname)],
                  [mail_id, fields["subject"], fields["body"], fields["at"], cap, fields["from"],
-                  unread_per_sender, keys.mail(lname, "")], pipeline=pipe)
+                  unread_per_sender, keys.mail(lname, ""), fields["from"].lower(),
+                  1 if check_only else 0], pipeline=pipe)
+
+
+def refusal(r: Any, lname: str, sender_lname: str, cap: int, unread_per_sender: int) -> str | None:
+    """What :data:`STORE` would refuse a mail from ``sender_lname`` to ``lname`` for now
+    (``not_found``, ``blocked``, ``mailbox_full``, ``too_many_unread``), or None; writes
+    nothing. One round trip."""
+    got = store_mail(None, r, lname, "-", {"subject": "", "body": "", "at": 0,
+                                           "from": sender_lname}, cap, unread_per_sender,
+                     check_only=True)
+    return None if got[0] == "ok" else got[1]
 
 
 def outbox_done(r: Any, lname: str, mail_id: str) -> None:
@@ -277,3 +294,29 @@ def deliver_pending(r: Any, config: Any, lname: str, joined_ms: int,
 def mark_pending(r: Any, lname: str, ids: list[str]) -> None:
     """Step 3: every unread mail the pending notice covered is announced."""
     _mark(r, lname, ids)
+
+
+# --- blocked senders (mail.block, SPEC §16) ---------------------------------------------------
+# KEYS: the player's blocked senders (hash: lowercase name -> name as given). ARGV: lowercase
+# name, name, cap. 1 stored (or there already), 0 refused (the list holds ``cap`` senders).
+BLOCK = Lua("""
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
+   and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1""")
+
+
+def block(r: Any, lname: str, sender: str, cap: int) -> bool:
+    """Block ``sender``'s mail to ``lname``; False when the list is full. One round trip."""
+    return BLOCK(r, [keys.mail_blocked(lname)], [sender.lower(), sender, cap]) == 1
+
+
+def unblock(r: Any, lname: str, sender: str) -> None:
+    r.hdel(keys.mail_blocked(lname), sender.lower())
+
+
+def blocked(r: Any, lname: str) -> list[str]:
+    """The senders ``lname`` blocked, sorted without regard to case. One round trip."""
+    return [v for _, v in sorted(r.hgetall(keys.mail_blocked(lname)).items())]

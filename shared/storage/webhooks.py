@@ -141,3 +141,20 @@ def counts(r: Any) -> dict[str, int]:
     """Attempts of all webhooks by outcome, all time."""
     got = r.hgetall(keys.webhook_counts())
     return {o: int(got.get(o) or 0) for o in OUTCOMES}
+
+
+# KEYS: hash, counts. ARGV: how many. Counts deliveries dropped before any attempt (the
+# delivery queue over WEBHOOK_QUEUE_MAX), when the webhook still exists.
+DROPPED = Lua("""
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'dropped', ARGV[1]) end
+redis.call('HINCRBY', KEYS[2], 'dropped', ARGV[1])
+return 0""")
+
+
+def count_dropped(r: Any, per_webhook: dict[str, int]) -> None:
+    """Count deliveries dropped unattempted, per webhook (``webhook.list``'s ``dropped``, the
+    delivery metrics' ``dropped``). One round trip."""
+    pipe = r.pipeline(transaction=False)
+    for webhook_id, n in per_webhook.items():
+        DROPPED(r, [keys.webhook(webhook_id), keys.webhook_counts()], [n], pipeline=pipe)
+    pipe.execute()

@@ -99,6 +99,12 @@ AREAS = (
          "offline, bans); the worker POSTs each event, signed, and retries for an hour.",
          ("webhook",),
          ("webhook.create", "webhook.list", "webhook.deliveries", "webhook.delete")),
+    Area("mod", "Known builds of the (server)² core",
+         "The released (server)² core checks its own file with the backend when it starts: "
+         "a UDP verify answered by the relay, and the newest version read over HTTP. An admin "
+         "registers the known builds, each core file's SHA-1 with its version.",
+         ("mod",),
+         ("mod.build.set", "mod.build.list", "mod.build.delete")),
     Area("other", "Other operations", "", (), ()),
 )
 # The bearer credential each kind of caller sends, as the examples name it.
@@ -150,14 +156,17 @@ def caller_kind(op: Operation) -> str:
 # --- text --------------------------------------------------------------------------------------
 _SETTINGS = {f.metadata["env"]: f.name for f in dataclasses.fields(Config)
              if f.metadata["kind"] is int and "_" in f.metadata["env"]}
-_SETTING_RE = re.compile(r"\b(" + "|".join(sorted(_SETTINGS, key=len, reverse=True)) + r")\b")
+# a name followed by ``=`` is a setting to set (``WEBHOOK_ALLOW_PRIVATE=1``), not a value to show
+_SETTING_RE = re.compile(r"\b(" + "|".join(sorted(_SETTINGS, key=len, reverse=True))
+                         + r")\b(?!=)")
 _CODE_RE = re.compile(r"``(.+?)``")
 _ERROR_RE = re.compile(r"-\s+``(\w+)``\s+\((\d{3})\):\s*(.*)")
 
 
 def with_settings(text: str, config: Any) -> str:
-    """``STATUS_TTL`` and the other settings' environment names replaced by their values; a
-    whole number of days or hours of seconds said so (``2592000 seconds`` reads ``30 days``)."""
+    """``STATUS_TTL`` and the other settings' environment names replaced by their values (not
+    where the text says to set one: ``NAME=value`` stays as written); a whole number of days or
+    hours of seconds said so (``2592000 seconds`` reads ``30 days``)."""
     text = _SETTING_RE.sub(lambda m: str(getattr(config, _SETTINGS[m.group(1)])), text)
     return re.sub(r"\b(\d+) seconds\b", lambda m: _duration(int(m.group(1))), text)
 

@@ -9,10 +9,12 @@ live refresh, progressive enhancement only) are in ``static/``.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -25,6 +27,7 @@ import jinja2
 from markupsafe import Markup
 
 from shared.registry import Operation
+from shared.schema import PLAYER_NAME
 from shared.storage import records
 from shared.storage.status import public_if_changed
 from shared.web import apidoc
@@ -39,6 +42,30 @@ _TEMPLATES = jinja2.Environment(
 # Pages serve no inline script or style: only this origin's files.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+# The header's account part and the forms' CSRF token come from shared/web/accounts.py (it
+# holds the request); until it is loaded, every page is anonymous.
+_TEMPLATES.globals.update(account=lambda: None, csrf_token=lambda: "")
+# a name in a heartbeat that could be a registered player's links to their profile
+_TEMPLATES.tests["player_name"] = lambda s: re.fullmatch(PLAYER_NAME, s) is not None
+
+
+def use_accounts(account: Any, csrf_token: Any) -> None:
+    """Templates get ``account()`` (``{name, unread}`` or None) and ``csrf_token()``."""
+    _TEMPLATES.globals.update(account=account, csrf_token=csrf_token)
+
+
+_INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def docs_csp(page: str) -> str:
+    """The CSP of the /docs page: the pages' own, whose ``style-src`` also admits the page's
+    inline stylesheet by its hash (a self-contained page; nothing else inline runs)."""
+    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode()
+                      + "'" for m in _INLINE_STYLE.findall(page))
+    return CSP.replace("style-src 'self'", f"style-src 'self' {hashes}" if hashes
+                       else "style-src 'self'")
+
 
 BOARD_PAGE = 25  # records per leaderboard page
 SORTS = {"players": "most players", "name": "name"}
@@ -358,8 +385,24 @@ def error_page(status: int, message: str) -> str:
     return _render("error.html", title=f"{status}", status=status, message=message)
 
 
-def _render(name: str, **context: Any) -> str:
-    return _TEMPLATES.get_template(name).render(**context)
+def me_page(player: dict[str, Any], where: dict[str, Any] | None,
+            records: list[dict[str, Any]], clan: dict[str, Any] | None, unread: int,
+            now: float) -> str:
+    """``/me``: the player's own account (as the profile shows it) and their unread count."""
+    server = None
+    if where is not None:
+        server = {**where, "link": connect_link(where["host"], where["port"]),
+                  "age": age(now - where["updated"])}
+    return _render("me.html", title=player["name"], player=player, server=server,
+                   records=records, clan=clan, unread=unread, when=when, meta_text=meta_text)
+
+
+def render(template: str, **context: Any) -> str:
+    """Any template by name (the account pages' forms)."""
+    return _TEMPLATES.get_template(template).render(**context)
+
+
+_render = render
 
 
 # -- the API reference -------------------------------------------------------------------
@@ -368,7 +411,7 @@ def docs_page(registry: dict[str, Operation], config: Any) -> str:
     """The API reference for client writers: areas in reading order, then per operation its
     route, who may call, relay command, fields with their limits, errors and an example."""
     return _TEMPLATES.get_template("docs.html").render(
-        areas=apidoc.grouped(registry), who=apidoc.who, example=apidoc.example,
+        title="API", areas=apidoc.grouped(registry), who=apidoc.who, example=apidoc.example,
         errors=apidoc.errors, description=apidoc.description,
         field_docs=lambda op: apidoc.field_docs(op, config),
         html=lambda text: apidoc.to_html(text, config),

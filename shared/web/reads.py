@@ -54,13 +54,12 @@ def profile(r: Any, name: str, now: float, status_ttl: int) -> tuple[
 
     cutoff = int(now * 1000) - status_ttl * 1000
     online = bool(server and score is not None and float(score) >= cutoff)
+    data = json.loads(beat) if online and beat else {}
+    public = bool(data.get("public"))  # a private server stays hidden: online, not where
     player = {"id": acct["id"], "name": acct["name"], "created": int(acct["created"]),
               "last_seen": int(acct["last_seen"]) if acct["last_seen"] else None,
-              "online": online, "server": server if online else None}
-    where = None
-    if online and beat:
-        data = json.loads(beat)
-        where = render(server, data) if data.get("public") else None  # type: ignore[arg-type]
+              "online": online, "server": server if public else None}
+    where = render(server, data) if public else None  # type: ignore[arg-type]
     listed = []
     for board, rec in zip(boards, held, strict=True):
         if rec:

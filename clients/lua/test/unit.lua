@@ -401,16 +401,33 @@ test("a poll stops at its budget and goes on next time", function()
   eq(n, 2000)
 end)
 
-test("an answer longer than the read buffer's bound still arrives", function()
+test("an answer of almost 1 MiB (the relay's largest line) still arrives", function()
   local c, net = ready_client()
   local calls, cb = recorder()
   c:call("message.read", {}, cb)
   c:poll()
-  local big = string.rep("x", 1536 * 1024)
+  local big = string.rep("x", 1024 * 1024 - 200)
   answer(net.sock, net.sock:last(), { messages = {}, note = big })
   for _ = 1, 200 do c:poll(); if #calls > 0 then break end end
   eq(calls[1] and calls[1][1], true, "answered")
   eq(#calls[1][2].note, #big)
+end)
+
+test("a line over 1 MiB drops the connection instead of growing the heap", function()
+  for _, ending in ipairs({ "", "\r\n" }) do -- endless, or over the bound then ended
+    local c, net = ready_client()
+    local calls, cb = recorder()
+    c:call("message.read", {}, cb)
+    c:poll()
+    local chunk = string.rep("y", 64 * 1024)
+    for _ = 1, 17 do net.sock.inq[#net.sock.inq + 1] = chunk end
+    net.sock.inq[#net.sock.inq + 1] = ending
+    for _ = 1, 100 do c:poll(); if c:status().state ~= "ready" then break end end
+    eq(c:status().state, "wait", "dropped, reconnecting")
+    eq(c:status().too_long, 1)
+    truthy(#c.inbuf == 0, "buffer freed")
+    eq(calls[1] and calls[1][3], "disconnected", "the read in flight fails")
+  end
 end)
 
 -- --- pushes and RESUME ------------------------------------------------------------------------------
@@ -587,6 +604,56 @@ test("wrappers build the operations' arguments", function()
   eq(cmds[n - 2].cmd, "record.submit"); eq(cmds[n - 2].args.score, 5)
   eq(cmds[n - 1].cmd, "message.send"); eq(cmds[n - 1].args.to, "*")
   eq(cmds[n].cmd, "mail.send"); eq(cmds[n].args.from, "bob"); eq(cmds[n].args.subject, "subj")
+end)
+
+test("options.as carries a player's token on that one command only", function()
+  local c, net = ready_client()
+  local calls, cb = recorder()
+  c:call("mail.list", { limit = 5 }, cb, { as = "p.tok-A" })
+  c:call("mail.delete", { id = "m1" }, cb, { as = "p.tok-B" })
+  c:call("status.list", {}, cb)
+  c:poll()
+  local cmds = net.sock:commands()
+  local n = #cmds
+  eq(cmds[n - 2].as, "p.tok-A"); eq(cmds[n - 2].args.limit, 5)
+  eq(cmds[n - 1].as, "p.tok-B"); truthy(cmds[n - 1].idempotency_key, "a write keeps its key")
+  eq(cmds[n].as, nil, "the next command is the server's own")
+  answer(net.sock, cmds[n - 2], nil, { state = "ERROR", msg = "bad token", code = "unauthenticated" })
+  c:poll()
+  eq(calls[1][1], false); eq(calls[1][3], "unauthenticated")
+  eq(c:connected(), true, "the connection keeps its identity")
+end)
+
+test("the ban cache is bounded; a check costs the same with 100,000 bans", function()
+  local cache = ssm.ban_cache(function() return 1000 end, 1000)
+  for i = 1, 5000 do cache:add({ id = "p" .. i, player = "name" .. i, reason = "r" }) end
+  eq(cache:count(), 1000, "bounded")
+  eq(cache:check("name1").banned, false, "the oldest forgotten")
+  eq(cache:check("NAME5000").banned, true, "the newest kept")
+  truthy(cache.order:size() <= 2 * 1000 + 64, "the order queue is bounded too")
+  local function time_checks(c)
+    local t0 = os.clock()
+    for i = 1, 2000 do c:check("nobody" .. i, "10.9." .. (i % 250) .. ".1") end
+    return (os.clock() - t0) / 2000
+  end
+  local small, big = ssm.ban_cache(nil, 200000), ssm.ban_cache(nil, 200000)
+  for i = 1, 10 do small:add({ id = "s" .. i, player = "p" .. i, ip = "10.1." .. i .. ".0/24" }) end
+  for i = 1, 100000 do
+    big:add({ id = "b" .. i, player = "p" .. i,
+              ip = (i % 2 == 0) and ("10." .. (i % 200) .. "." .. (i % 250) .. ".0/24")
+                   or ("2001:db8:" .. string.format("%x", i) .. "::/48") })
+  end
+  local t_small, t_big = time_checks(small), time_checks(big)
+  print(string.format("metric ban_check_us_10 %.2f", t_small * 1e6))
+  print(string.format("metric ban_check_us_100000 %.2f", t_big * 1e6))
+  truthy(t_big < 1e-3, string.format("a check with 100,000 bans took %.3f ms", t_big * 1e3))
+  truthy(t_big < t_small * 20 + 50e-6, "constant: " .. t_small .. " vs " .. t_big)
+  eq(big:check("p77").banned, true); eq(big:check(nil, "10.77.27.9").banned, false)
+  eq(big:check(nil, "10.76.26.9").banned, true, "a /24 of the 100,000")
+  local covering = big:check(nil, "10.76.26.9").bans
+  for _, ban in ipairs(covering) do big:lift(ban.id) end
+  eq(big:check(nil, "10.76.26.9").banned, false, "lifted from the index")
+  eq(big:count(), 100000 - #covering, "each lifted once")
 end)
 
 test("close fails what is queued and stops", function()
