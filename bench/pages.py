@@ -222,8 +222,10 @@ def _fetch(base_url: str, path: str, encoding: str = "",
 
 
 def _same(page: bytes) -> bytes:
-    """A page less what two web workers render apart: their clock (ages, data-now)."""
+    """A page less what two answers render apart: the clock (ages, data-now), the CSRF token
+    (masked afresh in each answer)."""
     page = re.sub(rb'data-now="[0-9.]+"', b"", page)
+    page = re.sub(rb'name="csrf" value="[^"]*"', b"", page)
     return re.sub(rb">[0-9]+ (s|min|h|d) ago<", b"><", page)
 
 
