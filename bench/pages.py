@@ -298,7 +298,10 @@ def cpu_costs(url: str, config: Config, reqs: dict[str, list[Req]], reps: int = 
                 t0 = time.process_time()
                 for i in range(each):
                     q = pool[i % len(pool)]
-                    client.get(q.path, headers={**q.headers, **headers})
+                    client.delete_cookie("ssm_session")  # the test client keeps its own jar
+                    if "Cookie" in q.headers:
+                        client.set_cookie(*q.headers["Cookie"].split("=", 1))
+                    client.get(q.path, headers=headers)
                 ms = (time.process_time() - t0) / each * 1000
                 best[key] = min(best.get(key, ms), ms)
     ceiling = best["readyz"]
