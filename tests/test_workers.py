@@ -19,10 +19,11 @@ import psutil
 import pytest
 from rq.job import Job
 
-from shared import jobs, keys
+from shared import keys
 from shared.redis_conn import is_cluster
 from shared.storage import messages
 from tests import conftest
+from worker import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 
