@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared import keys
-from shared.embedded import URL_FILE, published
+from stack.embedded import URL_FILE, published
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def _free_port() -> int:
-    from shared.embedded import free_port
+    from stack.embedded import free_port
 
     return free_port()
 

@@ -29,9 +29,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue, Retry
 
 from shared import metrics
-from shared.embedded import free_port
 from shared.queues import MAIL_QUEUE, STATUS_QUEUE
 from shared.redis_conn import connect
+from stack.embedded import free_port
 from tests import conftest
 from tests.conftest import ADMIN_TOKEN, make_config
 from tests.test_relay import authed, greeted, server_creds
