@@ -1,4 +1,4 @@
-"""The admin CLI (shared/cli.py): servers and boards through the registry's operations, and
+"""The admin CLI (web/cli.py): servers and boards through the registry's operations, and
 finding the embedded Redis of ``python -m shared.up`` with REDIS_URL unset."""
 
 from __future__ import annotations
