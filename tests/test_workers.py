@@ -1,4 +1,4 @@
-"""Workers (shared/jobs.py, shared/worker.py) against the real Redis with REAL worker processes.
+"""Workers (worker/jobs.py, worker/main.py) against the real Redis with REAL worker processes.
 
 Data is made through the HTTP API (mail.send, presence.join, status.update) with the Flask test
 client; the workers are ``python -m shared.worker`` subprocesses pointed at the test Redis.
