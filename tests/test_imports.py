@@ -115,3 +115,21 @@ def test_no_production_module_imports_wsgi_tests_or_bench():
     bad = {name: sorted(m for m in imports(name, path, known) if m.split(".")[0] in FORBIDDEN)
            for name, path in mods.items()}
     assert {k: v for k, v in bad.items() if v} == {}
+
+
+# every job name RQ has stored with a queued job since the first release
+QUEUED_NAMES = ("notify_mail", "notify_pending", "sweep_outbox", "sweep_status", "trim_inboxes",
+                "ban_outbox", "archive_seasons", "drain_outbox", "deliver_webhook")
+
+
+def test_jobs_queued_before_the_worker_room_still_resolve():
+    """A job queued by an older release names ``shared.jobs.<function>``: RQ must still find
+    the body, now in ``worker/jobs.py``; and new jobs are queued under the same names."""
+    from rq.utils import import_attribute
+
+    from shared import queues
+    from worker import jobs
+
+    assert queues.JOBS == "shared.jobs"
+    for name in QUEUED_NAMES:
+        assert import_attribute(f"shared.jobs.{name}") is getattr(jobs, name)
