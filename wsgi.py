@@ -1,6 +1,6 @@
 """The HTTP adapter: a Flask app whose routes are generated from the operation registry.
 
-``gunicorn wsgi:app`` (see ``shared/gunicorn_conf.py``). Everything about HTTP lives here:
+``gunicorn wsgi:app`` (see ``web/gunicorn_conf.py``). Everything about HTTP lives here:
 reading the bearer token, gathering path/query/body arguments, status codes, JSON errors.
 """
 
@@ -18,7 +18,7 @@ from flask import Flask, Response, g, request
 from redis.exceptions import NoScriptError
 from werkzeug.exceptions import HTTPException
 
-from shared import auth, cli, logs, metrics
+from shared import auth, logs, metrics
 from shared.config import Config
 from shared.dispatch import Ctx, run
 from shared.errors import (
@@ -36,6 +36,7 @@ from shared.registry import Operation, load
 from shared.schema import validate
 from shared.storage import records, sessions
 from shared.web import accounts, legacy, openapi, pages, reads
+from web import cli
 
 log = logging.getLogger("ssm.web")
 
@@ -50,8 +51,6 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     ``redis_client`` is the data client, ``queue_client`` the one jobs are queued with
     (default: from the config, ``shared.redis_conn``)."""
     config = config or Config.from_env()
-    if redis_client is None and not config.redis_url and cli.loaded_by_flask_command():
-        config, redis_client = cli.find_redis(config)  # the admin CLI next to `shared.up`
     # each long-poll holds a pooled connection for up to 30 s (redis-py's default pool: 100)
     r = redis_client if redis_client is not None else connect_data(
         config, max_connections=config.web_redis_connections)
@@ -73,7 +72,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (SPEC §14)
     add_error_handlers(app, config)
     add_http_caching(app)
-    cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
+    cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (web/cli.py)
     return app
 
 
@@ -278,12 +277,12 @@ def _bearer() -> str | None:
 def _body(limit: int) -> dict[str, Any]:
     # Werkzeug's stream stops quietly at MAX_CONTENT_LENGTH when there is no Content-Length
     # (a chunked body), so the cut body would parse: read the server's input directly, one byte
-    # past the limit, to tell. The worker drops what the client still sends (shared/webworker).
+    # past the limit, to tell. The worker drops what the client still sends (web/webworker).
     if (request.content_length or 0) > limit:
         raise TooLarge(f"request body larger than {limit} bytes")
     try:
         data = request.environ["wsgi.input"].read(limit + 1)
-    except TimeoutError:  # the worker's per-read wait or whole-body deadline (shared/webworker)
+    except TimeoutError:  # the worker's per-read wait or whole-body deadline (web/webworker)
         raise RequestTimeout("request body: the client stopped sending it, or sent it too "
                              "slowly") from None
     if len(data) > limit:
@@ -345,10 +344,13 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         config = Config.from_env()
         logs.setup_logging(config, "web")
-        app = create_app(config)
+        admin, redis_client = cli.loaded_by_flask_command(), None
+        if admin and not config.redis_url:  # the admin CLI next to `shared.up`
+            config, redis_client = cli.find_redis(config)
+        app = create_app(config, redis_client)
         from shared import migrations  # data newer than this release: exit, and gunicorn halts
 
-        if not cli.loaded_by_flask_command() and not migrations.at_start(
+        if not admin and not migrations.at_start(
                 app.extensions["ssm"]["redis"], "ssm web", run_steps=False):
             sys.exit(3)  # gunicorn's "worker failed to boot": the master stops, no restart loop
         globals()["app"] = app

@@ -2,7 +2,7 @@
 
 ``python -m bench.failover [--wait-replicas N ...] [--rounds K] [--replicas R]`` starts its own
 cluster (3 masters with R replicas each, default 2, cluster-node-timeout 2000 ms,
-``shared.embedded.EmbeddedCluster``) and a queue Redis,
+``stack.embedded.EmbeddedCluster``) and a queue Redis,
 builds the HTTP app in-process on a RedisCluster client, and writes server settings (one write
 operation per request: ``PUT /v1/servers/{id}/settings/k<i>``) as fast as one client can while it
 SIGKILLs the master serving that server's slot. It prints, per round: writes acknowledged (200),
@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from shared.embedded import EmbeddedCluster, EmbeddedRedis
-from shared.failover_drill import heal, kill_master_under_load
+from stack.embedded import EmbeddedCluster, EmbeddedRedis
+from tests.failover_drill import heal, kill_master_under_load
 
 
 def main(argv: list[str] | None = None) -> int:

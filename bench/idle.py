@@ -27,7 +27,7 @@ from pathlib import Path
 
 import redis
 
-from shared.embedded import free_port
+from stack.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from relay import legacy_udp
-from shared.embedded import EmbeddedRedis, free_port
 from shared.redis_conn import connect
 from shared.storage import modbuilds
+from stack.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHA1 = "3f786850e387550fdab836ed7e6dc881de23001b"

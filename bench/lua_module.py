@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stack import ADMIN_TOKEN, Stack
-from shared.embedded import free_port
+from stack.embedded import free_port
 from tests.lua_harness import FA_SCORE, GameServer, lua_exe
 
 BUDGET_MS = 50.0

@@ -28,7 +28,7 @@ import psutil
 
 from bench import http_load
 from bench.world import Req
-from shared.embedded import EmbeddedRedis, free_port
+from stack.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "bench-admin-token-0123456789"

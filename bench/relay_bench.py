@@ -32,7 +32,7 @@ from typing import Any
 import psutil
 
 from relay.server import raise_nofile_limit
-from shared.embedded import EmbeddedRedis, free_port
+from stack.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HW = b'{"cmd": "HW"}\r\n'

@@ -39,7 +39,7 @@ from typing import Any
 import psutil
 
 from relay.server import raise_nofile_limit
-from shared.embedded import EmbeddedRedis, free_port
+from stack.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GREETING = b'{"state": "OK", "msg": "CONNECTED serversquaredGlobal"}\r\n'

@@ -35,7 +35,7 @@ def relay(stack: Any, plan: dict[str, Any]) -> dict[str, Any]:
 def mail(stack: Any, world: Any, plan: dict[str, Any]) -> dict[str, Any]:
     """Mail notice latency on this run's stack; jobs/s of one worker of each class, each on a
     Redis of its own (the stack's worker would take a share of the jobs)."""
-    from shared.embedded import EmbeddedRedis
+    from stack.embedded import EmbeddedRedis
 
     mod = _module("worker_bench")
     out: dict[str, Any] = mod.mail_latency(stack, n=plan["mail_n"])

@@ -37,10 +37,10 @@ from typing import Any
 from shared import auth, keys
 from shared.config import Config
 from shared.dispatch import Ctx, run
-from shared.embedded import EmbeddedRedis
 from shared.errors import RateLimited
 from shared.redis_conn import connect
 from shared.registry import load
+from stack.embedded import EmbeddedRedis
 
 BAR_MB_PER_MIN = 20.0
 BODY = "x" * 1024  # one unit a recipient: the dearest body per unit

@@ -20,9 +20,9 @@ from typing import Any
 
 from shared import keys
 from shared.config import Config
-from shared.embedded import EmbeddedCluster, EmbeddedRedis
 from shared.redis_conn import connect, connect_cluster, primaries
 from shared.storage import messages
+from stack.embedded import EmbeddedCluster, EmbeddedRedis
 
 
 def rate(r: Any, config: Config, servers: int, seconds: float, threads: int) -> float:

@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.embedded import EmbeddedCluster, EmbeddedRedis, free_port
+from stack.embedded import EmbeddedCluster, EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"

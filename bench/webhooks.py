@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import Config
-from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
+from stack.embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "bench-admin-token-0123456789"

@@ -30,9 +30,9 @@ from typing import Any
 from bench.stack import ADMIN_TOKEN, ROOT, Stack
 from shared import keys
 from shared.auth import new_id
-from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
 from shared.storage import mail
+from stack.embedded import EmbeddedRedis
 
 
 class Http:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import jobs, keys
+from shared import keys, queues
 from shared.auth import session_owner, sha256
 from shared.dispatch import Ctx
 from shared.errors import InvalidCredentials, ServerNotLive
@@ -108,15 +108,14 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     if was_on and not was_here:
         steps.then().pipe.srem(keys.server_players(was_on), lname)
     notice = bool(unread) and not was_here
-    if notice and ctx.queue is ctx.redis:  # one Redis: the job joins the MULTI
-        jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms, pipeline=steps.pipe)
-    moved = steps.execute()[1]
+    moved = queues.enqueue_after(
+        steps, ctx.queue, (lambda pipe: queues.enqueue_pending_notice(
+            ctx.queue, lname, server_id, joined_ms, pipeline=pipe)) if notice else None,
+        ok=lambda replies: replies[1] == 1)[1]
     if moved != 1:  # the session ended or a ban came meanwhile: the set entry goes again
         if not was_here:
             ctx.redis.srem(keys.server_players(server_id), lname)
         if isinstance(moved, list):
             raise bans.refusal(json.loads(moved[1]))
         raise InvalidCredentials("the player token is invalid or expired")
-    if notice and ctx.queue is not ctx.redis:
-        jobs.enqueue_pending_notice(ctx.queue, lname, server_id, joined_ms)
     return {"player": {"id": player_id, "name": name}, "server": server_id, "online": True}

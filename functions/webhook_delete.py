@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import jobs
+from shared import queues
 from shared.errors import NotFound
 from shared.registry import ADMIN, operation
 from shared.schema import Str
@@ -25,4 +25,4 @@ def handler(ctx: Any, args: dict[str, Any]) -> None:
     """
     if not webhooks.delete(ctx.redis, args["id"]):
         raise NotFound(f"no webhook with id {args['id']}")
-    jobs.purge_webhook(ctx.queue, args["id"])
+    queues.purge_webhook(ctx.queue, args["id"])

@@ -1,7 +1,9 @@
 """What the HTTP app, the relay and the workers share (map: docs/DESIGN.md).
 
 At the top, the mechanism every operation goes through (registry, dispatch, schema, errors,
-auth, config, keys, the Redis connection, jobs, metrics, logs) and the process entry points
-(``python -m shared.up``, ``python -m shared.worker``); below it ``storage`` (domain storage,
+auth, config, keys, the Redis connection, queues, events, metrics, logs) and the entry points
+the README and the Procfile name (``python -m shared.up``, ``python -m shared.worker``,
+``shared/gunicorn_conf.py``, and ``shared.jobs``, the jobs' names in RQ), each running the code
+of its process's room (``stack/``, ``worker/``, ``web/``); below it ``storage`` (domain storage,
 one module per operation group) and ``web`` (pages, API docs, OpenAPI).
 """

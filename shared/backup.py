@@ -43,8 +43,8 @@ from urllib.parse import unquote, urlparse
 import redis
 
 from shared.config import Config, ConfigError
-from shared.embedded import EmbeddedRedis, published_settings
 from shared.redis_conn import connect, connect_cluster, primaries
+from stack.embedded import EmbeddedRedis, published_settings
 
 FORMAT = "ssm-backup"
 FORMAT_VERSION = 1
@@ -299,7 +299,7 @@ def restore_into_folder(path: Path, config: Config, cluster: bool | None) -> dic
     if data_dir.exists() and any(data_dir.iterdir()):
         raise BackupError(f"the data folder {data_dir.resolve()} is not empty: restore only "
                           "into an empty (or new) folder; move this one aside first")
-    from shared import up
+    from stack import up
 
     console = up.Console(json_lines=False)
     stack = up.Stack(console)

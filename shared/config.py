@@ -94,7 +94,7 @@ class Config:
     relay_send_buffer_max: int = _int("RELAY_SEND_BUFFER_MAX", 4 * 1024 * 1024, 65536, 2**30)
     # the released (server)² core's UDP verify, served by the relay (SPEC §13); 0 = off
     legacy_udp_port: int = _int("LEGACY_UDP_PORT", 53472, 0, 65535)
-    # web process (gunicorn + shared/webworker.py); 0 = no limit where noted
+    # web process (gunicorn + web/webworker.py); 0 = no limit where noted
     web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)
     web_worker_connections: int = _int("WEB_WORKER_CONNECTIONS", 10000, 1, 1000000)
     web_header_timeout: int = _int("WEB_HEADER_TIMEOUT", 5, 1, 300)

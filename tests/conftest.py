@@ -1,7 +1,7 @@
 """Fixtures: a throwaway embedded Redis (the binary we ship) on a free port, flushed per test.
 
 ``pytest --cluster`` runs the same suite against a throwaway 3-master Redis Cluster from the same
-binary (``shared.embedded.EmbeddedCluster``) plus a plain queue Redis for RQ (SPEC §8):
+binary (``stack.embedded.EmbeddedCluster``) plus a plain queue Redis for RQ (SPEC §8):
 ``REDIS_CLUSTER=1`` and ``REDIS_QUEUE_URL`` are then set for every process the tests start,
 ``redis_server.url`` names a cluster node, ``r`` is a ``RedisCluster``, and each test flushes
 every master and the queue Redis. Nothing here touches any other Redis: the only servers flushed
@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from shared.config import Config
-from shared.embedded import EmbeddedCluster, EmbeddedRedis
 from shared.redis_conn import connect, connect_cluster, primaries
+from stack.embedded import EmbeddedCluster, EmbeddedRedis
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 # Relays and workers the tests start serve no metrics unless a test asks (tests/test_metrics.py):

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.embedded import free_port
+from stack.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_DIR = ROOT / "clients" / "lua"

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect
+from stack.embedded import EmbeddedRedis
 from tests.conftest import Api, Clock, make_config
 from tests.webbrowser import CHROMIUM, serve
 from tests.webbrowser import missing as browser_missing

@@ -82,7 +82,7 @@ def test_a_backup_restores_to_identical_reads_and_refuses_a_target_with_data(
 @pytest.mark.skipif(SERVERS.queue is not None, reason="the folder holds one Redis here")
 def test_a_backup_restores_into_an_empty_data_folder_only(client, api, r, redis_server,
                                                           tmp_path):
-    from shared.embedded import EmbeddedRedis
+    from stack.embedded import EmbeddedRedis
 
     api.player("keeper", "secret-keeper-1")
     file = tmp_path / "b.ssmbackup"

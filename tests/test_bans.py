@@ -386,7 +386,7 @@ def test_a_late_copy_cannot_bring_back_a_lifted_ban(api, client, world, r, confi
 
 
 def test_the_worker_job_prunes_expired_bans(api, client, world, r, config, monkeypatch):
-    from shared import jobs
+    from worker import jobs
 
     made = ban(client, api.admin, ip="192.0.2.0/24", reason="x", duration=1).json
     field = bans.net_field(bans.network("192.0.2.0/24"))
@@ -515,7 +515,7 @@ def test_a_telnet_session_with_a_server_key_moderates_its_own_server(request, ap
 def test_the_ticker_queues_the_ban_job_only_when_due(redis_server, r, config):
     from rq import Queue
 
-    from shared.worker import Ticker
+    from worker.ticker import Ticker
 
     ticker = Ticker(config, "test-ticker")
     queue = Queue("status", connection=ticker.conn)

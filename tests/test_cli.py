@@ -1,4 +1,4 @@
-"""The admin CLI (shared/cli.py): servers and boards through the registry's operations, and
+"""The admin CLI (web/cli.py): servers and boards through the registry's operations, and
 finding the embedded Redis of ``python -m shared.up`` with REDIS_URL unset."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared import keys
-from shared.embedded import URL_FILE, published
+from stack.embedded import URL_FILE, published
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def _free_port() -> int:
-    from shared.embedded import free_port
+    from stack.embedded import free_port
 
     return free_port()
 

@@ -22,8 +22,8 @@ from redis.exceptions import (
 from shared import keys
 from shared.config import Config, ConfigError
 from shared.dispatch import Ctx
-from shared.embedded import EmbeddedRedis
 from shared.redis_conn import connect, queue_for
+from stack.embedded import EmbeddedRedis
 from tests.conftest import make_config, wait_for
 from tests.test_config import procfile
 from tests.test_relay import greeted, start_relay  # noqa: F401 (a fixture)

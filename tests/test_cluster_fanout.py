@@ -16,9 +16,9 @@ import pytest
 from relay.fanout import FanOut
 from shared import keys
 from shared.auth import Caller
-from shared.embedded import EmbeddedCluster
 from shared.redis_conn import connect_cluster
 from shared.storage import messages
+from stack.embedded import EmbeddedCluster
 from tests.conftest import make_config
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from shared.embedded import binary, free_port
+from stack.embedded import binary, free_port
 from tests.test_up import _request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def test_up_cluster_runs_everything_on_a_cluster_and_sigterm_leaves_nothing(tmp_
 
 
 def test_a_cluster_folder_from_before_ports_were_recorded_keeps_its_ports(tmp_path):
-    from shared.up import existing_nodes
+    from stack.up import existing_nodes
 
     for i, port in enumerate([31001, 31002, 31003, 31004, 31005, 31006, 30001]):
         node = tmp_path / "cluster" / f"node-{port}"

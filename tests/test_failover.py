@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from shared import keys
-from shared.embedded import EmbeddedCluster, EmbeddedRedis, free_port
-from shared.failover_drill import heal, kill_master_under_load, owner
+from stack.embedded import EmbeddedCluster, EmbeddedRedis, free_port
+from tests.failover_drill import heal, kill_master_under_load, owner
 from tests.test_relay import authed, spawn
 
 ROOT = Path(__file__).resolve().parent.parent

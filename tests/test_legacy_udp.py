@@ -24,8 +24,8 @@ import redis
 from relay import legacy_udp
 from shared import keys, metrics
 from shared.config import Config
-from shared.embedded import free_port
 from shared.storage import modbuilds
+from stack.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, wait_for
 from tests.relay_client import InProcessRelays, greeted
 

@@ -16,8 +16,8 @@ import pytest
 
 from shared import logs
 from shared.config import Config, ConfigError
-from shared.embedded import free_port
 from shared.redis_conn import connect
+from stack.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, make_config
 from tests.test_metrics import get, spawn_relay, spawn_worker, stop, wait_for
 from tests.test_relay import greeted

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from shared.embedded import free_port
+from stack.embedded import free_port
 from tests.lua_harness import LUA_DIR, ROOT, RelayProcess, lua_exe
 
 TEST_DIR = LUA_DIR / "test"

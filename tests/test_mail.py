@@ -9,7 +9,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from shared import jobs, keys
+from shared import keys, queues
 from shared.redis_conn import scan_keys
 from shared.storage import mail as mail_storage
 
@@ -37,7 +37,7 @@ def test_send_stores_mail_and_queues_one_notice(client, config, r, alice, bob, c
     resp = mail(client, alice, "BOB", "hi bob", subject="yo")
     assert resp.status_code == 201 and list(resp.json) == ["id"]
     mail_id = resp.json["id"]
-    assert queued(config) == [jobs.notice_job_id("bob", mail_id)]
+    assert queued(config) == [queues.notice_job_id("bob", mail_id)]
     listed = client.get("/v1/mail", headers=bob).json
     assert listed == {"mail": [{"id": mail_id, "from": "Alice", "subject": "yo",
                                 "at": pytest.approx(clock(), abs=2), "read": False}],
@@ -124,7 +124,7 @@ def test_mailbox_cap_holds_under_a_race(r, config, alice, bob):
                                           queue=q)[0] for i in range(3)]
     assert got == ["ok", "ok", "refused"]
     assert r.zcard(keys.mailbox("bob")) == 2 and len(queued(config)) == 2
-    assert not q.exists(Job.key_for(jobs.notice_job_id("bob", "id2")))
+    assert not q.exists(Job.key_for(queues.notice_job_id("bob", "id2")))
 
 
 def test_idempotent_retry_stores_one_mail(client, config, r, alice, bob):

@@ -28,9 +28,10 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue, Retry
 
-from shared import jobs, metrics
-from shared.embedded import free_port
+from shared import metrics
+from shared.queues import MAIL_QUEUE, STATUS_QUEUE
 from shared.redis_conn import connect
+from stack.embedded import free_port
 from tests import conftest
 from tests.conftest import ADMIN_TOKEN, make_config
 from tests.test_relay import authed, greeted, server_creds
@@ -446,7 +447,7 @@ def test_worker_metrics_after_real_jobs(redis_server, r, api, client, tmp_path, 
         api.heartbeat(server_id, server_headers)  # lapses after STATUS_TTL: the sweep runs
         assert get(murl)[0] == 401
         conn = redis.Redis.from_url(queue_url)  # RQ wants bytes replies
-        mail = Queue(jobs.MAIL_QUEUE, connection=conn)
+        mail = Queue(MAIL_QUEUE, connection=conn)
         # two jobs that succeed (mail notices), one that fails once then for good
         player = api.player("bob")
         for subject in ("a", "b"):
@@ -477,8 +478,8 @@ def test_worker_queue_lengths_are_read_when_scraped(queue_url, r):
 
     conn = redis.Redis.from_url(queue_url)
     for _ in range(3):
-        Queue(jobs.MAIL_QUEUE, connection=conn).enqueue_call("shared.jobs.no_such_job")
-    queues = metrics._Queues(conn, (jobs.STATUS_QUEUE, jobs.MAIL_QUEUE))
+        Queue(MAIL_QUEUE, connection=conn).enqueue_call("shared.jobs.no_such_job")
+    queues = metrics._Queues(conn, (STATUS_QUEUE, MAIL_QUEUE))
     got = parse(generate_latest(metrics._Join(queues)).decode())
     assert val(got, "ssm_worker_queue_length", queue="mail") == 3
     assert val(got, "ssm_worker_queue_length", queue="status") == 0

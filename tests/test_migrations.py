@@ -144,7 +144,7 @@ def test_an_empty_store_is_stamped_and_old_data_is_served_unstamped(r):
                          ids=["relay", "worker", "web"])
 def test_data_newer_than_the_release_stops_each_process_with_a_message(cmd, redis_server, r):
     r.set(keys.data_version(), migrations.VERSION + 1)
-    from shared.embedded import free_port
+    from stack.embedded import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     env.update(REDIS_URL=redis_server.url, PORT=str(free_port()), RELAY_PORT=str(free_port()),
@@ -192,7 +192,7 @@ def test_shared_up_stops_before_the_processes_on_newer_data(redis_server, r, tmp
 def test_a_first_release_server_key_logs_in_over_the_relay(redis_server, r):
     import socket
 
-    from shared.embedded import free_port
+    from stack.embedded import free_port
     from tests.conftest import wait_for
 
     world = restore_first_release(r)

@@ -29,10 +29,10 @@ from relay.session import BUILTINS, Session
 from shared import keys
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
-from shared.embedded import EmbeddedRedis, free_port
 from shared.registry import load
 from shared.storage import messages
 from shared.web import apidoc
+from stack.embedded import EmbeddedRedis, free_port
 from tests.conftest import wait_for
 from tests.world import real_example, real_value, world
 

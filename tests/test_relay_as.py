@@ -22,9 +22,9 @@ from relay import protocol as p
 from relay.session import Expired
 from shared import keys
 from shared.auth import Caller
-from shared.embedded import free_port
 from shared.errors import Unauthenticated
 from shared.redis_conn import counting_client
+from stack.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, on_cluster, wait_for
 from tests.relay_client import InProcessRelays, authed, greeted
 

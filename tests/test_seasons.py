@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared import jobs, keys
+from shared import keys
 from shared.storage import seasons
+from worker import jobs
 
 
 def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: float = 0) -> float:
@@ -383,7 +384,7 @@ def test_nothing_is_due_without_a_board_with_seasons(r):
 def test_the_ticker_queues_the_archive_only_when_a_season_ended(w, r, config):
     from rq import Queue
 
-    from shared.worker import Ticker
+    from worker.ticker import Ticker
 
     ticker = Ticker(config, "test-ticker")
     queue = Queue("status", connection=ticker.conn)

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from shared.embedded import binary, free_port
+from stack.embedded import binary, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -267,7 +267,7 @@ def test_a_held_port_is_waited_for_then_named(tmp_path):
     import socket
     import threading
 
-    from shared.up import Console, wait_for_ports
+    from stack.up import Console, wait_for_ports
 
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))

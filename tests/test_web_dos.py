@@ -1,4 +1,4 @@
-"""Connection limits of the web process (shared/webworker.py) and the body and long-poll caps.
+"""Connection limits of the web process (web/webworker.py) and the body and long-poll caps.
 
 Each test starts the real gunicorn web process with small knob values and talks to it over
 plain sockets, from several loopback source addresses (all of 127/8 reaches this host).
@@ -280,7 +280,7 @@ def test_a_slot_left_by_a_dead_process_frees_itself(app, api, r):
 
 
 def test_workers_raise_the_soft_open_file_limit():
-    code = ("import resource; from shared.webworker import raise_nofile; "
+    code = ("import resource; from web.webworker import raise_nofile; "
             "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
             "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)); "
             "print(raise_nofile(10000), hard, resource.getrlimit(resource.RLIMIT_NOFILE)[0])")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.embedded import free_port
+from stack.embedded import free_port
 from tests.conftest import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from shared.embedded import free_port
+from stack.embedded import free_port
 from tests.conftest import Api
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,9 +15,10 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from shared import delivery, events, jobs, keys
+from shared import delivery, events, keys, queues
 from shared.storage import webhooks
-from shared.worker import Ticker
+from worker import jobs
+from worker.ticker import Ticker
 
 
 class Trickle:
@@ -109,7 +110,7 @@ def test_the_delivery_queue_keeps_the_newest_deliveries_up_to_its_cap(job_env, r
     webhooks.create(r, "h2", "http://127.0.0.1:9/b", ["record.top"], "json", "s" * 20, 0)
     q = redis.Redis.from_url(queue_url)
     queue = Queue(jobs.WEBHOOKS_QUEUE, connection=q)
-    assert jobs.enqueue_drain(q, "b:ctf")  # a drain waiting at the front stays
+    assert queues.enqueue_drain(q, "b:ctf")  # a drain waiting at the front stays
     emit_many(r, 250)  # more than one drain batch
     assert jobs.drain_outbox("status") == 250
     ids = queue.job_ids
@@ -140,7 +141,7 @@ def test_ban_pushes_never_wait_behind_webhook_jobs(api, client, r, config, queue
     # status queue, never behind the webhooks backlog
     r.zadd(keys.ban_outbox(), {f"ban:{made.json['id']}": 1})
     Ticker(config, "t").tick()
-    status = Queue(jobs.STATUS_QUEUE, connection=q)
+    status = Queue(queues.STATUS_QUEUE, connection=q)
     assert "shared.jobs.ban_outbox" in [status.fetch_job(i).func_name for i in status.job_ids]
     assert len(webhooks_queue) == 500
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from shared import events, jobs, keys
+from shared import events, keys
 from shared.redis_conn import scan_keys
 from shared.storage import webhooks
 from tests.conftest import Workers, wait_for
+from worker import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 

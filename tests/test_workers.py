@@ -1,4 +1,4 @@
-"""Workers (shared/jobs.py, shared/worker.py) against the real Redis with REAL worker processes.
+"""Workers (worker/jobs.py, worker/main.py) against the real Redis with REAL worker processes.
 
 Data is made through the HTTP API (mail.send, presence.join, status.update) with the Flask test
 client; the workers are ``python -m shared.worker`` subprocesses pointed at the test Redis.
@@ -19,10 +19,11 @@ import psutil
 import pytest
 from rq.job import Job
 
-from shared import jobs, keys
+from shared import keys
 from shared.redis_conn import is_cluster
 from shared.storage import messages
 from tests import conftest
+from worker import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 

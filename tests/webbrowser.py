@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from shared.embedded import free_port
+from stack.embedded import free_port
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 

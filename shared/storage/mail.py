@@ -21,7 +21,7 @@ import os
 import time
 from typing import Any
 
-from shared import keys
+from shared import keys, queues
 from shared.redis_conn import Lua, Ordered
 from shared.storage import messages
 
@@ -78,8 +78,6 @@ def store_with_notice(r: Any, lname: str, mail_id: str, fields: dict[str, Any],
     notice job and outbox entry are taken back). ``exit_after_store``: tests only, the process
     ends right after the mail is stored.
     """
-    from shared import jobs  # jobs imports this module
-
     queue = r if queue is None else queue
     if server_id:
         fields = {**fields, "from": sender_name(r, sender_lname, server_id, live_cutoff_ms)}
@@ -91,15 +89,10 @@ def store_with_notice(r: Any, lname: str, mail_id: str, fields: dict[str, Any],
     if exit_after_store:
         steps.execute()
         os._exit(3)
-    if queue is r:  # one Redis: the job joins the same MULTI, after the mail
-        jobs.enqueue_mail_notice(queue, lname, mail_id, pipeline=steps.pipe)
-        got = steps.execute()[1]
-        if got[0] != "ok":
-            jobs.cancel_mail_notice(queue, lname, mail_id)
-    else:
-        got = steps.execute()[1]
-        if got[0] == "ok":
-            jobs.enqueue_mail_notice(queue, lname, mail_id)
+    got = queues.enqueue_after(
+        steps, queue, lambda pipe: queues.enqueue_mail_notice(queue, lname, mail_id, pipe),
+        ok=lambda replies: replies[1][0] == "ok",
+        cancel=lambda: queues.cancel_mail_notice(queue, lname, mail_id))[1]
     if got[0] != "ok":
         outbox_done(r, lname, mail_id)
     return got

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.config import Config
-from shared.embedded import EmbeddedCluster, EmbeddedRedis
 from shared.redis_conn import connect_cluster
+from stack.embedded import EmbeddedCluster, EmbeddedRedis
 
 ADMIN = "failover-admin-token-0123456789"
 

@@ -43,11 +43,11 @@ from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 from shared import auth
 from shared.config import Config
-from shared.embedded import published_settings
 from shared.errors import ApiError
 from shared.redis_conn import connect_data
 from shared.registry import load
 from shared.storage.records import OPERATORS, ORDERS
+from stack.embedded import published_settings
 
 NO_REDIS = ("no Redis: REDIS_URL is not set and no `python -m shared.up` is running for "
             "SSM_DATA_DIR={data_dir} (no answering {data_dir}/redis.url); start "

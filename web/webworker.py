@@ -1,6 +1,6 @@
 """The web process's gunicorn worker: gunicorn's gevent worker plus limits at the connection layer.
 
-``shared/gunicorn_conf.py`` names it as ``worker_class``. What it adds (docs/DESIGN.md,
+``web/gunicorn_conf.py`` names it as ``worker_class``. What it adds (docs/DESIGN.md,
 "Connection limits"):
 
 - **Header deadline.** A connection must deliver a complete request head within
