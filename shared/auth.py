@@ -82,9 +82,8 @@ def verify_password(stored: str, password: str) -> bool:
 
 def _scrypt(password: str, salt: bytes, log2_n: int) -> bytes:
     n = 1 << log2_n
-    args = (password.encode(),)
-    kw = dict(salt=salt, n=n, r=8, p=1, dklen=32, maxmem=256 * n * 8 + 1024 * 1024)
-    return _offload(lambda: hashlib.scrypt(*args, **kw))
+    return _offload(lambda: hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, dklen=32,
+                                           maxmem=256 * n * 8 + 1024 * 1024))
 
 
 def _offload(fn: Any) -> Any:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -89,7 +90,7 @@ class EmbeddedRedis:
             return ""
         return "".join(f"\n  {line}" for line in lines[-5:])
 
-    def client(self, **kw: object) -> redis.Redis:
+    def client(self, **kw: Any) -> redis.Redis:
         """A plain decoding client of this one server (not a cluster client)."""
         return redis.Redis(port=self.port, decode_responses=True, socket_timeout=10, **kw)
 
@@ -284,6 +285,6 @@ def published_settings(data_dir: str | os.PathLike) -> dict[str, str] | None:
         return None
     finally:
         client.close()
-    if not Path(served).resolve().is_relative_to(Path(data_dir).resolve()):
+    if not Path(str(served)).resolve().is_relative_to(Path(data_dir).resolve()):
         return None
     return {"REDIS_URL": url, **settings}

@@ -145,7 +145,7 @@ def _check_str(f: Field, value: Any, config: Any, text: bool, label: str) -> str
         raise InvalidInput(label, "is not valid Unicode (lone surrogate)") from None
     rule = TEXT_RULES.get(f.pattern)
     bad = rule[0].search(value) if rule else None
-    if bad:
+    if bad and rule:
         raise InvalidInput(label, f"must not contain U+{ord(bad.group()):04X} ({rule[1]})")
     limit = _limit(f.max_len, config)
     if len(value) < f.min_len:

@@ -1,9 +1,11 @@
-"""The code stays ruff-clean (E, F, I, UP, W, B; see pyproject.toml), operations stay transport-free
-and tests stand without the benchmarks."""
+"""The code stays ruff-clean (E, F, I, UP, W, B; see pyproject.toml) and type-checked (mypy over
+shared/, functions/, relay/ and wsgi.py; see pyproject.toml), operations stay transport-free and
+tests stand without the benchmarks."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,18 @@ def test_ruff_clean():
         pytest.skip("ruff is not installed (pip install -r requirements-dev.txt)")
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise",
                            "."], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_types_checked():
+    """mypy passes with the project's settings ([tool.mypy] in pyproject.toml: the files it
+    checks, check_untyped_defs, no implicit Optional, no unused ``type: ignore``). Its cache
+    (.mypy_cache/, ignored by git) keeps a second run to about a second."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install -r requirements-dev.txt)")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(ROOT / ".mypy_cache"),
+                           "--no-color-output", "--no-error-summary"],
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

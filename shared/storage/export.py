@@ -84,11 +84,11 @@ def _records(r: Any, config: Any, lname: str, boards: list[str],
     for board, _, t in wanted:
         records.OF_PLAYER(r, records.board_keys(board, t), [lname], pipeline=pipe)
     out = []
-    for (board, n, _), got in zip(wanted, pipe.execute() if wanted else [], strict=True):
+    for (board, season, _), got in zip(wanted, pipe.execute() if wanted else [], strict=True):
         if got:
             rec = records.render(got[1], got[0])
             del rec["player"]
-            out.append({"board": board, "season": n, **rec})
+            out.append({"board": board, "season": season, **rec})
     return out
 
 
