@@ -48,7 +48,6 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     if not order:
         raise records.no_board(board)
     now, created_s = ctx.now(), float(created)
-    listed: list[tuple[int, int, int | None]]
     if reset:
         current = seasons.number(reset, created_s, now)
         oldest = seasons.kept_from(current, ctx.config.seasons_kept)
