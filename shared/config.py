@@ -111,6 +111,7 @@ class Config:
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
     seasons_kept: int = _int("SEASONS_KEPT", 24, 24, 100000)  # past seasons, besides the current
+    # fault injection for the crash tests: read only through shared/faults.py (documented there)
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
     # tests: mail.send ends its process right after storing a mail, before queueing the notice
     test_exit_after_mail_store: int = _int("SSM_TEST_EXIT_AFTER_MAIL_STORE", 0, 0, 1)

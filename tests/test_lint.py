@@ -5,6 +5,7 @@ tests stand without the benchmarks."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
 import shutil
 import subprocess
@@ -58,6 +59,33 @@ def test_operations_import_no_transport():
     assert len(files) > 30
     bad = {f.name: sorted(_imported(f) & TRANSPORT) for f in files if _imported(f) & TRANSPORT}
     assert not bad, bad
+
+
+def _production_files() -> list[Path]:
+    return [*sorted((ROOT / "shared").rglob("*.py")), *sorted((ROOT / "functions").glob("*.py")),
+            *sorted((ROOT / "relay").glob("*.py")), ROOT / "wsgi.py"]
+
+
+def test_fault_hooks_in_one_place():
+    """The crash tests' fault-injection settings (SSM_TEST_*) are all declared in
+    shared/faults.py, documented there, and read nowhere else (the Config fields aside)."""
+    from shared import faults
+    from shared.config import Config
+
+    declared = {f.metadata["env"]: f.name for f in dataclasses.fields(Config)
+                if f.metadata["env"].startswith("SSM_TEST_")}
+    assert declared == faults.HOOKS
+    assert all(env in (faults.__doc__ or "") for env in declared)
+    own = {ROOT / "shared" / "faults.py", ROOT / "shared" / "config.py"}
+    readers = {}
+    for path in _production_files():
+        if path in own:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in declared.values() or (
+                    isinstance(node, ast.Constant) and node.value in declared):
+                readers.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert not readers, readers
 
 
 def test_tests_import_no_bench():
