@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -224,10 +225,10 @@ def _known(c: redis.Redis) -> set[str]:
     return {n["node_id"] for n in c.cluster("nodes").values() if "handshake" not in n["flags"]}
 
 
-def _until(deadline: float, what: str, check: object) -> None:
+def _until(deadline: float, what: str, check: Callable[[], object]) -> None:
     while True:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except redis.RedisError:
             pass
