@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from redis.exceptions import NoScriptError
 from werkzeug.exceptions import HTTPException
 
@@ -57,7 +58,8 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     q = queue_client if queue_client is not None else queue_for(config, r)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.request_body_max
-    app.json.sort_keys = False
+    app.json = json_provider = DefaultJSONProvider(app)  # Flask's own, with the keys in order
+    json_provider.sort_keys = False
     app.extensions["ssm"] = {"config": config, "redis": r, "clock": clock, "queue": q}
     if config.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -157,7 +159,8 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         bytes, for the cache of compressed answers (add_http_caching)."""
         resp.set_etag(etag, weak=True)
         g.ssm_compress_key = key
-        return resp.make_conditional(request)
+        resp.make_conditional(request)
+        return resp
 
     @app.get("/boards/<board>")
     @page
@@ -170,6 +173,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         # season.list and the page shown (record.top or season.records) in two round trips
         listing, top = records.season_listing(r, board, clock(), config.seasons_kept,
                                               (asked, int(cursor), pages.BOARD_PAGE), True)
+        assert top is not None  # a page was asked for
         shown = listing["current"] if asked is None else asked
         return pages.board_page(listing, top, int(cursor), pages.season_tabs(listing, shown),
                                 shown if shown != listing["current"] else None)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.registry import ADMIN, operation
 from shared.schema import Int, Str
 from shared.storage import audit
@@ -20,7 +21,7 @@ from shared.storage import audit
                          "target": "k3x9q2w7m1ab name=Desert CTF #1", "reason": None,
                          "at": 1716990000.5}],
                         "next_cursor": "1716990000500-0"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """The audit log (admin): every admin and moderation action, newest first.
 
     Recorded: server create, delete and key rotation, board create, ban create and lift (by the

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.errors import InvalidInput
 from shared.registry import SERVER, operation
 from shared.schema import PLAYER_NAME, Str
@@ -32,7 +33,7 @@ def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:  # noqa: ARG
                                            "reason": "wallhack", "scope": "global",
                                            "by": "admin", "at": 1717000000,
                                            "expires_at": 1717086400}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Whether a player or an address is banned on the calling server, and by which bans.
 
     Give ``player``, ``ip`` or both; a ban applies when either matches. An IPv6 address that

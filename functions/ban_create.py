@@ -4,6 +4,7 @@ from typing import Any
 
 from shared import keys
 from shared.auth import new_id
+from shared.dispatch import Ctx
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.registry import ADMIN, SERVER, operation
 from shared.schema import PLAYER_NAME, SERVER_ID, Bool, Int, Str
@@ -32,7 +33,7 @@ TEN_YEARS = 10 * 365 * 86400
                     "response": {"id": "b7n2q4x8r1zc", "player": "alice", "ip": None,
                                  "reason": "wallhack", "scope": "global", "by": "admin",
                                  "at": 1717000000, "expires_at": 1717086400}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Ban a player, an address or range, or both, everywhere or on one server.
 
     ``player`` is a registered name, ``ip`` an address or CIDR range; give at least one. A ban

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.errors import Forbidden, NotFound
 from shared.registry import ADMIN, SERVER, operation
 from shared.schema import Str
@@ -17,7 +18,7 @@ BAN_ID = r"[a-z0-9]{12}"
                        doc="why the ban is lifted (audit log, unban notice)")),
            example={"request": {"id": "b7n2q4x8r1zc", "reason": "appeal accepted"},
                     "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Lift a ban: it stops applying at once and stays in the history.
 
     The admin lifts any ban; a game server lifts the bans of its own scope only. Every

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.registry import ADMIN, SERVER, operation
 from shared.schema import PLAYER_NAME, Bool, Int, Str
 from shared.storage import bans
@@ -22,7 +23,7 @@ from shared.storage import bans
                                            "active": True, "lifted_at": None,
                                            "lifted_by": None}],
                                  "next_cursor": None}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """The history of bans, newest first, lifted and expired ones included.
 
     The admin sees every ban; a game server sees the global bans and its own. ``player`` keeps

@@ -4,6 +4,7 @@ from typing import Any
 
 from functions.clan_create import CLAN_TAG
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import ClanFull, Forbidden, InClan, NotFound
 from shared.redis_conn import batch
 from shared.registry import PLAYER, operation
@@ -14,7 +15,7 @@ from shared.storage import clans
            fields=(CLAN_TAG,),
            example={"request": {"tag": "ACE"},
                     "response": {"tag": "ACE", "player": "alice", "state": "member"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Join a clan you were invited into: you are a member from now on.
 
     Joining twice changes nothing.

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import ClanExists, InClan, NotFound
 from shared.redis_conn import batch
 from shared.registry import PLAYER, operation
@@ -18,7 +19,7 @@ CLAN_TAG = Str("tag", where="path", pattern=clans.TAG,
            example={"request": {"tag": "ACE", "name": "Aces High"},
                     "response": {"tag": "ACE", "name": "Aces High", "owner": "alice",
                                  "members": ["alice"], "created": 1717000000}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Found a clan: the calling player becomes its owner and first member.
 
     The tag is protected from then on: ``name.check`` refuses nicknames carrying it (``TAG|x``,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.clan_create import CLAN_TAG
+from shared.dispatch import Ctx
 from shared.errors import Forbidden, NotFound
 from shared.registry import ADMIN, PLAYER, operation
 from shared.schema import Str
@@ -13,7 +14,7 @@ from shared.storage import clans
            fields=(CLAN_TAG, Str("reason", where="query", required=False, max_len=200,
                                  doc="why (kept in the audit log)")),
            example={"request": {"tag": "ACE"}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Delete a clan (its owner, or the admin); its tag is free again at once.
 
     Every member is out of the clan at once. The deletion is in the audit log. Answers 204.

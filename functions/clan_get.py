@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.clan_create import CLAN_TAG
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.registry import operation
 from shared.storage import clans
@@ -12,7 +13,7 @@ from shared.storage import clans
            example={"request": {"tag": "ace"},
                     "response": {"tag": "ACE", "name": "Aces High", "owner": "alice",
                                  "members": ["alice", "bob"], "created": 1717000000}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """A clan: its tag, name, owner and members (in the order they joined).
 
     Errors:

@@ -4,6 +4,7 @@ from typing import Any
 
 from functions.clan_create import CLAN_TAG
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import ClanFull, Forbidden, NotFound
 from shared.registry import PLAYER, operation
 from shared.schema import PLAYER_PATH_NAME as NAME
@@ -14,7 +15,7 @@ from shared.storage import clans
            fields=(CLAN_TAG, NAME),
            example={"request": {"tag": "ACE", "name": "bob"},
                     "response": {"tag": "ACE", "player": "bob", "state": "invited"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Invite a player into your clan (its owner only); they join with clan.accept.
 
     Answers ``state: "invited"``, or ``"member"`` when the player is a member already.

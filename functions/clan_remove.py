@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.clan_create import CLAN_TAG
+from shared.dispatch import Ctx
 from shared.errors import ClanOwner, Forbidden, NotFound
 from shared.registry import PLAYER, operation
 from shared.schema import PLAYER_PATH_NAME as NAME
@@ -12,7 +13,7 @@ from shared.storage import clans
 @operation("clan.remove", "DELETE", "/v1/clans/{tag}/members/{name}", auth=PLAYER,
            aliases=("LEAVECLAN",), fields=(CLAN_TAG, NAME),
            example={"request": {"tag": "ACE", "name": "bob"}, "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Remove a member or withdraw an invitation (the owner), or leave a clan (the member).
 
     The owner cannot leave their own clan: transfer it (the admin) or delete it. Answers 204.

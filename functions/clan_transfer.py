@@ -4,6 +4,7 @@ from typing import Any
 
 from functions.clan_create import CLAN_TAG
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound, NotMember
 from shared.registry import ADMIN, operation
 from shared.schema import PLAYER_NAME, Str
@@ -16,7 +17,7 @@ from shared.storage import clans
                    Str("reason", required=False, max_len=200, doc="why (kept in the audit log)")),
            example={"request": {"tag": "ACE", "player": "bob", "reason": "owner inactive"},
                     "response": {"tag": "ACE", "owner": "bob"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Make another member the owner of a clan (the admin, to settle disputes).
 
     The transfer is in the audit log.

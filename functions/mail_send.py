@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import faults
 from shared.auth import new_id
 from shared.dispatch import Ctx
 from shared.errors import (
@@ -85,7 +86,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         outcome, detail = mail.store_with_notice(
             ctx.redis, to.lower(), mail_id, fields, sender_lname, server_id,
             status.cutoff_ms(ctx), config.mailbox_max, config.mail_unread_per_sender_max,
-            queue=ctx.queue, exit_after_store=bool(config.test_exit_after_mail_store))
+            queue=ctx.queue, exit_after_store=faults.exit_after_mail_store(config))
         if outcome == "ok":
             return {"id": mail_id}
         limits.mail_budget_back(ctx.redis, config, sender_lname, now)

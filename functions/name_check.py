@@ -4,6 +4,7 @@ import re
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.registry import SERVER, operation
 from shared.schema import NICK, PLAYER_NAME, Str
 from shared.storage import clans
@@ -31,7 +32,7 @@ def reads(pipe: Any, args: dict[str, Any], server_id: str) -> None:  # noqa: ARG
                            "on the calling server")),
            example={"request": {"nick": "[ACE]alice", "player": "bob"},
                     "response": {"allowed": False, "reason": "clan_tag", "clan": "ACE"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """May this nickname be used on the calling server, by this player?
 
     Not allowed, ``reason: "name_registered"`` (with the ``owner``'s name): the nick is a

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.registry import ADMIN, operation
 from shared.schema import PLAYER_PATH_NAME as NAME
@@ -21,7 +22,7 @@ from shared.storage import records as boards
            example={"request": {"board": "ctf.ac_desert", "name": "alice",
                                 "reason": "speedhack in the recorded game"},
                     "response": None})
-def handler(ctx: Any, args: dict[str, Any]) -> None:
+def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     """Void a player's record on a board (admin): it leaves the ranking at once.
 
     The players below move up one rank. The player may set a new record later, as anyone.

@@ -5,6 +5,7 @@ from typing import Any
 
 from shared import delivery
 from shared.auth import new_id
+from shared.dispatch import Ctx
 from shared.errors import InvalidInput
 from shared.events import EVENTS
 from shared.registry import ADMIN, operation
@@ -30,7 +31,7 @@ FORMATS = ("json", "discord")
                                  "events": ["record.top", "server.offline"], "format": "json",
                                  "created": 1717000000,
                                  "secret": "EXAMPLE-generated-webhook-secret"}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """Register a webhook (admin): the worker POSTs the chosen events to its URL.
 
     Events: ``ban.created``, ``ban.lifted``, ``record.top`` (a new #1 on a board),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.webhook_delete import WEBHOOK_ID
+from shared.dispatch import Ctx
 from shared.errors import NotFound
 from shared.registry import ADMIN, operation
 from shared.storage import webhooks
@@ -15,7 +16,7 @@ from shared.storage import webhooks
                         {"at": 1717000001.25, "event": "record.top",
                          "event_id": "b:ctf.ac_desert/1717000000250-0", "attempt": 1,
                          "status": 200, "error": None, "outcome": "delivered", "ms": 42}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     """The webhook's last 50 delivery attempts (admin), newest first.
 
     Each attempt: ``at`` (when it was made), ``event`` and ``event_id`` (also sent as the

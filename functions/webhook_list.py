@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dispatch import Ctx
 from shared.registry import ADMIN, operation
 from shared.storage import webhooks
 
@@ -13,7 +14,7 @@ from shared.storage import webhooks
                                                "events": ["record.top", "server.offline"],
                                                "format": "json", "created": 1717000000,
                                                "dropped": 0}]}})
-def handler(ctx: Any, args: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
+def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:  # noqa: ARG001
     """Every webhook (admin), oldest first: id, url, events, format, created, dropped.
 
     ``dropped`` counts the events given up on after WEBHOOK_RETRY_WINDOW_SECONDS seconds of

@@ -34,7 +34,7 @@ from redis.backoff import NoBackoff
 
 from relay import protocol as p
 from shared import keys, metrics
-from shared.redis_conn import REDIS_ERRORS, is_cluster
+from shared.redis_conn import REDIS_OR_OS_ERRORS, is_cluster
 from shared.storage import messages
 
 log = logging.getLogger("ssm.relay")
@@ -136,7 +136,7 @@ class FanOut:
             try:
                 entries = await loop.run_in_executor(self.pool, messages.read, self.r,
                                                      server_id, cursor, REPLAY_BATCH)
-            except (*REDIS_ERRORS, OSError) as exc:
+            except REDIS_OR_OS_ERRORS as exc:
                 log.warning("replay read failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
@@ -232,14 +232,15 @@ class FanOut:
                     got = await self.reader.xread(streams, count=COUNT, block=BLOCK_MS)
                 finally:
                     self.blocked = False
-                prefix, cache = len(keys.inbox_prefix()), {}
+                prefix = len(keys.inbox_prefix())
+                cache: dict[Any, bytes] = {}
                 for key, entries in got or []:
                     if key == keys.revocations():
                         self._revoked(entries)
                     else:
                         self._dispatch(key[prefix:], entries, cache)
                 backoff = 0.1
-            except (*REDIS_ERRORS, OSError) as exc:
+            except REDIS_OR_OS_ERRORS as exc:
                 if self.stopping:
                     return
                 log.warning("fan-out: redis error (%s); retrying in %.1f s",
@@ -289,7 +290,7 @@ class FanOut:
                 if await self.ctl.client_unblock(self.reader_id):
                     return
                 await asyncio.sleep(0.01)  # not blocked yet: the read is on its way
-        except (*REDIS_ERRORS, OSError) as exc:
+        except REDIS_OR_OS_ERRORS as exc:
             log.warning("fan-out: unblock failed (%s)", type(exc).__name__)
         finally:
             self.poking = False
@@ -319,5 +320,5 @@ class FanOut:
 async def _close(client: Any) -> None:
     try:
         await client.aclose()
-    except (*REDIS_ERRORS, OSError):
+    except REDIS_OR_OS_ERRORS:
         pass

@@ -15,7 +15,7 @@ from typing import Any
 
 from relay import protocol as p
 from shared import keys
-from shared.redis_conn import REDIS_ERRORS
+from shared.redis_conn import REDIS_OR_OS_ERRORS
 
 log = logging.getLogger("ssm.relay")
 
@@ -70,7 +70,7 @@ class MailWatch:
                 seen[lname] = min(seen.get(lname, conn.mail_seq), conn.mail_seq)
             try:
                 news = await loop.run_in_executor(self.pool, self._fetch, seen)
-            except (*REDIS_ERRORS, OSError) as exc:
+            except REDIS_OR_OS_ERRORS as exc:
                 log.warning("mail watch: redis error (%s)", type(exc).__name__)
                 continue
             except Exception:  # a bug or bad data must not stop mail notices for everyone

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from shared.errors import TooLarge
@@ -206,7 +206,7 @@ def closing(msg: str, human: bool, code: str | None = None) -> bytes:
     return human_error(msg) if human else error(msg, code)
 
 
-def mail_notice(mails: Iterable[tuple[str, str, str]], unread: int) -> bytes:
+def mail_notice(mails: Iterable[Sequence[str | None]], unread: int) -> bytes:
     """HUMAN mode's unasked mail lines, ``(mail id, from, subject)`` each, then the prompt."""
     lines = [f"* New mail from {frm}: {_scalar(subject or '(no subject)')} (READMAIL {mid})"
              for mid, frm, subject in mails if frm]

@@ -37,7 +37,7 @@ from shared.auth import ANONYMOUS
 from shared.config import Config
 from shared.dispatch import Ctx, Outcome, run
 from shared.errors import Unauthenticated
-from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
+from shared.redis_conn import REDIS_OR_OS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.storage import modbuilds
 
@@ -266,7 +266,7 @@ class Relay:
                 out.append(True)
             except Expired:
                 out.append(False)
-            except (*REDIS_ERRORS, OSError):
+            except REDIS_OR_OS_ERRORS:
                 out.append(True)  # unknown: the next command re-checks
         return out
 
@@ -329,7 +329,7 @@ class Relay:
         loop = asyncio.get_running_loop()
         try:  # revocations from now on (an older one was already in force at AUTH time)
             self.fanout.revoke_cursor = await loop.run_in_executor(self.pool, self._revoke_tail)
-        except (*REDIS_ERRORS, OSError):
+        except REDIS_OR_OS_ERRORS:
             log.warning("relay: revocations unreadable at start; reading them all")
         host = host or self.config.relay_host
         self.server = await loop.create_server(

@@ -176,6 +176,7 @@ class Session:
             return self.fail(p.NOT_FOUND)
         if self.needs_auth:
             return self.fail(p.NEED_AUTH, "unauthenticated")
+        text_fields: frozenset[str]
         if isinstance(args, dict):
             raw, text_fields = args, frozenset()
         else:
@@ -342,9 +343,12 @@ class Session:
 
 def _collect(cls: type) -> dict[str, Builtin]:
     """The built-ins ``cls`` declares, in the order its methods are defined."""
-    return {name[4:].upper(): Builtin(name[4:].upper(), *method.builtin, method)
-            for name, method in vars(cls).items()
-            if name.startswith("cmd_") and hasattr(method, "builtin")}
+    out: dict[str, Builtin] = {}
+    for name, method in vars(cls).items():
+        if name.startswith("cmd_") and hasattr(method, "builtin"):
+            usage, fields, before_auth = method.builtin
+            out[name[4:].upper()] = Builtin(name[4:].upper(), usage, fields, before_auth, method)
+    return out
 
 
 BUILTINS: dict[str, Builtin] = _collect(Session)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import keys
+from shared.config import Config
 from shared.errors import Unauthenticated
 
 
@@ -82,9 +83,8 @@ def verify_password(stored: str, password: str) -> bool:
 
 def _scrypt(password: str, salt: bytes, log2_n: int) -> bytes:
     n = 1 << log2_n
-    args = (password.encode(),)
-    kw = dict(salt=salt, n=n, r=8, p=1, dklen=32, maxmem=256 * n * 8 + 1024 * 1024)
-    return _offload(lambda: hashlib.scrypt(*args, **kw))
+    return _offload(lambda: hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, dklen=32,
+                                           maxmem=256 * n * 8 + 1024 * 1024))
 
 
 def _offload(fn: Any) -> Any:
@@ -144,14 +144,14 @@ def check_server_key(r: Any, server_id: str, key: str) -> Caller | None:
     return _server(r, server_id, key, None)[0]
 
 
-def resolve(r: Any, config: Any, token: str | None, account: Sequence[str] = ()) -> Caller:
+def resolve(r: Any, config: Config, token: str | None, account: Sequence[str] = ()) -> Caller:
     """The caller a bearer token names; ANONYMOUS for none; Unauthenticated for a bad one.
 
     For a player, ``account`` names account fields to read in the same round trip."""
     return resolve_with(r, config, token, account)[0]
 
 
-def resolve_with(r: Any, config: Any, token: str | None, account: Sequence[str] = (),
+def resolve_with(r: Any, config: Config, token: str | None, account: Sequence[str] = (),
                  extra: Extra = None) -> tuple[Caller, list | None]:
     """:func:`resolve`, plus the results of ``extra``'s reads, sent in the same round trip
     (None when they were not sent: no token, or the admin token, which needs no Redis)."""

@@ -63,11 +63,11 @@ def source_settings(config: Config) -> dict[str, str]:
         if config.redis_queue_url and config.redis_queue_url != config.redis_url:
             found["REDIS_QUEUE_URL"] = config.redis_queue_url
         return found
-    found = published_settings(config.data_dir)
-    if found is None:
+    published = published_settings(config.data_dir)
+    if published is None:
         raise BackupError(f"no Redis: REDIS_URL is not set and no `python -m shared.up` is "
                           f"running for SSM_DATA_DIR={config.data_dir}")
-    return found
+    return published
 
 
 def data_client(settings: dict[str, str]) -> Any:

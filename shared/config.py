@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 
 class ConfigError(Exception):
@@ -19,11 +20,14 @@ class ConfigError(Exception):
 ADMIN_TOKEN_MIN = 16  # characters (SPEC §2)
 
 
-def _int(name: str, default: int, lo: int = 0, hi: int = 2**31) -> object:
+_S = TypeVar("_S", bound=str | None)
+
+
+def _int(name: str, default: int, lo: int = 0, hi: int = 2**31) -> int:
     return field(default=default, metadata={"env": name, "kind": int, "lo": lo, "hi": hi})
 
 
-def _str(name: str, default: str | None, choices: tuple[str, ...] = ()) -> object:
+def _str(name: str, default: _S, choices: tuple[str, ...] = ()) -> _S:
     return field(default=default, metadata={"env": name, "kind": str, "choices": choices})
 
 
@@ -107,6 +111,7 @@ class Config:
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
     seasons_kept: int = _int("SEASONS_KEPT", 24, 24, 100000)  # past seasons, besides the current
+    # fault injection for the crash tests: read only through shared/faults.py (documented there)
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
     # tests: mail.send ends its process right after storing a mail, before queueing the notice
     test_exit_after_mail_store: int = _int("SSM_TEST_EXIT_AFTER_MAIL_STORE", 0, 0, 1)
@@ -135,7 +140,7 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]}: known SSM_ settings are "
                               + ", ".join(sorted(k for k in known if k.startswith("SSM_"))))
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             name, raw = f.metadata["env"], env.get(f.metadata["env"])
             if raw is None or raw == "":

@@ -131,7 +131,7 @@ def resolve(host: str, port: int, timeout: float) -> list[Any]:
         raise TimeoutError(f"DNS lookup of {host} took over {timeout:.1f} s") from None
     seen: list[Any] = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if address not in seen:
             seen.append(address)
     return seen
@@ -264,7 +264,7 @@ class _Deadline:
         """``base`` (urllib3's HTTP(S)Connection) whose sockets this deadline watches."""
         deadline = self
 
-        class Watched(base):  # type: ignore[valid-type, misc]
+        class Watched(base):
             def connect(self) -> None:
                 super().connect()
                 deadline.watch(self.sock)
@@ -357,9 +357,9 @@ def _start_of_body(resp: Any, deadline: float) -> bytes:
 
 def _reason(exc: BaseException) -> str:
     """A short, readable cause of a network failure."""
-    inner = getattr(exc, "reason", None) or exc
+    inner: object = getattr(exc, "reason", None) or exc
     while isinstance(inner, urllib3.exceptions.HTTPError) and getattr(inner, "reason", None):
-        inner = inner.reason
+        inner = getattr(inner, "reason", None)
     text = str(inner)
     if "Connection refused" in text:
         return "connection refused"

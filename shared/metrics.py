@@ -163,7 +163,7 @@ def counting(worker_class: type) -> type:
     """An RQ worker class that counts each job's outcome in the worker process itself (never in
     the forked horse: a horse would leave a metrics file per job behind)."""
 
-    class Counting(worker_class):  # type: ignore[misc, valid-type]
+    class Counting(worker_class):
         def execute_job(self, job: Any, queue: Any) -> Any:
             start = time.perf_counter()
             try:
@@ -240,7 +240,7 @@ def render(own: Any, extra: Iterable[Any] = ()) -> bytes:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         own = MultiProcessCollector(None, path)
-    return generate_latest(_Join(own, *extra))  # type: ignore[arg-type]
+    return generate_latest(_Join(own, *extra))
 
 
 def authorized(token: str | None, header: str | None) -> bool:

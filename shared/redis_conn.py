@@ -36,7 +36,9 @@ CLUSTER_RETRIES = 3
 
 # RedisClusterException (slot not covered, no reachable node, ...) is not a RedisError; the
 # server's CLUSTERDOWN, TRYAGAIN, MOVED and READONLY replies are ResponseErrors (RedisError).
-REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, RedisClusterException)
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+# an adapter's "Redis or its network failed": REDIS_ERRORS and OSError
+REDIS_OR_OS_ERRORS: tuple[type[Exception], ...] = (*REDIS_ERRORS, OSError)
 
 
 class ReplicasBehind(redis.RedisError):
@@ -147,7 +149,7 @@ def _tag_on(r: RedisCluster, node_name: str) -> str:
 
     def serves(tag: str) -> bool:
         owners = slots.get(r.keyslot(keys.wait_mark(tag)))
-        return bool(owners) and owners[0].name == node_name
+        return bool(owners and owners[0].name == node_name)
 
     tag = _TAGS.get(node_name)
     if tag is not None and serves(tag):
@@ -205,7 +207,8 @@ class Ordered:
     on; :meth:`execute` returns every reply, in order."""
 
     def __init__(self, r: Any):
-        self.r, self.replies = r, []
+        self.r = r
+        self.replies: list[Any] = []
         if is_cluster(r):
             self.pipe = r.pipeline(transaction=False)
         else:

@@ -21,9 +21,15 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.schema import Field
+
+if TYPE_CHECKING:  # annotations only (dispatch imports this module)
+    from shared.dispatch import Ctx
+
+# an operation's handler: handler(ctx, args) -> its answer
+Handler = Callable[["Ctx", dict[str, Any]], Any]
 
 # Who may call: a set of caller kinds. ANYONE also admits anonymous callers.
 ANYONE = frozenset({"anonymous", "player", "server", "admin"})
@@ -37,7 +43,7 @@ class Operation:
     name: str
     method: str
     path: str  # OpenAPI style: /v1/players/{name}
-    handler: Callable[..., Any]
+    handler: Handler
     fields: tuple[Field, ...]
     auth: frozenset[str]
     owner: str | None  # path field that must name the caller (player name or server id)
@@ -78,7 +84,8 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
               prefetch: Callable[[Any, dict[str, Any], str], None] | None = None,
               secret_out: tuple[str, ...] = (),
               audit: str | tuple[str, ...] = (), audit_by: frozenset[str] = ANYONE,
-              example: Mapping[str, Any] | None = None, replay: bool = True) -> Callable:
+              example: Mapping[str, Any] | None = None, replay: bool = True
+              ) -> Callable[[Handler], Handler]:
     """Register the decorated handler as operation ``name``.
 
     ``audit`` makes every successful call an audit log entry whose target is the named
@@ -90,7 +97,7 @@ def operation(name: str, method: str, path: str, *, auth: frozenset[str] = ANYON
     no content), ``status`` the code when it is not the operation's usual one.
     """
 
-    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+    def register(handler: Handler) -> Handler:
         if name in REGISTRY:
             raise ValueError(f"operation {name} registered twice")
         targets = (audit,) if isinstance(audit, str) else tuple(audit)

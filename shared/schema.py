@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.config import Config
 from shared.errors import InvalidInput, TooLarge
 
 MISSING: Any = object()
@@ -123,11 +124,11 @@ PLAYER_PATH_NAME = Str("name", where="path", pattern=PLAYER_NAME,
 PASSWORD_MIN, PASSWORD_MAX = 6, 128
 
 
-def _limit(value: int | str | None, config: Any) -> int | None:
+def _limit(value: int | str | None, config: Config) -> int | None:
     return getattr(config, value) if isinstance(value, str) else value
 
 
-def check(f: Field, value: Any, config: Any, text: bool, label: str | None = None) -> Any:
+def check(f: Field, value: Any, config: Config, text: bool, label: str | None = None) -> Any:
     """Return the converted value of one field, or raise InvalidInput naming it. ``text``: the
     value arrived as text (path, query, relay words) and may be converted."""
     checker = _CHECKERS.get(f.kind)
@@ -136,7 +137,7 @@ def check(f: Field, value: Any, config: Any, text: bool, label: str | None = Non
     return checker(f, value, config, text, label or f.name)
 
 
-def _check_str(f: Field, value: Any, config: Any, text: bool, label: str) -> str:
+def _check_str(f: Field, value: Any, config: Config, text: bool, label: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(label, "must be a string")
     try:
@@ -145,7 +146,7 @@ def _check_str(f: Field, value: Any, config: Any, text: bool, label: str) -> str
         raise InvalidInput(label, "is not valid Unicode (lone surrogate)") from None
     rule = TEXT_RULES.get(f.pattern)
     bad = rule[0].search(value) if rule else None
-    if bad:
+    if bad and rule:
         raise InvalidInput(label, f"must not contain U+{ord(bad.group()):04X} ({rule[1]})")
     limit = _limit(f.max_len, config)
     if len(value) < f.min_len:
@@ -157,7 +158,7 @@ def _check_str(f: Field, value: Any, config: Any, text: bool, label: str) -> str
     return value
 
 
-def _check_enum(f: Field, value: Any, config: Any, text: bool, label: str) -> str:
+def _check_enum(f: Field, value: Any, config: Config, text: bool, label: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(label, "must be a string")
     if value not in f.choices:
@@ -165,7 +166,7 @@ def _check_enum(f: Field, value: Any, config: Any, text: bool, label: str) -> st
     return value
 
 
-def _check_int(f: Field, value: Any, config: Any, text: bool, label: str) -> int:
+def _check_int(f: Field, value: Any, config: Config, text: bool, label: str) -> int:
     if text and isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
@@ -177,7 +178,7 @@ def _check_int(f: Field, value: Any, config: Any, text: bool, label: str) -> int
     return value
 
 
-def _check_bool(f: Field, value: Any, config: Any, text: bool, label: str) -> bool:
+def _check_bool(f: Field, value: Any, config: Config, text: bool, label: str) -> bool:
     if text and isinstance(value, str):
         low = value.strip().lower()
         if low in ("1", "true", "yes", "on"):
@@ -189,7 +190,7 @@ def _check_bool(f: Field, value: Any, config: Any, text: bool, label: str) -> bo
     return value
 
 
-def _check_json(f: Field, value: Any, config: Any, text: bool, label: str) -> Any:
+def _check_json(f: Field, value: Any, config: Config, text: bool, label: str) -> Any:
     if text and isinstance(value, str):
         try:
             value = json.loads(value)
@@ -205,7 +206,7 @@ def _check_json(f: Field, value: Any, config: Any, text: bool, label: str) -> An
     return value
 
 
-def _check_strlist(f: Field, value: Any, config: Any, text: bool, label: str) -> list:
+def _check_strlist(f: Field, value: Any, config: Config, text: bool, label: str) -> list:
     if text and isinstance(value, str):
         value = [v for v in value.split(",") if v] if value else []
     if not isinstance(value, list):
@@ -222,7 +223,7 @@ _CHECKERS: dict[str, Callable[[Field, Any, Any, bool, str], Any]] = {
     "json": _check_json, "strlist": _check_strlist}
 
 
-def validate(fields: tuple[Field, ...], raw: Mapping[str, Any], config: Any,
+def validate(fields: tuple[Field, ...], raw: Mapping[str, Any], config: Config,
              text_fields: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """Check ``raw`` against ``fields``; values named in ``text_fields`` arrived as text."""
     known = {f.name for f in fields}
@@ -244,14 +245,14 @@ def validate(fields: tuple[Field, ...], raw: Mapping[str, Any], config: Any,
     return out
 
 
-def _resolved(value: int | str | None, config: Any) -> int | None:
+def _resolved(value: int | str | None, config: Config | None) -> int | None:
     """A limit as a number; one naming a setting is unknown (None) without a config."""
     if isinstance(value, str):
         return getattr(config, value) if config is not None else None
     return value
 
 
-def json_schema(f: Field, config: Any = None) -> dict[str, Any]:
+def json_schema(f: Field, config: Config | None = None) -> dict[str, Any]:
     """OpenAPI (JSON Schema) of one field: the same rules :func:`check` applies, with limits
     that name a setting resolved from ``config`` (left out without one). A fuzzer generating
     from it produces values the validator accepts (except JSON over its byte limit, which JSON
@@ -284,7 +285,7 @@ def json_schema(f: Field, config: Any = None) -> dict[str, Any]:
     return s
 
 
-def describe(f: Field, config: Any) -> list[str]:
+def describe(f: Field, config: Config) -> list[str]:
     """The rules of one field in words, limits resolved with ``config``, for the /docs page."""
     out: list[str] = []
     if f.kind in ("str", "strlist"):

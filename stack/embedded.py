@@ -14,7 +14,9 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -89,7 +91,7 @@ class EmbeddedRedis:
             return ""
         return "".join(f"\n  {line}" for line in lines[-5:])
 
-    def client(self, **kw: object) -> redis.Redis:
+    def client(self, **kw: Any) -> redis.Redis:
         """A plain decoding client of this one server (not a cluster client)."""
         return redis.Redis(port=self.port, decode_responses=True, socket_timeout=10, **kw)
 
@@ -223,10 +225,10 @@ def _known(c: redis.Redis) -> set[str]:
     return {n["node_id"] for n in c.cluster("nodes").values() if "handshake" not in n["flags"]}
 
 
-def _until(deadline: float, what: str, check: object) -> None:
+def _until(deadline: float, what: str, check: Callable[[], object]) -> None:
     while True:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except redis.RedisError:
             pass
@@ -284,6 +286,6 @@ def published_settings(data_dir: str | os.PathLike) -> dict[str, str] | None:
         return None
     finally:
         client.close()
-    if not Path(served).resolve().is_relative_to(Path(data_dir).resolve()):
+    if not Path(str(served)).resolve().is_relative_to(Path(data_dir).resolve()):
         return None
     return {"REDIS_URL": url, **settings}

@@ -1,9 +1,12 @@
-"""The code stays ruff-clean (E, F, I, UP, W, B; see pyproject.toml), operations stay transport-free
-and tests stand without the benchmarks."""
+"""The code stays ruff-clean (E, F, I, UP, W, B; see pyproject.toml) and type-checked (mypy over
+shared/, functions/, relay/ and wsgi.py; see pyproject.toml), operations stay transport-free and
+tests stand without the benchmarks."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -20,6 +23,18 @@ def test_ruff_clean():
         pytest.skip("ruff is not installed (pip install -r requirements-dev.txt)")
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise",
                            "."], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_types_checked():
+    """mypy passes with the project's settings ([tool.mypy] in pyproject.toml: the files it
+    checks, check_untyped_defs, no implicit Optional, no unused ``type: ignore``). Its cache
+    (.mypy_cache/, ignored by git) keeps a second run to about a second."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install -r requirements-dev.txt)")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(ROOT / ".mypy_cache"),
+                           "--no-color-output", "--no-error-summary"],
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -44,6 +59,33 @@ def test_operations_import_no_transport():
     assert len(files) > 30
     bad = {f.name: sorted(_imported(f) & TRANSPORT) for f in files if _imported(f) & TRANSPORT}
     assert not bad, bad
+
+
+def _production_files() -> list[Path]:
+    return [*sorted((ROOT / "shared").rglob("*.py")), *sorted((ROOT / "functions").glob("*.py")),
+            *sorted((ROOT / "relay").glob("*.py")), ROOT / "wsgi.py"]
+
+
+def test_fault_hooks_in_one_place():
+    """The crash tests' fault-injection settings (SSM_TEST_*) are all declared in
+    shared/faults.py, documented there, and read nowhere else (the Config fields aside)."""
+    from shared import faults
+    from shared.config import Config
+
+    declared = {f.metadata["env"]: f.name for f in dataclasses.fields(Config)
+                if f.metadata["env"].startswith("SSM_TEST_")}
+    assert declared == faults.HOOKS
+    assert all(env in (faults.__doc__ or "") for env in declared)
+    own = {ROOT / "shared" / "faults.py", ROOT / "shared" / "config.py"}
+    readers = {}
+    for path in _production_files():
+        if path in own:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in declared.values() or (
+                    isinstance(node, ast.Constant) and node.value in declared):
+                readers.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert not readers, readers
 
 
 def test_tests_import_no_bench():

@@ -28,7 +28,7 @@ from rq import Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
-from shared import delivery, events, keys
+from shared import delivery, events, faults, keys
 from shared.config import Config
 from shared.queues import (
     JOBS,
@@ -65,11 +65,6 @@ def _queue_client(config: Config) -> Any:
     return job.connection if job else connect_queue(config)
 
 
-def _pause(config: Config) -> None:
-    """Test hook (SSM_TEST_JOB_PAUSE_MS): widen the window in which a test kills the worker."""
-    if config.test_job_pause_ms:
-        time.sleep(config.test_job_pause_ms / 1000)
-
 
 # --- jobs -----------------------------------------------------------------------------------
 def notify_mail(lname: str, mail_id: str) -> str:
@@ -82,11 +77,11 @@ def notify_mail(lname: str, mail_id: str) -> str:
     entry. Four or five round trips.
     """
     r, config = _env()
-    _pause(config)
+    faults.pause_job(config)
     outcome, data = mail.notice(r, config, lname, mail_id)
     if data is not None:
         outcome = mail.deliver_notice(r, config, lname, data)
-        _pause(config)
+        faults.pause_job(config)
         if outcome != "no_server":
             mail.mark_notified(r, lname, mail_id)
     mail.outbox_done(r, lname, mail_id)
@@ -109,12 +104,12 @@ def notify_pending(lname: str, server_id: str, joined_ms: int | None = None) -> 
         if at is not None and at.tzinfo is None:
             at = at.replace(tzinfo=UTC)  # RQ stores UTC
         joined_ms = int(at.timestamp() * 1000) if at else 0
-    _pause(config)
+    faults.pause_job(config)
     outcome, data, ids = mail.pending_notice(r, config, lname, server_id, joined_ms)
     if data is None:
         return outcome
     outcome = mail.deliver_pending(r, config, lname, joined_ms, data)
-    _pause(config)
+    faults.pause_job(config)
     if outcome != "no_server":
         mail.mark_pending(r, lname, ids)
     return outcome

@@ -67,17 +67,23 @@ class SlowerScheduler:
     burst branch is left out (the scheduler never runs in burst mode here). The mail worker's
     scheduler also serves the webhooks queue's retries: one heartbeat instead of two, idle."""
 
+    # what the mixin uses of the RQ worker it is mixed into
+    queues: list[Any]
+    connection: Any
+    serializer: Any
+    scheduler: RQScheduler | None
+
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
                          *args: Any, **kwargs: Any) -> None:  # noqa: ARG002
-        names = [q.name for q in self.queues]  # type: ignore[attr-defined]
+        names = [q.name for q in self.queues]
         if MAIL_QUEUE in names:  # one scheduler (one heartbeat) for both retrying queues
             names.append(WEBHOOKS_QUEUE)
-        self.scheduler = RQScheduler(names, connection=self.connection,  # type: ignore
-                                     interval=SCHEDULER_SECONDS, logging_level=logging_level,
-                                     serializer=self.serializer)  # type: ignore
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
-            self.scheduler.start()
+        self.scheduler = scheduler = RQScheduler(
+            names, connection=self.connection, interval=SCHEDULER_SECONDS,
+            logging_level=logging_level or "INFO", serializer=self.serializer)
+        scheduler.acquire_locks()
+        if scheduler.acquired_locks:
+            scheduler.start()
 
 
 class QuietRetries:

@@ -62,7 +62,7 @@ class Ticker(threading.Thread):
             elif func == "sweep_outbox" and not mail.outbox_waiting(self.data, self.config):
                 continue  # no notice left behind (the usual case): nothing is written
             else:
-                due = self.conn.set(lock, self.owner, nx=True, px=every * 1000)
+                due = bool(self.conn.set(lock, self.owner, nx=True, px=every * 1000))
                 left_ms = every * 1000 if due else self.conn.pttl(lock)
                 self.not_before[func] = time.monotonic() + max(left_ms, 0) / 1000
             if due:

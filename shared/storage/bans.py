@@ -43,6 +43,7 @@ import redis
 
 from shared import events, keys
 from shared.addresses import embedded_ipv4, embedded_ipv4_network
+from shared.config import Config
 from shared.errors import Banned, InvalidInput
 from shared.redis_conn import Lua, batch
 from shared.storage import messages
@@ -438,7 +439,7 @@ def lift(r: Any, ban_id: str, by: str, only_scope: str, now: float, reason: str,
     return int(got[0]), (json.loads(got[1]) if len(got) > 1 else None)
 
 
-def announce(r: Any, config: Any, kind: str, ban: dict[str, Any], now: float,
+def announce(r: Any, config: Config, kind: str, ban: dict[str, Any], now: float,
              body: str | None = None, copy: bool = True) -> str | None:
     """Steps 2-4 of a ban (``kind`` "ban") or a lift ("unban"); each is idempotent, so the
     worker may redo them. Returns the server a banned player was taken offline from. One round
@@ -514,7 +515,7 @@ def due(r: Any, owner: str, now_ms: int, period_ms: int) -> bool:
                [now_ms - OUTBOX_AGE_MS, now_ms // 1000, period_ms, owner]) == 1
 
 
-def redeliver(r: Any, config: Any, now: float) -> int:
+def redeliver(r: Any, config: Config, now: float) -> int:
     """Redo steps 2-4 of every outbox entry older than OUTBOX_AGE_MS; returns how many."""
     old = r.zrangebyscore(keys.ban_outbox(), "-inf", int(now * 1000) - OUTBOX_AGE_MS,
                           start=0, num=BATCH)

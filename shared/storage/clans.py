@@ -200,4 +200,6 @@ def listing(r: Any, ltag: str) -> dict[str, Any] | None:
 def still_member(r: Any, lname: str, pointer: str | None) -> bool:
     """Whether the clan an account names still lists the player (one round trip; none when
     the account names no clan)."""
-    return bool(pointer) and r.zscore(keys.clan_members(pointer), lname) is not None
+    if not pointer:
+        return False
+    return r.zscore(keys.clan_members(pointer), lname) is not None

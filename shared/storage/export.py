@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from shared import keys
+from shared.config import Config
 from shared.storage import clans, records, seasons, sessions, settings
 
 AUDIT_BATCH = 1000
@@ -19,7 +20,7 @@ AUDIT_BATCH = 1000
 ACCOUNT = ("id", "name", "created", "last_seen", "server", "clan")
 
 
-def gather(r: Any, config: Any, lname: str, current: str, now: float) -> dict[str, Any] | None:
+def gather(r: Any, config: Config, lname: str, current: str, now: float) -> dict[str, Any] | None:
     """The export document, or None when there is no such player."""
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(keys.player(lname))
@@ -64,7 +65,7 @@ def _mail(r: Any, lname: str, ids: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _records(r: Any, config: Any, lname: str, boards: list[str],
+def _records(r: Any, config: Config, lname: str, boards: list[str],
              now: float) -> list[dict[str, Any]]:
     """The player's record on each board in the current season and in every past season still
     kept: ``{board, season (None for a board without reset), rank, score, meta, server, at}``."""
@@ -84,11 +85,11 @@ def _records(r: Any, config: Any, lname: str, boards: list[str],
     for board, _, t in wanted:
         records.OF_PLAYER(r, records.board_keys(board, t), [lname], pipeline=pipe)
     out = []
-    for (board, n, _), got in zip(wanted, pipe.execute() if wanted else [], strict=True):
+    for (board, season, _), got in zip(wanted, pipe.execute() if wanted else [], strict=True):
         if got:
             rec = records.render(got[1], got[0])
             del rec["player"]
-            out.append({"board": board, "season": n, **rec})
+            out.append({"board": board, "season": season, **rec})
     return out
 
 

@@ -30,11 +30,15 @@ dies mid-attempt leaves a reservation that expires after ``BUSY_TTL_MS``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import keys
+from shared.config import Config
 from shared.errors import RateLimited
 from shared.redis_conn import Lua
+
+if TYPE_CHECKING:  # annotations only (dispatch imports storage)
+    from shared.dispatch import Ctx
 
 BUSY_TTL_MS = 60_000  # longer than any login takes; frees a dead process's reservation
 BUSY_WAIT_S = 5.0  # how long an attempt waits for a full limit's attempts in flight to end
@@ -83,7 +87,7 @@ class LoginGuard:
     """The limits one login attempt for ``lname`` counts toward, and the locks that refuse it,
     chosen by who makes the attempt (a game server, or anyone else)."""
 
-    def __init__(self, ctx: Any, lname: str):
+    def __init__(self, ctx: Ctx, lname: str):
         c, via = ctx.config, ctx.caller.id if ctx.caller.kind == "server" else ctx.via or None
         w = c.login_window
         # (lock, failures, busy, threshold, lock seconds, checked locks, reset on success,
@@ -159,7 +163,7 @@ class LoginGuard:
         return pipe
 
 
-def count_registration(ctx: Any) -> None:
+def count_registration(ctx: Ctx) -> None:
     """Count a registration from ``ctx.ip``; RateLimited past the hourly limit. One round trip."""
     limit = ctx.config.register_limit_per_ip_hour
     if not limit:
@@ -203,13 +207,13 @@ def judge(count: int, limit: int, window: int, now: float, what: str) -> None:
 MODERATION = "moderation writes (ban.create, ban.lift) per server key per minute"
 
 
-def moderation_key(ctx: Any) -> Any:
+def moderation_key(ctx: Ctx) -> Any:
     """The counter of the caller's moderation writes (MOD_WRITES_PER_SERVER_MINUTE), by
     minute; ban.create counts with its checks, ban.lift in its script (shared/storage/bans)."""
     return lambda n: keys.moderation_budget(ctx.caller.id, n)
 
 
-def count_server_registration(ctx: Any) -> None:
+def count_server_registration(ctx: Ctx) -> None:
     """A registration made with a server key: at most REGISTER_LIMIT_PER_SERVER_HOUR per
     clock hour (SPEC §16)."""
     spend(ctx.redis, lambda n: keys.server_budget(ctx.caller.id, "reg", n),
@@ -249,7 +253,7 @@ return 0""")
 NEW_ACCOUNT_SECONDS = 3600  # an account younger than this has MAIL_SEND_PER_DAY_NEW_ACCOUNT
 
 
-def _mail_budget(r: Any, config: Any, lname: str, now: float, how: str) -> int:
+def _mail_budget(r: Any, config: Config, lname: str, now: float, how: str) -> int:
     now_s = int(now)
     minute, day = now_s // 60, now_s // 86400
     return int(MAIL_BUDGET(r, [keys.mail_sent(lname, "m", minute), keys.mail_sent(lname, "d", day),
@@ -259,7 +263,7 @@ def _mail_budget(r: Any, config: Any, lname: str, now: float, how: str) -> int:
                             (day + 1) * 86400, how]))
 
 
-def mail_budget_take(r: Any, config: Any, lname: str, now: float) -> int:
+def mail_budget_take(r: Any, config: Config, lname: str, now: float) -> int:
     """Count one mail sent by ``lname``; returns 0, or the seconds to wait when a budget is
     spent (then nothing is counted). One round trip."""
     if not (config.mail_send_per_minute or config.mail_send_per_day
@@ -268,6 +272,6 @@ def mail_budget_take(r: Any, config: Any, lname: str, now: float) -> int:
     return _mail_budget(r, config, lname, now, "take")
 
 
-def mail_budget_back(r: Any, config: Any, lname: str, now: float) -> None:
+def mail_budget_back(r: Any, config: Config, lname: str, now: float) -> None:
     """Give back a send counted by :func:`mail_budget_take` whose mail was refused."""
     _mail_budget(r, config, lname, now, "back")

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from shared import keys, queues
+from shared.config import Config
 from shared.redis_conn import Lua, Ordered
 from shared.storage import messages
 
@@ -157,13 +158,13 @@ for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], m) end
 return due""")
 
 
-def outbox_grace_ms(config: Any) -> int:
+def outbox_grace_ms(config: Config) -> int:
     """An outbox entry older than this lost its notice job: twice the sweep period, at least
     2 s (a web process stores the mail and queues the notice in milliseconds)."""
     return max(2, 2 * config.sweep_interval) * 1000
 
 
-def outbox_due(r: Any, config: Any, batch: int) -> list[tuple[str, str]]:
+def outbox_due(r: Any, config: Config, batch: int) -> list[tuple[str, str]]:
     """(lname, mail id) of outbox entries older than the grace, at most ``batch``; each is
     handed out at most once a grace period. One round trip."""
     now = int(time.time() * 1000)
@@ -172,7 +173,7 @@ def outbox_due(r: Any, config: Any, batch: int) -> list[tuple[str, str]]:
     return [(m.split(":", 1)[1], m.split(":", 1)[0]) for m in got]
 
 
-def outbox_waiting(r: Any, config: Any) -> bool:
+def outbox_waiting(r: Any, config: Config) -> bool:
     """Whether some outbox entry is older than the grace (the ticker asks before queueing a
     sweep, so an idle fleet writes nothing). One round trip."""
     cutoff = int(time.time() * 1000) - outbox_grace_ms(config)
@@ -185,7 +186,7 @@ def summary(mail_id: str, fields: dict[str, str]) -> dict[str, Any]:
             "at": float(fields["at"]), "read": fields["read"] == "1"}
 
 
-def _live(r: Any, config: Any, server_id: str) -> bool:
+def _live(r: Any, config: Config, server_id: str) -> bool:
     beat = r.zscore(keys.status_live(), server_id)
     return beat is not None and beat >= time.time() * 1000 - config.status_ttl * 1000
 
@@ -210,7 +211,7 @@ def _mark(r: Any, lname: str, ids: list[str]) -> None:
                  keys.mailbox_unread(lname)], [NOTICE_AT_TTL_MS, *ids[i:i + 500]])
 
 
-def notice(r: Any, config: Any, lname: str, mail_id: str) -> tuple[str, dict[str, Any] | None]:
+def notice(r: Any, config: Config, lname: str, mail_id: str) -> tuple[str, dict[str, Any] | None]:
     """Step 1 of a live notice: what to send and where, read from the recipient's slot and the
     heartbeat. (outcome, None) when there is nothing to send: 'gone' (no such mail), 'read',
     'done' (announced already), 'offline' (the pending notice covers it at the next join);
@@ -236,7 +237,7 @@ def notice(r: Any, config: Any, lname: str, mail_id: str) -> tuple[str, dict[str
                     "mail_id": mail_id, "subject": subject, "unread": unread, "body": body}
 
 
-def deliver_notice(r: Any, config: Any, lname: str, data: dict[str, Any]) -> str:
+def deliver_notice(r: Any, config: Config, lname: str, data: dict[str, Any]) -> str:
     """Step 2: append the live notice once (``messages.send_once``): 'sent', 'done' (a
     previous try did) or 'no_server'."""
     return messages.send_once(r, config, f"mail:{lname}:{data['mail_id']}", data["to"], "mail",
@@ -248,7 +249,7 @@ def mark_notified(r: Any, lname: str, mail_id: str) -> None:
     _mark(r, lname, [mail_id])
 
 
-def pending_notice(r: Any, config: Any, lname: str, server_id: str, joined_ms: int
+def pending_notice(r: Any, config: Config, lname: str, server_id: str, joined_ms: int
                    ) -> tuple[str, dict[str, Any] | None, list[str]]:
     """Step 1 of a pending-mail notice for a player who came online on ``server_id``:
     (outcome, notice, unread ids). Outcomes without a notice: 'moved' (online elsewhere now),
@@ -277,7 +278,7 @@ def pending_notice(r: Any, config: Any, lname: str, server_id: str, joined_ms: i
                     "body": f"You have {n} unread mail" + ("s" if n > 1 else "")}, ids
 
 
-def deliver_pending(r: Any, config: Any, lname: str, joined_ms: int,
+def deliver_pending(r: Any, config: Config, lname: str, joined_ms: int,
                     data: dict[str, Any]) -> str:
     """Step 2: append the pending notice once per join."""
     return messages.send_once(r, config, f"pending:{lname}:{data['to']}:{joined_ms}",

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from shared import keys, metrics
+from shared.config import Config
 from shared.errors import NotFound, RateLimited
 from shared.redis_conn import Lua
 
@@ -102,7 +103,7 @@ end
 return {id, n}""")
 
 
-def deliver(r: Any, config: Any, to: str, sender: str, event: str,
+def deliver(r: Any, config: Config, to: str, sender: str, event: str,
             data: dict[str, Any], budget: bool = False) -> tuple[str, int]:
     """Append ``data`` to the inbox of each target of ``to``; returns (stream id, copies).
 
@@ -176,7 +177,7 @@ POLL_GRACE_MS = 10_000  # a poll whose process died frees its slot this long aft
 
 
 @contextmanager
-def long_poll(r: Any, config: Any, server_id: str, wait: int) -> Iterator[None]:
+def long_poll(r: Any, config: Config, server_id: str, wait: int) -> Iterator[None]:
     """Hold one of the server's LONGPOLL_PER_SERVER_MAX long-poll slots while the block runs.
 
     RateLimited (429, ``Retry-After`` = seconds until the oldest open poll's wait ends) when all
@@ -246,7 +247,7 @@ return 'sent'""")
 MARKER_TTL_MS = 7 * 86400 * 1000  # longer than any job's retries
 
 
-def send_once(r: Any, config: Any, marker: str, server_id: str, event: str,
+def send_once(r: Any, config: Config, marker: str, server_id: str, event: str,
               data: dict[str, Any]) -> str:
     """Append ``data`` (its ``at`` set to now) to ``server_id``'s inbox once per ``marker``
     (:data:`SEND_ONCE`): 'sent', 'done' or 'no_server'. One round trip, on the ``{msg}``
@@ -261,7 +262,7 @@ def job_keys() -> list[str]:
     return [keys.servers_all(), keys.message_ids()]
 
 
-def job_args(config: Any) -> list[Any]:
+def job_args(config: Config) -> list[Any]:
     """ARGV[1..5] of every job script: the delivery settings."""
     return [config.message_hard_cap, keys.inbox_prefix(), config.message_keep_count,
             config.message_keep_seconds, TRIM_STEP]
@@ -286,7 +287,7 @@ end
 return dropped""")
 
 
-def trim_aged(r: Any, config: Any) -> int:
+def trim_aged(r: Any, config: Config) -> int:
     """Drop inbox entries older than MESSAGE_KEEP_SECONDS that are not among the newest
     MESSAGE_KEEP_COUNT of their inbox; returns how many. 1 + one round trip per 100 servers."""
     servers = sorted(r.smembers(keys.servers_all()))

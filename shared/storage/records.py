@@ -208,6 +208,7 @@ def season_listing(r: Any, board_id: str, now: float, kept: int,
     if not order:
         raise no_board(board_id)
     created_s = float(created)
+    listed: list[tuple[int, int, int | None]]
     if reset:
         current = seasons.number(reset, created_s, now)
         oldest = seasons.kept_from(current, kept)
@@ -231,7 +232,8 @@ def season_listing(r: Any, board_id: str, now: float, kept: int,
             if n in live:
                 TOP(r, board_keys(board_id, start), [0, 3], pipeline=pipe)
         if past_page:
-            t = now if show == current else seasons.bounds(reset, created_s, show)[0]
+            t = now if show is None or show == current else seasons.bounds(reset, created_s,
+                                                                            show)[0]
             TOP(r, board_keys(board_id, t), [first, limit], pipeline=pipe)
         got = pipe.execute()
         tops.update(zip(live, got, strict=False))
@@ -245,7 +247,7 @@ def season_listing(r: Any, board_id: str, now: float, kept: int,
         else:
             top = seasons.top_of(json.loads(archived[str(n)]))
         out.append({"season": n, "start": start, "end": end, "top": top})
-    shown = None
+    shown: dict[str, Any] | None = None
     if page is not None:
         if not now_page[0]:
             raise no_board(board_id)

@@ -9,11 +9,14 @@ SETTINGS_KEYS_MAX keys, and replacing an existing key is always allowed.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import TooManySettings
 from shared.redis_conn import Lua
 from shared.schema import SETTING_KEY, Json, Str
+
+if TYPE_CHECKING:  # annotations only (dispatch imports storage)
+    from shared.dispatch import Ctx
 
 KEY = Str("key", where="path", pattern=SETTING_KEY, doc="setting key")
 VALUE = Json("value", max_bytes="settings_value_max",
@@ -34,7 +37,7 @@ def render(raw: dict[str, str]) -> dict[str, Any]:
     return {"settings": {k: json.loads(v) for k, v in sorted(raw.items())}}
 
 
-def put(ctx: Any, hash_key: str, key: str, value: Any) -> dict[str, Any]:
+def put(ctx: Ctx, hash_key: str, key: str, value: Any) -> dict[str, Any]:
     """Store one setting atomically with the key-count check. One round trip.
 
     Returns ``{key, value}``; TooManySettings when a new key would pass the cap.
@@ -46,6 +49,6 @@ def put(ctx: Any, hash_key: str, key: str, value: Any) -> dict[str, Any]:
     return {"key": key, "value": value}
 
 
-def remove(ctx: Any, hash_key: str, key: str) -> None:
+def remove(ctx: Ctx, hash_key: str, key: str) -> None:
     """Delete one setting; deleting an absent key is not an error. One round trip."""
     ctx.redis.hdel(hash_key, key)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import events, keys
+from shared.config import Config
 from shared.redis_conn import Lua
 from shared.storage import messages
+
+if TYPE_CHECKING:  # annotations only (dispatch imports storage)
+    from shared.dispatch import Ctx
 
 # KEYS: live zset, data hash; ARGV: oldest live heartbeat (ms). Returns [id, json, ...].
 LIVE = Lua("""
@@ -26,16 +30,16 @@ end
 return out""")
 
 
-def cutoff_ms(ctx: Any) -> int:
+def cutoff_ms(ctx: Ctx) -> int:
     """Heartbeats at or after this instant are live."""
     return ctx.now_ms() - ctx.config.status_ttl * 1000
 
 
-def is_live(score: float | None, ctx: Any) -> bool:
+def is_live(score: float | None, ctx: Ctx) -> bool:
     return score is not None and score >= cutoff_ms(ctx)
 
 
-def live_servers(ctx: Any) -> list[dict[str, Any]]:
+def live_servers(ctx: Ctx) -> list[dict[str, Any]]:
     """Every live server's last heartbeat, public or not. One round trip."""
     flat = LIVE(ctx.redis, [keys.status_live(), keys.status_data()], [cutoff_ms(ctx)])
     return [render(flat[i], json.loads(flat[i + 1])) for i in range(0, len(flat), 2)]
@@ -144,7 +148,7 @@ emit(KEYS[3], 'server.offline', cjson.encode({id = ARGV[1], name = ARGV[3],
 return 1""")
 
 
-def sweep(r: Any, config: Any, batch: int) -> list:
+def sweep(r: Any, config: Config, batch: int) -> list:
     """Expire up to ``batch`` lapsed servers (the steps above); returns their ids followed by
     the number of notices sent. Five round trips."""
     now_ms = int(time.time() * 1000)

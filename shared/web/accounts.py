@@ -177,7 +177,8 @@ def _html(body: str, status: int = 200, retry_after: int | None = None) -> Respo
     return resp
 
 
-def _form(template: str, title: str, err: ApiError | None = None, **context: Any) -> Response:
+def _form(template: str, title: str, err: ApiError | None = None, /,
+          **context: Any) -> Response:
     """A form page; with ``err``, the operation's refusal shown on it, with its status."""
     body = pages.render(template, title=title, error=err.message if err else None, **context)
     if err is None:

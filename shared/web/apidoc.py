@@ -163,7 +163,7 @@ _CODE_RE = re.compile(r"``(.+?)``")
 _ERROR_RE = re.compile(r"-\s+``(\w+)``\s+\((\d{3})\):\s*(.*)")
 
 
-def with_settings(text: str, config: Any) -> str:
+def with_settings(text: str, config: Config) -> str:
     """``STATUS_TTL`` and the other settings' environment names replaced by their values (not
     where the text says to set one: ``NAME=value`` stays as written); a whole number of days or
     hours of seconds said so (``2592000 seconds`` reads ``30 days``)."""
@@ -179,7 +179,7 @@ def _duration(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-def inline_markdown(text: str, config: Any) -> str:
+def inline_markdown(text: str, config: Config) -> str:
     return _CODE_RE.sub(r"`\1`", with_settings(text, config))
 
 
@@ -205,14 +205,14 @@ def blocks(text: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def inline_html(text: str, config: Any) -> Markup:
+def inline_html(text: str, config: Config) -> Markup:
     """One run of text as HTML: escaped, ````x```` as <code>, settings as their values."""
     parts = _CODE_RE.split(with_settings(text, config))
     return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>%s</code>") % p
                            for i, p in enumerate(parts))
 
 
-def to_html(text: str, config: Any) -> Markup:
+def to_html(text: str, config: Config) -> Markup:
     out = []
     for kind, items in blocks(text):
         if kind == "p":
@@ -223,7 +223,7 @@ def to_html(text: str, config: Any) -> Markup:
     return Markup("\n").join(out)
 
 
-def to_markdown(text: str, config: Any) -> str:
+def to_markdown(text: str, config: Config) -> str:
     """CommonMark (OpenAPI descriptions, docs/API.md): ````x```` becomes ```x```."""
     out = []
     for kind, items in blocks(text):
@@ -283,7 +283,7 @@ class FieldDoc:
     doc: str
 
 
-def field_docs(op: Operation, config: Any) -> list[FieldDoc]:
+def field_docs(op: Operation, config: Config) -> list[FieldDoc]:
     return [FieldDoc(f.name, f.where, KINDS[f.kind], f.required or f.where == "path",
                      describe(f, config), with_settings(f.doc, config))
             for f in op.fields]
@@ -340,7 +340,7 @@ def _query_value(value: Any) -> str:
 
 
 # --- docs/API.md -------------------------------------------------------------------------------
-def render(registry: dict[str, Operation] | None = None, config: Any = None) -> str:
+def render(registry: dict[str, Operation] | None = None, config: Config | None = None) -> str:
     """docs/API.md: every operation by area, with the default configuration's limits."""
     registry, config = registry or load(), config or Config()
     out = ["# SSMGlobal API\n",
@@ -368,7 +368,7 @@ def _anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9 -]", "", title.lower()).replace(" ", "-")
 
 
-def _op_markdown(op: Operation, config: Any) -> list[str]:
+def _op_markdown(op: Operation, config: Config) -> list[str]:
     aliases = "".join(f", `{a}`" for a in op.aliases)
     out = [f"### `{op.method} {op.path}` — {op.name}\n",
            f"{to_markdown(op.summary, config)}\n",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.config import Config
 from shared.registry import ANYONE, Operation
 from shared.schema import Field, describe, json_schema
 from shared.web import apidoc
@@ -22,7 +23,7 @@ JSON = "application/json"
 ANY_JSON = {"meta", "value", "settings"}
 
 
-def document(registry: dict[str, Operation], config: Any) -> dict[str, Any]:
+def document(registry: dict[str, Operation], config: Config) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     tags = []
     for area, ops in apidoc.grouped(registry):
@@ -50,7 +51,7 @@ def document(registry: dict[str, Operation], config: Any) -> dict[str, Any]:
     }
 
 
-def _operation(op: Operation, tag: str, config: Any) -> dict[str, Any]:
+def _operation(op: Operation, tag: str, config: Config) -> dict[str, Any]:
     example = apidoc.example(op)
     request = example.request if example else {}
     params = []
@@ -88,7 +89,7 @@ def _operation(op: Operation, tag: str, config: Any) -> dict[str, Any]:
     return out
 
 
-def _schema(f: Field, config: Any) -> dict[str, Any]:
+def _schema(f: Field, config: Config) -> dict[str, Any]:
     """The field's JSON Schema, its description in words with settings as their values, and
     the byte limit of a JSON value (which JSON Schema cannot express) said in it."""
     s = json_schema(f, config)
@@ -101,7 +102,7 @@ def _schema(f: Field, config: Any) -> dict[str, Any]:
 
 
 def _responses(op: Operation, example: apidoc.Example | None,
-               config: Any) -> dict[str, Any]:
+               config: Config) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "success"}
     if example and example.response is not None:
         ok["content"] = {JSON: {"schema": _shape(example.response),

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from shared.config import Config
 from shared.registry import Operation
 from shared.schema import PLAYER_NAME
 from shared.storage import records
@@ -407,7 +408,7 @@ _render = render
 
 # -- the API reference -------------------------------------------------------------------
 
-def docs_page(registry: dict[str, Operation], config: Any) -> str:
+def docs_page(registry: dict[str, Operation], config: Config) -> str:
     """The API reference for client writers: areas in reading order, then per operation its
     route, who may call, relay command, fields with their limits, errors and an example."""
     return _TEMPLATES.get_template("docs.html").render(
