@@ -25,12 +25,27 @@ def production() -> dict[str, Path]:
     return {_name(p): p for p in sorted(files)}
 
 
+def _type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
     """Dotted names ``name`` imports, anywhere in the file: ``from a import b`` is ``a.b`` when
-    that is a module, else ``a``; relative imports resolved against the package."""
+    that is a module, else ``a``; relative imports resolved against the package. Imports under
+``if TYPE_CHECKING:`` are left out: they serve annotations and never run."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for block in ast.walk(tree) if _type_checking(block)
+                   for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:  # annotations only: never imported when the code runs
+            continue
         if isinstance(node, ast.Import):
             out |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
