@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from relay import human
 from relay import protocol as p
 from relay.fanout import FanOut
 from relay.legacy_udp import LegacyUDP
@@ -153,7 +154,7 @@ class Relay:
     def with_names(self, body: Any) -> tuple[Any, dict[str, str]]:
         """``body`` and the names of the servers it names (HUMAN mode shows them): one
         pipelined read, none when it names no server."""
-        ids = p.server_ids(body)
+        ids = human.server_ids(body)
         if not ids:
             return body, {}
         pipe = self.redis.pipeline(transaction=False)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from relay import human as h
 from relay import protocol as p
 from shared.auth import ANONYMOUS, Caller, sha256
 from shared.errors import ApiError, Internal, Unauthenticated, Unavailable
@@ -94,7 +95,7 @@ class Session:
     def reply(self, msg: str, data: Any = p._NOTHING, lines: list[str] | None = None) -> Step:
         if self.human:
             if lines is None:
-                lines = [msg] if data is p._NOTHING else p.human_lines(data)
+                lines = [msg] if data is p._NOTHING else h.lines(None, data)
             return Step(p.text(lines) + p.PROMPT)
         return self.ok(msg, data)
 
@@ -196,7 +197,7 @@ class Session:
         if body is None:
             return self.reply(name, lines=["OK"]) if self.human else self.ok(name)
         if self.human:
-            return self.reply(name, lines=p.human_lines(body, names))
+            return self.reply(name, lines=h.lines(name, body, names))
         return self.reply(name, body)
 
     # --- built-in commands (declared once each; BUILTINS is built from them, in this order) ---
@@ -325,7 +326,7 @@ class Session:
         elif self.human and caller.kind == "player":
             self.mail_seq = int(position or 0)
             self.hub.mailwatch.add(self, caller.lname)
-        return self.reply(msg, data, lines=[msg] + p.human_lines(data) if self.human else None)
+        return self.reply(msg, data, lines=[msg] + h.lines(None, data) if self.human else None)
 
     # --- pushes from the process ---------------------------------------------------------------
     def send(self, data: bytes) -> None:
