@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from relay.protocol import PROMPT, text
+from shared import SOURCE_URL
 
 Names = dict[str, str]  # server id -> server name, for the servers an answer names
 
@@ -207,7 +208,67 @@ def lines(op: str | None, data: Any, names: Names | None = None) -> list[str]:
 
 # --- unasked lines ---------------------------------------------------------------------------
 def mail_notice(mails: Iterable[tuple[str, str, str]], unread: int) -> bytes:
-    """The unasked mail lines, ``(mail id, from, subject)`` each, then the prompt."""
-    lines_ = [f"* New mail from {frm}: {_scalar(subject or '(no subject)')} (READMAIL {mid})"
-              for mid, frm, subject in mails if frm]
+    """The unasked mail lines, ``(mail id, from, subject)`` each, then the prompt. A mail
+    without a subject reads ``* New mail from bob (READMAIL <id>)``."""
+    lines_ = [f"* New mail from {frm}" + (f": {_scalar(subject)}" if subject else "")
+              + f" (READMAIL {mid})" for mid, frm, subject in mails if frm]
     return b"\r\n" + text(lines_ + [f"* {unread} unread"]) + PROMPT
+
+
+# --- HELP --------------------------------------------------------------------------------------
+HELP_TITLE = "Available commands:"
+TOPICS_TITLE = "Topics (HELP <topic> lists its commands):"
+HELP_HINT = "HELP <command> shows one command; HELP ALL lists every command."
+HELP_ALL = "ALL"
+SOURCE = f"Source: {SOURCE_URL} (AGPL-3.0-or-later)"
+
+
+def help_entry(usage: str, summary: str) -> str:
+    """One command in a HELP listing."""
+    return f"  {usage} - {summary}"
+
+
+def help_index(builtins: Iterable[str], topics: Iterable[tuple[str, str, int]]) -> list[str]:
+    """``HELP``: the relay's own commands, the topics ``(name, title, commands)``, how to ask
+    for more, and where the source is: one screen."""
+    topics = list(topics)
+    width = max((len(name) for name, _, _ in topics), default=0)
+    return [HELP_TITLE, *(f"  {usage}" for usage in builtins), TOPICS_TITLE,
+            *(f"  {name.ljust(width)}  {title} ({n} command{'s' if n != 1 else ''})"
+              for name, title, n in topics),
+            HELP_HINT, SOURCE]
+
+
+def help_topic(name: str, title: str, entries: Iterable[str]) -> list[str]:
+    """``HELP <topic>``: its title, then one entry per command."""
+    return [f"{title} (topic {name}):", *entries]
+
+
+# --- words a person types ----------------------------------------------------------------------
+class Words(NamedTuple):
+    """How HUMAN mode reads an operation's words when it differs from ``protocol.words``."""
+
+    usage: str  # the words as HELP shows them
+    fills: tuple[str, ...]  # the fields they can fill
+    parse: Callable[[str], dict[str, str]]  # the rest of the line -> raw args
+
+
+SUBJECT_BAR = "|"
+
+
+def _mail_words(line: str) -> dict[str, str]:
+    """``MAIL <to> [subject |] <body>``: text before the first ``|`` is the subject (``MAIL bob
+    | a|b`` sends no subject and the body ``a|b``); without a ``|`` all of it is the body."""
+    parts = line.strip().split(None, 1)
+    raw = dict(zip(("to", "body"), parts, strict=False))
+    subject, bar, body = raw.get("body", "").partition(SUBJECT_BAR)
+    if bar:
+        raw["subject"], raw["body"] = subject.strip(), body.strip()
+    return raw
+
+
+# operation name -> its HUMAN-mode words (the JSON modes' words stay ``protocol.words``)
+WORDS: dict[str, Words] = {
+    "mail.send": Words(f"<to> [subject {SUBJECT_BAR}] <body...>", ("to", "subject", "body"),
+                       _mail_words),
+}

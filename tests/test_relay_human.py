@@ -25,3 +25,32 @@ def test_a_formatter_is_chosen_by_the_operations_name_not_by_the_answers_keys():
 def test_every_formatter_names_an_operation_of_the_registry():
     from shared.registry import load
     assert set(human.FORMATTERS) <= set(load())
+
+
+def test_a_mail_notice_reads_well_with_and_without_a_subject():
+    got = human.mail_notice([("m1", "bob", "rematch?"), ("m2", "carol", ""), ("m3", "", "x")], 3)
+    assert got == (b"\r\n* New mail from bob: rematch? (READMAIL m1)\r\n"
+                   b"* New mail from carol (READMAIL m2)\r\n* 3 unread\r\n> ")
+
+
+def test_human_mail_words_take_a_subject_before_a_bar():
+    words = human.WORDS["mail.send"].parse
+    assert words("bob Rematch? | same map at 9") == {
+        "to": "bob", "subject": "Rematch?", "body": "same map at 9"}
+    assert words("bob no bar, all body") == {"to": "bob", "body": "no bar, all body"}
+    assert words("bob | a|b") == {"to": "bob", "subject": "", "body": "a|b"}
+    assert words("bob subject only |") == {"to": "bob", "subject": "subject only", "body": ""}
+    assert words("bob") == {"to": "bob"}
+    assert words("  ") == {}
+
+
+def test_help_index_and_topic_lines():
+    index = human.help_index(["QUIT"], [("mail", "Mail between players", 8),
+                                        ("moderation", "Moderation", 1)])
+    assert index == [
+        "Available commands:", "  QUIT", "Topics (HELP <topic> lists its commands):",
+        "  mail        Mail between players (8 commands)",
+        "  moderation  Moderation (1 command)",
+        "HELP <command> shows one command; HELP ALL lists every command.",
+        "Source: https://github.com/serversquared/ssmglobal (AGPL-3.0-or-later)"]
+    assert human.help_topic("mail", "Mail", ["  a"]) == ["Mail (topic mail):", "  a"]
