@@ -163,7 +163,7 @@ def _seasons(data: dict[str, Any], names: Names) -> list[str] | None:
     return out
 
 
-Formatter = Callable[[dict[str, Any], Names], "list[str] | None"]
+Formatter = Callable[[dict[str, Any], Names], list[str] | None]
 # operation name -> its answer as lines (None: the answer is not the expected shape, so it reads
 # as ``key: value`` lines like any other)
 FORMATTERS: dict[str, Formatter] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from relay import human
+from shared.registry import load
 
 BAN = {"id": "b1", "player": "alice", "ip": None, "scope": "global", "reason": "x",
        "by": "admin", "at": 1795511628, "expires_at": None}
@@ -23,7 +24,6 @@ def test_a_formatter_is_chosen_by_the_operations_name_not_by_the_answers_keys():
 
 
 def test_every_formatter_names_an_operation_of_the_registry():
-    from shared.registry import load
     assert set(human.FORMATTERS) <= set(load())
 
 
