@@ -3,8 +3,6 @@
 No sockets here (the h11 way): the I/O layer feeds what it receives to a :class:`LineReader`
 and writes what the render functions return. The byte-exact strings of SPEC §5 live here and
 only here: JSON lines use Python's default ``json.dumps`` spacing and every line ends in CRLF.
-What a HUMAN-mode answer reads like (a result as lines, mail notices, HELP) is
-``relay.human``'s; the lines it makes go out through :func:`text` here.
 """
 
 from __future__ import annotations

@@ -6,6 +6,6 @@ auth, config, keys, the Redis connection, jobs, metrics, logs) and the process e
 one module per operation group) and ``web`` (pages, API docs, OpenAPI).
 """
 
-# Where the source of this backend is published (AGPL-3.0-or-later: network users are offered
-# it). A constant, not a setting: the relay's HELP and the web pages' footer link it.
+# Where this program's source is published: the AGPL asks a network service to offer its users
+# the source (the web pages' footer links here; LICENSE, README "License").
 SOURCE_URL = "https://github.com/serversquared/ssmglobal"

@@ -26,7 +26,7 @@ import pytest
 from relay import protocol as p
 from relay.server import Relay
 from relay.session import BUILTINS, Session
-from shared import SOURCE_URL, keys
+from shared import keys
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
 from shared.embedded import EmbeddedRedis, free_port
@@ -944,36 +944,8 @@ def test_help_mail_shows_only_the_words_the_parser_fills(relay):
         "mail.send (alias MAIL) <to> [subject |] <body...> (from: JSON args only)"
 
 
-@pytest.mark.parametrize("name", sorted(load()))
-def test_usage_lists_exactly_the_positional_words(name):
-    op = load()[name]
-    filled = list(p.words(op.fields, " ".join(f"w{i}" for i in range(40)))[0])
-    shown = re.findall(r"[<\[]([\w.]+?)(?:\.\.\.)?[>\]]", Relay.usage(op))
-    assert shown == filled
-
-
-def test_each_builtin_declares_itself_once_and_help_lists_it(relay):
-    assert list(BUILTINS) == ["MODE", "HELP", "QUIT", "HW", "AUTH", "LOGIN", "TOKEN", "RESUME"]
-    assert {n for n, cmd in BUILTINS.items() if cmd.before_auth} == {
-        "MODE", "HELP", "QUIT", "HW", "AUTH", "TOKEN"}
-    for name, cmd in BUILTINS.items():
-        assert cmd.usage.split()[0] == name
-        assert cmd.run is getattr(Session, f"cmd_{name.lower()}")
-    h = greeted(relay.port, "HUMAN")
-    h.send("HELP")
-    lines = h.upto(b"\r\n> ").decode().split("\r\n")
-    for cmd in BUILTINS.values():
-        assert f"  {cmd.usage}" in lines
-        h.send(f"HELP {cmd.name.lower()}")
-        assert h.upto(b"\r\n> ") == f"{cmd.usage}\r\n> ".encode()
-    c = greeted(relay.port)
-    assert c.cmd("HELP")["msg"].split()[:8] == list(BUILTINS)
-    assert c.cmd("AUTH", "x") == {"state": "ERROR", "msg": "Usage: AUTH <server_id> <key>",
-                                  "code": "invalid_input"}
-
-
-
 def test_human_help_is_one_screen_an_index_of_topics_from_the_registry(relay):
+    from shared import SOURCE_URL
     h = greeted(relay.port, "HUMAN")
     h.send("HELP")
     index = h.upto(b"\r\n> ").decode().split("\r\n")[:-1]
@@ -1053,6 +1025,35 @@ def test_human_mail_sets_a_subject_before_a_bar(relay, api):
     sent = c.cmd("MAIL", "bob x | y")
     got = relay.redis.hgetall(keys.mail("bob", sent["data"]["id"]))
     assert (got["subject"], got["body"]) == ("", "x | y")
+
+
+@pytest.mark.parametrize("name", sorted(load()))
+def test_usage_lists_exactly_the_positional_words(name):
+    op = load()[name]
+    filled = list(p.words(op.fields, " ".join(f"w{i}" for i in range(40)))[0])
+    shown = re.findall(r"[<\[]([\w.]+?)(?:\.\.\.)?[>\]]", Relay.usage(op))
+    assert shown == filled
+
+
+def test_each_builtin_declares_itself_once_and_help_lists_it(relay):
+    assert list(BUILTINS) == ["MODE", "HELP", "QUIT", "HW", "AUTH", "LOGIN", "TOKEN", "RESUME"]
+    assert {n for n, cmd in BUILTINS.items() if cmd.before_auth} == {
+        "MODE", "HELP", "QUIT", "HW", "AUTH", "TOKEN"}
+    for name, cmd in BUILTINS.items():
+        assert cmd.usage.split()[0] == name
+        assert cmd.run is getattr(Session, f"cmd_{name.lower()}")
+    h = greeted(relay.port, "HUMAN")
+    h.send("HELP")
+    lines = h.upto(b"\r\n> ").decode().split("\r\n")
+    for cmd in BUILTINS.values():
+        assert f"  {cmd.usage}" in lines
+        h.send(f"HELP {cmd.name.lower()}")
+        assert h.upto(b"\r\n> ") == f"{cmd.usage}\r\n> ".encode()
+    c = greeted(relay.port)
+    assert c.cmd("HELP")["msg"].split()[:8] == list(BUILTINS)
+    assert c.cmd("AUTH", "x") == {"state": "ERROR", "msg": "Usage: AUTH <server_id> <key>",
+                                  "code": "invalid_input"}
+
 
 
 # --- abuse budgets (SPEC §16) -----------------------------------------------------------------
