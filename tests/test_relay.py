@@ -1055,7 +1055,6 @@ def test_each_builtin_declares_itself_once_and_help_lists_it(relay):
                                   "code": "invalid_input"}
 
 
-
 # --- abuse budgets (SPEC §16) -----------------------------------------------------------------
 def _revoked(why: str, human: bool = False) -> bytes:
     msg = f"Connection closed: {why}."
