@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from relay.protocol import PROMPT, text
@@ -207,7 +207,7 @@ def lines(op: str | None, data: Any, names: Names | None = None) -> list[str]:
 
 
 # --- unasked lines ---------------------------------------------------------------------------
-def mail_notice(mails: Iterable[tuple[str, str, str]], unread: int) -> bytes:
+def mail_notice(mails: Iterable[Sequence[str | None]], unread: int) -> bytes:
     """The unasked mail lines, ``(mail id, from, subject)`` each, then the prompt. A mail
     without a subject reads ``* New mail from bob (READMAIL <id>)``."""
     lines_ = [f"* New mail from {frm}" + (f": {_scalar(subject)}" if subject else "")

@@ -178,6 +178,7 @@ class Session:
         if self.needs_auth:
             return self.fail(p.NEED_AUTH, "unauthenticated")
         typed = h.WORDS.get(op.name) if self.human else None
+        text_fields: frozenset[str]
         if isinstance(args, dict):
             raw, text_fields = args, frozenset()
         elif typed is not None:  # HUMAN mode's own words for this operation (MAIL's subject)
