@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from relay import protocol as p
+from relay import human
 from shared import keys
 from shared.redis_conn import REDIS_OR_OS_ERRORS
 
@@ -81,7 +81,7 @@ class MailWatch:
                     seq, mails, unread = news[lname]
                     conn.mail_seq = seq
                     try:
-                        out = p.mail_notice(mails, unread)
+                        out = human.mail_notice(mails, unread)
                     except Exception:  # one bad mail entry: skip this notice, keep going
                         log.warning("mail watch: skipping a notice for %s", lname, exc_info=True)
                         continue

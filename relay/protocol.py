@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from shared.errors import TooLarge
@@ -44,7 +43,6 @@ INVALID_MODE = "Invalid mode: {}"
 MODE_OK = "Mode: {}"
 MODE_SET = "Mode already set: {}"
 GOODBYE = "Goodbye."
-HELP_TITLE = "Available commands:"
 USAGE = "Usage: {}"
 NEED_AUTH = "Not authenticated: send AUTH <server_id> <key> first."
 BAD_SERVER_KEY = "Invalid server id or key."
@@ -206,173 +204,7 @@ def closing(msg: str, human: bool, code: str | None = None) -> bytes:
     return human_error(msg) if human else error(msg, code)
 
 
-def mail_notice(mails: Iterable[Sequence[str | None]], unread: int) -> bytes:
-    """HUMAN mode's unasked mail lines, ``(mail id, from, subject)`` each, then the prompt."""
-    lines = [f"* New mail from {frm}: {_scalar(subject or '(no subject)')} (READMAIL {mid})"
-             for mid, frm, subject in mails if frm]
-    return b"\r\n" + text(lines + [f"* {unread} unread"]) + PROMPT
-
-
 GREETING = ok(GREETING_MSG)
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, str):
-        return value.replace("\r", "\\r").replace("\n", "\\n")
-    if value is None:
-        return "-"
-    return json.dumps(value)
-
-
-# HUMAN mode shows these members of a result as UTC times (they are epoch seconds), and a
-# ``server`` member (or a ban's ``scope``) as the server's name with its id (names looked up by
-# the caller).
-TIME_KEYS = frozenset({"at", "created", "last_seen", "expires_at", "updated", "lifted_at"})
-SERVER_KEY = "server"
-SERVER_KEYS = frozenset({SERVER_KEY, "scope"})
-
-
-def utc(epoch: float) -> str:
-    """Epoch seconds as ``2026-11-30 23:41:05 UTC``."""
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
-
-
-def server_ids(data: Any) -> list[str]:
-    """The server ids a result names under ``server`` (top level, nested, in record lists)."""
-    found: dict[str, None] = {}
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in SERVER_KEYS and isinstance(item, str) and item != "global":
-                    found[item] = None
-                else:
-                    walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-    walk(data)
-    return list(found)
-
-
-def _human(key: str, value: Any, names: dict[str, str]) -> str:
-    if key in TIME_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return utc(value)
-        except (OverflowError, OSError, ValueError):
-            return _scalar(value)
-    if key == SERVER_KEY and isinstance(value, str) and value in names:
-        return f"{_scalar(names[value])} ({value})"
-    return _scalar(value)
-
-
-def _server(value: str, names: dict[str, str]) -> str:
-    return f"{_scalar(names[value])} ({value})" if value in names else _scalar(value)
-
-
-def _when(value: Any) -> str:
-    return _human("at", value, {}) if value is not None else "-"
-
-
-def _ban(ban: dict[str, Any], names: dict[str, str]) -> str:
-    """One ban as a moderator reads it."""
-    target = " ".join(f"{k} {_scalar(ban[k])}" for k in ("player", "ip") if ban.get(k))
-    scope = "everywhere" if ban.get("scope") == "global" else \
-        "on " + _server(str(ban.get("scope")), names)
-    until = f"until {_when(ban['expires_at'])}" if ban.get("expires_at") else "permanent"
-    line = (f"ban {_scalar(ban.get('id'))}: {target} {scope}, {until} - "
-            f"{_scalar(ban.get('reason'))} (by {_server(str(ban.get('by')), names)}, "
-            f"{_when(ban.get('at'))})")
-    if ban.get("lifted_at"):
-        line += f" [lifted {_when(ban['lifted_at'])} by {_scalar(ban.get('lifted_by'))}]"
-    elif ban.get("active") is False:
-        line += " [expired]"
-    return line
-
-
-def _moderation(data: dict[str, Any], names: dict[str, str]) -> list[str] | None:
-    """Readable lines for the moderation answers (bans, ban checks, name checks, clans, the
-    audit log), or None for any other result."""
-    keys_ = set(data)
-    if {"id", "reason", "scope", "expires_at"} <= keys_:  # one ban
-        return [_ban(data, names)]
-    if "bans" in keys_ and isinstance(data["bans"], list):
-        head = [("BANNED" if data["banned"] else "not banned")] if "banned" in keys_ else \
-            [f"{len(data['bans'])} ban(s)"]
-        more = [f"more: cursor {data['next_cursor']}"] if data.get("next_cursor") else []
-        return head + ["  " + _ban(b, names) for b in data["bans"] if isinstance(b, dict)] + more
-    if "allowed" in keys_:
-        if data["allowed"]:
-            return ["allowed"]
-        if data.get("reason") == "name_registered":
-            return [f"refused: the registered name of {_scalar(data.get('owner'))}"]
-        return [f"refused: carries the tag of clan {_scalar(data.get('clan'))}"]
-    if {"tag", "name", "owner", "members"} <= keys_ and isinstance(data["members"], list):
-        return [f"[{_scalar(data['tag'])}] {_scalar(data['name'])}",
-                f"owner: {_scalar(data['owner'])}",
-                f"members ({len(data['members'])}): "
-                + ", ".join(_scalar(m) for m in data["members"]),
-                f"founded: {_when(data.get('created'))}"]
-    if "entries" in keys_ and isinstance(data["entries"], list):
-        lines = [f"{_when(e.get('at'))} {_scalar(e.get('op'))} by {_scalar(e.get('by'))}: "
-                 f"{_scalar(e.get('target'))}" + (f" ({_scalar(e['reason'])})"
-                                                    if e.get("reason") else "")
-                 for e in data["entries"] if isinstance(e, dict)]
-        more = [f"more: cursor {data['next_cursor']}"] if data.get("next_cursor") else []
-        return [f"{len(lines)} entr{'y' if len(lines) == 1 else 'ies'}", *lines, *more]
-    return None
-
-
-def _day(epoch: Any) -> str:
-    """A season boundary (unix seconds) as ``2026-11-30``; a boundary is always midnight UTC."""
-    return time.strftime("%Y-%m-%d", time.gmtime(epoch)) if isinstance(epoch, int) else "-"
-
-
-def _seasons(data: dict[str, Any]) -> list[str] | None:
-    """``season.list`` as one line per season: its days and its top 3; else None."""
-    if not ({"board", "current", "seasons"} <= set(data) and isinstance(data["seasons"], list)):
-        return None
-    out = [f"{_scalar(data['board'])}: season {data['current']} now, "
-           f"reset {_scalar(data.get('reset')) if data.get('reset') else 'never'}"]
-    for s in data["seasons"]:
-        if not isinstance(s, dict):
-            continue
-        end = s.get("end")
-        days = f"{_day(s.get('start'))} to " + (_day(end) if end is not None else "now")
-        top = ", ".join(f"{t.get('rank')}. {_scalar(t.get('player'))} {_scalar(t.get('score'))}"
-                        for t in s.get("top") or [] if isinstance(t, dict)) or "no records"
-        now = " (current)" if s.get("season") == data["current"] else ""
-        out.append(f"  season {_scalar(s.get('season'))}{now}, {days}: {top}")
-    return out
-
-
-def human_lines(data: Any, names: dict[str, str] | None = None) -> list[str]:
-    """A result as readable lines: ``key: value``; a list of records one per indented line.
-    Times read as UTC; a ``server`` id also shows its name when ``names`` has it. Moderation
-    answers (bans, checks, clans, the audit log) and a board's seasons read as sentences."""
-    if data is None:
-        return ["OK"]
-    if not isinstance(data, dict):
-        return [_scalar(data)]
-    names = names or {}
-    special = _moderation(data, names)
-    if special is None:
-        special = _seasons(data)
-    if special is not None:
-        return special
-
-    def pairs(obj: dict[str, Any]) -> str:
-        return ", ".join(f"{k}={_human(k, v, names)}" for k, v in obj.items())
-    out: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            out.append(f"{key}: {len(value)}")
-            out += ["  " + pairs(item) for item in value]
-        elif isinstance(value, dict):
-            out.append(f"{key}: " + pairs(value))
-        else:
-            out.append(f"{key}: {_human(key, value, names)}")
-    return out
 
 
 # --- reading --------------------------------------------------------------------------------

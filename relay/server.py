@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from relay import human as h
 from relay import protocol as p
 from relay.fanout import FanOut
 from relay.legacy_udp import LegacyUDP
@@ -40,6 +41,7 @@ from shared.errors import Unauthenticated
 from shared.redis_conn import REDIS_OR_OS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.storage import modbuilds
+from shared.web.apidoc import grouped, with_settings
 
 log = logging.getLogger("ssm.relay")
 
@@ -71,9 +73,17 @@ class Relay:
         ops = load().values()
         self.help_names = [*BUILTINS, *sorted(op.name for op in ops),
                            *sorted({a for op in ops for a in op.aliases} - set(BUILTINS))]
+        # HUMAN mode's HELP: an index, a topic per API area, every command (HELP ALL)
+        self.summaries = {op.name: with_settings(op.summary, config) for op in ops}
         self.help_lines = [f"  {cmd.usage}" for cmd in BUILTINS.values()] + [
-            f"  {self.usage(op)} - {op.summary}" for op in sorted(set(self.commands.values()),
-                                                                   key=lambda o: o.name)]
+            h.help_entry(self.usage(op, human=True), self.summaries[op.name])
+            for op in sorted(set(self.commands.values()), key=lambda o: o.name)]
+        areas = grouped(load())
+        self.help_index = h.help_index((cmd.usage for cmd in BUILTINS.values()),
+                                       ((a.key, a.title, len(o)) for a, o in areas))
+        self.help_topics = {a.key.upper(): h.help_topic(a.key, a.title, [
+            h.help_entry(self.usage(op, human=True), self.summaries[op.name]) for op in o])
+            for a, o in areas}
         self.conns: set[Connection] = set()
         self.per_ip: dict[str, int] = {}
         # who holds a key or session: ("server", id) | ("player", lname) -> connections
@@ -88,16 +98,22 @@ class Relay:
         self.tasks: list[asyncio.Task] = []
 
     @staticmethod
-    def usage(op: Operation) -> str:
+    def usage(op: Operation, human: bool = False) -> str:
         """``name (alias A) <word> [word] <rest...>``: the words ``protocol.words`` fills, in
-        order; fields after a ``rest`` field can be given only as JSON-object args."""
-        n = p.positional(op.fields)
-        args = " ".join(("<{}>" if f.required else "[{}]").format(f.name + "..." * f.rest)
-                        for f in op.fields[:n])
+        order (``human``: HUMAN mode's words, ``relay.human.WORDS``, where they differ); the
+        fields they cannot fill can be given only as JSON-object args."""
+        typed = h.WORDS.get(op.name) if human else None
+        if typed is not None:
+            args, rest = typed.usage, [f for f in op.fields if f.name not in typed.fills]
+        else:
+            n = p.positional(op.fields)
+            args = " ".join(("<{}>" if f.required else "[{}]").format(f.name + "..." * f.rest)
+                            for f in op.fields[:n])
+            rest = list(op.fields[n:])
         alias = f" (alias {', '.join(op.aliases)})" if op.aliases else ""
         usage = f"{op.name}{alias} {args}".rstrip()
-        if op.fields[n:]:
-            usage += f" ({', '.join(f.name for f in op.fields[n:])}: JSON args only)"
+        if rest:
+            usage += f" ({', '.join(f.name for f in rest)}: JSON args only)"
         return usage
 
     # --- blocking work, run in the pool -----------------------------------------------------
@@ -153,7 +169,7 @@ class Relay:
     def with_names(self, body: Any) -> tuple[Any, dict[str, str]]:
         """``body`` and the names of the servers it names (HUMAN mode shows them): one
         pipelined read, none when it names no server."""
-        ids = p.server_ids(body)
+        ids = h.server_ids(body)
         if not ids:
             return body, {}
         pipe = self.redis.pipeline(transaction=False)

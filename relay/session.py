@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from relay import human as h
 from relay import protocol as p
 from shared.auth import ANONYMOUS, Caller, sha256
 from shared.errors import ApiError, Internal, Unauthenticated, Unavailable
@@ -94,7 +95,7 @@ class Session:
     def reply(self, msg: str, data: Any = p._NOTHING, lines: list[str] | None = None) -> Step:
         if self.human:
             if lines is None:
-                lines = [msg] if data is p._NOTHING else p.human_lines(data)
+                lines = [msg] if data is p._NOTHING else h.lines(None, data)
             return Step(p.text(lines) + p.PROMPT)
         return self.ok(msg, data)
 
@@ -176,9 +177,13 @@ class Session:
             return self.fail(p.NOT_FOUND)
         if self.needs_auth:
             return self.fail(p.NEED_AUTH, "unauthenticated")
+        typed = h.WORDS.get(op.name) if self.human else None
         text_fields: frozenset[str]
         if isinstance(args, dict):
             raw, text_fields = args, frozenset()
+        elif typed is not None:  # HUMAN mode's own words for this operation (MAIL's subject)
+            raw = typed.parse(args)
+            text_fields = frozenset(raw)
         else:
             raw, text_fields = p.words(op.fields, args)
         caller, secret, hub, ip = self.caller, self.secret, self.hub, self.ip
@@ -197,7 +202,7 @@ class Session:
         if body is None:
             return self.reply(name, lines=["OK"]) if self.human else self.ok(name)
         if self.human:
-            return self.reply(name, lines=p.human_lines(body, names))
+            return self.reply(name, lines=h.lines(name, body, names))
         return self.reply(name, body)
 
     # --- built-in commands (declared once each; BUILTINS is built from them, in this order) ---
@@ -220,18 +225,35 @@ class Session:
 
     @builtin("HELP [command]", ("command",), before_auth=True)
     def cmd_help(self, words: list[str]) -> Step:
+        hub = self.hub
+        if self.human:  # an index, a topic, every command, or one (the JSON modes: below)
+            lines = self.human_help(words[0].upper() if words else "")
+            return self.fail(p.NOT_FOUND) if lines is None else self.reply("", lines=lines)
         if words:
             name = words[0].upper()
             if name in BUILTINS:
                 return self.reply(BUILTINS[name].usage)
-            op = self.hub.commands.get(name)
+            op = hub.commands.get(name)
             if op is None:
                 return self.fail(p.NOT_FOUND)
-            usage = self.hub.usage(op)
-            return self.reply(usage, lines=[usage, op.summary])
-        if self.human:
-            return self.reply("", lines=[p.HELP_TITLE, *self.hub.help_lines])
-        return self.ok(" ".join(self.hub.help_names))
+            return self.reply(hub.usage(op))
+        return self.ok(" ".join(hub.help_names))
+
+    def human_help(self, name: str) -> list[str] | None:
+        """HUMAN mode's HELP: the index; ``ALL``; a command's usage and summary, followed by
+        the topic of the same name if there is one (``HELP mail``); or a topic."""
+        hub = self.hub
+        if not name:
+            return hub.help_index
+        if name == h.HELP_ALL:
+            return [h.HELP_TITLE, *hub.help_lines, h.SOURCE]
+        topic = hub.help_topics.get(name, [])
+        if name in BUILTINS:
+            return [BUILTINS[name].usage, *topic]
+        op = hub.commands.get(name)
+        if op is not None:
+            return [hub.usage(op, human=True), hub.summaries[op.name], *topic]
+        return topic or None
 
     @builtin("QUIT", before_auth=True)
     def cmd_quit(self, words: list[str]) -> Step:
@@ -326,7 +348,7 @@ class Session:
         elif self.human and caller.kind == "player":
             self.mail_seq = int(position or 0)
             self.hub.mailwatch.add(self, caller.lname)
-        return self.reply(msg, data, lines=[msg] + p.human_lines(data) if self.human else None)
+        return self.reply(msg, data, lines=[msg] + h.lines(None, data) if self.human else None)
 
     # --- pushes from the process ---------------------------------------------------------------
     def send(self, data: bytes) -> None:

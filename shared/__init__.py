@@ -7,3 +7,7 @@ the README and the Procfile name (``python -m shared.up``, ``python -m shared.wo
 of its process's room (``stack/``, ``worker/``, ``web/``); below it ``storage`` (domain storage,
 one module per operation group) and ``web`` (pages, API docs, OpenAPI).
 """
+
+# Where this program's source is published: the AGPL asks a network service to offer its users
+# the source (the web pages' footer links here; LICENSE, README "License").
+SOURCE_URL = "https://github.com/serversquared/ssmglobal"

@@ -505,7 +505,7 @@ def test_a_telnet_session_with_a_server_key_moderates_its_own_server(request, ap
     assert out.startswith("ERROR: reason: is required")
     assert say(f"UNBAN {made['id']} appeal accepted") == "OK\r\n> "
     assert "[lifted " in say("BANS alice")
-    help_text = say("HELP")
+    help_text = say("HELP ALL")
     for name, word in (("ban.create", "BAN"), ("ban.lift", "UNBAN"), ("ban.list", "BANS"),
                        ("name.check", "CHECKNAME"), ("clan.get", "CLAN")):
         assert f"  {name} (alias {word}) " in help_text, word

@@ -215,7 +215,7 @@ def test_human_mode_transcript(relay):
     assert c.upto(b"> ") == b"Hello, world!\r\n" * 3 + b"> "
     c.send("")
     assert c.upto(b"> ") == b"> "
-    c.send("help")
+    c.send("help all")
     lines = c.upto(b"\r\n> ").decode().split("\r\n")
     assert lines[0] == "Available commands:"
     for name in ["MODE", "QUIT", "HELP", "HW", *load()]:
@@ -939,8 +939,92 @@ def test_help_mail_shows_only_the_words_the_parser_fills(relay):
     usage = "mail.send (alias MAIL) <to> <body...> (subject, from: JSON args only)"
     assert c.cmd("HELP", "MAIL") == {"state": "OK", "msg": usage}
     h = greeted(relay.port, "HUMAN")
-    h.send("HELP mail")
-    assert h.upto(b"\r\n> ").decode().split("\r\n")[0] == usage
+    h.send("HELP mail")  # HUMAN mode's MAIL also takes a subject (before a |)
+    assert h.upto(b"\r\n> ").decode().split("\r\n")[0] == \
+        "mail.send (alias MAIL) <to> [subject |] <body...> (from: JSON args only)"
+
+
+def test_human_help_is_one_screen_an_index_of_topics_from_the_registry(relay):
+    from shared import SOURCE_URL
+    h = greeted(relay.port, "HUMAN")
+    h.send("HELP")
+    index = h.upto(b"\r\n> ").decode().split("\r\n")[:-1]
+    assert len(index) <= 23  # a 24-line terminal, with the prompt
+    assert index[0] == "Available commands:"
+    assert index[1:9] == [f"  {cmd.usage}" for cmd in BUILTINS.values()]
+    areas = apidoc.grouped(load())
+    assert [line.split()[0] for line in index[10:10 + len(areas)]] == [a.key for a, _ in areas]
+    assert index[-1] == f"Source: {SOURCE_URL} (AGPL-3.0-or-later)"
+    assert not any("mail.send" in line for line in index)
+    for area, ops in areas:
+        h.send(f"HELP {area.key}")
+        topic = h.upto(b"\r\n> ").decode().split("\r\n")[:-1]
+        if area.key.upper() in relay.commands:  # "mail" is also MAIL: the command comes first
+            op = relay.commands[area.key.upper()]
+            assert topic[0] == Relay.usage(op, human=True)
+            topic = topic[2:]
+        assert topic[0] == f"{area.title} (topic {area.key}):"
+        assert [line.split()[0] for line in topic[1:]] == [op.name for op in ops]
+    h.send("HELP moderation")
+    assert h.upto(b"\r\n> ").decode().split("\r\n")[1].startswith(
+        "  ban.create (alias BAN) [player] [duration] <reason...>")
+    h.send("HELP nope")
+    assert h.upto(b"> ") == b"ERROR: Command not found.\r\n> "
+    h.send("HELP all")
+    every = h.upto(b"\r\n> ").decode().split("\r\n")[:-1]
+    assert every[-1] == f"Source: {SOURCE_URL} (AGPL-3.0-or-later)"
+    assert len(every) == 1 + len(BUILTINS) + len(load()) + 1
+
+
+def test_json_help_answers_are_unchanged_by_human_topics(relay):
+    c = greeted(relay.port)
+    ops = load().values()
+    names = [*BUILTINS, *sorted(op.name for op in ops),
+             *sorted({a for op in ops for a in op.aliases} - set(BUILTINS))]
+    c.send('{"cmd": "HELP"}')
+    assert c.line() == (json.dumps({"state": "OK", "msg": " ".join(names)}) + "\r\n").encode()
+    for word in ("ALL", "moderation"):  # HUMAN mode's words only
+        assert c.cmd("HELP", word) == {"state": "ERROR", "msg": "Command not found."}
+    assert c.cmd("HELP", "HEARTBEAT")["msg"].startswith("status.update (alias HEARTBEAT) <id>")
+
+
+def test_human_help_shows_the_configured_status_ttl(start_relay):
+    relay = start_relay(status_ttl=37)
+    h = greeted(relay.port, "HUMAN")
+    h.send("HELP HEARTBEAT")
+    lines = h.upto(b"\r\n> ").decode().split("\r\n")
+    assert lines[1] == ("Heartbeat: publish the calling server's status; "
+                        "repeat at least every 37 seconds.")
+    h.send("HELP status")
+    assert "repeat at least every 37 seconds." in h.upto(b"\r\n> ").decode()
+
+
+def test_human_mail_sets_a_subject_before_a_bar(relay, api):
+    api.player("alice")
+    api.player("bob")
+    h = greeted(relay.port, "HUMAN")
+    h.send("LOGIN alice secret1")
+    h.upto(b"\r\n> ")
+
+    def mail(line: str) -> dict[str, str]:
+        h.send(line)
+        out = h.upto(b"\r\n> ").decode()
+        assert out.startswith("id: "), out
+        return relay.redis.hgetall(keys.mail("bob", out.split()[1]))
+    got = mail("MAIL bob Rematch? | same map at 9, a|b")
+    assert (got["subject"], got["body"]) == ("Rematch?", "same map at 9, a|b")
+    got = mail("MAIL bob gg, no subject")
+    assert (got["subject"], got["body"]) == ("", "gg, no subject")
+    got = mail("MAIL bob | a|b")
+    assert (got["subject"], got["body"]) == ("", "a|b")
+    h.send("MAIL bob only a subject |")
+    assert h.upto(b"> ").startswith(b"ERROR: body: ")
+    c = greeted(relay.port)  # the JSON modes' words are as they were: all of it is the body
+    token = api.token(api.player("carol"))
+    assert c.cmd("TOKEN", token)["state"] == "OK"
+    sent = c.cmd("MAIL", "bob x | y")
+    got = relay.redis.hgetall(keys.mail("bob", sent["data"]["id"]))
+    assert (got["subject"], got["body"]) == ("", "x | y")
 
 
 @pytest.mark.parametrize("name", sorted(load()))

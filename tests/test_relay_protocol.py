@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from relay import human
 from relay import protocol as p
 from shared.schema import Bool, Int, Str
 
@@ -127,26 +128,26 @@ def test_words_fill_fields_in_order(fields, line, raw):
 
 
 def test_human_lines():
-    assert p.human_lines(None) == ["OK"]
-    assert p.human_lines({"id": "a", "n": 3, "ok": True, "x": None}) == [
+    assert human.lines(None, None) == ["OK"]
+    assert human.lines(None, {"id": "a", "n": 3, "ok": True, "x": None}) == [
         "id: a", "n: 3", "ok: true", "x: -"]
-    assert p.human_lines({"records": [{"rank": 1, "player": "bob"}], "next": None}) == [
+    assert human.lines(None, {"records": [{"rank": 1, "player": "bob"}], "next": None}) == [
         "records: 1", "  rank=1, player=bob", "next: -"]
-    assert p.human_lines({"body": "two\r\nlines"}) == ["body: two\\r\\nlines"]
-    assert p.human_lines({"player": {"id": "x"}}) == ["player: id=x"]
+    assert human.lines(None, {"body": "two\r\nlines"}) == ["body: two\\r\\nlines"]
+    assert human.lines(None, {"player": {"id": "x"}}) == ["player: id=x"]
 
 
 def test_human_lines_show_utc_times_and_server_names():
     names = {"gg28": "Fun CTF"}
-    assert p.human_lines({"created": 1795511628, "last_seen": None, "server": "gg28"},
+    assert human.lines(None, {"created": 1795511628, "last_seen": None, "server": "gg28"},
                          names) == ["created: 2026-11-24 09:13:48 UTC", "last_seen: -",
                                     "server: Fun CTF (gg28)"]
-    assert p.human_lines({"records": [{"server": "gg28", "at": 1795511628.5, "score": 3}]},
+    assert human.lines(None, {"records": [{"server": "gg28", "at": 1795511628.5, "score": 3}]},
                          names) == ["records: 1",
                                     "  server=Fun CTF (gg28), at=2026-11-24 09:13:48 UTC, score=3"]
-    assert p.human_lines({"server": "gone", "at": 1e300, "created": True}, names) == [
+    assert human.lines(None, {"server": "gone", "at": 1e300, "created": True}, names) == [
         "server: gone", "at: 1e+300", "created: true"]
-    assert p.server_ids({"server": "a", "records": [{"server": "b"}, {"server": "a"}],
+    assert human.server_ids({"server": "a", "records": [{"server": "b"}, {"server": "a"}],
                          "x": {"server": None}}) == ["a", "b"]
 
 
@@ -156,13 +157,13 @@ def test_human_lines_show_seasons_by_day_with_their_top_3():
         {"season": 0, "start": 1795392000, "end": 1795478400,
          "top": [{"rank": 1, "player": "alice", "score": 9},
                  {"rank": 2, "player": "bob", "score": 4}]}]}
-    assert p.human_lines(listed) == [
+    assert human.lines("season.list", listed) == [
         "ctf.daily: season 1 now, reset daily",
         "  season 1 (current), 2026-11-24 to 2026-11-25: no records",
         "  season 0, 2026-11-23 to 2026-11-24: 1. alice 9, 2. bob 4"]
     endless = {"board": "b", "reset": None, "current": 0,
                "seasons": [{"season": 0, "start": 1795392000, "end": None, "top": []}]}
-    assert p.human_lines(endless)[:2] == ["b: season 0 now, reset never",
+    assert human.lines("season.list", endless)[:2] == ["b: season 0 now, reset never",
                                           "  season 0 (current), 2026-11-23 to now: no records"]
 
 
