@@ -41,7 +41,7 @@ from typing import Any
 
 import redis
 
-from shared import events, keys
+from shared import events, keys, lua
 from shared.addresses import embedded_ipv4, embedded_ipv4_network
 from shared.errors import Banned, InvalidInput
 from shared.redis_conn import Lua, batch
@@ -390,14 +390,12 @@ return #got / 2""")
 # (ms), now (s), period (ms), owner. 1 when the worker job is due (an abandoned outbox entry,
 # an expired ban, or list indexes of an older store to fill) and this caller won the period's
 # lock. Writes nothing when nothing is due.
-DUE = Lua("""
-if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 and
-   #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1) == 0 and
-   (redis.call('EXISTS', KEYS[5]) == 1 or redis.call('EXISTS', KEYS[4]) == 0) then
-  return 0
-end
-if redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[3]) then return 1 end
-return 0""")
+DUE = Lua(lua.DUE_THEN_LOCK + """
+return due_then_lock(
+  #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) > 0 or
+  #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1) > 0 or
+  (redis.call('EXISTS', KEYS[5]) == 0 and redis.call('EXISTS', KEYS[4]) == 1),
+  KEYS[3], ARGV[3], ARGV[4])""")
 
 FIELDS = ("id", "player", "ip", "reason", "scope", "by", "at", "expires_at")
 

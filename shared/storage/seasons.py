@@ -25,7 +25,7 @@ import calendar
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import events, keys
+from shared import events, keys, lua
 from shared.redis_conn import Lua
 
 RESETS = ("daily", "weekly", "monthly")
@@ -148,10 +148,9 @@ return emitted""")
 
 # KEYS: due index, lock (the {seasons} slot). ARGV: now (ms), period (ms), owner. 1 when a
 # board's season has ended and this caller won the period's lock; writes nothing otherwise.
-DUE = Lua("""
-if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0""")
+DUE = Lua(lua.DUE_THEN_LOCK + """
+return due_then_lock(#redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) > 0,
+                     KEYS[2], ARGV[2], ARGV[3])""")
 
 
 def due_at(reset: str, created: float, n: int) -> int:

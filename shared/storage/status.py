@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from shared import events, keys
+from shared import events, keys, lua
 from shared.redis_conn import Lua
 from shared.storage import messages
 
@@ -50,14 +50,12 @@ def render(server_id: str, data: dict[str, Any]) -> dict[str, Any]:
 # Takes the period's sweep lock only when some server's heartbeat has lapsed; returns 1 when it
 # did (the caller queues the sweep). With nothing to expire it reads one zset entry and writes
 # nothing, so an idle fleet's schedule costs no job and no write.
-SWEEP_DUE = Lua("""
+SWEEP_DUE = Lua(lua.DUE_THEN_LOCK + """
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cutoff = now_ms - tonumber(ARGV[1]) * 1000
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff, 'LIMIT', 0, 1)
-if #lapsed == 0 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0""")
+return due_then_lock(#lapsed > 0, KEYS[2], ARGV[2], ARGV[3])""")
 
 
 def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
