@@ -36,3 +36,30 @@ def member(at_ms: int, lname: str) -> str:
 MEMBER = f"""
 local function lname_of(m) return string.sub(m, {MEMBER_DIGITS + 2}) end
 """
+
+
+# --- JSON -------------------------------------------------------------------------------------
+# Scripts write JSON through cjson, never by joining texts. cjson writes a number with 14
+# significant digits, and a board's values are integers of up to 16 (within +-(2**53 - 1)), so
+# json() is cjson.encode except that an integral number is written with every digit. A table is
+# an array when it has a first element (cjson's rule for the tables scripts build), otherwise an
+# object. Stored JSON texts copied verbatim into a list (a season's archived records) are joined
+# as they are, being JSON already: decoding and encoding them again could change what they hold.
+# Lua: json(value) -> JSON text.
+JSON = """
+local function json(v)
+  local t = type(v)
+  if t == 'number' and v == math.floor(v) and math.abs(v) < 2^53 then
+    return string.format('%.0f', v)
+  elseif t ~= 'table' then
+    return cjson.encode(v)
+  end
+  local out = {}
+  if v[1] ~= nil then
+    for i = 1, #v do out[i] = json(v[i]) end
+    return '[' .. table.concat(out, ',') .. ']'
+  end
+  for k, x in pairs(v) do out[#out + 1] = cjson.encode(k) .. ':' .. json(x) end
+  return '{' .. table.concat(out, ',') .. '}'
+end
+"""
