@@ -314,15 +314,15 @@ if server and (ARGV[3] == 'global' or ARGV[3] == server) then
 end
 return false""")
 
-# messages.DELIVER behind a delivery marker. KEYS: servers, id log, servers, marker.
-# ARGV: marker TTL (s), then DELIVER's ARGV. Returns DELIVER's answer, or false when the marker
-# says it was done (or the target server is gone).
-PUSH = Lua("local function deliver(KEYS, ARGV)\n" + messages.DELIVER.source + "\nend\n" + """
-if redis.call('EXISTS', KEYS[4]) == 1 then return false end
+# messages.DELIVER behind a delivery marker (``messages.ONCE``). KEYS: servers, id log,
+# servers, marker. ARGV: marker TTL (ms), then DELIVER's ARGV. Returns DELIVER's answer, or
+# false when the marker says it was done (or the target server is gone).
+PUSH = Lua(messages.ONCE + """
+if delivered(KEYS[4]) then return false end
 local argv = {}
 for i = 2, #ARGV do argv[#argv + 1] = ARGV[i] end
 local got = deliver({KEYS[1], KEYS[2], KEYS[3]}, argv)
-redis.call('SET', KEYS[4], got and got[1] or '-', 'EX', ARGV[1])
+mark(KEYS[4], got and got[1] or '-', ARGV[1])
 return got""")
 
 # KEYS: the lists' ready marker, a history zset, then the index zsets to page through (one
@@ -464,7 +464,7 @@ def announce(r: Any, config: Any, kind: str, ban: dict[str, Any], now: float,
             "body": body if body is not None else ban["reason"], "at": now, "ban": ban}
     push = (PUSH, [keys.servers_all(), keys.message_ids(), keys.servers_all(),
                    keys.delivered(f"{kind}:{ban['id']}")],
-            [DELIVERED_TTL, "all" if global_ else "server", "" if global_ else to, "", kind,
+            [DELIVERED_TTL * 1000, "all" if global_ else "server", "" if global_ else to, "", kind,
              json.dumps(data, ensure_ascii=False), config.message_hard_cap, keys.inbox_prefix(),
              config.message_keep_count, config.message_keep_seconds, messages.TRIM_STEP])
     member = f"{kind}:{ban['id']}"

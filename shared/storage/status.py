@@ -89,14 +89,14 @@ return 0""")
 # KEYS 1 servers set, 2 id log, 3 the expiry's marker. ARGV 1..5 delivery settings, 6 server
 # id, 7 its name, 8 marker TTL (ms), then the live servers to tell. Returns notices sent.
 ANNOUNCE = Lua(messages.JOB_PRELUDE + """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if delivered(KEYS[3]) then return 0 end
 local sent = 0
 for i = 9, #ARGV do
   if send(ARGV[i], 'server_offline', {type = 'server_offline', from = 'ssm', to = ARGV[i],
       server = ARGV[6], name = ARGV[7], body = ARGV[7] .. ' went offline', at = now_ms / 1000})
   then sent = sent + 1 end
 end
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[8])
+mark(KEYS[3], '1', ARGV[8])
 return sent""")
 
 # KEYS: live index, status data, status outbox. ARGV: server id, the lapsed heartbeat, the
