@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, request
+from redis.exceptions import NoScriptError
 from werkzeug.exceptions import HTTPException
 
 from shared import auth, cli, logs, metrics
@@ -25,17 +26,16 @@ from shared.errors import (
     ApiError,
     Internal,
     InvalidInput,
-    NotFound,
     RequestTimeout,
     TooLarge,
     Unauthenticated,
     Unavailable,
 )
-from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
+from shared.redis_conn import REDIS_ERRORS, connect_data, forget_scripts, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
-from shared.storage import sessions
-from shared.web import accounts, legacy, openapi, pages
+from shared.storage import records, sessions
+from shared.web import accounts, legacy, openapi, pages, reads
 
 log = logging.getLogger("ssm.web")
 
@@ -72,6 +72,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
     app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (SPEC §14)
     add_error_handlers(app, config)
+    add_http_caching(app)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
     return app
 
@@ -120,7 +121,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
                   queue=q)
         return run(registry[op], ctx, args).body
 
-    def html(body: str, status: int = 200) -> Response:
+    def html(body: str | list[bytes], status: int = 200) -> Response:
         resp = Response(body, status=status, mimetype="text/html")
         resp.headers["Content-Security-Policy"] = pages.CSP
         resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -133,53 +134,96 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
                 return html(view(**path))
             except ApiError as err:
                 return html(pages.error_page(err.status, err.message), err.status)
+            except NoScriptError:
+                forget_scripts(r)  # a node restarted without the scripts: send sources again
+                raise
         wrapped.__name__ = view.__name__
         return wrapped
 
+    # the server browser: the list rendered once per version and filter (shared/web/pages.py)
+    servers = pages.BrowserCache(r, config.status_ttl, clock)
+
     @app.get("/")
-    @page
-    def browser() -> str:
-        return pages.browser_page(read("status.list", {})["servers"], request.args, clock())
+    def browser() -> Response:
+        body, etag, key = servers.page(request.args)
+        return cached(html(body), etag, key)
 
     @app.get("/fragments/servers")
-    @page
-    def browser_servers() -> str:
-        return pages.browser_fragment(read("status.list", {})["servers"], request.args,
-                                      clock())
+    def browser_servers() -> Response:
+        got = servers.listing(request.args)
+        return cached(Response(got.body, mimetype="text/html"), got.etag, got.key)
+
+    def cached(resp: Response, etag: str, key: str) -> Response:
+        """A weak ETag (304 on If-None-Match) naming what the list shows; ``key`` names these
+        bytes, for the cache of compressed answers (add_http_caching)."""
+        resp.set_etag(etag, weak=True)
+        g.ssm_compress_key = key
+        return resp.make_conditional(request)
 
     @app.get("/boards/<board>")
     @page
     def board_page(board: str) -> str:
         cursor = request.args.get("cursor", "")
         cursor = cursor if cursor.isdigit() and len(cursor) <= 9 else "0"
-        listing = read("season.list", {"board": board})  # 404 for no board
         season = request.args.get("season", "")
-        shown = int(season) if season.isdigit() and len(season) <= 9 else listing["current"]
-        query = {"board": board, "limit": pages.BOARD_PAGE, "cursor": cursor}
-        top = read("record.top", query) if shown == listing["current"] else \
-            read("season.records", {**query, "season": shown})
+        asked = int(season) if season.isdigit() and len(season) <= 9 else None
+        board = validate(registry["season.list"].fields, {"board": board}, config)["board"]
+        # season.list and the page shown (record.top or season.records) in two round trips
+        listing, top = records.season_listing(r, board, clock(), config.seasons_kept,
+                                              (asked, int(cursor), pages.BOARD_PAGE), True)
+        shown = listing["current"] if asked is None else asked
         return pages.board_page(listing, top, int(cursor), pages.season_tabs(listing, shown),
                                 shown if shown != listing["current"] else None)
 
     @app.get("/players/<name>")
     @page
     def player_page(name: str) -> str:
-        player = read("player.get", {"name": name})
-        where = None
-        if player["online"] and player["server"]:  # null on a private server
-            try:
-                where = read("status.get", {"id": player["server"]})
-            except NotFound:  # a private server: online, but not where
-                pass
-        records = read("record.of_player", {"name": name})["records"]
-        clan = None
-        if player.get("clan"):  # present only while they are a member
-            try:
-                clan = read("clan.get", {"tag": player["clan"]})
-            except NotFound:
-                pass
-        return pages.player_page(player, where, records, clan, clock())
+        name = validate(registry["player.get"].fields, {"name": name}, config)["name"]
+        # player.get, status.get, record.of_player, clan.get: two round trips (three in a clan)
+        player, where, records_held, clan = reads.profile(r, name, clock(), config.status_ttl)
+        return pages.player_page(player, where, records_held, clan, clock())
 
+
+SESSION_COOKIE = "ssm_session"  # the players' web session (SPEC §14)
+UNCACHED = frozenset({"healthz", "readyz", "metrics"})  # probes read now, never a copy
+
+
+def add_http_caching(app: Flask) -> None:
+    """Compression and Cache-Control for every answer (SPEC §16).
+
+    Pages and JSON answers above COMPRESS_MIN_SIZE are compressed by Flask-Compress (zstd,
+    brotli, gzip, as the client accepts); the browser's list is compressed once per rendering
+    (its ETag keys the cache). An answer to a request with neither a bearer nor the session
+    cookie, a GET of public data (200 or 304), is ``public, max-age=5`` with
+    ``Vary: Cookie, Authorization``, so a reverse proxy can absorb a crowd; everything else
+    (an answer to a player, a server or the admin, any write, an error, an answer that sets a
+    cookie or that its view marked ``no-store``) is ``private, no-store``."""
+    from flask_compress import Compress
+
+    from shared.web.pages import CompressedCache
+
+    # conditional requests are answered before compression (the browser's views, send_file)
+    # gzip at 9: the browser's page is compressed once per rendering (17 KiB, 19 KiB at 6)
+    app.config.update(COMPRESS_MIN_SIZE=500, COMPRESS_LEVEL=9,
+                      COMPRESS_CACHE_BACKEND=CompressedCache,
+                      COMPRESS_CACHE_KEY=lambda req: g.get("ssm_compress_key", ""),
+                      COMPRESS_EVALUATE_CONDITIONAL_REQUEST=False)
+    Compress(app)
+
+    @app.after_request
+    def cache_control(resp: Response) -> Response:
+        public = (request.method in ("GET", "HEAD") and resp.status_code in (200, 304)
+                  and "Authorization" not in request.headers
+                  and SESSION_COOKIE not in request.cookies
+                  and "Set-Cookie" not in resp.headers and not resp.cache_control.no_store
+                  and request.endpoint not in UNCACHED)
+        resp.headers["Cache-Control"] = "public, max-age=5" if public else "private, no-store"
+        vary = [v.strip() for v in resp.headers.get("Vary", "").split(",") if v.strip()]
+        for name in ("Cookie", "Authorization"):
+            if name.lower() not in (v.lower() for v in vary):
+                vary.append(name)
+        resp.headers["Vary"] = ", ".join(vary)
+        return resp
 
 
 def add_error_handlers(app: Flask, config: Config) -> None:

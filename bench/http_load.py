@@ -31,6 +31,7 @@ class Result:
     non2xx: int
     socket_errors: int
     tool: str
+    counted: int = 0  # answers with the status asked for (``count_status``), when asked
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {"rps": round(self.rps, 1), "p50_ms": round(self.p50_ms, 2),
@@ -45,10 +46,12 @@ def tool_name(prefer: str = "auto") -> str:
 
 
 def run(base_url: str, reqs: list[Req], duration: float, connections: int = 32,
-        tool: str = "auto") -> Result:
+        tool: str = "auto", count_status: int | None = None) -> Result:
+    """``count_status``: also count the answers with this status (``Result.counted``; wrk
+    then runs a Lua ``response()`` per answer, which costs it a little)."""
     if tool_name(tool) == "wrk":
-        return run_wrk(base_url, reqs, duration, connections)
-    return asyncio.run(run_python(base_url, reqs, duration, connections))
+        return run_wrk(base_url, reqs, duration, connections, count_status)
+    return asyncio.run(run_python(base_url, reqs, duration, connections, count_status))
 
 
 # --- wrk ------------------------------------------------------------------------------------
@@ -73,8 +76,9 @@ specs = {}
 %(specs)s
 local n, nthreads, salt = #specs, %(threads)d, %(salt)s
 local cache, idx, counter = {}, 0, 0
-local seq = 0
-function setup(thread) thread:set("tid", seq); seq = seq + 1 end
+local seq, threads = 0, {}
+counted = 0  -- a global: the main state reads it from each thread (thread:get)
+function setup(thread) thread:set("tid", seq); seq = seq + 1; threads[#threads + 1] = thread end
 function init(args)
   for i, s in ipairs(specs) do
     if not s[5] then cache[i] = wrk.format(s[1], s[2], s[3], s[4]) end
@@ -93,17 +97,25 @@ function request()
   if body then body = body:gsub("%%%%N%%%%", u) end
   return wrk.format(s[1], (s[2]:gsub("%%%%N%%%%", u)), s[3], body)
 end
+%(response)s
 function done(summary, latency, requests)
   local e = summary.errors
+  local n = 0
+  for _, t in ipairs(threads) do n = n + (t:get("counted") or 0) end
   io.write(string.format(
     'WRKJSON {"requests": %%d, "duration_us": %%d, "status": %%d, "sock": %%d, ' ..
-    '"p50": %%d, "p99": %%d}\\n', summary.requests, summary.duration, e.status,
-    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+    '"p50": %%d, "p99": %%d, "counted": %%d}\\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99), n))
 end
 """
 
+_COUNT = """
+function response(status, headers, body)
+  if status == %d then counted = counted + 1 end
+end"""
 
-def _lua_script(reqs: list[Req], threads: int) -> str:
+
+def _lua_script(reqs: list[Req], threads: int, count_status: int | None = None) -> str:
     specs = []  # added in chunks, one function each: a Lua function holds at most 65536 constants
     for q in reqs:
         headers = ", ".join(f"[{_lua_str(k)}] = {_lua_str(v)}" for k, v in q.all_headers().items())
@@ -116,13 +128,15 @@ def _lua_script(reqs: list[Req], threads: int) -> str:
     chunks = [";(function() local t = specs\n" + "\n".join(f"t[#t + 1] = {x}" for x in
                                                           specs[i:i + CHUNK]) + "\nend)()"
               for i in range(0, len(specs), CHUNK)]
-    return _LUA % {"specs": "\n".join(chunks), "threads": threads, "salt": _lua_str(salt)}
+    return _LUA % {"specs": "\n".join(chunks), "threads": threads, "salt": _lua_str(salt),
+                   "response": _COUNT % count_status if count_status else ""}
 
 
-def run_wrk(base_url: str, reqs: list[Req], duration: float, connections: int) -> Result:
+def run_wrk(base_url: str, reqs: list[Req], duration: float, connections: int,
+            count_status: int | None = None) -> Result:
     threads = 2 if connections >= 2 else 1
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_lua_script(reqs, threads))
+        f.write(_lua_script(reqs, threads, count_status))
         script = f.name
     try:
         out = subprocess.run(
@@ -138,7 +152,7 @@ def run_wrk(base_url: str, reqs: list[Req], duration: float, connections: int) -
     d = json.loads(line[len("WRKJSON "):])
     secs = d["duration_us"] / 1e6
     return Result(d["requests"] / secs if secs else 0.0, d["p50"] / 1000, d["p99"] / 1000,
-                  d["requests"], d["status"], d["sock"], "wrk")
+                  d["requests"], d["status"], d["sock"], "wrk", d.get("counted", 0))
 
 
 # --- Python asyncio keep-alive client ---------------------------------------------------------
@@ -214,9 +228,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run_python(base_url: str, reqs: list[Req], duration: float,
-                     connections: int) -> Result:
+                     connections: int, count_status: int | None = None) -> Result:
     lat: list[float] = []
-    counts = {"non2xx": 0, "sock": 0, "next": 0, "uniq": 0}
+    counts = {"non2xx": 0, "sock": 0, "next": 0, "uniq": 0, "counted": 0}
     salt = "".join(random.choices(string.ascii_lowercase, k=2))
     prepared = [(q.method, q.path, q.all_headers(), q.body_bytes()) for q in reqs]
     start = time.perf_counter()
@@ -239,6 +253,8 @@ async def run_python(base_url: str, reqs: list[Req], duration: float,
                 counts["sock"] += 1
                 continue
             lat.append(time.perf_counter() - t0)
+            if status == count_status:
+                counts["counted"] += 1
             if not 200 <= status < 300:
                 counts["non2xx"] += 1
         conn.close()
@@ -246,4 +262,4 @@ async def run_python(base_url: str, reqs: list[Req], duration: float,
     await asyncio.gather(*(worker() for _ in range(connections)))
     elapsed = time.perf_counter() - start
     return Result(len(lat) / elapsed, percentile(lat, 50) * 1000, percentile(lat, 99) * 1000,
-                  len(lat), counts["non2xx"], counts["sock"], "python")
+                  len(lat), counts["non2xx"], counts["sock"], "python", counts["counted"])

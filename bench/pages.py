@@ -10,10 +10,14 @@ seeds a world through the operations themselves (in-process, cheap password hash
   (every player holds records on 3 boards, so a profile lists 3);
 
 then measures, with the same load generator and connections, in rounds (each page once per
-round, in turn, so a drift of the shared machine hits every page alike):
+round, in turn, so a drift of the shared machine hits every page alike), each page as plain
+HTML and compressed (the ``Accept-Encoding`` a browser sends; Flask-Compress picks zstd):
 
 - ``GET /readyz`` (one Redis PING, no logic: the ceiling of a one-round-trip endpoint);
-- ``GET /``: the server browser, all 200 live servers rendered;
+- ``GET /``: the server browser, all 200 live servers listed (the list rendered once per
+  version and filter, shared/web/pages.py), and ``GET /fragments/servers``, the list the
+  page's script refreshes; the fragment also with ``If-None-Match`` set to its ETag as read
+  just before the round (the 304 rate: a heartbeat round in between may change it);
 - ``GET /boards/ctf.ac_desert``: the first page of the leaderboard (25 records), and the
   second page, through the ``cursor`` the first page's Next link carries;
 - ``GET /players/<name>``: profiles of 200 different players (online, 3 records each);
@@ -22,12 +26,16 @@ round, in turn, so a drift of the shared machine hits every page alike):
   inbox, half read): ``GET /me`` (the account: as the profile, plus the session check and the
   unread count), ``GET /me/mail`` (the inbox's first page), ``GET /me/mail/<id>`` (one mail,
   marked read) and ``GET /me/sessions``. SPEC §14: a logged-in page may cost at most twice the
-  profile page; the last lines print each one's cost beside the profile's.
+  profile page; the table's last lines print each one's cost beside the profile's;
 
-Each page is first fetched once (200, the seeded rows shown) and its Redis round trips counted
-in-process. Its figure is its requests/s over the /readyz requests/s of the same run (the mean over
-the rounds of each), with the spread of the per-round ratios. Default: 3 rounds of 2 s (about a
-minute with the seeding); ``--long``: 5 rounds of 5 s. ``--profile PAGE`` (``status``,
+then adds 800 servers (1,000 live) and measures ``/readyz``, ``/`` and the fragment again.
+
+Each page is first fetched once (200, the seeded rows shown; its size plain, gzip and as a
+browser gets it), its Redis round trips counted in-process, and its CPU time per request
+measured in-process (``cpu_costs``: robust to a busy machine, unlike requests/s). Its figure
+is its requests/s over the /readyz requests/s of the same phase (the mean over the rounds of
+each), with the spread of the per-round ratios. Default: 3 rounds of 2 s (about three
+minutes with the seeding); ``--long``: 5 rounds of 5 s. ``--profile PAGE`` (``status``,
 ``board``, ``board2``, ``player``, ``readyz``) then samples the web workers with py-spy while
 that page is under load (``bench/profile.py``; ``pip install py-spy``). See docs/BENCHMARKS.md.
 """
@@ -35,6 +43,7 @@ that page is under load (``bench/profile.py``; ``pip install py-spy``). See docs
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import re
@@ -70,12 +79,15 @@ OTHER_BOARDS = tuple(f"{mode}.{m}" for mode, m in (
     ("ctf", "ac_depot"), ("ctf", "ac_mines"), ("tdm", "ac_desert"), ("tdm", "ac_complex"),
     ("tosok", "ac_arid"), ("htf", "ac_shine"), ("dm", "ac_gothic"), ("lss", "ac_keller"),
     ("frags", "total")))
+N_MORE = 800  # the second phase: 1,000 live servers
+BROWSER = "gzip, deflate, br, zstd"  # what Chromium sends
 N_ACCOUNTS = 200  # players whose logged-in pages are measured
 MAILS_EACH = 10
-PAGES = ("readyz", "status", "board", "board2", "player", "boards", "me", "mail", "mailread",
-         "sessions")
+PAGES = ("readyz", "status", "fragment", "board", "board2", "player", "boards", "me", "mail",
+         "mailread", "sessions")
 LOGGED_IN = ("me", "mail", "mailread", "sessions")
 COST_LIMIT = 2.0  # a logged-in page: at most twice the profile page's cost (SPEC §14)
+PAGES_1000 = ("readyz", "status", "fragment")
 
 
 def log(msg: str) -> None:
@@ -111,6 +123,15 @@ class PageWorld:
     def heartbeat_all(self) -> None:
         for i in range(len(self.servers)):
             self._beat(i)
+
+    def grow(self, more: int) -> None:
+        """``more`` servers with heartbeats (guests only), for the 1,000-server browser."""
+        t0, n = time.perf_counter(), len(self.servers)
+        for i in range(n, n + more):
+            self.servers.append(self.w.new_server(f"pages {i}"))
+            self.on.append([f"g{i}x{k}"[:15] for k in range(self.rng.randint(0, MAX_PLAYERS))])
+            self._beat(i)
+        log(f"pages: {len(self.servers)} servers live ({time.perf_counter() - t0:.1f} s)")
 
     def build(self) -> PageWorld:
         w, t0 = self.w, time.perf_counter()
@@ -175,6 +196,7 @@ class PageWorld:
                     for name in self.accounts]
 
         return {"readyz": [Req("GET", "/readyz")], "status": [Req("GET", "/")],
+                "fragment": [Req("GET", "/fragments/servers")],
                 "board": [Req("GET", f"/boards/{BOARD}")],
                 "board2": [Req("GET", f"/boards/{BOARD}?cursor={found.group(1)}")],
                 "player": [Req("GET", f"/players/{name}") for name in profiles],
@@ -184,23 +206,51 @@ class PageWorld:
                 "sessions": mine(lambda name: "/me/sessions")}
 
 
-def _get(base_url: str, path: str, headers: dict[str, str] | None = None) -> str:
-    req = urllib.request.Request(base_url + path, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=10) as resp:
+def _get(base_url: str, path: str) -> str:
+    return _fetch(base_url, path)[0].decode()
+
+
+def _fetch(base_url: str, path: str, encoding: str = "",
+           headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+    """(the body as it travelled, the headers); a redirect is an error (a page not shown)."""
+    ask = urllib.request.Request(base_url + path, headers={
+        **(headers or {}), "Accept-Encoding": encoding or "identity"})
+    with urllib.request.urlopen(ask, timeout=10) as resp:
         if resp.geturl() != base_url + path:
             raise RuntimeError(f"{path} was redirected to {resp.geturl()}")
-        return resp.read().decode()
+        return resp.read(), {k.lower(): v for k, v in resp.headers.items()}
 
 
-def check_pages(base_url: str, reqs: dict[str, list[Req]]) -> dict[str, dict[str, int]]:
-    """Each page once over HTTP: answers 200 and shows the seeded world. Bytes and rows."""
-    out = {}
+def _same(page: bytes) -> bytes:
+    """A page less what two answers render apart: the clock (ages, data-now), the CSRF token
+    (masked afresh in each answer)."""
+    page = re.sub(rb'data-now="[0-9.]+"', b"", page)
+    page = re.sub(rb'name="csrf" value="[^"]*"', b"", page)
+    return re.sub(rb">[0-9]+ (s|min|h|d) ago<", b"><", page)
+
+
+def compressed(pool: list[Req]) -> list[Req]:
+    return [Req(q.method, q.path, {**q.headers, "Accept-Encoding": BROWSER}) for q in pool]
+
+
+def check_pages(base_url: str, reqs: dict[str, list[Req]],
+                servers: int = N_SERVERS) -> dict[str, dict[str, Any]]:
+    """Each page once over HTTP: answers 200 and shows the seeded world. Bytes (plain, gzip,
+    as a browser gets it) and rows."""
+    out: dict[str, dict[str, Any]] = {}
     for name, pool in reqs.items():
-        body = _get(base_url, pool[0].path, pool[0].headers)
-        rows = body.count("<tr class=")
-        out[name] = {"bytes": len(body.encode()), "rows": rows}
-    want = {"status": N_SERVERS, "board": 25, "board2": 25, "mail": MAILS_EACH, "sessions": 1}
-    bad = {k: (out[k]["rows"], n) for k, n in want.items() if out[k]["rows"] != n}
+        head0 = pool[0].headers
+        body, _ = _fetch(base_url, pool[0].path, headers=head0)
+        gz, head = _fetch(base_url, pool[0].path, "gzip", head0)
+        if head.get("content-encoding") == "gzip" and _same(gzip.decompress(gz)) != _same(body):
+            raise RuntimeError(f"{pool[0].path}: the gzip answer is not the page")
+        wire, head = _fetch(base_url, pool[0].path, BROWSER, head0)
+        out[name] = {"bytes": len(body), "gzip_bytes": len(gz), "wire_bytes": len(wire),
+                     "encoding": head.get("content-encoding", "none"),
+                     "rows": body.decode().count("<tr class=")}
+    want = {"status": servers, "fragment": servers, "board": 25, "board2": 25,
+            "mail": MAILS_EACH, "sessions": 1}
+    bad = {k: (out[k]["rows"], n) for k, n in want.items() if k in out and out[k]["rows"] != n}
     if bad:
         raise RuntimeError(f"pages do not show the seeded world (rows, expected): {bad}")
     return out
@@ -219,10 +269,10 @@ def roundtrips(url: str, config: Config, reqs: dict[str, list[Req]]) -> dict[str
     for name, pool in reqs.items():
         worst = 0
         for req in pool[:20]:
-            counter.n = 0
             client.delete_cookie("ssm_session")  # the test client keeps its own jar
             if "Cookie" in req.headers:
                 client.set_cookie(*req.headers["Cookie"].split("=", 1))
+            counter.n = 0
             resp = client.get(req.path)
             if resp.status_code != 200:
                 raise RuntimeError(f"{req.path} answered {resp.status_code}")
@@ -232,32 +282,83 @@ def roundtrips(url: str, config: Config, reqs: dict[str, list[Req]]) -> dict[str
     return out
 
 
+def cpu_costs(url: str, config: Config, reqs: dict[str, list[Req]], reps: int = 15,
+              each: int = 40) -> dict[str, dict[str, float]]:
+    """CPU milliseconds of the web process per request, in-process (Flask's test client, one
+    Redis client), plain and compressed: the least over ``reps`` interleaved batches of
+    ``each`` requests, by ``time.process_time`` (what this process spent, so a busy shared
+    machine moves it far less than it moves requests/s). Redis' own time is not in it."""
+    from wsgi import create_app
+
+    client = create_app(config, connect(url)).test_client()
+    best: dict[str, float] = {}
+    for _ in range(reps):
+        for name, pool in reqs.items():
+            for key, headers in ((name, {}), (f"{name}.z", {"Accept-Encoding": BROWSER})):
+                t0 = time.process_time()
+                for i in range(each):
+                    q = pool[i % len(pool)]
+                    client.delete_cookie("ssm_session")  # the test client keeps its own jar
+                    if "Cookie" in q.headers:
+                        client.set_cookie(*q.headers["Cookie"].split("=", 1))
+                    client.get(q.path, headers=headers)
+                ms = (time.process_time() - t0) / each * 1000
+                best[key] = min(best.get(key, ms), ms)
+    ceiling = best["readyz"]
+    return {k: {"cpu_ms": round(v, 3), "cpu_ratio": round(ceiling / v, 2)}
+            for k, v in best.items()}
+
+
 def measure(base_url: str, reqs: dict[str, list[Req]], seconds: float, rounds: int,
             connections: int, tool: str,
             between: Callable[[], None] = lambda: None) -> dict[str, dict[str, Any]]:
-    """Each page once per round, in turn; ``between`` runs before each round (heartbeats)."""
-    runs: dict[str, list[http_load.Result]] = {k: [] for k in reqs}
-    for pool in reqs.values():  # warm-up: templates compiled, scripts loaded, per worker
+    """Each page plain and compressed (``<page>.z``), once per round, in turn, plus the
+    fragment with the ETag read just before (``fragment.304``); ``between`` runs before each
+    round (heartbeats)."""
+    runs: dict[str, list[http_load.Result]] = {}
+    pools = {}
+    for name, pool in reqs.items():
+        pools[name] = pool
+        if name != "readyz":
+            pools[f"{name}.z"] = compressed(pool)
+    for pool in pools.values():  # warm-up: templates compiled, scripts loaded, per worker
         http_load.run(base_url, pool, 1, connections, tool)
     for rnd in range(rounds):
         between()
-        for name, pool in reqs.items():
-            res = http_load.run(base_url, pool, seconds, connections, tool)
-            runs[name].append(res)
-            log(f"  round {rnd + 1}/{rounds} {name:7} {res.rps:7.0f} req/s  "
-                f"p50 {res.p50_ms:6.1f} ms  p99 {res.p99_ms:6.1f} ms  non-2xx {res.non2xx}")
+        todo = list(pools.items())
+        if "fragment" in reqs:
+            todo.append(("fragment.304", []))
+        for name, pool in todo:
+            count = None
+            if name == "fragment.304":
+                etag = _fetch(base_url, reqs["fragment"][0].path, BROWSER)[1]["etag"]
+                pool = [Req("GET", reqs["fragment"][0].path,
+                            {"Accept-Encoding": BROWSER, "If-None-Match": etag})]
+                count = 304
+            res = http_load.run(base_url, pool, seconds, connections, tool, count_status=count)
+            runs.setdefault(name, []).append(res)
+            extra = f"  304s {res.counted / max(1, res.requests):.0%}" if count else ""
+            log(f"  round {rnd + 1}/{rounds} {name:13} {res.rps:7.0f} req/s  "
+                f"p50 {res.p50_ms:6.1f} ms  p99 {res.p99_ms:6.1f} ms  non-2xx {res.non2xx}"
+                f"{extra}")
     ceiling = [r.rps for r in runs["readyz"]]
     out = {}
     for name, got in runs.items():
         rps = statistics.mean(r.rps for r in got)
         per_round = [r.rps / c for r, c in zip(got, ceiling, strict=True) if c]
+        requests = sum(r.requests for r in got)
+        # wrk counts only statuses above 399 as errors; the Python client counts every non-2xx
+        not_ok = sum(r.non2xx + r.socket_errors - (r.counted if r.tool == "python" else 0)
+                     for r in got)
+        counted = sum(r.counted for r in got)
         out[name] = {"rps": round(rps, 1),
                      "p50_ms": round(statistics.median(r.p50_ms for r in got), 2),
                      "p99_ms": round(statistics.median(r.p99_ms for r in got), 2),
                      "ratio": round(rps / statistics.mean(ceiling), 3),
                      "ratio_min": round(min(per_round), 3), "ratio_max": round(max(per_round), 3),
-                     "errors": sum(r.non2xx + r.socket_errors for r in got),
-                     "requests": sum(r.requests for r in got)}
+                     "errors": not_ok, "requests": requests,
+                     **({"rate_304": round(counted / max(1, requests), 3)}
+                        if name == "fragment.304" else {})}
     return out
 
 
@@ -279,26 +380,45 @@ def profile(stack: Stack, pool: list[Req], seconds: int, connections: int, tool:
     return f"{result[0].rps:.0f} req/s under the profiler\n{summarize(out, top)}"
 
 
-def print_table(figures: dict[str, dict[str, Any]], sizes: dict[str, dict[str, int]],
-                reqs: dict[str, list[Req]], details: dict[str, Any]) -> None:
-    print(f"\nSSMGlobal players' web pages ({details['rounds']} rounds of {details['seconds']} s,"
-          f" {details['connections']} connections, load generator: {details['tool']})")
-    print(f"\n{'page':34}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'ratio':>7}{'  (rounds)':12}"
-          f"{'KiB':>6}{'RT':>4}{'errors':>7}")
-    for name in PAGES:
-        d, path = figures[name], reqs[name][0].path
-        shown = {"player": "/players/<name>", "mailread": "/me/mail/<id>"}.get(name, path)
-        shown += " (logged in)" if name in LOGGED_IN else ""
-        print(f"{shown:34}{d['rps']:8.0f}{d['p50_ms']:8.1f}{d['p99_ms']:8.1f}{d['ratio']:7.2f}"
-              f"  ({d['ratio_min']:.2f}-{d['ratio_max']:.2f}){sizes[name]['bytes'] / 1024:6.1f}"
-              f"{sizes[name]['roundtrips']:4}{d['errors']:7}")
+def print_table(title: str, figures: dict[str, dict[str, Any]],
+                sizes: dict[str, dict[str, Any]], reqs: dict[str, list[Req]],
+                details: dict[str, Any]) -> None:
+    print(f"\n{title} ({details['rounds']} rounds of {details['seconds']} s, "
+          f"{details['connections']} connections, load generator: {details['tool']})")
+    print(f"\n{'page':40}{'req/s':>8}{'p99 ms':>8}{'ratio':>7}{'  (rounds)':12}{'KiB':>7}"
+          f"{'RT':>4}{'errors':>7}")
+    for name in [n for n in PAGES if n in reqs]:
+        path = {"player": "/players/<name>", "mailread": "/me/mail/<id>"}.get(
+            name, reqs[name][0].path) + (" (logged in)" if name in LOGGED_IN else "")
+        size = sizes[name]
+        for key, shown, kib in ((name, path, size["bytes"]),
+                                (f"{name}.z", f"  compressed ({size['encoding']})",
+                                 size["wire_bytes"]),
+                                ("fragment.304" if name == "fragment" else "", "  If-None-Match"
+                                 " (304 rate {rate:.0%})", 0)):
+            d = figures.get(key)
+            if d is None:
+                continue
+            shown = shown.format(rate=d.get("rate_304", 0))
+            print(f"{shown:40}{d['rps']:8.0f}{d['p99_ms']:8.1f}{d['ratio']:7.2f}"
+                  f"  ({d['ratio_min']:.2f}-{d['ratio_max']:.2f}){kib / 1024:7.1f}"
+                  f"{size.get('roundtrips', 0):4}{d['errors']:7}")
+    if "player" in figures and all(n in figures for n in LOGGED_IN):
+        profile_rps = figures["player"]["rps"]
+        print(f"\nlogged-in pages, cost per request beside the profile's (limit "
+              f"{COST_LIMIT:.0f}x):")
+        for name in LOGGED_IN:
+            cost = profile_rps / figures[name]["rps"]
+            print(f"  {name:9}{cost:6.2f}x  {'ok' if cost <= COST_LIMIT else 'OVER THE LIMIT'}")
+    cpu = details.get("cpu")
+    if cpu:
+        print(f"\nCPU per request in-process (least of 15 interleaved batches): /readyz "
+              f"{cpu['readyz']['cpu_ms']:.3f} ms; " + "; ".join(
+                  f"{k} {v['cpu_ms']:.3f} ms ({v['cpu_ratio']:.2f})" for k, v in cpu.items()
+                  if k not in ("readyz", "readyz.z")))
     print("(ratio: page req/s / GET /readyz req/s, means over the rounds; in brackets the "
-          "spread of the per-round ratios; KiB: the page's size; RT: Redis round trips)")
-    profile_rps = figures["player"]["rps"]
-    print(f"\nlogged-in pages, cost per request beside the profile's (limit {COST_LIMIT:.0f}x):")
-    for name in LOGGED_IN:
-        cost = profile_rps / figures[name]["rps"]
-        print(f"  {name:9}{cost:6.2f}x  {'ok' if cost <= COST_LIMIT else 'OVER THE LIMIT'}")
+          "spread of the per-round ratios; KiB: the page's size, as it travels; gzip sizes in "
+          "the JSON; RT: Redis round trips)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,12 +450,27 @@ def main(argv: list[str] | None = None) -> int:
             raise
         for name, n in roundtrips(stack.redis_url, config, reqs).items():
             sizes[name]["roundtrips"] = n
+        details["cpu"] = cpu_costs(stack.redis_url, config, reqs)
         figures = measure(stack.base_url, reqs, seconds, rounds, opts.connections, opts.tool,
                           between=world.heartbeat_all)  # live for STATUS_TTL (90 s) each
-        print_table(figures, sizes, reqs, details)
+        print_table("SSMGlobal players' web pages, 200 live servers", figures, sizes, reqs,
+                    details)
+        world.grow(N_MORE)
+        big = {k: reqs[k] for k in PAGES_1000}
+        sizes_1000 = check_pages(stack.base_url, big, N_SERVERS + N_MORE)
+        for name in PAGES_1000:
+            sizes_1000[name]["roundtrips"] = sizes[name]["roundtrips"]
+        world.heartbeat_all()
+        details_1000 = {**details, "cpu": cpu_costs(stack.redis_url, config, big)}
+        figures_1000 = measure(stack.base_url, big, seconds, rounds, opts.connections,
+                               opts.tool, between=world.heartbeat_all)
+        print_table(f"The server browser with {N_SERVERS + N_MORE} live servers", figures_1000,
+                    sizes_1000, big, details_1000)
         if opts.out:
             Path(opts.out).write_text(json.dumps(
-                {"pages": figures, "sizes": sizes, "details": details}, indent=1) + "\n")
+                {"pages": figures, "sizes": sizes, "pages_1000": figures_1000,
+                 "sizes_1000": sizes_1000, "details": details, "details_1000": details_1000},
+                indent=1) + "\n")
         if opts.profile:
             world.heartbeat_all()
             print(f"\n== profile of {opts.profile} ({reqs[opts.profile][0].path}): "

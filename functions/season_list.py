@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from shared import keys
 from shared.dispatch import Ctx
 from shared.registry import operation
-from shared.storage import records, seasons
+from shared.storage import records
 
 
 @operation("season.list", "GET", "/v1/boards/{board}/seasons", aliases=("SEASONS",),
@@ -37,37 +35,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``not_found`` (404): the board does not exist.
 
     Internals:
-    Two round trips on the board's slot: its meta and archive, then the top 3 of the current
-    season and of any ended season the worker has not archived yet (read live from its keys).
+    On the board's slot (``records.season_listing``): its meta and archive with the current
+    season's top 3 (its keys need no meta) in one round trip; a second reads any ended season
+    the worker has not archived yet (live from its keys).
     """
-    board = args["board"]
-    pipe = ctx.redis.pipeline(transaction=False)
-    pipe.hmget(keys.board(board), "order", "operator", "reset", "created")
-    pipe.hgetall(keys.board_seasons(board))
-    (order, operator, reset, created), archived = pipe.execute()
-    if not order:
-        raise records.no_board(board)
-    now, created_s = ctx.now(), float(created)
-    if reset:
-        current = seasons.number(reset, created_s, now)
-        oldest = seasons.kept_from(current, ctx.config.seasons_kept)
-        listed = [(n, *seasons.bounds(reset, created_s, n)) for n in range(current, oldest - 1, -1)]
-    else:
-        current, listed = 0, [(0, int(created_s), None)]
-    live = [n for n, start, _ in listed if n == current or str(n) not in archived]
-    pipe = ctx.redis.pipeline(transaction=False)
-    for n, start, _ in listed:
-        if n in live:
-            records.TOP(ctx.redis, records.board_keys(board, start if reset else now), [0, 3],
-                        pipeline=pipe)
-    tops = dict(zip(live, pipe.execute(), strict=True))
-    out = []
-    for n, start, end in listed:
-        if n in tops:  # TOP's answer: {more, record JSON...}
-            top = seasons.top_of([json.loads(raw) for raw in (tops[n] or [0])[1:]
-                                  if raw != "null"])
-        else:
-            top = seasons.top_of(json.loads(archived[str(n)]))
-        out.append({"season": n, "start": start, "end": end, "top": top})
-    return {"board": board, "order": order, "operator": operator, "reset": reset,
-            "current": current, "seasons": out}
+    return records.season_listing(ctx.redis, args["board"], ctx.now(),
+                                  ctx.config.seasons_kept)[0]

@@ -31,11 +31,12 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
 
     Internals:
     Ordered steps, each command on one hash tag (SPEC §8): read whether it exists, its
-    channels and players; then take it out of the status, the directory, its channels and its
-    players' accounts, and delete its inbox; the server's own keys (its record, settings and
-    player set) go last, so a crash in between leaves a server that still exists, and a retry
-    finishes. Last, one entry in the revocations stream ends the relay connections that used its
-    key. Two round trips on one Redis (the writes are one MULTI/EXEC).
+    channels and players; then take it out of the status (bumping the list's version), the
+    directory, its channels and its players' accounts, and delete its inbox; the server's own
+    keys (its record, settings and player set) go last, so a crash in between leaves a server
+    that still exists, and a retry finishes. Last, one entry in the revocations stream ends the
+    relay connections that used its key. Two round trips on one Redis (the writes are one
+    MULTI/EXEC).
     """
     sid = args["id"]
     pipe = ctx.redis.pipeline(transaction=False)
@@ -49,6 +50,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     pipe = steps.pipe
     pipe.zrem(keys.status_live(), sid)
     pipe.hdel(keys.status_data(), sid)
+    pipe.incr(keys.status_version())  # the web's cached server list (shared/web/pages.py)
     pipe.srem(keys.servers_all(), sid)
     for c in sorted(channels):
         pipe.srem(keys.channel(c), sid)

@@ -9,6 +9,7 @@ from shared.errors import InvalidInput
 from shared.redis_conn import Lua
 from shared.registry import SERVER, operation
 from shared.schema import SERVER_PATH_ID, Bool, Int, Str, StrList
+from shared.storage.status import cutoff_ms
 
 FIELDS = (
     SERVER_PATH_ID,
@@ -25,12 +26,22 @@ FIELDS = (
     Bool("public"),
 )
 
-# KEYS: live index, status data, status outbox. ARGV: id, now (ms), payload JSON, event data
-# JSON. A server absent from the live index (new, or expired by the sweep) emits server.online.
+# KEYS: live index, status data, status outbox, list version. ARGV: id, now (ms), payload JSON,
+# event data JSON, the payload's JSON up to its last field ``updated`` (what the list shows),
+# the oldest live heartbeat (ms). A server absent from the live index (new, or expired by the
+# sweep) emits server.online. The list's version goes up when the heartbeat changes what the
+# list shows: a server not live before, or a payload that differs in more than ``updated``
+# (its age is rendered from the timestamp, so a repeated heartbeat keeps the rendered list).
 HEARTBEAT = Lua(events.LUA + """
+local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local old = redis.call('HGET', KEYS[2], ARGV[1])
 local new = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 if new == 1 then emit(KEYS[3], 'server.online', ARGV[4]) end
+if not prev or tonumber(prev) < tonumber(ARGV[6]) or not old
+   or string.sub(old, 1, #ARGV[5]) ~= ARGV[5] then
+  redis.call('INCR', KEYS[4])
+end
 return new""")
 
 
@@ -62,7 +73,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
     Internals:
     Stores the payload in the status hash and the heartbeat time in the live index (one
-    script, which also writes server.online into the {status} outbox).
+    script, which also writes server.online into the {status} outbox and bumps the public
+    list's version when what the list shows changed: everything but the heartbeat's time).
     """
     if len(args["players"]) > args["max_players"]:
         raise InvalidInput("players", f"lists {len(args['players'])} players but max_players "
@@ -72,6 +84,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
                                  "max_players", "version", "public")}
     data["updated"] = now_ms / 1000
     listed = {"id": args["id"], **data, "player_count": len(data["players"])}
-    HEARTBEAT(ctx.redis, [keys.status_live(), keys.status_data(), keys.outbox("status")],
-              [args["id"], now_ms, json.dumps(data), json.dumps(listed)])
+    shown = json.dumps(data)
+    HEARTBEAT(ctx.redis, [keys.status_live(), keys.status_data(), keys.outbox("status"),
+                          keys.status_version()],
+              [args["id"], now_ms, shown, json.dumps(listed), shown[:shown.rindex(" ") + 1],
+               cutoff_ms(ctx)])
     return {**listed, "expires_at": now_ms / 1000 + ctx.config.status_ttl}

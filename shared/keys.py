@@ -305,6 +305,13 @@ def status_sweep_lock() -> str:
     return f"{P}{{status}}:sweeplock"
 
 
+def status_version() -> str:
+    """counter: the public server list's version, bumped in the script that changes something
+    the list shows (a heartbeat that changes a shown field or brings a server back, an expiry,
+    a deletion); the web's render cache is keyed by it (shared/web/pages.py)."""
+    return f"{P}{{status}}:version"
+
+
 # --- boards: tag {b:<board>} ----------------------------------------------------------------
 def _b(board: str) -> str:
     return f"{P}{{b:{board}}}"

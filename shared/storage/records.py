@@ -185,6 +185,80 @@ def page(r: Any, board_id: str, t: float, first: int, limit: int) -> dict[str, A
     return {"records": listed, "next_cursor": str(first + limit) if more else None}
 
 
+def season_listing(r: Any, board_id: str, now: float, kept: int,
+                   page: tuple[int | None, int, int] | None = None, stored: bool = False,
+                   ) -> tuple[dict[str, Any], dict | None]:
+    """(``season.list``'s answer, the page ``(season, first, limit)`` as :func:`page` answers
+    it (season None: the current one), or None without ``page``). On the board's slot: its
+    meta and archive with the current season's top 3 and page (the keys of the season holding
+    ``now`` need no meta: the scripts pick them), one round trip; a second only for an ended
+    season the worker has not archived yet (read live from its keys) or a page of a season
+    named by number.
+    The season is checked as ``season_time`` checks it. With ``stored``, the page holds
+    ``stored``: (first, the records' stored JSON) instead of ``records``."""
+    show, first, limit = page or (None, 0, 0)
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.board(board_id), "order", "operator", "reset", "created")
+    pipe.hgetall(keys.board_seasons(board_id))
+    TOP(r, board_keys(board_id, now), [0, 3], pipeline=pipe)
+    if page is not None and show is None:
+        TOP(r, board_keys(board_id, now), [first, limit], pipeline=pipe)
+    (order, operator, reset, created), archived, current_top, *now_page = pipe.execute()
+    if not order:
+        raise no_board(board_id)
+    created_s = float(created)
+    if reset:
+        current = seasons.number(reset, created_s, now)
+        oldest = seasons.kept_from(current, kept)
+        listed = [(n, *seasons.bounds(reset, created_s, n)) for n in range(current, oldest - 1, -1)]
+    else:
+        current, oldest, listed = 0, 0, [(0, int(created_s), None)]
+    if show is not None:
+        if not reset and show:
+            raise NotFound(f"board {board_id} has no seasons: its only one is 0")
+        if show > current:
+            raise NotFound(f"board {board_id} has no season {show} yet (the current one is "
+                           f"{current})")
+        if show < oldest:
+            raise NotFound(f"season {show} of board {board_id} is no longer kept")
+    live = [n for n, start, _ in listed if n != current and str(n) not in archived]
+    past_page = page is not None and not now_page  # not read with the current season's
+    tops = {current: current_top}
+    if live or past_page:
+        pipe = r.pipeline(transaction=False)
+        for n, start, _ in listed:
+            if n in live:
+                TOP(r, board_keys(board_id, start), [0, 3], pipeline=pipe)
+        if past_page:
+            t = now if show == current else seasons.bounds(reset, created_s, show)[0]
+            TOP(r, board_keys(board_id, t), [first, limit], pipeline=pipe)
+        got = pipe.execute()
+        tops.update(zip(live, got, strict=False))
+        if past_page:
+            now_page = got[len(live):]
+    out = []
+    for n, start, end in listed:
+        if n in tops:  # TOP's answer: {more, record JSON...}
+            top = seasons.top_of([json.loads(raw) for raw in (tops[n] or [0])[1:]
+                                  if raw != "null"])
+        else:
+            top = seasons.top_of(json.loads(archived[str(n)]))
+        out.append({"season": n, "start": start, "end": end, "top": top})
+    shown = None
+    if page is not None:
+        if not now_page[0]:
+            raise no_board(board_id)
+        more, *raws = now_page[0]
+        shown = {"next_cursor": str(first + limit) if more else None}
+        if stored:  # the records as stored, for a caller that caches by them: (first, raws)
+            shown["stored"] = (first, tuple(raws))
+        else:
+            shown["records"] = [render(raw, first + i + 1) for i, raw in enumerate(raws)
+                                if raw != "null"]
+    return ({"board": board_id, "order": order, "operator": operator, "reset": reset,
+             "current": current, "seasons": out}, shown)
+
+
 def season_time(r: Any, board_id: str, n: int, now: float, kept: int) -> tuple[float, bool]:
     """(a time within season ``n`` of the board, whether that season has ended), for the keys
     of an operation on one season (``season.records``, ``record.void``). One round trip (the

@@ -41,6 +41,36 @@ def live_servers(ctx: Any) -> list[dict[str, Any]]:
     return [render(flat[i], json.loads(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
+# KEYS: live zset, data hash, list version; ARGV: oldest live heartbeat (ms), the version the
+# caller holds ('' for none), '1' for the version alone. Returns [version] when it is still the
+# caller's or only the version is asked, else [version, id, json, ...]: the version and the
+# list read together, so a list is never cached under a version it does not match.
+LIVE_VERSIONED = Lua("""
+local v = redis.call('GET', KEYS[3]) or '0'
+if v == ARGV[2] or ARGV[3] == '1' then return {v} end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+local out = {v}
+if #ids == 0 then return out end
+local data = redis.call('HMGET', KEYS[2], unpack(ids))
+for i, id in ipairs(ids) do
+  if data[i] then out[#out + 1] = id; out[#out + 1] = data[i] end
+end
+return out""")
+
+
+def public_if_changed(r: Any, cutoff: int, known: str | None,
+                      version_only: bool = False) -> tuple[str, list[dict[str, Any]] | None]:
+    """The public list's version and, unless it is still ``known`` or ``version_only``, every
+    live public server (unsorted): ``(version, servers or None)``. One round trip."""
+    flat = LIVE_VERSIONED(r, [keys.status_live(), keys.status_data(), keys.status_version()],
+                          [cutoff, known or "", "1" if version_only else ""])
+    version = flat[0].decode() if isinstance(flat[0], bytes) else str(flat[0])
+    if len(flat) == 1 and (version == known or version_only):
+        return version, None
+    servers = (render(flat[i], json.loads(flat[i + 1])) for i in range(1, len(flat), 2))
+    return version, [s for s in servers if s.get("public")]
+
+
 def render(server_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """A heartbeat as the status list shows it."""
     return {"id": server_id, **data, "player_count": len(data.get("players", []))}
@@ -99,13 +129,14 @@ end
 mark(KEYS[3], '1', ARGV[8])
 return sent""")
 
-# KEYS: live index, status data, status outbox. ARGV: server id, the lapsed heartbeat, the
-# server's name. Returns 1 if removed; the removal is a server.offline webhook event
-# (shared/events.py), written in the same script.
+# KEYS: live index, status data, status outbox, list version. ARGV: server id, the lapsed
+# heartbeat, the server's name. Returns 1 if removed; the removal is a server.offline webhook
+# event (shared/events.py) and a new version of the list, written in the same script.
 FORGET = Lua(events.LUA + """
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('INCR', KEYS[4])
 emit(KEYS[3], 'server.offline', cjson.encode({id = ARGV[1], name = ARGV[3],
      last_heartbeat = math.floor(tonumber(ARGV[2]) / 1000)}))
 return 1""")
@@ -144,7 +175,8 @@ def sweep(r: Any, config: Any, batch: int) -> list:
     sent = sum(pipe.execute()[len(dead):])
     pipe = r.pipeline(transaction=False)
     for (sid, beat), raw in zip(dead, names, strict=True):
-        FORGET(r, [keys.status_live(), keys.status_data(), keys.outbox("status")],
+        FORGET(r, [keys.status_live(), keys.status_data(), keys.outbox("status"),
+                   keys.status_version()],
                [sid, beat, _name(raw, sid)], pipeline=pipe)
     gone = [sid for (sid, _), done in zip(dead, pipe.execute(), strict=True) if done]
     return [*gone, sent]

@@ -30,10 +30,10 @@ from flask import Blueprint, Response, current_app, g, has_request_context, redi
 
 from shared import auth
 from shared.dispatch import Ctx, run
-from shared.errors import ApiError, InvalidInput, NotFound, Unauthenticated
+from shared.errors import ApiError, InvalidInput, Unauthenticated
 from shared.registry import REGISTRY
 from shared.storage import sessions
-from shared.web import pages
+from shared.web import pages, reads
 
 COOKIE = "ssm_session"
 CSRF_COOKIE = "ssm_csrf"
@@ -267,22 +267,10 @@ def logout() -> Response:
 @bp.get("/me")
 @_logged_in
 def me(v: dict[str, Any]) -> Response:
-    caller = v["caller"]
-    player = _op("player.get", caller, {"name": caller.name})
-    where = None
-    if player["online"]:
-        try:
-            where = _op("status.get", caller, {"id": player["server"]})
-        except NotFound:  # a private server
-            pass
-    records = _op("record.of_player", caller, {"name": caller.name})["records"]
-    clan = None
-    if player.get("clan"):
-        try:
-            clan = _op("clan.get", caller, {"tag": player["clan"]})
-        except NotFound:
-            pass
-    return _html(pages.me_page(player, where, records, clan, v["unread"], _env()["clock"]()))
+    env = _env()  # the profile page's pipelined reads (shared/web/reads.py): the same answers
+    player, where, records, clan = reads.profile(env["redis"], v["caller"].name,
+                                                 env["clock"](), env["config"].status_ttl)
+    return _html(pages.me_page(player, where, records, clan, v["unread"], env["clock"]()))
 
 
 @bp.get("/me/mail")

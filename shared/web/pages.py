@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
+import json
 import re
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from markupsafe import Markup
 
 from shared.registry import Operation
 from shared.schema import PLAYER_NAME
+from shared.storage import records
+from shared.storage.status import public_if_changed
 from shared.web import apidoc
 
 HERE = Path(__file__).resolve().parent
@@ -113,7 +121,7 @@ def browser_context(servers: list[dict[str, Any]], query: Mapping[str, str],
                     now: float) -> dict[str, Any]:
     f = browser_filters(query)
     shown = pick_servers(servers, f)
-    return {"f": f, "sorts": SORTS, "servers": _rows(shown, now),
+    return {"f": f, "sorts": SORTS, "servers": _rows(shown, now), "now": now,
             "modes": sorted({s["mode"] for s in servers if s["mode"]}, key=str.lower),
             "maps": sorted({s["map"] for s in servers if s["map"]}, key=str.lower),
             "total": len(servers), "players": sum(s["player_count"] for s in servers)}
@@ -121,13 +129,156 @@ def browser_context(servers: list[dict[str, Any]], query: Mapping[str, str],
 
 def browser_page(servers: list[dict[str, Any]], query: Mapping[str, str], now: float) -> str:
     """``/``: every live public server, filtered by the query string (a GET form)."""
-    return _render("browser.html", title="Servers", **browser_context(servers, query, now))
+    ctx = browser_context(servers, query, now)
+    return _render("browser.html", title="Servers", listing=Markup(
+        _render("_servers.html", **ctx)), etag="", **ctx)
 
 
 def browser_fragment(servers: list[dict[str, Any]], query: Mapping[str, str],
                      now: float) -> str:
     """The browser's list alone, for the page's script to swap in (the live refresh)."""
     return _render("_servers.html", **browser_context(servers, query, now))
+
+
+# -- the server browser's render cache ---------------------------------------------------
+#
+# The list changes only when a heartbeat changes what it shows, a server comes or goes, or a
+# heartbeat lapses. The list's version (``keys.status_version``, bumped in the scripts that
+# change the list) is read on every request, in the same round trip that would read the list;
+# while it is the one this worker holds, the list rendered for those filters is reused. Ages
+# are rendered from timestamps (``data-ts``, the page's script keeps them current), so a
+# rendering is reused until the first shown heartbeat could lapse, and at most AGE_REFRESH
+# seconds (then the times shown are read again). Only the list is cached: the page around it
+# (its header may name the logged-in player) is rendered for each request.
+
+AGE_REFRESH = 10.0  # seconds a rendered list keeps the heartbeat times it shows
+FILTERS_CACHED = 64  # renderings kept per version (filters are user-chosen: bounded)
+_MARK = "\x00ssm-list\x00"
+
+
+@dataclass
+class Rendered:
+    """One rendering of the list for one filter: the fragment, its ETag (naming what it shows
+    but the ages, which follow from the timestamps it carries), the key of its compressed
+    bytes (this rendering), the form's options."""
+
+    html: str
+    body: bytes
+    etag: str
+    key: str
+    modes: list[str]
+    maps: list[str]
+
+
+@dataclass
+class Snapshot:
+    """The public list at one version, read at ``read_at``; good until ``expires``."""
+
+    version: str
+    servers: list[dict[str, Any]]
+    read_at: float
+    expires: float
+    rendered: dict[tuple, Rendered] = field(default_factory=dict)
+
+
+class BrowserCache:
+    """The server browser's list, read and rendered once per version and filter, in this
+    process (each web worker holds its own)."""
+
+    def __init__(self, r: Any, status_ttl: int, clock: Callable[[], float]):
+        self.r, self.ttl, self.clock = r, status_ttl, clock
+        self.snap: Snapshot | None = None
+        self._lock: Any = None
+
+    @property
+    def lock(self) -> Any:
+        """One reader and renderer at a time, so a crowd arriving at a change reads and renders
+        it once. Made at first use, in the worker (after gevent patched ``threading``)."""
+        if self._lock is None:
+            self._lock = threading.Lock()
+        return self._lock
+
+    def snapshot(self) -> Snapshot:
+        """The current list. One round trip while the held one is current (the version alone);
+        else, one request at a time, a second that reads the list with its version."""
+        started = self.clock()
+        snap = self.snap
+        if snap is not None and started < snap.expires:
+            version, _ = public_if_changed(self.r, 0, snap.version, version_only=True)
+            if version == snap.version:
+                return snap
+        with self.lock:
+            snap, now = self.snap, self.clock()
+            if snap is not None and snap.read_at >= started and now < snap.expires:
+                return snap  # read after this request began: it holds what came before
+            version, servers = public_if_changed(self.r, int(now * 1000) - self.ttl * 1000,
+                                                 None)
+            servers = sorted(servers or [],
+                             key=lambda s: (-s["player_count"], s["name"].lower()))
+            first_lapse = min((s["updated"] for s in servers), default=now) + self.ttl
+            snap = Snapshot(version, servers, now, min(now + AGE_REFRESH, first_lapse))
+            self.snap = snap
+            return snap
+
+    def listing(self, query: Mapping[str, str]) -> Rendered:
+        """The list for these filters, rendered at most once per snapshot."""
+        snap = self.snapshot()
+        f = browser_filters(query)
+        key = tuple(f.values())
+        got = snap.rendered.get(key)
+        if got is not None:
+            return got
+        with self.lock:
+            got = snap.rendered.get(key)
+            if got is None:
+                got = self._render(snap, query)
+                if len(snap.rendered) < FILTERS_CACHED:
+                    snap.rendered[key] = got
+            return got
+
+    @staticmethod
+    def _render(snap: Snapshot, query: Mapping[str, str]) -> Rendered:
+        ctx = browser_context(snap.servers, query, snap.read_at)
+        html = _render("_servers.html", **ctx)
+        shown = [{k: v for k, v in s.items() if k != "age"} for s in ctx["servers"]]
+        what = json.dumps([shown, ctx["f"], ctx["modes"], ctx["maps"], ctx["total"],
+                           ctx["players"]], sort_keys=True)
+        etag = hashlib.sha256(what.encode()).hexdigest()[:24]
+        return Rendered(html, html.encode(), etag, f"{etag}@{snap.read_at}", ctx["modes"],
+                        ctx["maps"])
+
+    def page(self, query: Mapping[str, str]) -> tuple[list[bytes], str, str]:
+        """``/``: (the page in three parts, its ETag, the key of its compressed bytes); the
+        page around the cached list rendered now (the list is not copied into it)."""
+        got = self.listing(query)
+        shell = _render("browser.html", title="Servers", f=browser_filters(query), sorts=SORTS,
+                        modes=got.modes, maps=got.maps, listing=Markup(_MARK),
+                        etag=f'W/"{got.etag}"')
+        head, _, tail = shell.partition(_MARK)
+        around = hashlib.sha256(f"{head}\x00{tail}".encode()).hexdigest()[:16]
+        return ([head.encode(), got.body, tail.encode()], f"{got.etag}.{around}",
+                f"{got.key}.{around}")
+
+
+class CompressedCache:
+    """Flask-Compress's cache of compressed answers (``COMPRESS_CACHE_BACKEND``), bounded:
+    only answers whose key names their bytes (a rendering of the browser's list) are kept."""
+
+    MAX = 256
+
+    def __init__(self) -> None:
+        self.data: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        return None if key.endswith(";") else self.data.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if key.endswith(";"):
+            return
+        self.data[key] = value
+        self.data.move_to_end(key)
+        while len(self.data) > self.MAX:
+            self.data.popitem(last=False)
 
 
 # -- leaderboards ------------------------------------------------------------------------
@@ -139,10 +290,36 @@ def board_page(board: dict[str, Any], page: dict[str, Any], cursor: int,
     a board without ``reset``. ``season`` is the past season shown, None for the current one."""
     prev = None if cursor == 0 else max(0, cursor - BOARD_PAGE)
     shown = next((s for s in seasons if s["current"]), None)
-    return _render("board.html", title=board["board"], board=board, records=page["records"],
+    return _render("board.html", title=board["board"], board=board,
+                   table=_board_table(page),
                    next_cursor=page["next_cursor"], prev_cursor=prev, seasons=seasons,
                    shown=shown, season_query=f"season={season}&" if season is not None else "",
                    when=when, meta_text=meta_text)
+
+
+def _board_table(page: dict[str, Any]) -> Markup:
+    """A page of records as the board's table: rendered once for the same records (the key is
+    the records themselves, as stored when the page has ``stored``: never stale), the page
+    around it for each request."""
+    key: Any = page.get("stored") or json.dumps(page["records"], sort_keys=True)
+    got = _TABLES.get(key)
+    if got is None:
+        if "stored" in page:
+            first, raws = page["stored"]
+            recs = [records.render(raw, first + i + 1) for i, raw in enumerate(raws)
+                    if raw != "null"]
+        else:
+            recs = page["records"]
+        rows = [{**rec, "href": quote(rec["player"], safe=""), "meta_text": meta_text(rec["meta"]),
+                 "when": when(rec["at"])} for rec in recs]  # item lookups: see BENCHMARKS
+        got = _TABLES[key] = Markup(_render("_board_rows.html", records=rows))
+        while len(_TABLES) > TABLES_CACHED:
+            _TABLES.pop(next(iter(_TABLES)))
+    return got
+
+
+TABLES_CACHED = 256  # board tables kept (the oldest made goes first)
+_TABLES: dict[Any, Markup] = {}
 
 
 def season_tabs(listing: dict[str, Any], shown: int) -> list[dict[str, Any]]:
@@ -179,7 +356,14 @@ def meta_text(meta: Any) -> str:
 def when(ts: float | None) -> str:
     if ts is None:
         return "never"
-    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _minute(int(ts // 60))
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute(minute: int) -> str:
+    """A minute's text (many records share one: formatted once)."""
+    return datetime.datetime.fromtimestamp(minute * 60, datetime.UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")
 
 
 # -- profiles ----------------------------------------------------------------------------
