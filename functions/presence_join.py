@@ -17,16 +17,14 @@ from shared.storage.status import cutoff_ms
 # The owning write, after the new server's player set took the name (a superset): checks the
 # session and the player's bans again and moves the account. Returns -1 for a bad session,
 # {-3, ban JSON} when a ban in force here names the player, else 1.
-MOVE = Lua("""
+MOVE = Lua(bans.IN_FORCE + """
 local sess = redis.call('GET', KEYS[1])
 if not sess then return -1 end
 local id = redis.call('HGET', KEYS[2], 'id')
 if not id or cjson.decode(sess)['id'] ~= id then return -1 end
 for _, raw in ipairs(redis.call('HVALS', KEYS[3])) do
   if string.sub(raw, 1, 1) ~= '-' then
-    local b = cjson.decode(raw)
-    if (b.expires_at == cjson.null or b.expires_at > tonumber(ARGV[2]))
-       and (b.scope == 'global' or b.scope == ARGV[1]) then return {-3, raw} end
+    if applies(cjson.decode(raw), tonumber(ARGV[2]), ARGV[1]) then return {-3, raw} end
   end
 end
 redis.call('HSET', KEYS[2], 'server', ARGV[1], 'last_seen', ARGV[2])

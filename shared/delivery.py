@@ -29,6 +29,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -197,38 +198,59 @@ def _on(ban: dict[str, Any]) -> str:
     return f" on server {_md(scope)}" if scope and scope != "global" else ""
 
 
+def _record_top(d: dict[str, Any]) -> str:
+    prev = d.get("previous")
+    was = f" (was {_md(prev.get('player'))} with {prev.get('score')})" \
+        if isinstance(prev, dict) else ""
+    return f"New #1 on {_md(d.get('board'))}: {_md(d.get('player'))} with {d.get('score')}{was}"
+
+
+def _server_online(d: dict[str, Any]) -> str:
+    return f"Server online: {_md(d.get('name'))} ({_md(d.get('host'))}:{d.get('port')}, " \
+           f"{_md(d.get('mode'))} on {_md(d.get('map'))})"
+
+
+def _server_offline(d: dict[str, Any]) -> str:
+    return f"Server offline: {_md(d.get('name'))}"
+
+
+def _ban_created(d: dict[str, Any]) -> str:
+    who = " / ".join(_md(d[k]) for k in ("player", "ip") if d.get(k)) or "?"
+    until = d.get("expires_at")
+    expiry = time.strftime(" until %Y-%m-%d %H:%M UTC", time.gmtime(until)) \
+        if isinstance(until, int | float) else " (permanent)"
+    return f"Banned {who}{_on(d)}: {_md(d.get('reason', ''))}{expiry}"
+
+
+def _ban_lifted(d: dict[str, Any]) -> str:
+    who = " / ".join(_md(d[k]) for k in ("player", "ip") if d.get(k)) or _md(d.get("id"))
+    why = f": {_md(d['lift_reason'])}" if d.get("lift_reason") else ""
+    by = f" (by {_md(d['lifted_by'])}{why})" if d.get("lifted_by") else ""
+    return f"Ban lifted: {who}{_on(d)}{by}"
+
+
+def _season_ended(d: dict[str, Any]) -> str:
+    top = ", ".join(f"{r.get('rank')}. {_md(r.get('player'))} {r.get('score')}"
+                    for r in d.get("top") or [] if isinstance(r, dict))
+    return f"Season {d.get('season')} of {_md(d.get('board'))} ended" + (f": {top}" if top else "")
+
+
+# Discord's line for each event of ``events.EVENTS`` (every one has its line: tests check), from
+# the event's data (an object; anything else reads as ``{}``).
+DISCORD_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "ban.created": _ban_created,
+    "ban.lifted": _ban_lifted,
+    "record.top": _record_top,
+    "season.ended": _season_ended,
+    "server.online": _server_online,
+    "server.offline": _server_offline,
+}
+
+
 def discord_line(event: str, data: Any) -> str:
     """One readable line per event, for Discord's ``content`` (at most 2,000 characters)."""
-    d = data if isinstance(data, dict) else {}
-    if event == "record.top":
-        prev = d.get("previous")
-        was = f" (was {_md(prev.get('player'))} with {prev.get('score')})" \
-            if isinstance(prev, dict) else ""
-        text = f"New #1 on {_md(d.get('board'))}: {_md(d.get('player'))} with " \
-               f"{d.get('score')}{was}"
-    elif event == "server.online":
-        text = f"Server online: {_md(d.get('name'))} ({_md(d.get('host'))}:{d.get('port')}, " \
-               f"{_md(d.get('mode'))} on {_md(d.get('map'))})"
-    elif event == "server.offline":
-        text = f"Server offline: {_md(d.get('name'))}"
-    elif event == "ban.created":
-        who = " / ".join(_md(d[k]) for k in ("player", "ip") if d.get(k)) or "?"
-        until = d.get("expires_at")
-        expiry = time.strftime(" until %Y-%m-%d %H:%M UTC", time.gmtime(until)) \
-            if isinstance(until, int | float) else " (permanent)"
-        text = f"Banned {who}{_on(d)}: {_md(d.get('reason', ''))}{expiry}"
-    elif event == "ban.lifted":
-        who = " / ".join(_md(d[k]) for k in ("player", "ip") if d.get(k)) or _md(d.get("id"))
-        why = f": {_md(d['lift_reason'])}" if d.get("lift_reason") else ""
-        by = f" (by {_md(d['lifted_by'])}{why})" if d.get("lifted_by") else ""
-        text = f"Ban lifted: {who}{_on(d)}{by}"
-    elif event == "season.ended":
-        top = ", ".join(f"{r.get('rank')}. {_md(r.get('player'))} {r.get('score')}"
-                        for r in d.get("top") or [] if isinstance(r, dict))
-        text = f"Season {d.get('season')} of {_md(d.get('board'))} ended" \
-               + (f": {top}" if top else "")
-    else:
-        text = f"{event}: {json.dumps(data)}"
+    line = DISCORD_LINES.get(event)
+    text = line(data if isinstance(data, dict) else {}) if line else f"{event}: {json.dumps(data)}"
     return text[:DISCORD_MAX]
 
 

@@ -302,6 +302,19 @@ def test_archive_keeps_the_top_3_and_emits_season_ended_once(w, r):
     assert w.seasons("ctf.daily")["seasons"][1]["top"] == top
 
 
+def test_season_ended_carries_every_digit_of_a_16_digit_score(w, r):
+    w.at(utc(2026, 3, 10, 12))
+    w.board("ctf.daily", "daily")
+    w.online("alice", "bob")
+    w.submit("ctf.daily", "alice", 2**53 - 1)
+    w.submit("ctf.daily", "bob", -(2**53 - 1))
+    r.delete(keys.board_outbox("ctf.daily"))
+    assert seasons.archive(r, "ctf.daily", utc(2026, 3, 11) + seasons.GRACE_SECONDS, 24) == 1
+    ((event, data),) = outbox(r, "ctf.daily")
+    assert [(t["player"], t["score"]) for t in data["top"]] == [("alice", 2**53 - 1),
+                                                                 ("bob", -(2**53 - 1))]
+
+
 def test_an_empty_season_is_archived_without_an_event(w, r):
     w.at(utc(2026, 3, 10, 12))
     w.board("ctf.daily", "daily")

@@ -400,6 +400,12 @@ def test_discord_format_sends_one_readable_line(job_env, r, receiver):
                     "allowed_mentions": {"parse": []}}
 
 
+def test_every_event_has_its_discord_line():
+    from shared.delivery import DISCORD_LINES
+
+    assert sorted(DISCORD_LINES) == sorted(events.EVENTS)
+
+
 def test_discord_lines_for_bans_escape_user_text():
     from shared.delivery import discord_line
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import redis
 
-from shared import events, keys
+from shared import events, keys, lua
 from shared.addresses import embedded_ipv4, embedded_ipv4_network
 from shared.config import Config
 from shared.errors import Banned, InvalidInput
@@ -150,8 +150,7 @@ def applying(raws: list[str | None], scope: str | None, now: float,
     found: dict[str, dict[str, Any]] = {}
     for raw in raws:
         for ban in json.loads(raw) if raw else ():
-            if not in_force(ban, now) or (scope is not None
-                                          and ban["scope"] not in ("global", scope)):
+            if not applies(ban, now, scope):
                 continue
             if ban.get("ip") and addr is not None and "/" in ban["ip"] \
                     and too_wide(net := ipaddress.ip_network(ban["ip"])) and addr not in net:
@@ -164,6 +163,24 @@ def in_force(ban: dict[str, Any], now: float) -> bool:
     return not ban.get("expires_at") or ban["expires_at"] > now
 
 
+def applies(ban: dict[str, Any], now: float, scope: str | None) -> bool:
+    """In force at ``now`` on server ``scope`` (None: any scope): a global ban or its own."""
+    return in_force(ban, now) and (scope is None or ban["scope"] in ("global", scope))
+
+
+# Lua twin of :func:`in_force` and of the scope test of :func:`applying`: in_force(ban, now)
+# for a decoded ban and now (s); applies(ban, now, scope): in force on server ``scope`` (a
+# global ban or that server's own).
+IN_FORCE = """
+local function in_force(ban, now)
+  return ban.expires_at == cjson.null or ban.expires_at == nil or ban.expires_at > now
+end
+local function applies(ban, now, scope)
+  return in_force(ban, now) and (ban.scope == 'global' or ban.scope == scope)
+end
+"""
+
+
 def check(r: Any, lname: str | None, addr: Any, scope: str | None,
           now: float) -> list[dict[str, Any]]:
     """The bans on player ``lname`` or address ``addr`` in force on ``scope``: one round trip."""
@@ -174,12 +191,11 @@ def check(r: Any, lname: str | None, addr: Any, scope: str | None,
 # --- storing and lifting --------------------------------------------------------------------
 # Index maintenance shared by the scripts: add(field, ban) appends to a field's list, dropping
 # what expired; drop(field, id) removes one ban and the field when its list is empty.
-_INDEX = """
+_INDEX = IN_FORCE + """
 local function keep(list, now, without)
   local out = {}
   for _, b in ipairs(list) do
-    if b.id ~= without and (b.expires_at == cjson.null or b.expires_at == nil
-        or b.expires_at > now) then out[#out + 1] = b end
+    if b.id ~= without and in_force(b, now) then out[#out + 1] = b end
   end
   return out
 end
@@ -245,9 +261,10 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('ZREM', ARGV[7] .. cjson.decode(b[1]).scope .. ARGV[8], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], 'unban:' .. ARGV[1])
-emit(KEYS[5], 'ban.lifted', string.sub(b[1], 1, -2) .. ',"lifted_at":' .. ARGV[2]
-     .. ',"lifted_by":' .. cjson.encode(ARGV[4])
-     .. ',"lift_reason":' .. (ARGV[6] == '' and 'null' or cjson.encode(ARGV[6])) .. '}')
+local lifted = cjson.decode(b[1])
+lifted.lifted_at, lifted.lifted_by = tonumber(ARGV[2]), ARGV[4]
+lifted.lift_reason = ARGV[6] == '' and cjson.null or ARGV[6]
+emit(KEYS[5], 'ban.lifted', cjson.encode(lifted))
 return {1, b[1]}""")
 
 # KEYS: index, expiring, all active bans. ARGV: now (s), batch, ban key prefix, a scope's
@@ -272,7 +289,7 @@ return #ids""")
 # tombstone age (ms), 1 to copy a ban / 0 to lift it. A lift leaves a tombstone ('-<ms>')
 # that a late copy cannot overwrite; copies that expired and old tombstones are dropped.
 # Returns the server the player was taken offline from, or false.
-PLAYER = Lua("""
+PLAYER = Lua(IN_FORCE + """
 local now, now_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
@@ -281,9 +298,8 @@ for i = 1, #all, 2 do
     if tonumber(string.sub(raw, 2)) < now_ms - tonumber(ARGV[6]) then
       redis.call('HDEL', KEYS[1], all[i])
     end
-  else
-    local e = cjson.decode(raw).expires_at
-    if e ~= cjson.null and e ~= nil and e <= now then redis.call('HDEL', KEYS[1], all[i]) end
+  elseif not in_force(cjson.decode(raw), now) then
+    redis.call('HDEL', KEYS[1], all[i])
   end
 end
 if ARGV[7] == '0' then
@@ -299,15 +315,15 @@ if server and (ARGV[3] == 'global' or ARGV[3] == server) then
 end
 return false""")
 
-# messages.DELIVER behind a delivery marker. KEYS: servers, id log, servers, marker.
-# ARGV: marker TTL (s), then DELIVER's ARGV. Returns DELIVER's answer, or false when the marker
-# says it was done (or the target server is gone).
-PUSH = Lua("local function deliver(KEYS, ARGV)\n" + messages.DELIVER.source + "\nend\n" + """
-if redis.call('EXISTS', KEYS[4]) == 1 then return false end
+# messages.DELIVER behind a delivery marker (``messages.ONCE``). KEYS: servers, id log,
+# servers, marker. ARGV: marker TTL (ms), then DELIVER's ARGV. Returns DELIVER's answer, or
+# false when the marker says it was done (or the target server is gone).
+PUSH = Lua(messages.ONCE + """
+if delivered(KEYS[4]) then return false end
 local argv = {}
 for i = 2, #ARGV do argv[#argv + 1] = ARGV[i] end
 local got = deliver({KEYS[1], KEYS[2], KEYS[3]}, argv)
-redis.call('SET', KEYS[4], got and got[1] or '-', 'EX', ARGV[1])
+mark(KEYS[4], got and got[1] or '-', ARGV[1])
 return got""")
 
 # KEYS: the lists' ready marker, a history zset, then the index zsets to page through (one
@@ -318,7 +334,7 @@ return got""")
 # newest of each list below the cursor, merged): a page is never a scan, and may hold fewer
 # than ``limit`` bans when some do not match. Returns {next cursor or '', {json, lifted_at,
 # lifted_by}...}.
-LIST = Lua("""
+LIST = Lua(IN_FORCE + """
 local limit = tonumber(ARGV[2])
 local lists = {KEYS[2]}
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -342,7 +358,7 @@ for i = 1, n do
     local ban = cjson.decode(b[1])
     local ok = ARGV[3] == '' or scopes[ban.scope]
     if ok and ARGV[4] == '1' then
-      ok = not b[2] and (ban.expires_at == cjson.null or ban.expires_at > now)
+      ok = not b[2] and in_force(ban, now)
     end
     if ok then out[#out + 1] = {b[1], b[2] or '', b[3] or ''} end
   end
@@ -362,7 +378,7 @@ return out""")
 # prefix, a scope's bans key around its scope, a scope's active bans key around its scope,
 # now (s). Fills the list indexes of the next ``batch`` bans of an older store (idempotent);
 # sets the marker once every ban is in. Returns how many bans it looked at.
-REINDEX = Lua("""
+REINDEX = Lua(IN_FORCE + """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local from = redis.call('GET', KEYS[4]) or '0'
 local got = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. from, '+inf', 'WITHSCORES',
@@ -374,7 +390,7 @@ for i = 1, #got, 2 do
   if b[1] then
     local ban = cjson.decode(b[1])
     redis.call('ZADD', ARGV[3] .. ban.scope .. ARGV[4], seq, id)
-    if not b[2] and (ban.expires_at == cjson.null or ban.expires_at > now) then
+    if not b[2] and in_force(ban, now) then
       redis.call('ZADD', KEYS[2], seq, id)
       redis.call('ZADD', ARGV[5] .. ban.scope .. ARGV[6], seq, id)
     end
@@ -391,14 +407,12 @@ return #got / 2""")
 # (ms), now (s), period (ms), owner. 1 when the worker job is due (an abandoned outbox entry,
 # an expired ban, or list indexes of an older store to fill) and this caller won the period's
 # lock. Writes nothing when nothing is due.
-DUE = Lua("""
-if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 and
-   #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1) == 0 and
-   (redis.call('EXISTS', KEYS[5]) == 1 or redis.call('EXISTS', KEYS[4]) == 0) then
-  return 0
-end
-if redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[3]) then return 1 end
-return 0""")
+DUE = Lua(lua.DUE_THEN_LOCK + """
+return due_then_lock(
+  #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) > 0 or
+  #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1) > 0 or
+  (redis.call('EXISTS', KEYS[5]) == 0 and redis.call('EXISTS', KEYS[4]) == 1),
+  KEYS[3], ARGV[3], ARGV[4])""")
 
 FIELDS = ("id", "player", "ip", "reason", "scope", "by", "at", "expires_at")
 
@@ -451,7 +465,7 @@ def announce(r: Any, config: Config, kind: str, ban: dict[str, Any], now: float,
             "body": body if body is not None else ban["reason"], "at": now, "ban": ban}
     push = (PUSH, [keys.servers_all(), keys.message_ids(), keys.servers_all(),
                    keys.delivered(f"{kind}:{ban['id']}")],
-            [DELIVERED_TTL, "all" if global_ else "server", "" if global_ else to, "", kind,
+            [DELIVERED_TTL * 1000, "all" if global_ else "server", "" if global_ else to, "", kind,
              json.dumps(data, ensure_ascii=False), config.message_hard_cap, keys.inbox_prefix(),
              config.message_keep_count, config.message_keep_seconds, messages.TRIM_STEP])
     member = f"{kind}:{ban['id']}"

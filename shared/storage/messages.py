@@ -212,13 +212,23 @@ def read(r: Any, server_id: str, cursor: str, count: int,
     return got[0][1] if got else []
 
 
+# --- deliver once, behind a marker ------------------------------------------------------------
+# Lua: deliver(KEYS, ARGV) is DELIVER verbatim, wrapped as a function, so stream ids come from
+# the id log like every other delivery; delivered(marker) says whether the marker says it was
+# done; mark(marker, value, ttl (ms)) sets it, in the same script as the delivery, so a retried
+# job or push never appends anything twice (bans.PUSH, :data:`SEND_ONCE`, status.ANNOUNCE).
+ONCE = ("local function deliver(KEYS, ARGV)\n" + DELIVER.source + "\nend\n" + """
+local function delivered(marker) return redis.call('EXISTS', marker) == 1 end
+local function mark(marker, value, ttl_ms) redis.call('SET', marker, value, 'PX', ttl_ms) end
+""")
+
+
 # --- for the worker's job scripts (shared/jobs.py) --------------------------------------------
-# Prelude of every worker job script (shared/jobs.py): DELIVER verbatim, wrapped as a Lua
-# function, so stream ids come from the id log like every other delivery. KEYS[1] servers set,
-# KEYS[2] id log; ARGV[1..5] delivery settings. send(server, event, data) appends data
-# (JSON-encoded here) to one server's inbox through DELIVER; false when the server is not
-# registered.
-JOB_PRELUDE = ("local function deliver(KEYS, ARGV)\n" + DELIVER.source + "\nend\n" + """
+# Prelude of every worker job script (shared/jobs.py): :data:`ONCE`, then, with KEYS[1] servers
+# set, KEYS[2] id log and ARGV[1..5] delivery settings, send(server, event, data), which
+# appends data (JSON-encoded here) to one server's inbox through DELIVER; false when the server
+# is not registered.
+JOB_PRELUDE = (ONCE + """
 local function send(server, event, data)
   return deliver({KEYS[1], KEYS[2], KEYS[1]}, {'server', server, 'ssm', event,
     cjson.encode(data), ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]})
@@ -238,11 +248,11 @@ end
 # and sets the marker in the same script: a retried job never appends a notice twice.
 # Returns 'sent', 'done' (marked already) or 'no_server' (not registered).
 SEND_ONCE = Lua(JOB_PRELUDE + """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'done' end
+if delivered(KEYS[3]) then return 'done' end
 local data = cjson.decode(ARGV[8])
 data['at'] = now_ms / 1000
 if not send(ARGV[6], ARGV[7], data) then return 'no_server' end
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[9])
+mark(KEYS[3], '1', ARGV[9])
 return 'sent'""")
 MARKER_TTL_MS = 7 * 86400 * 1000  # longer than any job's retries
 

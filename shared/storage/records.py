@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import events, keys
+from shared import events, keys, lua
 from shared.errors import NotFound
 from shared.redis_conn import Lua
 from shared.schema import BOARD_ID, Str
@@ -32,8 +32,7 @@ def board_keys(board_id: str, t: float) -> list[str]:
     return [keys.board(board_id), *seasons.time_keys(board_id, t)]
 
 
-def member(at_ms: int, lname: str) -> str:
-    return f"{at_ms:013d}:{lname}"
+member = lua.member  # the rank zset's member: lua.MEMBER reads it in scripts
 
 
 # KEYS: meta, the 8 rank and rec keys of ``seasons.time_keys``, the board's outbox (one board's
@@ -47,7 +46,7 @@ def member(at_ms: int, lname: str) -> str:
 # the board, last (SPEC §8). Numbers go back to Redis through string.format('%.0f') (Lua's
 # tostring keeps 14 digits). A record that takes #1 from another player (or is a board's
 # first) emits ``record.top`` into the board's outbox (shared/events.py).
-SUBMIT = Lua(events.LUA + seasons.PICK + """
+SUBMIT = Lua(events.LUA + lua.MEMBER + seasons.PICK + """
 local order = redis.call('HGET', KEYS[1], 'order')
 if not order then return false end
 local acct = {ARGV[10]}
@@ -87,10 +86,10 @@ if (not old) or value ~= old then
 end
 local rank = redis.call('ZRANK', RANK, m) + 1
 local text = string.format('%.0f', value)
-if rank == 1 and (not first or string.sub(first, 15) ~= ARGV[1]) then
+if rank == 1 and (not first or lname_of(first) ~= ARGV[1]) then
   local prev = 'null'
   if first then
-    local p = cjson.decode(redis.call('HGET', REC, string.sub(first, 15)) or '{}')
+    local p = cjson.decode(redis.call('HGET', REC, lname_of(first)) or '{}')
     if p['player'] then
       prev = '{"player":' .. cjson.encode(p['player']) .. ',"score":' ..
              string.format('%.0f', p['score']) .. '}'
@@ -148,20 +147,20 @@ return {rank + 1, raw}""")
 
 # KEYS: ``board_keys``. ARGV: first index (0-based), count. Returns false for an unknown
 # board, else {more (0|1), record JSON...} for up to count records from that index.
-TOP = Lua(seasons.PICK + """
+TOP = Lua(lua.MEMBER + seasons.PICK + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local first, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local members = redis.call('ZRANGE', RANK, first, first + n)
 local out = {0}
 if #members > n then out[1] = 1; members[#members] = nil end
 for _, m in ipairs(members) do
-  out[#out + 1] = redis.call('HGET', REC, string.sub(m, 15)) or 'null'
+  out[#out + 1] = redis.call('HGET', REC, lname_of(m)) or 'null'
 end
 return out""")
 
 # KEYS: ``board_keys``. ARGV: lname, around. Returns false for an unknown board, {} when the
 # player has no record, else {first rank (1-based), record JSON...} from rank-around to rank+around.
-AROUND = Lua(seasons.PICK + """
+AROUND = Lua(lua.MEMBER + seasons.PICK + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local raw = redis.call('HGET', REC, ARGV[1])
 if not raw then return {} end
@@ -171,7 +170,7 @@ local around = tonumber(ARGV[2])
 local first = math.max(0, rank - around)
 local out = {first + 1}
 for _, m in ipairs(redis.call('ZRANGE', RANK, first, rank + around)) do
-  out[#out + 1] = redis.call('HGET', REC, string.sub(m, 15)) or 'null'
+  out[#out + 1] = redis.call('HGET', REC, lname_of(m)) or 'null'
 end
 return out""")
 

@@ -25,7 +25,7 @@ import calendar
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import events, keys
+from shared import events, keys, lua
 from shared.redis_conn import Lua
 
 RESETS = ("daily", "weekly", "monthly")
@@ -102,17 +102,16 @@ end
 """
 
 # Lua: top3(rank key, records key) -> the best 3 stored records of one season (JSON texts), and
-# each as the event shows it ({rank, player, score}, the score copied digit for digit).
-TOP3 = """
+# each as the event shows it ({rank, player, score}, for ``lua.JSON``).
+TOP3 = lua.MEMBER + """
 local function top3(rank, rec)
   local raws, top = {}, {}
   for _, m in ipairs(redis.call('ZRANGE', rank, 0, 2)) do
-    local raw = redis.call('HGET', rec, string.sub(m, 15))
+    local raw = redis.call('HGET', rec, lname_of(m))
     if raw then
+      local stored = cjson.decode(raw)
       raws[#raws + 1] = raw
-      top[#top + 1] = '{"rank":' .. #raws .. ',"player":' ..
-                      cjson.encode(cjson.decode(raw)['player']) .. ',"score":' ..
-                      string.match(raw, '"score":(%-?%d+)}$') .. '}'
+      top[#top + 1] = {rank = #raws, player = stored['player'], score = stored['score']}
     end
   end
   return raws, top
@@ -125,7 +124,7 @@ end
 # drop. Each season not archived yet gets its top 3 (the stored records, as a JSON list) and,
 # when it had any record, a season.ended event: both in this one script, so the event exists
 # exactly once. Returns how many events were emitted.
-ARCHIVE = Lua(events.LUA + TOP3 + """
+ARCHIVE = Lua(events.LUA + lua.JSON + TOP3 + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local k = tonumber(ARGV[2])
 local emitted = 0
@@ -135,8 +134,8 @@ for i = 1, k do
     local raws, top = top3(KEYS[2 + 2 * i], KEYS[3 + 2 * i])
     redis.call('HSET', KEYS[2], n, '[' .. table.concat(raws, ',') .. ']')
     if #raws > 0 then
-      emit(KEYS[3], 'season.ended', '{"board":' .. cjson.encode(ARGV[1]) .. ',"season":' .. n ..
-           ',"start":' .. s .. ',"end":' .. e .. ',"top":[' .. table.concat(top, ',') .. ']}')
+      emit(KEYS[3], 'season.ended', json({board = ARGV[1], season = tonumber(n),
+           start = tonumber(s), ['end'] = tonumber(e), top = top}))
       emitted = emitted + 1
     end
   end
@@ -148,10 +147,9 @@ return emitted""")
 
 # KEYS: due index, lock (the {seasons} slot). ARGV: now (ms), period (ms), owner. 1 when a
 # board's season has ended and this caller won the period's lock; writes nothing otherwise.
-DUE = Lua("""
-if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) == 0 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0""")
+DUE = Lua(lua.DUE_THEN_LOCK + """
+return due_then_lock(#redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1) > 0,
+                     KEYS[2], ARGV[2], ARGV[3])""")
 
 
 def due_at(reset: str, created: float, n: int) -> int:

@@ -10,7 +10,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from shared import events, keys
+from shared import events, keys, lua
 from shared.config import Config
 from shared.redis_conn import Lua
 from shared.storage import messages
@@ -84,14 +84,12 @@ def render(server_id: str, data: dict[str, Any]) -> dict[str, Any]:
 # Takes the period's sweep lock only when some server's heartbeat has lapsed; returns 1 when it
 # did (the caller queues the sweep). With nothing to expire it reads one zset entry and writes
 # nothing, so an idle fleet's schedule costs no job and no write.
-SWEEP_DUE = Lua("""
+SWEEP_DUE = Lua(lua.DUE_THEN_LOCK + """
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cutoff = now_ms - tonumber(ARGV[1]) * 1000
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. cutoff, 'LIMIT', 0, 1)
-if #lapsed == 0 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0""")
+return due_then_lock(#lapsed > 0, KEYS[2], ARGV[2], ARGV[3])""")
 
 
 def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
@@ -125,14 +123,14 @@ return 0""")
 # KEYS 1 servers set, 2 id log, 3 the expiry's marker. ARGV 1..5 delivery settings, 6 server
 # id, 7 its name, 8 marker TTL (ms), then the live servers to tell. Returns notices sent.
 ANNOUNCE = Lua(messages.JOB_PRELUDE + """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if delivered(KEYS[3]) then return 0 end
 local sent = 0
 for i = 9, #ARGV do
   if send(ARGV[i], 'server_offline', {type = 'server_offline', from = 'ssm', to = ARGV[i],
       server = ARGV[6], name = ARGV[7], body = ARGV[7] .. ' went offline', at = now_ms / 1000})
   then sent = sent + 1 end
 end
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[8])
+mark(KEYS[3], '1', ARGV[8])
 return sent""")
 
 # KEYS: live index, status data, status outbox, list version. ARGV: server id, the lapsed
