@@ -64,13 +64,13 @@ def create_app(config: Config | None = None, redis_client: Any = None,
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
-    metrics.instrument(app, config)  # request ids, request lines, /metrics (SPEC §11)
+    metrics.instrument(app, config)  # request ids, request lines, /metrics (docs/OPERATIONS.md)
     registry = load()
     preload(r)
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
     legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
-    app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (SPEC §14)
+    app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (README "Web pages")
     add_error_handlers(app, config)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (shared/cli.py)
     return app

@@ -1,7 +1,9 @@
-"""The (server)² module (clients/lua/SSMGlobal.ssm, SPEC §13) in two stand-in game servers.
+"""The (server)² module (clients/lua/SSMGlobal.ssm, clients/lua/README.md) in two stand-in game
+servers.
 
 Each game server is ``clients/lua/test/acserver.lua`` under lua5.1 + LuaSocket (AC-Lua and the
-core's loader and chat dispatch, written from SPEC §13's facts), with the module installed as the
+core's loader and chat dispatch, written from clients/lua/README.md's facts), with the module
+installed as the
 README says and loaded by an admin's ``!loadModule SSMGlobal``. Both talk to a real relay process
 on the test Redis; a mail worker delivers mail notices; the checks read the backend over HTTP.
 """

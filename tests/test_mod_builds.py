@@ -1,4 +1,5 @@
-"""Known builds of the (server)² core (SPEC §13): ``mod.build.*`` (admin, audited), the CLI's
+"""Known builds of the (server)² core (clients/lua/README.md): ``mod.build.*`` (admin, audited), the
+CLI's
 ``mod build``, and the core's HTTP calls ``/test.html`` and
 ``/serversquaredmodification/latest.txt``."""
 

@@ -1,4 +1,4 @@
-"""The relay over real sockets against the real embedded Redis (SPEC §5).
+"""The relay over real sockets against the real embedded Redis (docs/RELAY.md).
 
 Most tests run the relay in-process (its own event loop in a thread, a free port); the
 multi-process, SIGTERM and `python -m relay` tests run it as subprocesses.
@@ -6,17 +6,12 @@ multi-process, SIGTERM and `python -m relay` tests run it as subprocesses.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import os
 import random
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,135 +24,20 @@ from relay.session import BUILTINS, Session
 from shared import keys
 from shared.auth import ADMIN_CALLER
 from shared.dispatch import Ctx, run
-from shared.embedded import EmbeddedRedis, free_port
+from shared.embedded import EmbeddedRedis
 from shared.registry import load
 from shared.storage import messages
 from shared.web import apidoc
 from tests.conftest import wait_for
+from tests.relay_client import Client, authed, greeted, server_creds, spawn
 from tests.world import real_example, real_value, world
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Client:
-    """A line client: send lines, read CRLF lines, JSON replies, pushes."""
-
-    def __init__(self, port: int, rcvbuf: int | None = None, timeout: float = 5.0):
-        self.sock = socket.socket()
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.connect(("127.0.0.1", port))
-        self.sock.settimeout(timeout)
-        self.buf = b""
-        self.pushes: list[dict[str, Any]] = []
-
-    def send(self, line: str | bytes) -> None:
-        self.sock.sendall((line.encode() if isinstance(line, str) else line) + b"\r\n")
-
-    def _fill(self) -> None:
-        data = self.sock.recv(65536)
-        if not data:
-            raise EOFError
-        self.buf += data
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line + b"\r\n"
-
-    def upto(self, marker: bytes) -> bytes:
-        while marker not in self.buf:
-            self._fill()
-        head, _, self.buf = self.buf.partition(marker)
-        return head + marker
-
-    def reply(self) -> dict[str, Any]:
-        """The next non-push JSON line (pushes are kept in self.pushes)."""
-        while True:
-            obj = json.loads(self.line())
-            if obj["state"] != "PUSH":
-                return obj
-            self.pushes.append(obj)
-
-    def push(self) -> dict[str, Any]:
-        if self.pushes:
-            return self.pushes.pop(0)
-        obj = json.loads(self.line())
-        assert obj["state"] == "PUSH", obj
-        return obj
-
-    def cmd(self, cmd: str, args: Any = None, **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"cmd": cmd, **extra}
-        if args is not None:
-            body["args"] = args
-        self.send(json.dumps(body))
-        return self.reply()
-
-    def is_closed(self, timeout: float = 3.0) -> bool:
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                if not self.sock.recv(65536):
-                    return True
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def greeted(port: int, mode: str = "CLIENT", **kw: Any) -> Client:
-    c = Client(port, **kw)
-    assert c.line() == b'{"state": "OK", "msg": "CONNECTED serversquaredGlobal"}\r\n'
-    c.send(f"MODE {mode}")
-    if mode == "HUMAN":
-        assert c.upto(b"> ").endswith(b"Backend.\r\n> ")
-    else:
-        assert c.line() == f'{{"state": "OK", "msg": "Mode: {mode}"}}\r\n'.encode()
-    return c
-
-
-@pytest.fixture
-def start_relay(config: Any, r: Any) -> Any:
-    running: list[tuple[asyncio.AbstractEventLoop, Relay, threading.Thread]] = []
-
-    def start(cfg: Any = None, **over: Any) -> Relay:
-        base = dict(relay_max_per_ip=0, relay_idle_timeout=0)
-        base.update(over)
-        relay = Relay(dataclasses.replace(cfg or config, **base))
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, daemon=True)
-        thread.start()
-        relay.port = asyncio.run_coroutine_threadsafe(  # type: ignore[attr-defined]
-            relay.start("127.0.0.1", 0), loop).result(5)
-        running.append((loop, relay, thread))
-        return relay
-
-    yield start
-    for loop, relay, thread in running:
-        asyncio.run_coroutine_threadsafe(relay.stop(grace=0.2), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-
-
 @pytest.fixture
 def relay(start_relay: Any) -> Relay:
     return start_relay()
-
-
-def server_creds(api: Any, name: str = "srv") -> tuple[str, str, dict[str, str]]:
-    server_id, headers = api.server(name)
-    return server_id, api.token(headers), headers
-
-
-def authed(port: int, server_id: str, key: str) -> Client:
-    c = greeted(port, "SERVER")
-    got = c.cmd("AUTH", f"{server_id} {key}")
-    assert got["state"] == "OK" and got["data"]["id"] == server_id, got
-    return c
 
 
 # --- the legacy transcript ------------------------------------------------------------------
@@ -523,23 +403,6 @@ def test_pushes_resume_after_redis_restarts(start_relay, config, api, tmp_path):
 
 
 # --- as processes ---------------------------------------------------------------------------
-def spawn(redis_url: str, **env: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    full = dict(os.environ, REDIS_URL=redis_url, RELAY_PORT=str(port), RELAY_HOST="127.0.0.1",
-                RELAY_MAX_PER_IP="0", **env)
-    proc = subprocess.Popen([sys.executable, "-m", "relay"], cwd=ROOT, env=full,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(proc.stderr.read() if proc.stderr else "relay did not start")
-
-
 def test_two_relay_processes_deliver_to_each_other(redis_server, r, api):
     a_id, a_key, _ = server_creds(api, "a")
     b_id, b_key, _ = server_creds(api, "b")
@@ -742,7 +605,7 @@ def test_hw_rejects_non_ascii_digits_as_invalid_input(relay, n):
 
 
 
-# --- request ids and idempotency keys (SPEC §12) ----------------------------------------------
+# --- request ids and idempotency keys (docs/RELAY.md) ---------------------------------------------
 def test_a_json_command_id_is_echoed_last_in_its_reply(relay, api):
     server_id, key, _ = server_creds(api)
     c = greeted(relay.port, "SERVER")
@@ -799,7 +662,7 @@ def test_idempotency_key_over_the_relay_replays_the_first_answer(relay, api, r):
     assert r.xlen(keys.inbox(b_id)) == 2
 
 
-# --- limits (SPEC §5) -----------------------------------------------------------------------
+# --- limits (docs/RELAY.md) -----------------------------------------------------------------------
 def test_bytes_without_a_newline_do_not_keep_a_connection_alive(start_relay):
     relay = start_relay(relay_idle_timeout=1)
     c = greeted(relay.port)
@@ -971,7 +834,7 @@ def test_each_builtin_declares_itself_once_and_help_lists_it(relay):
                                   "code": "invalid_input"}
 
 
-# --- abuse budgets (SPEC §16) -----------------------------------------------------------------
+# --- abuse budgets (README "Abuse budgets") -------------------------------------------------------
 def _revoked(why: str, human: bool = False) -> bytes:
     msg = f"Connection closed: {why}."
     if human:

@@ -1,4 +1,5 @@
-"""The players' web (SPEC §10) in a real headless Chromium (Playwright), against the app served
+"""The players' web (README "Web pages") in a real headless Chromium (Playwright), against the app
+served
 over real HTTP on a free port with the test Redis, seeded through the API.
 
 Screenshots land in ``artifacts/screenshots/`` (git-ignored; CI keeps them as artefacts).

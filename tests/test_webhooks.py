@@ -1,4 +1,4 @@
-"""Webhooks (SPEC §10): the operations, the events their causes emit, and delivery.
+"""Webhooks (docs/WEBHOOKS.md): the operations, the events their causes emit, and delivery.
 
 Delivery goes to a tiny HTTP server in the test on 127.0.0.1 (so WEBHOOK_ALLOW_PRIVATE=1), first
 through the job functions in-process, then through real worker processes: the signature, the

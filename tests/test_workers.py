@@ -340,7 +340,8 @@ print("answered", resp.status_code)
 
 def test_web_killed_after_storing_a_mail_loses_no_notice(api, client, r, workers,
                                                          redis_server, queue_url):
-    """SPEC §8: the web process dies right after the mail is stored, before its notice job is
+    """docs/CLUSTER.md: the web process dies right after the mail is stored, before its notice job
+    is
     queued (SSM_TEST_EXIT_AFTER_MAIL_STORE); the worker finds the outbox entry and the notice
     arrives, once."""
     import json
