@@ -14,8 +14,7 @@ Starts its own embedded Redis and the Procfile's ``web`` process (bench/stack.py
   ``--body-timeout``, ends them), reopening each one the server closes; prints how long the
   server held them next to the deadline.
 - ``abuse`` (issue 18, README "Abuse budgets": the abuse budgets at their defaults, web + worker):
-three
-  floods one after the other, each printing the store's growth per minute (Redis
+  three floods one after the other, each printing the store's growth per minute (Redis
   ``used_memory`` delta over the flood), the probes' p99 and what was accepted, next to the
   budget:
   - ``ban``: one server key POSTs bans (own scope, a 200-emoji reason) from 4 connections as

@@ -22,8 +22,7 @@ round, in turn, so a drift of the shared machine hits every page alike):
   inbox, half read): ``GET /me`` (the account: as the profile, plus the session check and the
   unread count), ``GET /me/mail`` (the inbox's first page), ``GET /me/mail/<id>`` (one mail,
   marked read) and ``GET /me/sessions``. README "Web pages": a logged-in page may cost at most twice
-  the
-  profile page; the last lines print each one's cost beside the profile's.
+  the profile page; the last lines print each one's cost beside the profile's.
 
 Each page is first fetched once (200, the seeded rows shown) and its Redis round trips counted
 in-process. Its figure is its requests/s over the /readyz requests/s of the same run (the mean over

@@ -1,6 +1,5 @@
 """Webhook delivery over HTTP (docs/WEBHOOKS.md): the URL and address rules, the body and its
-signature,
-the Discord format, and one POST within a deadline. No Redis here; docs/WEBHOOKS.md.
+signature, the Discord format, and one POST within a deadline. No Redis here; docs/WEBHOOKS.md.
 
 The HTTP client is urllib3 (pinned in requirements.txt): the maintained core under requests,
 already a dependency of our dependencies, small, synchronous (a delivery job does one POST),

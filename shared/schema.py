@@ -40,8 +40,8 @@ LINE_REFUSED = re.compile(rf"[\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]")
 TEXT_REFUSED = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]")
 TEXT = rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]*"  # multi-line text
 # A nickname (name.check's ``nick``, README "Abuse budgets") refuses besides what single-line text
-# does every
-# invisible character a look-alike name could hide: the Unicode format characters (category Cf:
+# does every invisible character a look-alike name could hide: the Unicode format characters
+# (category Cf:
 # soft hyphen U+00AD, zero-width space/joiners U+200B-U+200D, word joiner U+2060 and the
 # invisible operators, BOM U+FEFF, tag characters U+E0000-U+E007F, ...), the combining grapheme
 # joiner U+034F, the variation selectors and the blank Hangul and Khmer fillers. The ranges

@@ -1,6 +1,6 @@
 """REDIS_CLUSTER / REDIS_QUEUE_URL / SSM_WAIT_REPLICAS (docs/CLUSTER.md): start-up refusal, the
-queue
-client, every kind of Redis error as 503, and WAIT on a single Redis with and without a replica.
+queue client, every kind of Redis error as 503, and WAIT on a single Redis with and without a
+replica.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Known builds of the (server)² core (clients/lua/README.md): ``mod.build.*`` (admin, audited), the
-CLI's
-``mod build``, and the core's HTTP calls ``/test.html`` and
+CLI's ``mod build``, and the core's HTTP calls ``/test.html`` and
 ``/serversquaredmodification/latest.txt``."""
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The players' web (README "Web pages") in a real headless Chromium (Playwright), against the app
-served
-over real HTTP on a free port with the test Redis, seeded through the API.
+served over real HTTP on a free port with the test Redis, seeded through the API.
 
 Screenshots land in ``artifacts/screenshots/`` (git-ignored; CI keeps them as artefacts).
 Without a browser these tests skip, except under CI=true, where a missing browser fails.

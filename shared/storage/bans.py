@@ -223,8 +223,7 @@ return seq""")
 # moderation budget this minute (a server; any {bans} key otherwise). ARGV: id, now (s), now
 # (ms), by, only scope ('' = any), reason ('' = none), a scope's active bans key around its
 # scope, the budget (0 = none). Counts the call first (README "Abuse budgets"), then returns {-3}
-# over the
-# budget, {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
+# over the budget, {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
 # only the last writes the ban, ``ban.lifted`` included: the ban + lifted_at/_by, lift_reason.
 LIFT = Lua(events.LUA + _INDEX + """
 if ARGV[9] ~= '0' then

@@ -9,8 +9,7 @@ failed logins. A lock answers RateLimited with the seconds left. Where a failure
   game server would lock out all of its players). Such a login is also refused while the
   name's own lock is on. And the server's own budget: at most LOGIN_FAILS_PER_SERVER_MINUTE
   failures a minute over all names (README "Abuse budgets"), then every login made with that key is
-  refused
-  (429 with Retry-After) until the minute is over; 0 = off.
+  refused (429 with Retry-After) until the minute is over; 0 = off.
 
 An attempt is reserved before its password is checked (a "busy" count next to the
 failure count), so parallel guesses cannot outrun the lock: while the confirmed failures plus
@@ -219,8 +218,7 @@ def count_server_registration(ctx: Any) -> None:
 
 
 # Mail send budget (README "Abuse budgets"), one script on the sender's group. KEYS: minute counter,
-# day
-# counter, the sender's account. ARGV: now (s), per minute, per day, per day while new, new
+# day counter, the sender's account. ARGV: now (s), per minute, per day, per day while new, new
 # account age (s), day end (s), 'take' | 'back'. 'take' answers the seconds to wait when a
 # budget is spent (nothing counted), else 0 after counting this send; 'back' gives a counted
 # send back (the mail was refused after all).
