@@ -112,7 +112,7 @@ class Relay:
     def acting(self, caller: auth.Caller, secret: str | None, token: str,
                account: tuple[str, ...] = ()) -> auth.Caller:
         """The player a command's ``"as"`` token names, for that one command
-        (clients/lua/README.md): the same session check as an HTTP bearer. Anything but a live
+        (docs/RELAY.md): the same session check as an HTTP bearer. Anything but a live
         player session (a bad,
         expired or revoked token, a server key, the admin token) is ``Unauthenticated`` for
         this command only: the connection keeps its own caller. A server connection's own

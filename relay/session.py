@@ -162,7 +162,7 @@ class Session:
                 as_: str | None = None) -> Step:
         """Run one command. ``as_`` (a JSON command's ``"as"``) is a player session token: that
         one operation runs as its player, the connection keeping its own caller
-        (clients/lua/README.md)."""
+        (docs/RELAY.md)."""
         cmd = BUILTINS.get(name)
         if cmd is not None:
             if self.needs_auth and not cmd.before_auth:

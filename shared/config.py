@@ -92,7 +92,7 @@ class Config:
     relay_handshake_timeout: int = _int("RELAY_HANDSHAKE_TIMEOUT", 10, 0, 3600)  # 0 = off
     relay_connections_per_server: int = _int("RELAY_CONNECTIONS_PER_SERVER", 4, 1, 1000)
     relay_send_buffer_max: int = _int("RELAY_SEND_BUFFER_MAX", 4 * 1024 * 1024, 65536, 2**30)
-    # the released (server)² core's UDP verify, served by the relay (clients/lua/README.md); 0 = off
+    # the released (server)² core's UDP verify, served by the relay (docs/RELAY.md); 0 = off
     legacy_udp_port: int = _int("LEGACY_UDP_PORT", 53472, 0, 65535)
     # web process (gunicorn + shared/webworker.py); 0 = no limit where noted
     web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)

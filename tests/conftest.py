@@ -227,6 +227,12 @@ def start_relay(config: Config, r: Any) -> Iterator[Callable[..., Any]]:
     relays.stop_all()
 
 
+@pytest.fixture
+def relay(start_relay: Callable[..., Any]) -> Any:
+    """One in-process relay with the test's config (a test module may define its own)."""
+    return start_relay()
+
+
 class Workers:
     """Worker processes (``python -m shared.worker``) for one test, each logging to a file in
     ``logdir``; SIGTERM (then SIGKILL) for all at ``stop``. The environment is the test's, less

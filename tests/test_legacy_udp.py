@@ -1,5 +1,5 @@
 """The released (server)² core's UDP verify on LEGACY_UDP_PORT, served by the relay
-(clients/lua/README.md): real UDP sockets against in-process relays and a ``python -m relay``
+(docs/RELAY.md): real UDP sockets against in-process relays and a ``python -m relay``
 process.
 
 Order proves silence: the relay answers datagrams in the order they come, so when a ``ping``

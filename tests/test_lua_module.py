@@ -2,10 +2,10 @@
 servers.
 
 Each game server is ``clients/lua/test/acserver.lua`` under lua5.1 + LuaSocket (AC-Lua and the
-core's loader and chat dispatch, written from clients/lua/README.md's facts), with the module
-installed as the README says and loaded by an admin's ``!loadModule SSMGlobal``. Both talk to a real
-relay process
-on the test Redis; a mail worker delivers mail notices; the checks read the backend over HTTP.
+core's loader and chat dispatch, written from the core's behaviour clients/lua/README.md
+describes), with the module installed as the README says and loaded by an admin's
+``!loadModule SSMGlobal``. Both talk to a real relay process on the test Redis; a mail worker
+delivers mail notices; the checks read the backend over HTTP.
 """
 
 from __future__ import annotations

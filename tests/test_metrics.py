@@ -438,7 +438,8 @@ def test_worker_metrics_port_zero_opens_nothing(redis_server, r, tmp_path):
     try:
         # status, mail and WEBHOOK_WORKERS (2) webhooks processes
         wait_for(lambda: len(psutil.Process(proc.pid).children()) == 4, 10, "queue workers")
-        time.sleep(1.0)
+        wait_for(lambda: (tmp_path / "worker.log").read_text().count(" started (pid ") == 4, 15,
+                 "every queue worker started")
         assert listening_ports(proc.pid) == set()
     finally:
         stop(proc)

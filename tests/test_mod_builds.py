@@ -1,4 +1,4 @@
-"""Known builds of the (server)² core (clients/lua/README.md): ``mod.build.*`` (admin, audited), the
+"""Known builds of the (server)² core (docs/API.md): ``mod.build.*`` (admin, audited), the
 CLI's ``mod build``, and the core's HTTP calls ``/test.html`` and
 ``/serversquaredmodification/latest.txt``."""
 

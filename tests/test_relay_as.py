@@ -1,7 +1,6 @@
-"""A JSON relay command carrying ``"as": <player session token>`` (clients/lua/README.md,
-docs/RELAY.md): that one command runs as the player, with the same checks as an HTTP bearer; the
-connection
-keeps its own identity; a bad or revoked token is refused for that command only; the token is
+"""A JSON relay command carrying ``"as": <player session token>`` (docs/RELAY.md): that one
+command runs as the player, with the same checks as an HTTP bearer; the connection keeps its own
+identity; a bad or revoked token is refused for that command only; the token is
 never echoed or logged. Real sockets, the real embedded Redis, a relay process where it counts.
 """
 

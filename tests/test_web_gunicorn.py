@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from shared.redis_conn import primaries
+from tests.conftest import ADMIN_TOKEN, wait_for
 from tests.helpers import call as _call
 from tests.helpers import gunicorn
 
@@ -39,7 +40,12 @@ def web_uncapped(redis_server, r):
         yield url
 
 
-def test_long_polls_do_not_starve_other_requests(web_uncapped):
+def blocked_clients(r) -> int:
+    """Connections blocked in a command (XREAD BLOCK here) on every primary."""
+    return sum("b" in c["flags"] for node in primaries(r) for c in node.client_list())
+
+
+def test_long_polls_do_not_starve_other_requests(web_uncapped, r):
     web = web_uncapped
     _, created = _call("POST", web + "/v1/servers", {"name": "poller"}, ADMIN_TOKEN)
     key, wait = created["key"], 4
@@ -53,7 +59,8 @@ def test_long_polls_do_not_starve_other_requests(web_uncapped):
     polls = [threading.Thread(target=poll) for _ in range(150)]
     for t in polls:
         t.start()
-    time.sleep(1)  # all 150 polls are now parked in the single worker
+    # all 150 polls parked in the single worker, each blocked in Redis
+    wait_for(lambda: blocked_clients(r) == 150, 10, "150 long-polls blocked in Redis")
     status, body = _call("GET", web + "/v1/status")
     answered = time.monotonic()
     assert status == 200 and body == {"servers": []}
