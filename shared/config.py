@@ -16,7 +16,7 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
-ADMIN_TOKEN_MIN = 16  # characters (README "Quick start")
+ADMIN_TOKEN_MIN = 16  # characters (README "Configuration")
 
 
 def _int(name: str, default: int, lo: int = 0, hi: int = 2**31) -> object:
@@ -100,7 +100,7 @@ class Config:
     web_header_timeout: int = _int("WEB_HEADER_TIMEOUT", 5, 1, 300)
     web_max_conn_per_ip: int = _int("WEB_MAX_CONN_PER_IP", 512, 0)
     web_redis_connections: int = _int("WEB_REDIS_CONNECTIONS", 2000, 10)
-    web_host: str = _str("WEB_HOST", "0.0.0.0")  # the web's bind address (README "Abuse budgets")
+    web_host: str = _str("WEB_HOST", "0.0.0.0")  # the web's bind address (README "Configuration")
     web_body_timeout: int = _int("WEB_BODY_TIMEOUT", 30, 1, 3600)  # one deadline per body
     longpoll_per_server_max: int = _int("LONGPOLL_PER_SERVER_MAX", 4, 0)
     # workers (docs/WORKERS.md)

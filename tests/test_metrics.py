@@ -480,7 +480,7 @@ def test_dashboard_uses_only_metrics_that_exist():
 
 
 
-# --- bind addresses (README "Abuse budgets": the metrics ports bind RELAY_HOST) -------------------
+# --- bind addresses (README "Configuration": the metrics ports bind RELAY_HOST) -------------------
 def _refused(url: str) -> bool:
     try:
         get(url, timeout=2)
