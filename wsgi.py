@@ -65,13 +65,13 @@ def create_app(config: Config | None = None, redis_client: Any = None,
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
-    metrics.instrument(app, config)  # request ids, request lines, /metrics (SPEC §11)
+    metrics.instrument(app, config)  # request ids, request lines, /metrics (docs/OPERATIONS.md)
     registry = load()
     preload(r)
     add_operations(app, registry, config, r, clock, q)
     add_pages(app, registry, config, r, clock, q)
     legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
-    app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (SPEC §14)
+    app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (README "Web pages")
     add_error_handlers(app, config)
     add_http_caching(app)
     cli.register(app)  # the admin CLI: flask --app wsgi server create NAME, ... (web/cli.py)
@@ -187,12 +187,12 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         return pages.player_page(player, where, records_held, clan, clock())
 
 
-SESSION_COOKIE = "ssm_session"  # the players' web session (SPEC §14)
+SESSION_COOKIE = "ssm_session"  # the players' web session (README "Web pages")
 UNCACHED = frozenset({"healthz", "readyz", "metrics"})  # probes read now, never a copy
 
 
 def add_http_caching(app: Flask) -> None:
-    """Compression and Cache-Control for every answer (SPEC §16).
+    """Compression and Cache-Control for every answer (README "Abuse budgets").
 
     Pages and JSON answers above COMPRESS_MIN_SIZE are compressed by Flask-Compress (zstd,
     brotli, gzip, as the client accepts); the browser's list is compressed once per rendering

@@ -13,8 +13,8 @@ Starts its own embedded Redis and the Procfile's ``web`` process (bench/stack.py
   the per-read wait, so only the whole-body deadline ``WEB_BODY_TIMEOUT``, set with
   ``--body-timeout``, ends them), reopening each one the server closes; prints how long the
   server held them next to the deadline.
-- ``abuse`` (issue 18, SPEC §16: the abuse budgets at their defaults, web + worker): three
-  floods one after the other, each printing the store's growth per minute (Redis
+- ``abuse`` (issue 18, README "Abuse budgets": the abuse budgets at their defaults, web + worker):
+  three floods one after the other, each printing the store's growth per minute (Redis
   ``used_memory`` delta over the flood), the probes' p99 and what was accepted, next to the
   budget:
   - ``ban``: one server key POSTs bans (own scope, a 200-emoji reason) from 4 connections as
@@ -339,7 +339,7 @@ def scenario(kind: str, stack: Stack, args: tuple, ramp: float, seconds: float
     return summary
 
 
-# --- abuse floods (issue 18, SPEC §16) ---------------------------------------------------------
+# --- abuse floods (issue 18, README "Abuse budgets") ----------------------------------------------
 ABUSE_DEFAULTS = ("MAIL_SEND_PER_MINUTE", "MAIL_SEND_PER_DAY", "MAIL_SEND_PER_DAY_NEW_ACCOUNT",
                   "MOD_WRITES_PER_SERVER_MINUTE", "REGISTER_LIMIT_PER_SERVER_HOUR",
                   "MAILBOX_MAX", "MAIL_UNREAD_PER_SENDER_MAX")

@@ -12,8 +12,8 @@ command, score flags, rename, leave; maps end and change; the module's timer (th
 heartbeats, login grace) runs every 10 ms. The harness times every hook and every timer call in
 wall time and in CPU time (``os.clock``: what the Lua itself spent, without the scheduler's
 pauses of a busy machine nor the harness's own reporting). Printed: the slowest hook (and
-which), the slowest timer call, their counts and means, against the 50 ms budget SPEC §13 sets
-(goal: a few ms).
+which), the slowest timer call, their counts and means, against the 50 ms budget
+clients/lua/README.md sets (goal: a few ms).
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ HTML and compressed (the ``Accept-Encoding`` a browser sends; Flask-Compress pic
 - logged in (the ``ssm_session`` cookie of 200 different players, each with 10 mails in their
   inbox, half read): ``GET /me`` (the account: as the profile, plus the session check and the
   unread count), ``GET /me/mail`` (the inbox's first page), ``GET /me/mail/<id>`` (one mail,
-  marked read) and ``GET /me/sessions``. SPEC §14: a logged-in page may cost at most twice the
-  profile page; the table's last lines print each one's cost beside the profile's;
+  marked read) and ``GET /me/sessions``. README "Web pages": a logged-in page may cost at most twice
+  the profile page; the last lines print each one's cost beside the profile's.
 
 then adds 800 servers (1,000 live) and measures ``/readyz``, ``/`` and the fragment again.
 
@@ -86,7 +86,7 @@ MAILS_EACH = 10
 PAGES = ("readyz", "status", "fragment", "board", "board2", "player", "boards", "me", "mail",
          "mailread", "sessions")
 LOGGED_IN = ("me", "mail", "mailread", "sessions")
-COST_LIMIT = 2.0  # a logged-in page: at most twice the profile page's cost (SPEC §14)
+COST_LIMIT = 2.0  # a logged-in page: at most twice the profile page's cost (README "Web pages")
 PAGES_1000 = ("readyz", "status", "fragment")
 
 

@@ -46,7 +46,8 @@ def bench_env(redis_url: str, port: int, relay_port: int) -> dict[str, str]:
         "RELAY_MAX_CLIENTS": "0", "RELAY_MAX_PER_IP": "0", "RELAY_IDLE_TIMEOUT": "0",
         "MAILBOX_MAX": "10000000", "REGISTER_LIMIT_PER_IP_HOUR": "0",
         "MESSAGE_SEND_BUDGET": "0", "MAIL_UNREAD_PER_SENDER_MAX": "0",  # bench.sendbudget
-        # the abuse budgets (SPEC §16) off for load runs; bench.dos's abuse floods keep them
+        # the abuse budgets (README "Abuse budgets") off for load runs; bench.dos's abuse floods
+        # keep them
         "MAIL_SEND_PER_MINUTE": "0", "MAIL_SEND_PER_DAY": "0",
         "MAIL_SEND_PER_DAY_NEW_ACCOUNT": "0", "MOD_WRITES_PER_SERVER_MINUTE": "0",
         "REGISTER_LIMIT_PER_SERVER_HOUR": "0",

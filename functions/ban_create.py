@@ -93,7 +93,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
         raise NotFound(f"no server with id {scope}")
     by = "admin" if caller.kind == "admin" else caller.id
     duration = args.get("duration") or None
-    if caller.kind == "server":  # only the admin bans for good (SPEC §16)
+    if caller.kind == "server":  # only the admin bans for good (README "Abuse budgets")
         duration = min(duration or ctx.config.ban_server_max_seconds,
                        ctx.config.ban_server_max_seconds)
     ban = bans.new_ban(new_id(), name, net, args["reason"], scope, by, int(now), duration)

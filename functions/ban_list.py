@@ -33,8 +33,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
     Internals:
     One script pages through an index from the cursor and looks at ``limit`` bans at most,
-    never more (SPEC §16): every ban (the admin), the bans of ``global`` and of the calling
-    server merged (a server), the bans not lifted (``active=1``; expired ones leave it when the
+    never more (README "Abuse budgets"): every ban (the admin), the bans of ``global`` and of the
+    calling server merged (a server), the bans not lifted (``active=1``; expired ones leave it when
+    the
     worker prunes them), or the player's bans (filtered by scope and state).
     """
     server = ctx.caller.id if ctx.caller.kind == "server" else None

@@ -52,8 +52,9 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
       from this sender.
 
     Internals:
-    Ordered steps, each on one hash tag (SPEC §8): a server sending checks its player is online
-    on it (the sender's account and the heartbeat); the mail's outbox entry is added; one script
+    Ordered steps, each on one hash tag (docs/CLUSTER.md): a server sending checks its player is
+    online on it (the sender's account and the heartbeat); the mail's outbox entry is added; one
+    script
     checks the recipient and stores the mail hash and its place in the mailbox and unread sets;
     then its live notice is queued. A process that dies before queueing leaves the outbox entry,
     and the worker queues the notice (``shared.storage.mail``). On one Redis the last three go

@@ -38,8 +38,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     - ``not_found`` (404): no player has this name.
 
     Internals:
-    Ordered steps, each on one hash tag (SPEC §8): read the account (its server and clan) and
-    the player's board set; then remove their record from each board, their name from their
+    Ordered steps, each on one hash tag (docs/CLUSTER.md): read the account (its server and clan)
+    and the player's board set; then remove their record from each board, their name from their
     server's player set and their clan (an owner's clan passes to the earliest member, or is
     deleted); last, one script deletes the player's own keys, the account among them. A crash
     in between leaves a player who still exists with fewer records; a retry finishes. On one

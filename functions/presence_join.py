@@ -65,7 +65,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
       then retry); nothing changed.
 
     Internals:
-    Ordered steps, each on one hash tag (SPEC §8): read the session, the account, the unread
+    Ordered steps, each on one hash tag (docs/CLUSTER.md): read the session, the account, the unread
     count, the heartbeat and, with ``ip``, the ban index (the player and the address's
     networks) (checks); add the name to this server's player set (an
     index, a superset); check the session and the player's ban copies again and set the

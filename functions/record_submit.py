@@ -43,8 +43,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     - ``too_large`` (413): ``meta`` is longer than RECORD_META_MAX bytes once encoded.
 
     Internals:
-    Ordered steps, each on one hash tag (SPEC §8): one pipeline reads the account (adding the
-    board to the player's board set, an index written as a superset) and the heartbeat (the
+    Ordered steps, each on one hash tag (docs/CLUSTER.md): one pipeline reads the account (adding
+    the board to the player's board set, an index written as a superset) and the heartbeat (the
     checks); then one script writes the board, with the record.top event in the board's outbox.
     """
     board, lname, server_id = args["board"], args["player"].lower(), ctx.caller.id

@@ -26,7 +26,8 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 
     Internals:
     Adds the id to the broadcast directory (an index, a superset), then stores the server hash
-    with the sha256 of the key (the owning record, last: SPEC §8). One MULTI/EXEC on one Redis.
+    with the sha256 of the key (the owning record, last: docs/CLUSTER.md). One MULTI/EXEC on one
+    Redis.
     """
     server_id = new_id()
     key = new_server_key(server_id)

@@ -30,7 +30,7 @@ def handler(ctx: Ctx, args: dict[str, Any]) -> None:
     - ``not_found`` (404): no server has this id.
 
     Internals:
-    Ordered steps, each command on one hash tag (SPEC §8): read whether it exists, its
+    Ordered steps, each command on one hash tag (docs/CLUSTER.md): read whether it exists, its
     channels and players; then take it out of the status (bumping the list's version), the
     directory, its channels and its players' accounts, and delete its inbox; the server's own
     keys (its record, settings and player set) go last, so a crash in between leaves a server

@@ -1,4 +1,4 @@
-"""The relay: a TCP line server (SPEC §5) for legacy clients, telnet users and game servers.
+"""The relay: a TCP line server (docs/RELAY.md) for legacy clients, telnet users and game servers.
 
 Layers, each usable without the next: ``protocol`` (pure parse/render), ``session`` (one
 connection's mode, caller and guards), ``server`` (asyncio I/O, limits, thread pool), ``fanout``

@@ -57,7 +57,7 @@ def render(entries: list[tuple[str, dict[str, str]]], cache: dict[Any, bytes] | 
         if line is None:
             try:
                 event, entry = messages.event(f), messages.entry(sid, f)
-                # a ban or unban push carries the ban itself (SPEC §9)
+                # a ban or unban push carries the ban itself (README "Moderation")
                 data = entry["ban"] if event in BAN_EVENTS else entry
                 line = p.push(event, sid, data)
             except Exception:  # a malformed entry: skip it, keep pushing the others
@@ -143,7 +143,7 @@ class FanOut:
             if conn.closed or conn.replay_gen != gen:
                 return
             for entry in entries:
-                # One entry at a time, as the client takes them (SPEC §16): never more than
+                # One entry at a time, as the client takes them (docs/RELAY.md): never more than
                 # the low-water mark plus one line waits for it, whatever the batch holds.
                 for key, line in render([entry]):
                     if not skip[0] < key <= skip[1]:

@@ -1,4 +1,4 @@
-"""The released (server)² core's UDP verify (SPEC §13), served by the relay process.
+"""The released (server)² core's UDP verify (docs/RELAY.md), served by the relay process.
 
 The core sends one datagram to ``LEGACY_UDP_PORT`` (53472, the port it hard-codes) at start and
 waits for the answer. Each datagram gets at most one answer, of at most ANSWER_MAX bytes, sent

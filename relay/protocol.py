@@ -1,7 +1,7 @@
 """The relay's wire format as pure code: bytes in, lines and commands out, reply bytes back.
 
 No sockets here (the h11 way): the I/O layer feeds what it receives to a :class:`LineReader`
-and writes what the render functions return. The byte-exact strings of SPEC §5 live here and
+and writes what the render functions return. The byte-exact strings of docs/RELAY.md live here and
 only here: JSON lines use Python's default ``json.dumps`` spacing and every line ends in CRLF.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from shared.errors import TooLarge
 
 MAX_LINE = 8 * 1024  # bytes, line ending excluded
-OUT_LINE_MAX = 1024 * 1024  # bytes of one line the relay sends, line ending excluded (SPEC §16)
+OUT_LINE_MAX = 1024 * 1024  # bytes of one line the relay sends, line ending excluded (RELAY.md)
 CRLF = "\r\n"
 PROMPT = b"> "
 MODES = ("SERVER", "CLIENT", "HUMAN")

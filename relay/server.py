@@ -7,7 +7,7 @@ fan-out, the mail watch and revocations. :class:`Connection` is a
 outbound buffer (the transport's: reading pauses past OUT_HIGH, pushes close the client past
 RELAY_SEND_BUFFER_MAX), commands handled one at a time per connection, in order.
 
-Slots (SPEC §16): anonymous and player connections share RELAY_MAX_CLIENTS; a connection
+Slots (docs/RELAY.md): anonymous and player connections share RELAY_MAX_CLIENTS; a connection
 authenticated with a server key moves to slots of its own, at most
 RELAY_CONNECTIONS_PER_SERVER per key, so a flood of anonymous sockets never keeps a game server
 out once it has connected. A connection that sends no ``MODE`` within RELAY_HANDSHAKE_TIMEOUT
@@ -127,8 +127,9 @@ class Relay:
 
     def acting(self, caller: auth.Caller, secret: str | None, token: str,
                account: tuple[str, ...] = ()) -> auth.Caller:
-        """The player a command's ``"as"`` token names, for that one command (SPEC §13): the
-        same session check as an HTTP bearer. Anything but a live player session (a bad,
+        """The player a command's ``"as"`` token names, for that one command
+        (docs/RELAY.md): the same session check as an HTTP bearer. Anything but a live
+        player session (a bad,
         expired or revoked token, a server key, the admin token) is ``Unauthenticated`` for
         this command only: the connection keeps its own caller. A server connection's own
         key is re-checked in the same round trip (``Expired`` when it stopped working)."""
@@ -260,7 +261,7 @@ class Relay:
             self.server_slots += slot[0] == "server"
             self.fanout.watch()
 
-    # --- revocations (SPEC §16) ------------------------------------------------------------
+    # --- revocations (docs/RELAY.md) ------------------------------------------------------------
     def revoked(self, kind: str, who: str, why: str) -> None:
         """A key or session of ``who`` ended somewhere (fan-out reader, loop thread): re-check
         the connections that hold one of that server's keys or that player's sessions, in the
@@ -424,7 +425,7 @@ class Connection(Session, asyncio.Protocol):
                 self.hub.config.relay_handshake_timeout, self._handshake_over)
 
     def _handshake_over(self) -> None:
-        """RELAY_HANDSHAKE_TIMEOUT passed: without a mode, the slot goes back (SPEC §16)."""
+        """RELAY_HANDSHAKE_TIMEOUT passed: without a mode, the slot goes back (docs/RELAY.md)."""
         self.handshake = None
         if self.mode is None and not self.closed:
             self._write(p.closing(p.HANDSHAKE_TIMEOUT, False))
@@ -438,7 +439,7 @@ class Connection(Session, asyncio.Protocol):
         self.hub.release(self)
 
     def revoke(self, why: str) -> None:
-        """The key or session this connection used ended: say why, close (SPEC §16)."""
+        """The key or session this connection used ended: say why, close (docs/RELAY.md)."""
         self.hub.forget(self)
         self.caller, self.secret = ANONYMOUS, None
         self.hub.recount(self)
@@ -478,7 +479,7 @@ class Connection(Session, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         lines = self.reader.feed(data)
         if any(line is not None and line.strip() for line in lines):
-            self.active = time.monotonic()  # complete non-empty lines only (SPEC §5, §16)
+            self.active = time.monotonic()  # complete non-empty lines only (docs/RELAY.md)
         if self.busy or self.out_paused:
             self.pending = (self.pending or []) + lines
             self.transport.pause_reading()

@@ -110,7 +110,7 @@ class Session:
 
     def failed(self, exc: BaseException) -> Step:
         """The exception barrier around every command: an error line, never a crash."""
-        if isinstance(exc, Expired):  # revoked: say so and end the connection (SPEC §16)
+        if isinstance(exc, Expired):  # revoked: say so and end the connection (docs/RELAY.md)
             self.hub.forget(self)
             self.caller, self.secret = ANONYMOUS, None
             self.hub.recount(self)
@@ -162,7 +162,8 @@ class Session:
     def command(self, name: str, args: str | dict[str, Any], key: str | None,
                 as_: str | None = None) -> Step:
         """Run one command. ``as_`` (a JSON command's ``"as"``) is a player session token: that
-        one operation runs as its player, the connection keeping its own caller (SPEC §13)."""
+        one operation runs as its player, the connection keeping its own caller
+        (docs/RELAY.md)."""
         cmd = BUILTINS.get(name)
         if cmd is not None:
             if self.needs_auth and not cmd.before_auth:

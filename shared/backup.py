@@ -1,5 +1,5 @@
 """Backups: ``python -m shared.backup create FILE`` and ``python -m shared.backup restore FILE``
-(SPEC §15, docs/OPERATIONS.md "Backups").
+(docs/OPERATIONS.md "Backups").
 
 **create** takes one consistent snapshot of every data node: for each primary (one Redis, or
 every master of a cluster) it asks for the node's own point-in-time copy the way a replica does

@@ -17,7 +17,7 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
-ADMIN_TOKEN_MIN = 16  # characters (SPEC §2)
+ADMIN_TOKEN_MIN = 16  # characters (README "Configuration")
 
 
 _S = TypeVar("_S", bound=str | None)
@@ -36,7 +36,7 @@ class Config:
     """All settings; field metadata names the environment variable of each."""
 
     redis_url: str | None = _str("REDIS_URL", None)
-    # Redis Cluster (SPEC §8; docs/CLUSTER.md): the data on a cluster, RQ on a plain Redis
+    # Redis Cluster (docs/CLUSTER.md): the data on a cluster, RQ on a plain Redis
     redis_cluster: int = _int("REDIS_CLUSTER", 0, 0, 1)
     redis_queue_url: str | None = _str("REDIS_QUEUE_URL", None)
     wait_replicas: int = _int("SSM_WAIT_REPLICAS", 0, 0, 16)
@@ -52,7 +52,7 @@ class Config:
     trusted_proxies: int = _int("SSM_TRUSTED_PROXIES", 0, 0, 10)
     data_dir: str = _str("SSM_DATA_DIR", "data")
     embedded_redis_port: int = _int("SSM_REDIS_PORT", 6390, 1, 65535)
-    # limits (SPEC §4)
+    # limits (docs/API.md)
     message_body_max: int = _int("MESSAGE_BODY_MAX", 1024, 1)
     mail_subject_max: int = _int("MAIL_SUBJECT_MAX", 100, 1)
     mail_body_max: int = _int("MAIL_BODY_MAX", 2000, 1)
@@ -78,7 +78,7 @@ class Config:
     message_send_burst: int = _int("MESSAGE_SEND_BURST", 3000, 1)  # recipients at once
     mail_unread_per_sender_max: int = _int("MAIL_UNREAD_PER_SENDER_MAX", 20, 0)  # 0 = off
     clan_members_max: int = _int("CLAN_MEMBERS_MAX", 100, 2, 10000)  # owner included
-    # abuse budgets (SPEC §16); 0 = off where noted
+    # abuse budgets (README "Abuse budgets"); 0 = off where noted
     mod_writes_per_server_minute: int = _int("MOD_WRITES_PER_SERVER_MINUTE", 30, 0)  # 0 = off
     ban_server_max_seconds: int = _int("BAN_SERVER_MAX_SECONDS", 90 * 86400, 60, 10 * 365 * 86400)
     register_limit_per_server_hour: int = _int("REGISTER_LIMIT_PER_SERVER_HOUR", 100, 0)
@@ -87,16 +87,16 @@ class Config:
     mail_send_per_day_new_account: int = _int("MAIL_SEND_PER_DAY_NEW_ACCOUNT", 50, 0)  # 0 = off
     mail_blocked_max: int = _int("MAIL_BLOCKED_MAX", 1000, 1, 100000)
     webhook_queue_max: int = _int("WEBHOOK_QUEUE_MAX", 10000, 1, 10000000)
-    # relay (SPEC §5); 0 = no limit
+    # relay (docs/RELAY.md); 0 = no limit
     relay_max_clients: int = _int("RELAY_MAX_CLIENTS", 10000, 0)
     relay_max_per_ip: int = _int("RELAY_MAX_PER_IP", 64, 0)
     relay_idle_timeout: int = _int("RELAY_IDLE_TIMEOUT", 300, 0)
     relay_threads: int = _int("RELAY_THREADS", 16, 1, 512)
-    # relay abuse budgets (SPEC §16)
+    # relay abuse budgets (README "Abuse budgets")
     relay_handshake_timeout: int = _int("RELAY_HANDSHAKE_TIMEOUT", 10, 0, 3600)  # 0 = off
     relay_connections_per_server: int = _int("RELAY_CONNECTIONS_PER_SERVER", 4, 1, 1000)
     relay_send_buffer_max: int = _int("RELAY_SEND_BUFFER_MAX", 4 * 1024 * 1024, 65536, 2**30)
-    # the released (server)² core's UDP verify, served by the relay (SPEC §13); 0 = off
+    # the released (server)² core's UDP verify, served by the relay (docs/RELAY.md); 0 = off
     legacy_udp_port: int = _int("LEGACY_UDP_PORT", 53472, 0, 65535)
     # web process (gunicorn + web/webworker.py); 0 = no limit where noted
     web_concurrency: int = _int("WEB_CONCURRENCY", 2, 1, 256)
@@ -104,10 +104,10 @@ class Config:
     web_header_timeout: int = _int("WEB_HEADER_TIMEOUT", 5, 1, 300)
     web_max_conn_per_ip: int = _int("WEB_MAX_CONN_PER_IP", 512, 0)
     web_redis_connections: int = _int("WEB_REDIS_CONNECTIONS", 2000, 10)
-    web_host: str = _str("WEB_HOST", "0.0.0.0")  # the web's bind address (SPEC §16)
+    web_host: str = _str("WEB_HOST", "0.0.0.0")  # the web's bind address (README "Configuration")
     web_body_timeout: int = _int("WEB_BODY_TIMEOUT", 30, 1, 3600)  # one deadline per body
     longpoll_per_server_max: int = _int("LONGPOLL_PER_SERVER_MAX", 4, 0)
-    # workers (SPEC §6)
+    # workers (docs/WORKERS.md)
     sweep_interval: int = _int("STATUS_SWEEP_SECONDS", 5, 1)
     trim_interval: int = _int("MESSAGE_TRIM_SECONDS", 600, 1)
     seasons_kept: int = _int("SEASONS_KEPT", 24, 24, 100000)  # past seasons, besides the current
@@ -115,18 +115,19 @@ class Config:
     test_job_pause_ms: int = _int("SSM_TEST_JOB_PAUSE_MS", 0, 0, 60000)  # tests: kill mid-job
     # tests: mail.send ends its process right after storing a mail, before queueing the notice
     test_exit_after_mail_store: int = _int("SSM_TEST_EXIT_AFTER_MAIL_STORE", 0, 0, 1)
-    # webhooks (SPEC §10): delivery by the worker's webhooks queue
+    # webhooks (docs/WEBHOOKS.md): delivery by the worker's webhooks queue
     webhook_allow_private: int = _int("WEBHOOK_ALLOW_PRIVATE", 0, 0, 1)
     webhook_timeout: int = _int("WEBHOOK_TIMEOUT_SECONDS", 5, 1, 30)
     webhook_retry_window: int = _int("WEBHOOK_RETRY_WINDOW_SECONDS", 3600, 0, 7 * 86400)
     webhook_workers: int = _int("WEBHOOK_WORKERS", 2, 1, 32)
-    # operations (SPEC §11): metrics and logs; a metrics port of 0 = off
+    # operations (docs/OPERATIONS.md): metrics and logs; a metrics port of 0 = off
     relay_metrics_port: int = _int("RELAY_METRICS_PORT", 9150, 0, 65535)
     worker_metrics_port: int = _int("WORKER_METRICS_PORT", 9151, 0, 65535)
     metrics_token: str | None = _str("METRICS_TOKEN", None)
     web_metrics: int = _int("SSM_METRICS", 1, 0, 1)
     web_access_log: int = _int("WEB_ACCESS_LOG", 0, 0, 1)
-    # players' accounts on the web (SPEC §14): the ssm_session cookie is Secure (HTTPS only)
+    # players' accounts on the web (README "Web pages"): the ssm_session cookie is Secure (HTTPS
+    # only)
     web_cookie_secure: int = _int("WEB_COOKIE_SECURE", 0, 0, 1)
     log_format: str = _str("LOG_FORMAT", "text", ("text", "json"))
     log_level: str = _str("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))

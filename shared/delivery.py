@@ -1,5 +1,5 @@
-"""Webhook delivery over HTTP (SPEC §10): the URL and address rules, the body and its signature,
-the Discord format, and one POST within a deadline. No Redis here; docs/WEBHOOKS.md.
+"""Webhook delivery over HTTP (docs/WEBHOOKS.md): the URL and address rules, the body and its
+signature, the Discord format, and one POST within a deadline. No Redis here; docs/WEBHOOKS.md.
 
 The HTTP client is urllib3 (pinned in requirements.txt): the maintained core under requests,
 already a dependency of our dependencies, small, synchronous (a delivery job does one POST),
@@ -172,7 +172,7 @@ def payload(event: str, at: float, data: Any, fmt: str) -> bytes:
 
 def signature(secret: str, body: bytes, timestamp: str) -> str:
     """``X-SSM-Signature``: ``sha256=`` and the hex HMAC-SHA-256, keyed by the webhook's
-    secret, of ``timestamp + "." + body`` (SPEC §16), ``timestamp`` being the attempt's
+    secret, of ``timestamp + "." + body`` (docs/WEBHOOKS.md), ``timestamp`` being the attempt's
     ``X-SSM-Timestamp`` (unix seconds): a captured delivery cannot be replayed later as new."""
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body,
                                 hashlib.sha256).hexdigest()
@@ -256,7 +256,7 @@ def discord_line(event: str, data: Any) -> str:
 
 # --- one attempt --------------------------------------------------------------------------------
 class _Deadline:
-    """Shuts down the sockets of one attempt when its deadline passes (SPEC §16: an attempt
+    """Shuts down the sockets of one attempt when its deadline passes (docs/WEBHOOKS.md: an attempt
     never holds a worker past WEBHOOK_TIMEOUT_SECONDS in total); ``fired`` says it did."""
 
     def __init__(self, seconds: float):

@@ -1,4 +1,4 @@
-"""Webhook events (SPEC §10): emitted by the change that causes them, into an outbox.
+"""Webhook events (docs/WEBHOOKS.md): emitted by the change that causes them, into an outbox.
 
 An event is ONE write, an XADD into the outbox stream of the cause's own group
 (``keys.outbox(tag)``), made in the same script or MULTI/EXEC as the change itself. So the

@@ -152,7 +152,7 @@ def login_lock_name_via(lname: str, server_id: str) -> str:
 
 def mail_sent(lname: str, span: str, window: int) -> str:
     """string counter with TTL: mails sent by this player (``m``: per clock minute, ``d``: per
-    UTC day) in one window (its number), for the send budget (SPEC §16)."""
+    UTC day) in one window (its number), for the send budget (README "Abuse budgets")."""
     return f"{_p(lname)}:sent:{span}:{window}"
 
 
@@ -399,7 +399,7 @@ def bans_expiring() -> str:
 
 def bans_of_scope(scope: str) -> str:
     """zset: ban id -> sequence number, the bans of one scope (``global`` or a server id):
-    ``ban.list``'s index for a server (SPEC §16: a page per call, never a scan)."""
+    ``ban.list``'s index for a server (README "Abuse budgets": a page per call, never a scan)."""
     return f"{P}{{bans}}:scope:{scope}"
 
 

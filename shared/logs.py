@@ -1,4 +1,4 @@
-"""Logging of the three processes (SPEC §11): readable text or one JSON object per line.
+"""Logging of the three processes (docs/OPERATIONS.md): readable text or one JSON object per line.
 
 ``setup_logging(config, process)`` is called once by each entry point (gunicorn's workers through
 ``wsgi.app``, ``python -m relay``, ``python -m shared.worker``); gunicorn's own logger gets the

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the three processes (SPEC §11); docs/OPERATIONS.md lists them all.
+"""Prometheus metrics of the three processes (docs/OPERATIONS.md lists them all).
 
 ``web()``, ``relay()`` and ``worker()`` build one kind's metrics once per process, each in its
 own registry. Labels are operation, command, queue, status or outcome names: a fixed set, never a

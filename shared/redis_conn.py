@@ -1,6 +1,6 @@
 """The Redis connections: one pool per process, passed explicitly to whoever needs it.
 
-Two roles (SPEC §8, docs/CLUSTER.md):
+Two roles (docs/CLUSTER.md):
 
 - the **data** client (:func:`connect_data`): every operation's keys; a ``redis.Redis`` on one
   Redis, or a ``redis.cluster.RedisCluster`` with ``REDIS_CLUSTER=1`` (it discovers the other

@@ -27,7 +27,7 @@ CHANNEL = r"[A-Za-z0-9_.:-]{1,64}"
 # an inbox stream id ("0" = from the oldest kept): message.read's cursor and the relay's RESUME
 STREAM_CURSOR = r"[0-9]{1,19}(-[0-9]{1,19})?"
 
-# Text rules (SPEC §4), in this one place. Single-line text (a Str with no pattern of its own:
+# Text rules (docs/API.md), in this one place. Single-line text (a Str with no pattern of its own:
 # names, subjects, heartbeat fields) refuses C0 and C1 controls, DEL, the Unicode line and
 # paragraph separators and every bidirectional formatting character: the embeddings and
 # overrides (U+202A-U+202E), the isolates (U+2066-U+2069) and the invisible marks (U+200E,
@@ -40,8 +40,9 @@ LINE = rf"[^\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]*"  # single-line text
 LINE_REFUSED = re.compile(rf"[\x00-\x1f\x7f{_C1}\u2028\u2029{_BIDI}]")
 TEXT_REFUSED = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]")
 TEXT = rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_C1}]*"  # multi-line text
-# A nickname (name.check's ``nick``, SPEC §16) refuses besides what single-line text does every
-# invisible character a look-alike name could hide: the Unicode format characters (category Cf:
+# A nickname (name.check's ``nick``, README "Abuse budgets") refuses besides what single-line text
+# does every invisible character a look-alike name could hide: the Unicode format characters
+# (category Cf:
 # soft hyphen U+00AD, zero-width space/joiners U+200B-U+200D, word joiner U+2060 and the
 # invisible operators, BOM U+FEFF, tag characters U+E0000-U+E007F, ...), the combining grapheme
 # joiner U+034F, the variation selectors and the blank Hangul and Khmer fillers. The ranges

@@ -140,7 +140,8 @@ class EmbeddedCluster:
     (``CLUSTER ADDSLOTSRANGE``), introduces the nodes (``CLUSTER MEET``), attaches the replicas
     (``CLUSTER REPLICATE``) and returns once every node reports ``cluster_state:ok``.
 
-    ``cluster-node-timeout`` is NODE_TIMEOUT_MS (2000 ms), as SPEC §8 measures failover with."""
+    ``cluster-node-timeout`` is NODE_TIMEOUT_MS (2000 ms), as docs/CLUSTER.md measures failover
+    with."""
 
     def __init__(self, data_dir: str | os.PathLike, masters: int = 3, replicas: int = 0,
                  appendonly: bool = True, node_timeout_ms: int = NODE_TIMEOUT_MS,

@@ -1,7 +1,7 @@
 """Fixtures: a throwaway embedded Redis (the binary we ship) on a free port, flushed per test.
 
 ``pytest --cluster`` runs the same suite against a throwaway 3-master Redis Cluster from the same
-binary (``stack.embedded.EmbeddedCluster``) plus a plain queue Redis for RQ (SPEC §8):
+binary (``stack.embedded.EmbeddedCluster``) plus a plain queue Redis for RQ (docs/CLUSTER.md):
 ``REDIS_CLUSTER=1`` and ``REDIS_QUEUE_URL`` are then set for every process the tests start,
 ``redis_server.url`` names a cluster node, ``r`` is a ``RedisCluster``, and each test flushes
 every master and the queue Redis. Nothing here touches any other Redis: the only servers flushed
@@ -213,6 +213,24 @@ def cli(app: Any) -> Callable[..., Any]:
 @pytest.fixture
 def api(client: Any) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def start_relay(config: Config, r: Any) -> Iterator[Callable[..., Any]]:
+    """``start_relay(cfg=None, **settings)``: a relay in this process on a free port (``.port``),
+    with ``cfg`` (default: the test's config) and ``settings`` over it; all stopped after the
+    test (tests/relay_client.py)."""
+    from tests.relay_client import InProcessRelays
+
+    relays = InProcessRelays(config)
+    yield lambda cfg=None, **over: relays.start(config=cfg, **over)
+    relays.stop_all()
+
+
+@pytest.fixture
+def relay(start_relay: Callable[..., Any]) -> Any:
+    """One in-process relay with the test's config (a test module may define its own)."""
+    return start_relay()
 
 
 class Workers:

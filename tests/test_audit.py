@@ -1,4 +1,5 @@
-"""The audit log (SPEC §9): recorded from dispatch for every declared operation; audit.list."""
+"""The audit log (README "Moderation"): recorded from dispatch for every declared operation;
+audit.list."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Login lockout, registration limit, sessions, Idempotency-Key on register, no echoed secrets.
 
-SPEC §4 "Brute force": 5 failed logins for one name lock the name; 10 from one address lock the
+docs/API.md "Brute force": 5 failed logins for one name lock the name; 10 from one address lock the
 address; refused attempts do not count; a wrong ``old`` on player.password is a failed login; a
 server's key exempts its logins from the address lock, and the name lock its failures cause
 applies to logins through that server only. Sessions per player are capped.
@@ -462,7 +462,7 @@ def test_login_drops_expired_sessions_from_the_index(api, client, r, clock, conf
     assert len(scan_keys(r, keys.player_session("pruner", "*"))) == 1
 
 
-# --- SPEC §16: parallel correct logins; failed logins per server key ---------------------------
+# --- README "Abuse budgets": parallel correct logins; failed logins per server key ----------------
 def test_parallel_correct_logins_all_succeed(app, client, monkeypatch):
     """12 parallel correct logins for one name: attempts in flight are not failures, so none
     is refused (7 of 12 once got 429 "too many failed logins")."""

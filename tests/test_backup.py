@@ -1,4 +1,5 @@
-"""Backups (SPEC §15): ``python -m shared.backup create`` then ``restore`` answers every read as
+"""Backups (docs/OPERATIONS.md): ``python -m shared.backup create`` then ``restore`` answers every
+read as
 before; a non-empty target is refused; a backup restores into an empty data folder."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Bans (SPEC §9): ban.create, ban.lift, ban.list, ban.check; enforcement at presence.join; the
+"""Bans (README "Moderation"): ban.create, ban.lift, ban.list, ban.check; enforcement at
+presence.join; the
 inbox entries; the ordered steps and the worker's redelivery."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from shared import keys
 from shared.redis_conn import scan_keys
 from shared.storage import bans
 from tests.conftest import on_cluster
+from tests.relay_client import authed, greeted, server_creds, spawn
 
 
 @pytest.fixture
@@ -434,8 +436,6 @@ def test_a_ban_over_http_is_pushed_by_two_relays_and_resumed_by_an_offline_serve
         redis_server, r, api, client):
     """Two servers on two relay processes get the ban as a push within 1 s of the answer; a
     third, offline meanwhile, gets it after RESUME from its last position."""
-    from tests.test_relay import authed, greeted, server_creds, spawn
-
     ids = [server_creds(api, name) for name in ("a", "b", "c")]
     (one, port1), (two, port2) = spawn(redis_server.url), spawn(redis_server.url)
     try:
@@ -471,12 +471,7 @@ def test_a_ban_over_http_is_pushed_by_two_relays_and_resumed_by_an_offline_serve
 
 
 # --- the relay: a moderator on telnet -------------------------------------------------------------
-from tests.test_relay import start_relay  # noqa: E402,F401 (the in-process relay fixture)
-
-
 def test_a_telnet_session_with_a_server_key_moderates_its_own_server(request, api, client):
-    from tests.test_relay import greeted
-
     relay = request.getfixturevalue("start_relay")()
     sid, srv = api.server("Desert CTF")
     api.heartbeat(sid, srv)
@@ -544,7 +539,7 @@ def test_batch_runs_a_script_redis_does_not_hold_yet(r):
     assert batch(r, (script, [], ["again"])) == ["ran again"]
 
 
-# --- IPv6 forms that carry an IPv4 address (SPEC §16) --------------------------------------------
+# --- IPv6 forms that carry an IPv4 address (README "Abuse budgets") -------------------------------
 CARRIED = ["::198.51.100.20", "::ffff:198.51.100.20", "64:ff9b::c633:6414",
            "64:ff9b::198.51.100.20", "2002:c633:6414::1", "2002:c633:6414:7:8::9"]
 

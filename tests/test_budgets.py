@@ -1,4 +1,5 @@
-"""Abuse budgets (SPEC §16): moderation writes and registrations per server key, the ban
+"""Abuse budgets (README "Abuse budgets"): moderation writes and registrations per server key, the
+ban
 duration a server may give, the mail send budget per player, and blocked senders."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Clans (SPEC §9): create, get, invite, accept, remove, delete, transfer; one clan per player;
+"""Clans (README "Moderation"): create, get, invite, accept, remove, delete, transfer; one clan per
+player;
 player.delete leaves the clan."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""REDIS_CLUSTER / REDIS_QUEUE_URL / SSM_WAIT_REPLICAS (SPEC §8): start-up refusal, the queue
-client, every kind of Redis error as 503, and WAIT on a single Redis with and without a replica.
+"""REDIS_CLUSTER / REDIS_QUEUE_URL / SSM_WAIT_REPLICAS (docs/CLUSTER.md): start-up refusal, the
+queue client, every kind of Redis error as 503, and WAIT on a single Redis with and without a
+replica.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from shared.dispatch import Ctx
 from shared.redis_conn import connect, queue_for
 from stack.embedded import EmbeddedRedis
 from tests.conftest import make_config, wait_for
-from tests.test_config import procfile
-from tests.test_relay import greeted, start_relay  # noqa: F401 (a fixture)
+from tests.helpers import procfile
+from tests.relay_client import greeted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +101,7 @@ def test_http_answers_503_for_every_redis_error(config, exc):
 
 
 @pytest.mark.parametrize("exc", CLUSTER_ERRORS, ids=lambda e: type(e).__name__)
-def test_relay_answers_unavailable_for_every_redis_error(config, start_relay, exc,  # noqa: F811
+def test_relay_answers_unavailable_for_every_redis_error(config, start_relay, exc,
                                                          monkeypatch):
     import relay.server
 

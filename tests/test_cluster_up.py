@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from stack.embedded import binary, free_port
-from tests.test_up import _request
+from tests.helpers import request as _request
 
 ROOT = Path(__file__).resolve().parent.parent
 

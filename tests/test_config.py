@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import Config, ConfigError
+from tests.helpers import procfile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,11 +47,6 @@ def _env_without_redis() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["PORT"] = "0"
     return env
-
-
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(":", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
 @pytest.mark.parametrize("name", sorted(procfile()))

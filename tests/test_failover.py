@@ -1,4 +1,4 @@
-"""Failover (SPEC §8): a master killed under load, its replica takes over.
+"""Failover (docs/CLUSTER.md): a master killed under load, its replica takes over.
 
 A cluster of its own: 3 masters with 2 replicas each (cluster-node-timeout 2000 ms), so that a
 shard still has a replica after its failover and SSM_WAIT_REPLICAS=1 can go on acknowledging
@@ -24,11 +24,11 @@ import pytest
 from shared import keys
 from stack.embedded import EmbeddedCluster, EmbeddedRedis, free_port
 from tests.failover_drill import heal, kill_master_under_load, owner
-from tests.test_relay import authed, spawn
+from tests.relay_client import authed, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "failover-admin-token-0123456789"
-WINDOW_MAX_S = 5.0  # SPEC §8: at most 5 s of 503 with cluster-node-timeout 2000 ms
+WINDOW_MAX_S = 5.0  # docs/CLUSTER.md: at most 5 s of 503 with cluster-node-timeout 2000 ms
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rq import Queue, Worker
+
 from shared import keys
+from shared.config import Config
+from shared.redis_conn import connect
+from worker.main import QUEUES
 from tests import conftest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +35,23 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
     return conftest.wait_for(check, timeout, what, every=0.1)
 
 
-def test_idle_worker_writes_next_to_nothing_and_logs_nothing(redis_server, r, tmp_path):
+def started(queue_url: str) -> bool:
+    """Start-up is over: every queue worker registered and idle (one per queue, WEBHOOK_WORKERS
+    on the webhooks queue), the ticker's first inbox trim queued (its lock taken) and run (no
+    job waiting)."""
+    conn = connect(queue_url)
+    try:
+        workers = Worker.all(connection=conn)
+        want = len(QUEUES) - 1 + Config.__dataclass_fields__["webhook_workers"].default
+        return (len(workers) == want and all(w.get_state() == "idle" for w in workers)
+                and bool(conn.exists(keys.inbox_trim_lock()))
+                and all(Queue(q, connection=conn).count == 0 for q in QUEUES))
+    finally:
+        conn.close()
+
+
+def test_idle_worker_writes_next_to_nothing_and_logs_nothing(redis_server, r, tmp_path,
+                                                              queue_url):
     r.zadd(keys.status_live(), {"fresh": int(time.time() * 1000)})  # live, not lapsed
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     env.update(REDIS_URL=redis_server.url, STATUS_TTL="60", STATUS_SWEEP_SECONDS="1",
@@ -40,10 +61,10 @@ def test_idle_worker_writes_next_to_nothing_and_logs_nothing(redis_server, r, tm
         proc = subprocess.Popen([sys.executable, "-m", "shared.worker"], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
-        time.sleep(8)  # start-up: both queue workers, registrations, the first inbox trim
+        wait_for(lambda: proc.poll() is None and started(queue_url), 30, "the worker's start-up")
         assert proc.poll() is None, log_path.read_text()
         before, seen = changes(r), len(log_path.read_text().splitlines())
-        time.sleep(IDLE_SECONDS)
+        time.sleep(IDLE_SECONDS)  # the idle time measured: letting it pass is the test
         changed = changes(r) - before
         logged = log_path.read_text().splitlines()[seen:]
         assert changed <= MAX_CHANGES, f"{changed} changes in {IDLE_SECONDS} s idle"

@@ -1,5 +1,6 @@
-"""The released (server)² core's UDP verify on LEGACY_UDP_PORT, served by the relay (SPEC §13):
-real UDP sockets against in-process relays and a ``python -m relay`` process.
+"""The released (server)² core's UDP verify on LEGACY_UDP_PORT, served by the relay
+(docs/RELAY.md): real UDP sockets against in-process relays and a ``python -m relay``
+process.
 
 Order proves silence: the relay answers datagrams in the order they come, so when a ``ping``
 sent after some datagrams is the first thing answered, none of those got an answer.

@@ -1,4 +1,5 @@
-"""Logs (SPEC §11): LOG_FORMAT=json gives one JSON object per line in every process; request
+"""Logs (docs/OPERATIONS.md): LOG_FORMAT=json gives one JSON object per line in every process;
+request
 lines (WEB_ACCESS_LOG=1) carry operation, status, duration, caller kind and the request id that
 the response's X-Request-Id header also has."""
 
@@ -18,9 +19,9 @@ from shared import logs
 from shared.config import Config, ConfigError
 from shared.redis_conn import connect
 from stack.embedded import free_port
-from tests.conftest import ADMIN_TOKEN, make_config
-from tests.test_metrics import get, spawn_relay, spawn_worker, stop, wait_for
-from tests.test_relay import greeted
+from tests.conftest import ADMIN_TOKEN, make_config, wait_for
+from tests.helpers import get, spawn_relay, spawn_worker, stop
+from tests.relay_client import greeted
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST_FIELDS = {"time", "level", "logger", "process", "message", "request_id", "method",

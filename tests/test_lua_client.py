@@ -1,4 +1,4 @@
-"""The mod's Lua client (clients/lua/ssmglobal.lua, SPEC §12) under lua5.1 + LuaSocket.
+"""The mod's Lua client (clients/lua/ssmglobal.lua, clients/lua/README.md) under lua5.1 + LuaSocket.
 
 The Lua scripts print ``ok <name>`` / ``fail <name>: why``, ``metric <name> <value>`` and
 ``data <json>`` lines; these tests run them as subprocesses against a real relay process

@@ -1,4 +1,4 @@
-"""Prometheus metrics (SPEC §11): scraped from each process after real traffic.
+"""Prometheus metrics (docs/OPERATIONS.md): scraped from each process after real traffic.
 
 The web app in-process (one registry) and under real gunicorn with two workers (multiprocess
 files, summed); a real relay process (pushes, fan-out lag, connections by mode, commands); a
@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,8 @@ from shared.redis_conn import connect
 from stack.embedded import free_port
 from tests import conftest
 from tests.conftest import ADMIN_TOKEN, make_config
-from tests.test_relay import authed, greeted, server_creds
+from tests.helpers import get, spawn_relay, spawn_worker, stop
+from tests.relay_client import authed, greeted, server_creds
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "metrics-token-4242"
@@ -50,16 +50,6 @@ def parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def val(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def get(url: str, headers: dict[str, str] | None = None, timeout: float = 10
-        ) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
 
 
 def scrape(url: str, token: str | None = TOKEN) -> dict:
@@ -280,26 +270,6 @@ def test_two_gunicorn_workers_are_summed(gunicorn2):
 
 
 # --- the relay process -------------------------------------------------------------------------
-def spawn_relay(redis_url: str, tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    full = dict(os.environ, REDIS_URL=redis_url, RELAY_PORT=str(port), RELAY_HOST="127.0.0.1",
-                RELAY_MAX_PER_IP="0", **env)
-    log = open(tmp_path / f"relay-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "relay"], cwd=ROOT, env=full, stdout=log,
-                            stderr=subprocess.STDOUT)
-    import socket
-
-    def up() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    wait_for(up, 10, "relay")
-    return proc, port
-
-
 def test_relay_metrics_after_real_pushes(redis_server, r, api, client, tmp_path):
     mport = free_port()
     proc, port = spawn_relay(redis_server.url, tmp_path, RELAY_METRICS_PORT=str(mport),
@@ -415,27 +385,6 @@ def test_metrics_port_in_use_logs_and_runs_on(redis_server, r, tmp_path):
 
 
 # --- the worker process ------------------------------------------------------------------------
-def spawn_worker(redis_url: str, tmp_path: Path, *args: str, **env: str) -> subprocess.Popen:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
-    full.update(REDIS_URL=redis_url, STATUS_SWEEP_SECONDS="1", PYTHONUNBUFFERED="1", **env)
-    log = open(tmp_path / "worker.log", "wb")
-    return subprocess.Popen([sys.executable, "-m", "shared.worker", *args], cwd=ROOT, env=full,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    try:  # whatever it started (a worker's queue processes) goes with it
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def test_worker_metrics_after_real_jobs(redis_server, r, api, client, tmp_path, queue_url):
     mport = free_port()
     proc = spawn_worker(redis_server.url, tmp_path, WORKER_METRICS_PORT=str(mport),
@@ -490,7 +439,8 @@ def test_worker_metrics_port_zero_opens_nothing(redis_server, r, tmp_path):
     try:
         # status, mail and WEBHOOK_WORKERS (2) webhooks processes
         wait_for(lambda: len(psutil.Process(proc.pid).children()) == 4, 10, "queue workers")
-        time.sleep(1.0)
+        wait_for(lambda: (tmp_path / "worker.log").read_text().count(" started (pid ") == 4, 15,
+                 "every queue worker started")
         assert listening_ports(proc.pid) == set()
     finally:
         stop(proc)
@@ -531,7 +481,7 @@ def test_dashboard_uses_only_metrics_that_exist():
 
 
 
-# --- bind addresses (SPEC §16: the metrics ports bind RELAY_HOST) ------------------------------
+# --- bind addresses (README "Configuration": the metrics ports bind RELAY_HOST) -------------------
 def _refused(url: str) -> bool:
     try:
         get(url, timeout=2)

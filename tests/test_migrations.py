@@ -1,4 +1,5 @@
-"""Data versions and migrations (SPEC §15): the first release's store upgrades with nothing lost.
+"""Data versions and migrations (docs/OPERATIONS.md): the first release's store upgrades with
+nothing lost.
 
 ``tests/fixtures/first_release.json`` holds a store written by the first release's own code
 (commit 5cf9d85), made by ``python -m tests.fixtures.make_first_release``: every key's DUMP

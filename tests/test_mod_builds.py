@@ -1,5 +1,5 @@
-"""Known builds of the (server)² core (SPEC §13): ``mod.build.*`` (admin, audited), the CLI's
-``mod build``, and the core's HTTP calls ``/test.html`` and
+"""Known builds of the (server)² core (docs/API.md): ``mod.build.*`` (admin, audited), the
+CLI's ``mod build``, and the core's HTTP calls ``/test.html`` and
 ``/serversquaredmodification/latest.txt``."""
 
 from __future__ import annotations

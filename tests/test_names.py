@@ -1,4 +1,5 @@
-"""name.check (SPEC §9): registered names and clan tags are protected on every server."""
+"""name.check (README "Moderation"): registered names and clan tags are protected on every
+server."""
 
 from __future__ import annotations
 
@@ -122,7 +123,7 @@ def test_one_round_trip_whatever_the_number_of_clans(redis_server, r, config):
     assert counter.n == 1
 
 
-# --- invisible characters and look-alikes (SPEC §16) -------------------------------------------
+# --- invisible characters and look-alikes (README "Abuse budgets") --------------------------------
 @pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad",
                                   "\u180e", "\u2063", "\u034f", "\ufe0f", "\U000e0041"])
 def test_a_nick_with_an_invisible_character_is_refused(client, setup, char):

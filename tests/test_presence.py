@@ -188,7 +188,7 @@ def test_profile_shows_presence(api, client, live, clock, config):
     assert client.get("/v1/players/alice").json["online"] is False
 
 
-# --- Idempotency-Key: a repeat never bypasses a check (SPEC §16) -------------------------------
+# --- Idempotency-Key: a repeat never bypasses a check (README "Abuse budgets") --------------------
 def _join_with_key(api, sid, srv, player, key, **body):
     return api.client.post(f"/v1/servers/{sid}/players", headers={**srv, "Idempotency-Key": key},
                            json={"token": api.token(player), **body})

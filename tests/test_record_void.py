@@ -1,4 +1,4 @@
-"""record.void (SPEC §9): an admin removes a record from a ranking at once; audited."""
+"""record.void (README "Moderation"): an admin removes a record from a ranking at once; audited."""
 
 from __future__ import annotations
 

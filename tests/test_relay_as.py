@@ -1,6 +1,6 @@
-"""A JSON relay command carrying ``"as": <player session token>`` (SPEC §13, docs/RELAY.md):
-that one command runs as the player, with the same checks as an HTTP bearer; the connection
-keeps its own identity; a bad or revoked token is refused for that command only; the token is
+"""A JSON relay command carrying ``"as": <player session token>`` (docs/RELAY.md): that one
+command runs as the player, with the same checks as an HTTP bearer; the connection keeps its own
+identity; a bad or revoked token is refused for that command only; the token is
 never echoed or logged. Real sockets, the real embedded Redis, a relay process where it counts.
 """
 
@@ -277,7 +277,7 @@ def _listening(port: int) -> bool:
 def test_wrong_passwords_through_a_server_lock_the_name_there_only(relay, api, client, config):
     """A wrong ``old`` sent ``as`` a player through a game server counts like a login that
     server makes for the player: the name is locked through that server only, and the game
-    server's address is not locked for everyone else (SPEC §4)."""
+    server's address is not locked for everyone else (docs/API.md)."""
     server_id, key = _server(api)
     other_id, other_key = _server(api, "other")
     alice = _token(api, "alice")

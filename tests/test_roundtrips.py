@@ -32,7 +32,8 @@ LIMIT = 3 if on_cluster() else 2
 # slots) before its board script writes, so no script spans slots (docs/DESIGN.md "Round
 # trips" and "Moderation", docs/CLUSTER.md "Operations in several steps"); clan.invite reads the
 # invitee's account id (its own slot) before its clan script records the invitation for it;
-# mail.send spends the sender's send budget (their group) before the recipient's script (SPEC §16)
+# mail.send spends the sender's send budget (their group) before the recipient's script (README
+# "Abuse budgets")
 MORE = {"ban.create": 3, "ban.lift": 1, "presence.join": 1, "record.submit": 1,
         "clan.invite": 1, "mail.send": 1,
         # reads every group that holds something of the player, in turn: their keys, the

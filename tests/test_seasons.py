@@ -1,4 +1,5 @@
-"""Seasons (SPEC §10): boards with ``reset``, crossing daily, weekly and monthly boundaries with
+"""Seasons (README "Seasons"): boards with ``reset``, crossing daily, weekly and monthly boundaries
+with
 the app's clock (``clock``), the season listing and pages, and the worker's archive."""
 
 from __future__ import annotations

@@ -8,21 +8,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from typing import Any
 
 import pytest
 
 from shared import keys, logs
-from shared.redis_conn import scan_keys
 from tests.conftest import make_config
-
-
-def dump(r: Any) -> str:
-    """Every key and value in the test Redis as text, to search for a secret."""
-    readers = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
-               "zset": lambda k: r.zrange(k, 0, -1, withscores=True),
-               "list": lambda k: r.lrange(k, 0, -1), "stream": lambda k: r.xrange(k)}
-    return "\n".join(f"{k} {readers[r.type(k)](k)}" for k in scan_keys(r, "*"))
+from tests.helpers import dump
 
 
 @pytest.fixture

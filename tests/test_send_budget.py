@@ -10,11 +10,8 @@ import pytest
 
 from shared import keys
 from shared.storage import messages
-from tests import test_relay
 from tests.conftest import Api, wait_for
-from tests.test_relay import authed, server_creds
-
-relay_starter = test_relay.start_relay  # the relay tests' `start_relay` fixture, reused
+from tests.relay_client import authed, server_creds
 
 
 @pytest.fixture
@@ -137,8 +134,8 @@ def test_the_default_lets_a_200_server_fleet_broadcast(config):
     assert (per_minute + burst) * 1400 <= 20e6
 
 
-def test_the_budget_holds_over_the_relay(relay_starter, config, api, r):
-    relay = relay_starter(dataclasses.replace(config, message_send_budget=1,
+def test_the_budget_holds_over_the_relay(start_relay, config, api, r):
+    relay = start_relay(dataclasses.replace(config, message_send_budget=1,
                                             message_send_burst=1))
     a_id, a_key, _ = server_creds(api, "a")
     b_id, _, _ = server_creds(api, "b")

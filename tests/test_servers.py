@@ -7,10 +7,8 @@ import pytest
 from shared import keys
 from shared.redis_conn import scan_keys
 from shared.storage import messages
-from tests import test_relay
-from tests.test_secrets import dump
-
-start_relay = test_relay.start_relay  # the relay fixture, for the relay idempotency test
+from tests.helpers import dump
+from tests.relay_client import authed, server_creds
 
 
 # --- server.create: Idempotency-Key -------------------------------------------------------
@@ -57,8 +55,8 @@ def test_same_body_in_another_key_order_replays_and_other_body_is_422(api, clien
 
 def test_reused_idempotency_key_over_the_relay_is_422(start_relay, api):
     relay = start_relay()
-    sid, key, _ = test_relay.server_creds(api, "a")
-    c = test_relay.authed(relay.port, sid, key)
+    sid, key, _ = server_creds(api, "a")
+    c = authed(relay.port, sid, key)
     first = c.cmd("message.send", {"to": "*", "body": "hi"}, idempotency_key="r1")
     again = c.cmd("message.send", {"body": "hi", "to": "*"}, idempotency_key="r1")
     assert first["state"] == again["state"] == "OK" and again["data"] == first["data"]

@@ -11,27 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
 from stack.embedded import binary, free_port
+from tests.helpers import request as _request
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _request(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body else None
-    req = urllib.request.Request(url, method=method, data=data,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
 
 
 class Stack:
@@ -110,7 +98,7 @@ def test_procfile_commands_come_from_the_interpreters_folder(tmp_path, redis_ser
     assert f"exe={os.path.dirname(sys.executable)}{os.sep}python" in out.stdout, out
 
 
-# --- clean stops and quick restarts (SPEC §15) -----------------------------------------------
+# --- clean stops and quick restarts (docs/OPERATIONS.md) ------------------------------------------
 def _up_env(data_dir: Path, **over: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("REDIS_URL", "REDIS_CLUSTER", "REDIS_QUEUE_URL")}

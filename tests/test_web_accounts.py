@@ -1,5 +1,5 @@
-"""Players' accounts on the web (SPEC §14): sign-up, log-in, the session cookie and CSRF, /me
-and its pages, the operations behind them (session.list/end/end_others, player.export), the
+"""Players' accounts on the web (README "Web pages"): sign-up, log-in, the session cookie and CSRF,
+/me and its pages, the operations behind them (session.list/end/end_others, player.export), the
 header and the /boards index. Over HTTP with the Flask client first; then the stories in a real
 headless Chromium (Playwright with Debian's browser), against the app served on a free port.
 

@@ -19,7 +19,8 @@ import pytest
 
 from shared import keys
 from tests.conftest import ADMIN_TOKEN
-from tests.test_web_gunicorn import ROOT, _call, gunicorn
+from tests.helpers import ROOT, gunicorn
+from tests.helpers import call as _call
 
 
 def _addr(url: str) -> tuple[str, int]:

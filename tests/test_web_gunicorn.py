@@ -15,54 +15,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from stack.embedded import free_port
-from tests.conftest import ADMIN_TOKEN
+from shared.redis_conn import primaries
+from tests.conftest import ADMIN_TOKEN, wait_for
+from tests.helpers import call as _call
+from tests.helpers import gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _call(method, url, body=None, token=None, timeout=30):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, method=method, headers=headers,
-                                 data=json.dumps(body).encode() if body is not None else None)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return resp.status, json.loads(resp.read() or b"{}")
-
-
-@contextmanager
-def gunicorn(redis_url: str, **env: str) -> Iterator[str]:
-    """The Procfile's web process (one worker unless ``WEB_CONCURRENCY`` is given) on a free
-    port, with ``env`` added to its environment; yields its base URL once /readyz answers."""
-    port = free_port()
-    full = dict(os.environ, REDIS_URL=redis_url, PORT=str(port), WEB_CONCURRENCY="1",
-                SSM_ADMIN_TOKEN=ADMIN_TOKEN, SSM_SCRYPT_LOG2_N="4", **env)
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "-c",
-                             "shared/gunicorn_conf.py"], cwd=ROOT, env=full,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://{env.get('WEB_HOST', '127.0.0.1')}:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if _call("GET", url + "/readyz", timeout=1)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(proc.stderr.read().decode())
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture
@@ -78,7 +40,12 @@ def web_uncapped(redis_server, r):
         yield url
 
 
-def test_long_polls_do_not_starve_other_requests(web_uncapped):
+def blocked_clients(r) -> int:
+    """Connections blocked in a command (XREAD BLOCK here) on every primary."""
+    return sum("b" in c["flags"] for node in primaries(r) for c in node.client_list())
+
+
+def test_long_polls_do_not_starve_other_requests(web_uncapped, r):
     web = web_uncapped
     _, created = _call("POST", web + "/v1/servers", {"name": "poller"}, ADMIN_TOKEN)
     key, wait = created["key"], 4
@@ -92,7 +59,8 @@ def test_long_polls_do_not_starve_other_requests(web_uncapped):
     polls = [threading.Thread(target=poll) for _ in range(150)]
     for t in polls:
         t.start()
-    time.sleep(1)  # all 150 polls are now parked in the single worker
+    # all 150 polls parked in the single worker, each blocked in Redis
+    wait_for(lambda: blocked_clients(r) == 150, 10, "150 long-polls blocked in Redis")
     status, body = _call("GET", web + "/v1/status")
     answered = time.monotonic()
     assert status == 200 and body == {"servers": []}

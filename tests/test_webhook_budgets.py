@@ -1,4 +1,4 @@
-"""Webhook budgets (SPEC §16): one deadline for a whole attempt, every attempt logged; the
+"""Webhook budgets (docs/WEBHOOKS.md): one deadline for a whole attempt, every attempt logged; the
 delivery queue bounded; ban pushes never behind webhook jobs."""
 
 from __future__ import annotations

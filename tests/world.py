@@ -23,12 +23,44 @@ BUILD = "3f786850e387550fdab836ed7e6dc881de23001b"  # the mod.build.* examples' 
 ALICE_PASSWORD = "correct-horse-42"  # as in the player.password and session.login examples
 
 
+# What each operation's example needs besides the common world, by operation name; a key
+# ending in "." applies to every operation it starts (``needs`` takes the union):
+#   nobody       no players at all (player.register makes alice)
+#   session2     a second session of alice's to end
+#   no_board     no board (board.create makes it)
+#   daily        a daily board beside ctf.ac_desert (the season examples read one)
+#   ban          a ban on alice, by the admin, or by the server with ban_by_server
+#   clan         clan ACE owned by alice with bob invited (no_clan: none)
+#   bob_owns     ... owned by bob with alice invited instead
+#   member       ... with the invited player a member
+#   build        a known build of the core
+NEEDS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
+    "player.register": {"nobody"},
+    "session.end": {"session2"},
+    "board.create": {"no_board"},
+    "season.": {"daily"},
+    "ban.check": {"ban"}, "ban.list": {"ban"}, "ban.lift": {"ban", "ban_by_server"},
+    "clan.": {"clan"}, "clan.create": {"no_clan"},
+    "name.check": {"clan"}, "player.get": {"clan"},  # player.get shows alice's clan
+    "clan.accept": {"bob_owns"},
+    "clan.get": {"member"}, "clan.remove": {"member"}, "clan.transfer": {"member"},
+    "mod.build.list": {"build"}, "mod.build.delete": {"build"},
+}.items()}
+
+
+def needs(op_name: str) -> frozenset[str]:
+    """The union of NEEDS for ``op_name`` and every prefix of it listed there."""
+    return frozenset().union(*(v for k, v in NEEDS.items()
+                               if k == op_name or (k.endswith(".") and op_name.startswith(k))))
+
+
 def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Two live servers, players alice and bob online on the first, a board (and for the season
-    operations a daily one) with both their records, a mail from bob to alice, a message to the
-    first server, settings of alice and the server, the server in channel lobby; for the ban
-    operations a ban on alice, for the clan operations, name.check and player.get a clan ACE (see
-    below). Returns (example value -> real value, headers by kind)."""
+    """Two live servers, players alice and bob online on the first, a board with both their
+    records, a mail from bob to alice, a message to the first server, settings of alice and the
+    server, the server in channel lobby, a webhook with one delivery logged; and what NEEDS says
+    the operation's example needs besides. Returns (example value -> real value, headers by
+    kind)."""
+    need = needs(op_name)
     c = api.client
     sid, srv = api.server("Desert CTF #1")
     sid2, srv2 = api.server("Other")
@@ -36,18 +68,18 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
         assert api.heartbeat(s, h).status_code == 200
     real = {SERVER: sid, OTHER_SERVER: sid2}
     callers = {"anonymous": {}, "admin": api.admin, "server": srv}
-    if op_name == "player.register":  # alice must not exist yet
+    if "nobody" in need:
         return real, callers
     alice, bob = api.player("alice", ALICE_PASSWORD), api.player("bob", "bob-password-1")
     callers["player"] = alice
     real[TOKEN] = api.token(alice)
-    if op_name == "session.end":  # a second session of alice's to end
+    if "session2" in need:
         real[SESSION] = sessions.session_id(sha256(api.token(api.login("alice",
                                                                         ALICE_PASSWORD))))
     for player in (alice, bob):
         assert api.join(sid, srv, player).status_code == 200
-    if op_name != "board.create":  # it must create the board; the season examples read a
-        daily = [("ctf.daily", "daily")] if op_name.startswith("season.") else []  # daily one
+    if "no_board" not in need:
+        daily = [("ctf.daily", "daily")] if "daily" in need else []
         for board, reset in [("ctf.ac_desert", None), *daily]:
             assert c.put(f"/v1/boards/{board}", json={"order": "desc", "operator": "best",
                                                       **({"reset": reset} if reset else {})},
@@ -66,21 +98,18 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
                      headers=alice).status_code == 200
     assert c.put(f"/v1/servers/{sid}/settings/motd", json={"value": "hi"},
                  headers=srv).status_code == 200
-    if op_name in ("ban.check", "ban.list", "ban.lift"):  # a ban on alice (the server's own)
+    if "ban" in need:
         made = c.post("/v1/bans", json={"player": "alice", "reason": "wallhack",
                                         "duration": 86400},
-                      headers=srv if op_name == "ban.lift" else api.admin)
+                      headers=srv if "ban_by_server" in need else api.admin)
         real[BAN] = made.json["id"]
-    if op_name.startswith("clan.") and op_name != "clan.create" or \
-            op_name in ("name.check", "player.get"):
-        # clan ACE: owned by alice with bob invited (clan.accept: owned by bob, alice invited);
-        # bob a member where the example needs one; player.get shows alice's clan
-        owner, guest, guest_name = (bob, alice, "alice") if op_name == "clan.accept" else \
+    if "clan" in need and "no_clan" not in need:
+        owner, guest, guest_name = (bob, alice, "alice") if "bob_owns" in need else \
             (alice, bob, "bob")
         assert c.put("/v1/clans/ACE", json={"name": "Aces High"},
                      headers=owner).status_code == 201
         assert c.put(f"/v1/clans/ACE/members/{guest_name}", headers=owner).status_code == 200
-        if op_name in ("clan.get", "clan.remove", "clan.transfer"):
+        if "member" in need:
             assert c.post("/v1/clans/ACE/join", headers=guest).status_code == 200
     hook = c.post("/v1/webhooks", json={"url": "https://hooks.example.com/ssm",
                                         "events": ["record.top"]}, headers=api.admin).json["id"]
@@ -89,7 +118,7 @@ def world(api: Any, op_name: str) -> tuple[dict[str, str], dict[str, dict[str, s
     webhooks.record(c.application.extensions["ssm"]["redis"], hook, "job", attempt,
                     "delivered", None)
     real[WEBHOOK] = hook
-    if op_name in ("mod.build.list", "mod.build.delete"):  # a known build of the core
+    if "build" in need:
         assert c.put(f"/v1/mod/builds/{BUILD}", json={"version": "9.0.0"},
                      headers=api.admin).status_code == 201
     return real, callers

@@ -12,7 +12,7 @@ a crash in between would lose is covered by the data side (the mail outbox, swep
 :func:`sweep_outbox`). Jobs take ids and primitives, are idempotent, and declare their retries
 in ``shared/queues.py``. A job's steps are ordered, each on one hash tag, and the one that must
 not happen twice (appending a notice) writes its own marker in the same script, so a worker
-killed at any point is retried without a repeat (SPEC §8).
+killed at any point is retried without a repeat (docs/CLUSTER.md).
 """
 
 from __future__ import annotations

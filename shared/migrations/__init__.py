@@ -1,4 +1,4 @@
-"""Data versions and migrations (SPEC §15, docs/OPERATIONS.md "Upgrades").
+"""Data versions and migrations (docs/OPERATIONS.md "Upgrades").
 
 The store keeps one number, the **data version** (``keys.data_version()``, alone in its
 ``{data}`` group): how many of :data:`STEPS` the data has been brought through. This release

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared import keys
 
-KEEP_DAYS = 365  # SPEC §9: kept at least 365 days
+KEEP_DAYS = 365  # README "Moderation": kept at least 365 days
 CURSOR = r"[0-9]{1,19}-[0-9]{1,19}"
 
 

@@ -48,7 +48,7 @@ from shared.errors import Banned, InvalidInput
 from shared.redis_conn import Lua, batch
 from shared.storage import messages
 
-# Widest ranges allowed without "force" (SPEC §9).
+# Widest ranges allowed without "force" (README "Moderation").
 WIDEST = {4: 16, 6: 48}
 OUTBOX_AGE_MS = 5000  # an outbox entry this old is taken for abandoned: the worker redoes it
 DELIVERED_TTL = 7 * 86400  # seconds a delivery marker is kept
@@ -239,8 +239,8 @@ return seq""")
 # KEYS: ban, index, expiring, pending pushes, events outbox, all active bans, the caller's
 # moderation budget this minute (a server; any {bans} key otherwise). ARGV: id, now (s), now
 # (ms), by, only scope ('' = any), reason ('' = none), a scope's active bans key around its
-# scope, the budget (0 = none). Counts the call first (SPEC §16), then returns {-3} over the
-# budget, {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
+# scope, the budget (0 = none). Counts the call first (README "Abuse budgets"), then returns {-3}
+# over the budget, {-1} unknown, {-2, json} other scope, {0, json} already lifted, {1, json} lifted;
 # only the last writes the ban, ``ban.lifted`` included: the ban + lifted_at/_by, lift_reason.
 LIFT = Lua(events.LUA + _INDEX + """
 if ARGV[9] ~= '0' then

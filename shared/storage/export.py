@@ -1,7 +1,8 @@
-"""Everything stored about one player, for ``player.export`` (SPEC §14 ``/me/export``).
+"""Everything stored about one player, for ``player.export`` (README "Web pages" ``/me/export``).
 
-Reads only, each group on its own (SPEC §8): the player's own keys (account, settings, sessions,
-mailbox, board set, ban copies) in one pipeline; then each board's meta, current record and
+Reads only, each group on its own (docs/CLUSTER.md): the player's own keys (account, settings,
+sessions, mailbox, board set, ban copies) in one pipeline; then each board's meta, current record
+and
 kept past seasons; the clan; the audit entries naming them. No secret leaves here: the account's
 password hash is left out and sessions are shown by id (``shared/storage/sessions.py``).
 """

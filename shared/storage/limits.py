@@ -1,4 +1,4 @@
-"""Rate limits: registrations per address, and the login lockout (SPEC §4 "Brute force").
+"""Rate limits: registrations per address, and the login lockout (docs/API.md "Brute force").
 
 A wrong name or password on session.login, and a wrong ``old`` on player.password, count as
 failed logins. A lock answers RateLimited with the seconds left. Where a failure counts:
@@ -8,8 +8,8 @@ failed logins. A lock answers RateLimited with the seconds left. Where a failure
   can keep a player locked out elsewhere (and the address lock does not apply: one typo-prone
   game server would lock out all of its players). Such a login is also refused while the
   name's own lock is on. And the server's own budget: at most LOGIN_FAILS_PER_SERVER_MINUTE
-  failures a minute over all names (SPEC §16), then every login made with that key is refused
-  (429 with Retry-After) until the minute is over; 0 = off.
+  failures a minute over all names (README "Abuse budgets"), then every login made with that key is
+  refused (429 with Retry-After) until the minute is over; 0 = off.
 
 An attempt is reserved before its password is checked (a "busy" count next to the
 failure count), so parallel guesses cannot outrun the lock: while the confirmed failures plus
@@ -19,7 +19,7 @@ lock they caused refuses it, a success lets it through (so 12 parallel correct l
 succeed), and one still waiting after ``BUSY_WAIT_S`` is refused with Retry-After 1. When the
 check ends the reservation is given back, and only a wrong password adds a failure.
 
-Cluster-safe (SPEC §8): each limit's keys share one hash tag (the name's ``{p:<name>}``, the
+Cluster-safe (docs/CLUSTER.md): each limit's keys share one hash tag (the name's ``{p:<name>}``, the
 address's ``{ip:<address>}``), and each script touches one limit group. A direct login checks
 two groups: their scripts go out together in one pipeline; when one refuses and the other
 reserved, the reservation is given back (a refused attempt never counts). Only confirmed
@@ -215,14 +215,14 @@ def moderation_key(ctx: Ctx) -> Any:
 
 def count_server_registration(ctx: Ctx) -> None:
     """A registration made with a server key: at most REGISTER_LIMIT_PER_SERVER_HOUR per
-    clock hour (SPEC §16)."""
+    clock hour (README "Abuse budgets")."""
     spend(ctx.redis, lambda n: keys.server_budget(ctx.caller.id, "reg", n),
           ctx.config.register_limit_per_server_hour, 3600, ctx.now(),
           "registrations per server key per hour")
 
 
-# Mail send budget (SPEC §16), one script on the sender's group. KEYS: minute counter, day
-# counter, the sender's account. ARGV: now (s), per minute, per day, per day while new, new
+# Mail send budget (README "Abuse budgets"), one script on the sender's group. KEYS: minute counter,
+# day counter, the sender's account. ARGV: now (s), per minute, per day, per day while new, new
 # account age (s), day end (s), 'take' | 'back'. 'take' answers the seconds to wait when a
 # budget is spent (nothing counted), else 0 after counting this send; 'back' gives a counted
 # send back (the mail was refused after all).

@@ -5,7 +5,8 @@ A mailbox is ``keys.mailbox`` (zset: mail id -> sequence, newest highest), ``key
 Mail ids are 12 random base-36 characters; the sequence (``keys.mail_seq``) orders a mailbox
 and is the paging cursor of ``mail.list``.
 
-Notices (SPEC §6, §8: each pushed once, none lost). ``mail.send`` adds ``<id>:<lname>`` to the
+Notices (docs/WORKERS.md / docs/CLUSTER.md: each pushed once, none lost). ``mail.send`` adds
+``<id>:<lname>`` to the
 outbox (``keys.mail_outbox``) before it stores the mail, and queues the notice job after; the
 job removes the entry when it is done, and the worker re-queues the notice of an entry older
 than :func:`outbox_grace_ms` (a web process that died in between). A notice job runs ordered
@@ -290,7 +291,7 @@ def mark_pending(r: Any, lname: str, ids: list[str]) -> None:
     _mark(r, lname, ids)
 
 
-# --- blocked senders (mail.block, SPEC §16) ---------------------------------------------------
+# --- blocked senders (mail.block, README "Abuse budgets") -----------------------------------------
 # KEYS: the player's blocked senders (hash: lowercase name -> name as given). ARGV: lowercase
 # name, name, cap. 1 stored (or there already), 0 refused (the list holds ``cap`` senders).
 BLOCK = Lua("""

@@ -36,7 +36,7 @@ from shared.redis_conn import Lua
 TRIM_STEP = 100  # at most this many aged entries are dropped per delivery and inbox
 KIB = 1024
 
-# Types only the backend writes (SPEC §4): message.send refuses them and any type starting
+# Types only the backend writes (docs/API.md): message.send refuses them and any type starting
 # with ``system``. Types are lowercase by their pattern, so no other spelling exists.
 RESERVED_TYPES = frozenset({"mail", "server_offline", "ban", "unban"})
 RESERVED_PREFIX = "system"

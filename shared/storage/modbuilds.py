@@ -1,4 +1,4 @@
-"""Known builds of the (server)² core: SHA-1 of the core file -> version (SPEC §13).
+"""Known builds of the (server)² core: SHA-1 of the core file -> version (docs/API.md).
 
 The admin registers them (``mod.build.set``/``list``/``delete``, the CLI's ``mod build``); the
 relay's legacy UDP verify answers a checksum with its version, and the web's

@@ -43,7 +43,7 @@ member = lua.member  # the rank zset's member: lua.MEMBER reads it in scripts
 # Returns false for an unknown board, else {rank, value as text, improved}. The checks that the
 # player exists and is online on a live server come first, in their own slots
 # (:data:`ENTER`), with the player's board set (an index, a superset): this script writes only
-# the board, last (SPEC §8). Numbers go back to Redis through string.format('%.0f') (Lua's
+# the board, last (docs/CLUSTER.md). Numbers go back to Redis through string.format('%.0f') (Lua's
 # tostring keeps 14 digits). A record that takes #1 from another player (or is a board's
 # first) emits ``record.top`` into the board's outbox (shared/events.py).
 SUBMIT = Lua(events.LUA + lua.MEMBER + seasons.PICK + """

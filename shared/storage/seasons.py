@@ -1,4 +1,4 @@
-"""Seasons (SPEC §10): a board created with ``reset`` starts empty at every UTC day, week
+"""Seasons (README "Seasons"): a board created with ``reset`` starts empty at every UTC day, week
 (Monday 00:00) or month, and keeps its past seasons read-only.
 
 The season is a function of the clock, never of a stored pointer, so reads and writes are right

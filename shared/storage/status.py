@@ -99,8 +99,8 @@ def sweep_due(r: Any, owner: str, status_ttl: int, period_ms: int) -> bool:
                      [status_ttl, period_ms, owner]) == 1
 
 
-# The sweep, in ordered steps, each on one hash tag (SPEC §8), so a crash or a second sweep at
-# any point finishes the work and announces each expiry once:
+# The sweep, in ordered steps, each on one hash tag (docs/CLUSTER.md), so a crash or a second sweep
+# at any point finishes the work and announces each expiry once:
 #   1. {status}: the lapsed servers, their last heartbeat and name (a read);
 #   2. each server's slot: who it had online; each player's slot (CLEAR): the account's
 #      ``server`` is cleared only if it still names that server, ``last_seen`` becomes the last

@@ -1,4 +1,4 @@
-"""The players' accounts on the web (SPEC §14): sign up, log in and out, and ``/me`` (the
+"""The players' accounts on the web (README "Web pages"): sign up, log in and out, and ``/me`` (the
 account, mail, password, sessions, export, deletion); plus the ``/boards`` index.
 
 A Blueprint (``wsgi.create_app`` registers it). Every action is an operation of the registry run

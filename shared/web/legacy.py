@@ -1,5 +1,5 @@
-"""The HTTP calls of the released (server)² core (SPEC §13), answered so that a server running
-it starts cleanly: ``GET /test.html`` (its reachability check: 200, empty body) and
+"""The HTTP calls of the released (server)² core (docs/RELAY.md), answered so that a server
+running it starts cleanly: ``GET /test.html`` (its reachability check: 200, empty body) and
 ``GET /serversquaredmodification/latest.txt`` (the newest known build's version as plain text,
 no line end; 404 when no build is registered: ``mod.build.set``). Public, no credential."""
 

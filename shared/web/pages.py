@@ -26,6 +26,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
+from shared import SOURCE_URL
 from shared.config import Config
 from shared.registry import Operation
 from shared.schema import PLAYER_NAME
@@ -47,6 +48,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 # The header's account part and the forms' CSRF token come from shared/web/accounts.py (it
 # holds the request); until it is loaded, every page is anonymous.
 _TEMPLATES.globals.update(account=lambda: None, csrf_token=lambda: "")
+_TEMPLATES.globals["source_url"] = SOURCE_URL  # the footer's link to the source (AGPL)
 # a name in a heartbeat that could be a registered player's links to their profile
 _TEMPLATES.tests["player_name"] = lambda s: re.fullmatch(PLAYER_NAME, s) is not None
 

@@ -1,5 +1,5 @@
 --[[ acserver.lua: a stand-in for an AssaultCube server running AC-Lua and the (server)² core, so
-that SSMGlobal.ssm runs headless in the tests. Written from SPEC §13's facts (no code of the
+that SSMGlobal.ssm runs headless in the tests. Written from clients/lua/README.md's facts (no code of the
 released mod is in it):
 - AC-Lua: clientprint, getname, getip, isadmin, isconnected, maxclient, getmapname, getgamemode,
   getsvtick, getteam, disconnect (calls onPlayerDisconnect at once, as the game does), logline,
@@ -183,7 +183,7 @@ function cfg.setvalue(file, key, value)
 end
 
 -- =============================================================================================
--- The (server)² core, as SPEC §13 describes it
+-- The (server)² core, as clients/lua/README.md describes it
 -- =============================================================================================
 local EVENTS = {
   onPlayerConnect = "handlerPlayerConnect", onPlayerDisconnect = "handlerPlayerDisconnect",
