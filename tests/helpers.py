@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack.embedded import free_port
 
 from shared.redis_conn import scan_keys
+from stack.embedded import free_port
 from tests.conftest import ADMIN_TOKEN, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stack.embedded import free_port
-
 from relay.server import Relay
+from stack.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,8 +17,8 @@ from rq import Queue, Worker
 from shared import keys
 from shared.config import Config
 from shared.redis_conn import connect
-from worker.main import QUEUES
 from tests import conftest
+from worker.main import QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 IDLE_SECONDS = 20

@@ -1,4 +1,4 @@
-"""The server browser's render cache, compression and Cache-Control (issue 23; README "Abuse budgets").
+"""The server browser's render cache, compression and Cache-Control (README "Abuse budgets").
 
 The list is rendered once per version of the public list and filter (shared/web/pages.py);
 these tests prove a cached list is never stale after something it shows changes, that the
