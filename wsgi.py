@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
-from redis.exceptions import NoScriptError
 from werkzeug.exceptions import HTTPException
 
 from shared import auth, logs, metrics
@@ -32,11 +31,11 @@ from shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from shared.redis_conn import REDIS_ERRORS, connect_data, forget_scripts, preload, queue_for
+from shared.redis_conn import REDIS_ERRORS, connect_data, preload, queue_for
 from shared.registry import Operation, load
 from shared.schema import validate
-from shared.storage import records, sessions
-from shared.web import accounts, legacy, openapi, pages, reads
+from shared.storage import sessions
+from shared.web import accounts, legacy, openapi, pages, site
 from web import cli
 
 log = logging.getLogger("ssm.web")
@@ -69,7 +68,7 @@ def create_app(config: Config | None = None, redis_client: Any = None,
     registry = load()
     preload(r)
     add_operations(app, registry, config, r, clock, q)
-    add_pages(app, registry, config, r, clock, q)
+    add_pages(app, registry, config, r, clock)
     legacy.add_routes(app, r)  # the released (server)² core's own calls (shared/web/legacy.py)
     app.register_blueprint(accounts.bp)  # sign-up, log-in, /me, /boards (README "Web pages")
     add_error_handlers(app, config)
@@ -88,9 +87,9 @@ def add_operations(app: Flask, registry: dict[str, Operation], config: Config, r
 
 
 def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any,
-              clock: Callable[[], float], q: Any) -> None:
-    """Health checks, the API docs, the OpenAPI document and the players' web (the server
-    browser, leaderboards, profiles: ``shared/web/pages.py``)."""
+              clock: Callable[[], float]) -> None:
+    """Health checks, the API docs, the OpenAPI document, and the players' web (the server
+    browser, leaderboards, profiles: the Blueprint of ``shared/web/site.py``)."""
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -106,7 +105,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         return openapi.document(registry, config)
 
     @app.get("/docs")
-    def docs() -> Any:  # the other pages' protections (html() below), its inline style hashed
+    def docs() -> Any:  # the other pages' protections (site.html), its inline style hashed
         page = pages.docs_page(registry, config)
         resp = Response(page, mimetype="text/html")
         resp.headers["Content-Security-Policy"] = pages.docs_csp(page)
@@ -115,76 +114,7 @@ def add_pages(app: Flask, registry: dict[str, Operation], config: Config, r: Any
         return resp
 
     app.static_folder = str(pages.STATIC)  # Flask's own /static/<file>: the stylesheet, the script
-
-    def read(op: str, args: dict[str, Any]) -> Any:
-        """A page reads through the registry's operations, as an anonymous API caller."""
-        ctx = Ctx(r, config, auth.ANONYMOUS, ip=request.remote_addr or "", clock=clock,
-                  queue=q)
-        return run(registry[op], ctx, args).body
-
-    def html(body: str | list[bytes], status: int = 200) -> Response:
-        resp = Response(body, status=status, mimetype="text/html")
-        resp.headers["Content-Security-Policy"] = pages.CSP
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        return resp
-
-    def page(view: Callable[..., str]) -> Callable[..., Response]:
-        """An HTML view: an operation's error becomes an HTML page with its status."""
-        def wrapped(**path: str) -> Response:
-            try:
-                return html(view(**path))
-            except ApiError as err:
-                return html(pages.error_page(err.status, err.message), err.status)
-            except NoScriptError:
-                forget_scripts(r)  # a node restarted without the scripts: send sources again
-                raise
-        wrapped.__name__ = view.__name__
-        return wrapped
-
-    # the server browser: the list rendered once per version and filter (shared/web/pages.py)
-    servers = pages.BrowserCache(r, config.status_ttl, clock)
-
-    @app.get("/")
-    def browser() -> Response:
-        body, etag, key = servers.page(request.args)
-        return cached(html(body), etag, key)
-
-    @app.get("/fragments/servers")
-    def browser_servers() -> Response:
-        got = servers.listing(request.args)
-        return cached(Response(got.body, mimetype="text/html"), got.etag, got.key)
-
-    def cached(resp: Response, etag: str, key: str) -> Response:
-        """A weak ETag (304 on If-None-Match) naming what the list shows; ``key`` names these
-        bytes, for the cache of compressed answers (add_http_caching)."""
-        resp.set_etag(etag, weak=True)
-        g.ssm_compress_key = key
-        resp.make_conditional(request)
-        return resp
-
-    @app.get("/boards/<board>")
-    @page
-    def board_page(board: str) -> str:
-        cursor = request.args.get("cursor", "")
-        cursor = cursor if cursor.isdigit() and len(cursor) <= 9 else "0"
-        season = request.args.get("season", "")
-        asked = int(season) if season.isdigit() and len(season) <= 9 else None
-        board = validate(registry["season.list"].fields, {"board": board}, config)["board"]
-        # season.list and the page shown (record.top or season.records) in two round trips
-        listing, top = records.season_listing(r, board, clock(), config.seasons_kept,
-                                              (asked, int(cursor), pages.BOARD_PAGE), True)
-        assert top is not None  # a page was asked for
-        shown = listing["current"] if asked is None else asked
-        return pages.board_page(listing, top, int(cursor), pages.season_tabs(listing, shown),
-                                shown if shown != listing["current"] else None)
-
-    @app.get("/players/<name>")
-    @page
-    def player_page(name: str) -> str:
-        name = validate(registry["player.get"].fields, {"name": name}, config)["name"]
-        # player.get, status.get, record.of_player, clan.get: two round trips (three in a clan)
-        player, where, records_held, clan = reads.profile(r, name, clock(), config.status_ttl)
-        return pages.player_page(player, where, records_held, clan, clock())
+    app.register_blueprint(site.blueprint(registry, config, r, clock))
 
 
 SESSION_COOKIE = "ssm_session"  # the players' web session (README "Web pages")
