@@ -189,8 +189,7 @@ def test_ctrl_c_in_a_terminal_stops_everything_redis_last_and_a_quick_restart_ke
         term.read_until("stopping embedded Redis")
         assert term.proc.wait(timeout=30) == 0
     finally:
-        if term.proc.poll() is None:
-            term.proc.kill()
+        kill_tree(term.proc.pid)  # a failed assertion must not leave the stack running
     out = term.output()
     assert "Traceback" not in out, out
     # Redis last: every process had stopped before Redis was asked to
@@ -217,9 +216,23 @@ def test_ctrl_c_in_a_terminal_stops_everything_redis_last_and_a_quick_restart_ke
         assert time.monotonic() - began < 5  # not the graceful stop's 10 s drain
         assert not (tmp_path / "data" / "redis.url").exists()
     finally:
-        if again.proc.poll() is None:
-            again.proc.kill()
+        kill_tree(again.proc.pid)
     wait_for_gone(procs)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process below it (Redis runs in a session of its own, still a
+    child), when a test ended before the stack stopped itself; nothing when it already had."""
+    try:
+        top = psutil.Process(pid)
+        procs = [*top.children(recursive=True), top]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def wait_for_gone(procs: list[psutil.Process]) -> None:
