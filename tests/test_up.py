@@ -297,3 +297,10 @@ def test_log_format_json_passes_the_processes_json_lines_through_without_a_prefi
     parsed = [json.loads(line) for line in lines]  # every line is one JSON object
     assert {"message": "plain words", "process": "probe.1"}.items() <= next(
         p for p in parsed if p.get("message") == "plain words").items()
+
+
+def test_free_port_never_hands_out_a_port_twice():
+    """Tests ask for a Redis port and a web port before either is bound: the kernel may pick
+    the same free port twice (it once gave both 58703), so free_port remembers what it gave."""
+    ports = [free_port() for _ in range(2000)]
+    assert len(set(ports)) == len(ports)
