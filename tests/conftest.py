@@ -196,6 +196,37 @@ class Api:
                                 headers=server_headers)
 
 
+@pytest.fixture(scope="module")
+def lua() -> str:
+    """lua5.1 with LuaSocket (tests/lua_harness.py); CI fails without it, elsewhere a skip."""
+    from tests.lua_harness import lua_exe
+
+    exe = lua_exe()
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("lua5.1 with LuaSocket is required in CI (.ci/run installs them)")
+        pytest.skip("lua5.1 with LuaSocket is not installed: apt-get install lua5.1 lua-socket")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (tests/webbrowser.py); CI fails without it."""
+    from tests import webbrowser
+
+    missing = webbrowser.missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs the browser tests: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=webbrowser.CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
 @pytest.fixture
 def cli(app: Any) -> Callable[..., Any]:
     """``cli(*args, ok=True)``: the admin CLI (``flask --app wsgi …``) on the test app; its JSON

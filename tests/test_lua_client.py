@@ -9,7 +9,6 @@ same Redis). The figures the issue asks for are printed at the end of each test.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -22,19 +21,9 @@ from typing import Any
 import pytest
 
 from stack.embedded import free_port
-from tests.lua_harness import LUA_DIR, ROOT, RelayProcess, lua_exe
+from tests.lua_harness import LUA_DIR, ROOT, RelayProcess
 
 TEST_DIR = LUA_DIR / "test"
-
-
-@pytest.fixture(scope="module")
-def lua() -> str:
-    exe = lua_exe()
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("lua5.1 with LuaSocket is required in CI (.ci/run installs them)")
-        pytest.skip("lua5.1 with LuaSocket is not installed: apt-get install lua5.1 lua-socket")
-    return exe
 
 
 # --- the stack (tests/lua_harness.py: RelayProcess) --------------------------------------------

@@ -11,7 +11,6 @@ delivers mail notices; the checks read the backend over HTTP.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -30,21 +29,10 @@ from tests.lua_harness import (
     UNREACHABLE,
     GameServer,
     RelayProcess,
-    lua_exe,
 )
 
 ALICE_PW, BOB_PW, CAROL_PW = "alice-Secret-91", "bob-Secret-72", "carol-Secret-53"
 GRACE = 2
-
-
-@pytest.fixture(scope="module")
-def lua() -> str:
-    exe = lua_exe()
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("lua5.1 with LuaSocket is required in CI (.ci/run installs them)")
-        pytest.skip("lua5.1 with LuaSocket is not installed: apt-get install lua5.1 lua-socket")
-    return exe
 
 
 class Stack:

@@ -10,7 +10,6 @@ the README's. Without a browser the browser tests skip, except under CI=true.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -429,20 +428,6 @@ def test_docs_has_the_sites_look_and_menu(client):
 
 
 # -- in Chromium ----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = webbrowser.missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs the browser tests: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=webbrowser.CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ Without a browser these tests skip, except under CI=true, where a missing browse
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,27 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests import webbrowser
 from tests.conftest import Api
-from tests.webbrowser import CHROMIUM, serve
+from tests.webbrowser import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = webbrowser.missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs the browser tests: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture
