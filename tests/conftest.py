@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from shared.config import Config
@@ -294,6 +295,19 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self.kill_strays()
+
+    def kill_strays(self) -> None:
+        """SIGKILL any worker process still pointed at this test's Redis: a work-horse whose
+        worker a test killed lives on in its own process group, and would otherwise write
+        into the Redis the next test file on this xdist worker uses."""
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if ("shared.worker" in (proc.info["cmdline"] or ())
+                        and proc.environ().get("REDIS_URL") == self.url):
+                    proc.kill()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                pass
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "",

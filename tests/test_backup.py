@@ -94,7 +94,7 @@ def test_a_backup_restores_into_an_empty_data_folder_only(client, api, r, redis_
     server = EmbeddedRedis(folder, appendonly=True).start()  # as shared.up would serve it
     try:
         copy = server.client()
-        assert copy.dbsize() == r.dbsize()
+        assert sorted(copy.scan_iter()) == sorted(r.scan_iter())  # names: a diff says which
         assert copy.hget("ssm:{p:keeper}:acct", "name") == "keeper"
     finally:
         server.stop()

@@ -332,6 +332,22 @@ def test_worker_runs_one_single_queue_worker_per_queue_and_stops_cleanly(workers
              5, "every queue worker gone")
 
 
+def test_a_supervisor_killed_with_sigkill_takes_its_queue_workers_with_it(workers):
+    """SIGKILL gives the supervisor no chance to stop its children: Linux SIGTERMs each queue
+    worker when its parent dies (worker/main.py die_with_parent), so a platform's restart never
+    runs two sets of workers."""
+    proc = workers.start()
+    wait_for(lambda: len([k for k in psutil.Process(proc.pid).children()
+                          if "--queue" in k.cmdline()]) == 4, what="four queue workers")
+    kids = [k for k in psutil.Process(proc.pid).children() if "--queue" in k.cmdline()]
+    log = workers.logdir / "worker0.log"
+    wait_for(lambda: log.read_text().count(" started (pid ") == 4, what="four workers at work")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(5)
+    wait_for(lambda: not [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE],
+             15, "every queue worker gone after its supervisor's SIGKILL")
+
+
 # --- a web process killed between a mail and its notice ---------------------------------------
 WEB_SEND = """
 import json, sys

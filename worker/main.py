@@ -59,6 +59,7 @@ MAINTENANCE_SECONDS = 30  # how often RQ looks for jobs abandoned by dead worker
 # RQ hard-wires 1 s, ~18 KB of append-only file a minute on an idle backend. A retry is queued
 # at most this much after its back-off.
 SCHEDULER_SECONDS = 5
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: die_with_parent
 
 
 class SlowerScheduler:
@@ -136,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.queue is None:
         with metrics.worker_exposition(config, conn, QUEUES):  # /metrics: WORKER_METRICS_PORT
             return supervise(sys.argv[1:] if argv is None else argv, opts.burst)
+    if not die_with_parent():
+        return 0  # the supervisor is already gone: nobody would stop this worker
     if opts.quiet:
         logging.getLogger().setLevel(logging.WARNING)
     # jobs done/failed/retried counted per queue
@@ -161,6 +164,21 @@ def main(argv: list[str] | None = None) -> int:
         if ticker is not None:
             ticker.stopping.set()
     return 0
+
+
+def die_with_parent() -> bool:
+    """Ask Linux to SIGTERM this queue worker when the process that started it dies (a
+    supervisor killed with SIGKILL would otherwise leave its queue workers running, and the
+    platform's restart would double them). SIGTERM is RQ's warm shutdown: a job under way
+    finishes (its work-horse is not signalled). False when the parent is already gone."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM still reaches it
+        return True
+    return os.getppid() != 1
 
 
 def supervise(argv: list[str], burst: bool) -> int:
