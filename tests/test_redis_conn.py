@@ -1,10 +1,13 @@
-"""The round-trip counter (shared.redis_conn) counts request/response exchanges, not commands."""
+"""The round-trip counter (shared.redis_conn) counts request/response exchanges, not commands;
+``Reads`` sends a page's reads in one of them, its replies shaped as a pipeline's."""
 
 from __future__ import annotations
 
 import pytest
+import redis
+from redis.exceptions import DataError, NoScriptError, ResponseError
 
-from shared.redis_conn import Lua, counting_client, preload_scripts
+from shared.redis_conn import Lua, Reads, batch, counting_client, preload_scripts
 from tests.conftest import on_cluster
 
 
@@ -73,3 +76,112 @@ def test_a_pipeline_inside_a_counted_request_is_one(counted):
     tx.expire("bench:{t}:h", 60)
     tx.execute()
     assert counter.n == 2
+
+
+# --- Reads: a page's reads in one round trip, shaped as a pipeline shapes them ----------------
+def _seed(c) -> None:
+    c.hset("bench:{t}:h", mapping={"a": "1", "b": "2"})
+    c.sadd("bench:{t}:s", "x", "y")
+    c.zadd("bench:{t}:z", {"m": 2.5})
+
+
+READS = [("HMGET", "bench:{t}:h", "a", "nope"), ("SMEMBERS", "bench:{t}:s"),
+         ("ZSCORE", "bench:{t}:z", "m"), ("ZSCORE", "bench:{t}:z", "absent"),
+         ("HGETALL", "bench:{t}:h"), ("HGETALL", "bench:{t}:none"), ("HGET", "bench:{t}:h", "b"),
+         ("ZRANGE", "bench:{t}:z", 0, -1)]
+
+
+def test_reads_answer_as_a_pipeline_does_in_one_round_trip(counted):
+    c, counter = counted
+    _seed(c)
+    pipe = c.pipeline(transaction=False)
+    for command in READS:
+        pipe.execute_command(*command)
+    expected = pipe.execute()
+    assert expected[1] == {"x", "y"} and expected[2] == 2.5 and expected[4] == {"a": "1", "b": "2"}
+    counter.n = 0
+    reads = Reads(c)
+    for command in READS:
+        reads.add(*command)
+    assert reads.execute() == expected
+    assert counter.n == 1
+    assert reads.execute() == []  # what was sent is not sent again
+
+
+def test_reads_queue_a_script(counted):
+    c, counter = counted
+    script = Lua("return redis.call('HGET', KEYS[1], ARGV[1])")
+    preload_scripts(c)
+    _seed(c)
+    counter.n = 0
+    reads = Reads(c).add("HGET", "bench:{t}:h", "a")
+    assert script(c, ["bench:{t}:h"], ["b"], pipeline=reads) is reads
+    assert reads.execute() == ["1", "2"]
+    assert counter.n == 1
+
+
+def test_reads_raise_an_error_reply_and_leave_the_connection_in_step(r):
+    _seed(r)
+    client_id = None if on_cluster() else Reads(r).add("CLIENT", "ID").execute()[0]
+    reads = Reads(r).add("HGET", "bench:{t}:h", "a").add("INCR", "bench:{t}:h").add(
+        "HGET", "bench:{t}:h", "b")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        reads.execute()
+    if not on_cluster():  # the same connection, kept: every reply was read before the raise
+        assert Reads(r).add("CLIENT", "ID").execute() == [client_id]
+    for _ in range(5):  # every pooled connection answers the command it was asked
+        assert Reads(r).add("HGET", "bench:{t}:h", "b").add("SMEMBERS", "bench:{t}:s").execute(
+            ) == ["2", {"x", "y"}]
+
+
+def test_reads_of_an_unloaded_script_raise_noscript(r):
+    reads = Reads(r)
+    reads.execute_command("EVALSHA", "0" * 40, 1, "bench:{t}:h")
+    with pytest.raises(NoScriptError):
+        reads.execute()
+
+
+@pytest.mark.skipif(on_cluster(), reason="a cluster's Reads is redis-py's cluster pipeline")
+def test_reads_try_once_more_when_the_connection_drops(r, monkeypatch):
+    """The connection breaks after the commands were written (a Redis restart, a proxy's idle
+    cut): the reads go again on a fresh connection, as the client's Retry would."""
+    _seed(r)
+    conn = r.connection_pool.get_connection()
+    r.connection_pool.release(conn)  # the one Reads takes next
+    real, broken = conn.read_response, [True]
+
+    def drop_once(*args, **kwargs):
+        if broken:
+            broken.clear()
+            raise redis.ConnectionError("Connection closed by server.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(conn, "read_response", drop_once)
+    assert Reads(r).add("HGET", "bench:{t}:h", "a").add("SCARD", "bench:{t}:s").execute() == [
+        "1", 2]
+    assert not broken  # it did break once
+
+
+def test_reads_refuse_an_argument_redis_cannot_take(r):
+    with pytest.raises(DataError):
+        Reads(r).add("HGET", "bench:{t}:h", None).execute()
+
+
+def test_scripts_queued_on_a_pipeline_cost_no_round_trip_of_their_own(counted):
+    """redis-py's cluster pipeline asks a node for a script's keys (COMMAND GETKEYS) unless it is
+    told where the script goes (shared.redis_conn.script_route): on a cluster, three scripts in a
+    pipeline were four round trips."""
+    c, counter = counted
+    script = Lua("return redis.call('HGET', KEYS[1], ARGV[1])")
+    preload_scripts(c)
+    _seed(c)
+    counter.n = 0
+    pipe = c.pipeline(transaction=False)
+    for field in ("a", "b", "a"):
+        script(c, ["bench:{t}:h"], [field], pipeline=pipe)
+    assert pipe.execute() == ["1", "2", "1"]
+    assert counter.n == 1
+    counter.n = 0
+    assert batch(c, (script, ["bench:{t}:h"], ["b"]), (script, ["bench:{t}:h"], ["a"])) == [
+        "2", "1"]
+    assert counter.n == 1

@@ -17,7 +17,7 @@ from typing import Any
 
 from shared import events, keys, lua
 from shared.errors import NotFound
-from shared.redis_conn import Lua
+from shared.redis_conn import Lua, Reads
 from shared.schema import BOARD_ID, Str
 from shared.storage import seasons
 
@@ -197,9 +197,9 @@ def season_listing(r: Any, board_id: str, now: float, kept: int,
     The season is checked as ``season_time`` checks it. With ``stored``, the page holds
     ``stored``: (first, the records' stored JSON) instead of ``records``."""
     show, first, limit = page or (None, 0, 0)
-    pipe = r.pipeline(transaction=False)
-    pipe.hmget(keys.board(board_id), "order", "operator", "reset", "created")
-    pipe.hgetall(keys.board_seasons(board_id))
+    pipe = Reads(r)  # both round trips: reads (a page's, season.list's)
+    pipe.add("HMGET", keys.board(board_id), "order", "operator", "reset", "created")
+    pipe.add("HGETALL", keys.board_seasons(board_id))
     TOP(r, board_keys(board_id, now), [0, 3], pipeline=pipe)
     if page is not None and show is None:
         TOP(r, board_keys(board_id, now), [first, limit], pipeline=pipe)
@@ -226,7 +226,7 @@ def season_listing(r: Any, board_id: str, now: float, kept: int,
     past_page = page is not None and not now_page  # not read with the current season's
     tops = {current: current_top}
     if live or past_page:
-        pipe = r.pipeline(transaction=False)
+        pipe = Reads(r)
         for n, start, _ in listed:
             if n in live:
                 TOP(r, board_keys(board_id, start), [0, 3], pipeline=pipe)

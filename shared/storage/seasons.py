@@ -22,6 +22,7 @@ on the worker either.
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,11 +72,19 @@ def bounds(reset: str, created: float, n: int) -> tuple[int, int]:
 def time_keys(board_id: str, t: float) -> list[str]:
     """The rank and records keys of a board for the time ``t``, for each kind of board in the
     order ``PICK`` reads them: no reset, daily, weekly, monthly."""
+    return list(_day_keys(board_id, int(t // DAY)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_keys(board_id: str, day: int) -> tuple[str, ...]:
+    """``time_keys`` for a UTC day (every period is whole days), built once a day per board:
+    every page and submit asks, and a profile asks for each of the player's boards."""
+    t = day * DAY
     out = [keys.board_rank(board_id), keys.board_records(board_id)]
     for reset in RESETS:
         pid = period_id(reset, period(reset, t))
         out += [keys.board_rank(board_id, pid), keys.board_records(board_id, pid)]
-    return out
+    return tuple(out)
 
 
 def season_keys(board_id: str, reset: str, created: float, n: int) -> list[str]:

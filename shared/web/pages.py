@@ -37,8 +37,10 @@ from shared.web import apidoc
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 
+# auto_reload off: templates are read once per process, not stat()ed on every render (and
+# on every include); a changed template shows after a restart.
 _TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    loader=jinja2.FileSystemLoader(HERE / "templates"), auto_reload=False,
     autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 # Pages serve no inline script or style: only this origin's files.
