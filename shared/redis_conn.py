@@ -14,6 +14,7 @@ redis-py error, including the cluster client's, which are not all ``RedisError``
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 from collections.abc import Sequence
@@ -97,7 +98,15 @@ def queue_for(config: Config, data: Any) -> Any:
 
 
 def is_cluster(r: Any) -> bool:
-    return isinstance(r, RedisCluster)
+    cls: Any = type(r)
+    return _cluster_type(cls)
+
+
+@functools.cache
+def _cluster_type(cls: type) -> bool:
+    """RedisCluster derives from a typing Protocol: an isinstance() against it walks typing's
+    checks (some microseconds; a page asks several times), so the answer is kept per class."""
+    return issubclass(cls, RedisCluster)
 
 
 def primaries(r: Any) -> list[redis.Redis]:

@@ -270,3 +270,50 @@ def test_a_board_page_shows_a_new_record_at_once(api, client):
         assert resp.status_code in (200, 201), resp.json
         page = client.get("/boards/ctf.x").get_data(as_text=True)
         assert f'<td class="num score">{score}</td>' in page
+
+
+def test_a_profile_shows_every_change_at_once(api, client):
+    """A visitor's profile is kept by what it shows (shared/web/pages.py _anonymous_profile):
+    a change in any of it is a new page at once, and an unchanged one is the same page."""
+    sid, h = api.server()
+    api.heartbeat(sid, h, name="Alpha", map="ac_desert", public=True)
+    alice, bob = api.player("alice"), api.player("bob")
+    assert api.join(sid, h, alice).status_code == 200
+
+    def profile() -> str:
+        resp = client.get("/players/alice")
+        assert resp.status_code == 200
+        return resp.get_data(as_text=True)
+
+    assert "Alpha</a> · ac_desert" in profile()
+    assert profile() == profile()
+    api.heartbeat(sid, h, name="Alpha", map="ac_depot", public=True)
+    assert "Alpha</a> · ac_depot" in profile()
+    assert client.put("/v1/boards/ctf.x", json={"order": "desc", "operator": "best"},
+                      headers=api.admin).status_code in (200, 201)
+    assert "No record yet." in profile()
+    assert api.join(sid, h, bob).status_code == 200
+    # each record, then alice's rank and score on her profile
+    for who, score, rank, held in (("alice", 10, 1, 10), ("alice", 25, 1, 25), ("bob", 30, 2, 25)):
+        resp = client.post("/v1/boards/ctf.x/records", headers=h,
+                           json={"player": who, "score": score})
+        assert resp.status_code in (200, 201), resp.json
+        page = profile()
+        assert f'<td class="num rank">#{rank}</td>' in page, (who, score)
+        assert f'<td class="num score">{held}</td>' in page, (who, score)
+    assert client.delete(f"/v1/servers/{sid}/players/alice", headers=h).status_code == 204
+    assert 'class="status offline"' in profile()
+
+
+def test_a_logged_in_viewer_never_gets_a_visitors_profile(api, client):
+    sid, h = api.server()
+    api.heartbeat(sid, h, public=True)
+    alice, bob = api.player("alice"), api.player("bob")
+    assert api.join(sid, h, alice).status_code == 200
+    visitor = client.get("/players/alice").get_data(as_text=True)
+    assert 'href="/login"' in visitor
+    client.set_cookie("ssm_session", api.token(bob))
+    viewer = client.get("/players/alice").get_data(as_text=True)
+    assert '<a class="me" href="/me">bob</a>' in viewer and 'href="/login"' not in viewer
+    client.delete_cookie("ssm_session")
+    assert client.get("/players/alice").get_data(as_text=True) == visitor

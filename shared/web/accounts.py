@@ -271,7 +271,7 @@ def me(v: dict[str, Any]) -> Response:
     env = _env()  # the profile page's pipelined reads (shared/web/reads.py): the same answers
     player, where, records, clan = reads.profile(env["redis"], v["caller"].name,
                                                  env["clock"](), env["config"].status_ttl)
-    return _html(pages.me_page(player, where, records, clan, v["unread"], env["clock"]()))
+    return _html(pages.me_page(player, where, records, clan, v["unread"]))
 
 
 @bp.get("/me/mail")

@@ -91,6 +91,6 @@ def blueprint(registry: dict[str, Operation], config: Config, r: Any,
         name = validate(registry["player.get"].fields, {"name": name}, config)["name"]
         # player.get, status.get, record.of_player, clan.get: two round trips (three in a clan)
         player, where, records_held, clan = reads.profile(r, name, clock(), config.status_ttl)
-        return pages.player_page(player, where, records_held, clan, clock())
+        return pages.player_page(player, where, records_held, clan)
 
     return bp
