@@ -23,6 +23,7 @@ from typing import Any
 from shared import keys
 from shared.config import Config
 from shared.errors import Unauthenticated
+from shared.redis_conn import Reads
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def _session(r: Any, token: str, account: Sequence[str],
     if lname is None:
         return None, None
     token_hash = sha256(token)
-    pipe = r.pipeline(transaction=False)
+    pipe: Any = Reads(r)  # the check and the operation's prefetched reads: one round trip
     pipe.get(keys.player_session(lname, token_hash))
     pipe.hmget(keys.player(lname), "id", *account)  # the account must still be the same one
     if extra:
@@ -197,7 +198,7 @@ def _session(r: Any, token: str, account: Sequence[str],
 def _server(r: Any, server_id: str, key: str, extra: Extra) -> tuple[Caller | None, list | None]:
     if not server_id.isalnum() or len(server_id) > 32:
         return None, None
-    pipe = r.pipeline(transaction=False)
+    pipe: Any = Reads(r)
     pipe.hmget(keys.server(server_id), "key", "name")
     if extra:
         extra(pipe, server_id)

@@ -22,7 +22,9 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.cluster import PipelineStrategy, RedisCluster
+from redis.commands import CoreCommands
 from redis.exceptions import NoScriptError, RedisClusterException
 from redis.retry import Retry
 
@@ -204,7 +206,7 @@ class Lua:
                 command = ("EVALSHA", self.sha, len(keys), *keys, *args)
             else:
                 command = ("EVAL", self.source, len(keys), *keys, *args)
-            pipeline.execute_command(*command, **script_route(r, pipeline, command))
+            pipeline.execute_command(*command, **route(r, pipeline, command))
             return pipeline
         try:
             return r.evalsha(self.sha, len(keys), *keys, *args)
@@ -213,17 +215,26 @@ class Lua:
             return r.eval(self.source, len(keys), *keys, *args)
 
 
-def script_route(r: Any, pipeline: Any, command: tuple[Any, ...]) -> dict[str, Any]:
-    """The node a cluster pipeline is to send an ``EVAL``/``EVALSHA`` ``command`` to, as its
-    ``target_nodes`` option: redis-py 8.1's cluster pipeline otherwise asks a node for the
-    script's keys (``COMMAND GETKEYS``), a round trip per script before the pipeline's own. Empty
-    (redis-py decides) on one Redis, in a cluster MULTI, for a keyless script and while the slot
-    map lacks the slot (a failover: redis-py refreshes it). A ``MOVED`` still re-routes."""
-    if (command[0] not in ("EVAL", "EVALSHA") or not int(command[2]) or not is_cluster(r)
-            or not isinstance(getattr(pipeline, "_execution_strategy", None), PipelineStrategy)):
+def route(r: Any, pipeline: Any, command: tuple[Any, ...],
+          options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The node a cluster pipeline is to send ``command`` to, as its ``target_nodes`` option:
+    an ``EVAL``/``EVALSHA`` by its first key, a command queued by a redis-py method by the
+    ``keys`` it names. redis-py 8.1's cluster pipeline otherwise asks a node for the keys of a
+    script or of a command with movable keys (``XREAD``): ``COMMAND GETKEYS``, a round trip per
+    command before the pipeline's own. Empty (redis-py decides) on one Redis, in a cluster
+    MULTI, for a keyless command and while the slot map lacks the slot (a failover: redis-py
+    refreshes it). A ``MOVED`` still re-routes."""
+    if not is_cluster(r) or not isinstance(getattr(pipeline, "_execution_strategy", None),
+                                            PipelineStrategy):
+        return {}
+    if command[0] in ("EVAL", "EVALSHA"):
+        key = command[3] if int(command[2]) else None
+    else:
+        key = next(iter((options or {}).get("keys") or ()), None)
+    if key is None:
         return {}
     try:
-        return {"target_nodes": r.get_node_from_key(command[3])}
+        return {"target_nodes": r.get_node_from_key(key)}
     except RedisClusterException:
         return {}
 
@@ -255,11 +266,12 @@ class Ordered:
         return self.replies + self.pipe.execute()
 
 
-class Reads:
-    """Read commands sent in one round trip (a page's reads), their replies shaped by redis-py's
-    reply callbacks as a pipeline shapes them (``SMEMBERS`` a set, ``ZSCORE`` a float).
-    ``add("HMGET", key, *fields)`` queues a command; a :class:`Lua` script queues itself with
-    ``pipeline=`` a Reads; :meth:`execute` returns the replies in order.
+class Reads(CoreCommands):
+    """Read commands sent in one round trip (a page's reads, a credential's check and the
+    operation's prefetched reads), their replies shaped by redis-py's reply callbacks as a
+    pipeline shapes them (``SMEMBERS`` a set, ``ZSCORE`` a float). Commands queue as on a
+    pipeline (``reads.hmget(key, *fields)``, or ``add("HMGET", key, *fields)``); a :class:`Lua`
+    script queues itself with ``pipeline=`` a Reads; :meth:`execute` returns the replies in order.
 
     On one Redis the commands are written on a pooled connection directly: redis-py 8's pipeline
     spends about 0.05 ms of CPU a round trip around the same exchange (its observability hooks,
@@ -269,15 +281,22 @@ class Reads:
     raised, so the connection stays in step. On a cluster it is a non-transactional pipeline,
     which routes each command to its slot's node."""
 
+    _event_dispatcher: Any = None  # CoreCommands' hook for client-side caching: not used here
+
     def __init__(self, r: Any):
         self.r = r
-        self.commands: list[tuple[Any, ...]] = []
+        self.commands: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
-    def add(self, *command: Any) -> Reads:
-        self.commands.append(command)
+    @property
+    def _ssm_scripts(self) -> frozenset[str]:  # a script queued with this as its client
+        return getattr(self.r, "_ssm_scripts", frozenset())
+
+    def execute_command(self, *command: Any, **options: Any) -> Reads:
+        self.commands.append((command, options))
         return self
 
-    execute_command = add  # the name Lua(..., pipeline=) queues with
+    def add(self, *command: Any) -> Reads:
+        return self.execute_command(*command)
 
     def execute(self) -> list[Any]:
         commands, self.commands = self.commands, []
@@ -285,8 +304,8 @@ class Reads:
             return []
         if is_cluster(self.r):
             pipe = self.r.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command, **script_route(self.r, pipe, command))
+            for command, options in commands:
+                pipe.execute_command(*command, **options, **route(self.r, pipe, command, options))
             return pipe.execute()
         pool = self.r.connection_pool
         conn = pool.get_connection()
@@ -303,29 +322,39 @@ class Reads:
             pool.release(conn)
         callbacks = self.r.response_callbacks
         shaped = []
-        for command, reply in zip(commands, replies, strict=True):
+        for (command, options), reply in zip(commands, replies, strict=True):
             if isinstance(reply, redis.ResponseError):
-                raise reply
+                if EMPTY_RESPONSE not in options:
+                    raise reply
+                shaped.append(options[EMPTY_RESPONSE])
+                continue
             callback = callbacks.get(command[0])
-            shaped.append(callback(reply) if callback else reply)
+            if callback is None:
+                shaped.append(reply)
+            else:  # the options redis-py's parse_response keeps for a callback
+                shaped.append(callback(reply, **{k: v for k, v in options.items()
+                                                 if k not in _NOT_FOR_CALLBACKS}))
         return shaped
 
 
-def _exchange(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+_NOT_FOR_CALLBACKS = frozenset({"keys", NEVER_DECODE, EMPTY_RESPONSE})
+
+
+def _exchange(conn: Any, commands: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
     """Every command written at once, then every reply read (an error reply as its exception).
     hiredis packs the commands (redis-py's packer looks at every argument once more in Python)."""
     if hiredis is None:
-        conn.send_packed_command(conn.pack_commands(commands))
+        conn.send_packed_command(conn.pack_commands([command for command, _ in commands]))
     else:
         try:
-            packed = b"".join([hiredis.pack_command(command) for command in commands])
+            packed = b"".join([hiredis.pack_command(command) for command, _ in commands])
         except TypeError as err:
             raise redis.DataError(str(err)) from None
         conn.send_packed_command([packed])
     replies: list[Any] = []
-    for _ in commands:
+    for _, options in commands:
         try:
-            replies.append(conn.read_response())
+            replies.append(conn.read_response(disable_decoding=NEVER_DECODE in options))
         except redis.ResponseError as err:
             replies.append(err)
     return replies
@@ -409,7 +438,7 @@ def batch(r: Any, *steps: Any) -> list[Any]:
         if isinstance(step, tuple):
             lua, ks, argv = step  # EVALSHA as a plain command: redis-py's cluster pipeline has
             command = ("EVALSHA", lua.sha, len(ks), *ks, *argv)  # no evalsha()
-            pipe.execute_command(*command, **script_route(r, pipe, command))
+            pipe.execute_command(*command, **route(r, pipe, command))
         else:
             step(pipe)
     got = pipe.execute(raise_on_error=False)

@@ -108,6 +108,27 @@ def test_reads_answer_as_a_pipeline_does_in_one_round_trip(counted):
     assert reads.execute() == []  # what was sent is not sent again
 
 
+def test_reads_take_a_pipelines_command_methods_and_their_options(counted):
+    """Commands queued by redis-py's own methods (an operation's prefetched reads), options
+    included: ZRANGE's withscores shapes pairs, XREAD's reply a stream listing."""
+    c, counter = counted
+    _seed(c)
+    entry = c.xadd("bench:{t}:x", {"f": "v"})
+
+    def queue(pipe):
+        pipe.zrange("bench:{t}:z", 0, -1, withscores=True)
+        pipe.xread({"bench:{t}:x": "0"}, count=5)
+        pipe.hmget("bench:{t}:h", ["a", "b"])
+        pipe.exists("bench:{t}:h", "bench:{t}:none")
+        return pipe.execute()
+
+    expected = queue(c.pipeline(transaction=False))
+    assert expected[0] == [("m", 2.5)] and expected[1][0][1][0][0] == entry
+    counter.n = 0
+    assert queue(Reads(c)) == expected
+    assert counter.n == 1
+
+
 def test_reads_queue_a_script(counted):
     c, counter = counted
     script = Lua("return redis.call('HGET', KEYS[1], ARGV[1])")
@@ -169,7 +190,7 @@ def test_reads_refuse_an_argument_redis_cannot_take(r):
 
 def test_scripts_queued_on_a_pipeline_cost_no_round_trip_of_their_own(counted):
     """redis-py's cluster pipeline asks a node for a script's keys (COMMAND GETKEYS) unless it is
-    told where the script goes (shared.redis_conn.script_route): on a cluster, three scripts in a
+    told where the script goes (shared.redis_conn.route): on a cluster, three scripts in a
     pipeline were four round trips."""
     c, counter = counted
     script = Lua("return redis.call('HGET', KEYS[1], ARGV[1])")
