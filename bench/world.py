@@ -24,6 +24,7 @@ from typing import Any
 from shared import auth, keys
 from shared.config import Config
 from shared.dispatch import Ctx, run
+from shared.redis_conn import queue_for
 from shared.registry import Operation
 
 PW = "benchpass1"
@@ -73,6 +74,7 @@ class World:
         self.r, self.registry, self.prefix = r, registry, prefix
         self.tag_base = secrets.randbelow(36**6)  # clan tags: see _tag
         self.config = config
+        self.queue = queue_for(config, r)  # on a cluster, RQ's own Redis (as the web has)
         self.cheap = dataclasses.replace(config, scrypt_log2_n=4, register_limit_per_ip_hour=0,
                                          mailbox_max=10**7, mail_unread_per_sender_max=0,
                                          message_send_budget=0)
@@ -88,7 +90,7 @@ class World:
     # --- calling operations in-process -----------------------------------------------------
     def call(self, op_name: str, caller: auth.Caller, config: Config | None = None, /,
              **raw: Any) -> Any:
-        ctx = Ctx(self.r, config or self.cheap, caller, ip="127.0.0.2")
+        ctx = Ctx(self.r, config or self.cheap, caller, ip="127.0.0.2", queue=self.queue)
         return run(self.registry[op_name], ctx, raw).body
 
     def server_caller(self, i: int) -> auth.Caller:
