@@ -27,7 +27,7 @@ from shared.errors import (
     RequestInProgress,
     Unauthenticated,
 )
-from shared.redis_conn import forget_scripts, wait_replicas
+from shared.redis_conn import Reads, forget_scripts, wait_replicas
 from shared.registry import Operation
 from shared.schema import validate
 from shared.storage import audit
@@ -69,7 +69,7 @@ class Ctx:
         the transport could (HTTP), else fetched now in one round trip."""
         if self.prefetched is not None:
             return self.prefetched
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = Reads(self.redis)
         reads(pipe, args, self.caller.lname if self.caller.kind == "player" else self.caller.id)
         return pipe.execute()
 

@@ -106,3 +106,22 @@ def test_board_and_profile_pages_take_one_or_two_round_trips(api, redis_server, 
         if not on_cluster():  # a cluster pipeline costs a round trip per node it reaches
             assert counter.n == trips, (path, counter.n)
     rc.close()
+
+
+def test_me_costs_what_the_profile_costs(api, redis_server, config, clock):
+    """/me reads the profile's first round trip with the session check (accounts.viewer)."""
+    from wsgi import create_app
+
+    made = world(api)
+    rc, counter = counting_client(redis_server.url, cluster=on_cluster())
+    client = create_app(config, rc, clock=clock).test_client()
+    preload_scripts(rc)
+    for name, trips in (("alice", 3), ("carol", 2), ("dave", 1)):
+        client.set_cookie("ssm_session", api.token(made[name]))
+        counter.n = 0
+        page = client.get("/me")
+        assert page.status_code == 200, name
+        assert f"<h1>{name}" in page.get_data(as_text=True), name
+        if not on_cluster():  # a cluster pipeline costs a round trip per node it reaches
+            assert counter.n == trips, (name, counter.n)
+    rc.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -70,10 +71,12 @@ def _op(name: str, caller: auth.Caller, args: Mapping[str, Any],
     return run(op, _ctx(caller, prefetched), args).body
 
 
-def viewer() -> dict[str, Any] | None:
+def viewer(profile: bool = False) -> dict[str, Any] | None:
     """The logged-in player of this request, once per request: ``{caller, name, unread}``, or
     None (no cookie, or a session that ended). One round trip: the session check carries
-    ``mail.unread_count``'s read. Marks the session used at most once a minute."""
+    ``mail.unread_count``'s read, and with ``profile`` the first of the profile's reads
+    (``reads.first``, kept as ``profile_first`` for ``/me``). Marks the session used at most
+    once a minute."""
     if "ssm_viewer" in g:
         return g.ssm_viewer
     g.ssm_viewer = None
@@ -81,14 +84,21 @@ def viewer() -> dict[str, Any] | None:
     if token:
         env = _env()
         unread = REGISTRY["mail.unread_count"]
+        ahead = 2 if profile else 0  # reads.first's replies, in front of the unread count's
+
+        def extra(pipe: Any, who: str) -> None:
+            if profile:
+                reads.first(pipe, who)
+            unread.prefetch(pipe, {}, who)  # type: ignore[misc]
+
         try:
-            caller, fetched = auth.resolve_with(
-                env["redis"], env["config"], token,
-                extra=lambda pipe, who: unread.prefetch(pipe, {}, who))  # type: ignore[misc]
+            caller, fetched = auth.resolve_with(env["redis"], env["config"], token, extra=extra)
         except Unauthenticated:
             caller = None
         if caller is not None and caller.kind == "player":
-            count = _op("mail.unread_count", caller, {}, fetched)["unread"]
+            assert fetched is not None  # a player's session check sent the extra reads
+            g.ssm_profile_first = fetched[:ahead] or None
+            count = _op("mail.unread_count", caller, {}, fetched[ahead:])["unread"]
             g.ssm_viewer = {"caller": caller, "name": caller.name, "unread": count}
             sessions.touch(env["redis"], caller.lname, caller.session, caller.used,
                            env["clock"]())
@@ -197,10 +207,11 @@ def _set_session(resp: Response, token: str) -> Response:
     return resp
 
 
-def _logged_in(view: Callable[..., Response]) -> Callable[..., Response]:
-    """A page for the logged-in player: others are sent to the login form."""
+def _logged_in(view: Callable[..., Response], profile: bool = False) -> Callable[..., Response]:
+    """A page for the logged-in player: others are sent to the login form. ``profile``: the
+    session check also reads what the profile reads first (``viewer``)."""
     def wrapped(**path: str) -> Response:
-        v = viewer()
+        v = viewer(profile)
         if v is None:
             resp = _see_other("/login")
             if request.cookies.get(COOKIE):  # a session that ended: forget it
@@ -266,11 +277,13 @@ def logout() -> Response:
 # -- /me ------------------------------------------------------------------------------------
 
 @bp.get("/me")
-@_logged_in
+@functools.partial(_logged_in, profile=True)
 def me(v: dict[str, Any]) -> Response:
-    env = _env()  # the profile page's pipelined reads (shared/web/reads.py): the same answers
+    env = _env()  # the profile page's pipelined reads (shared/web/reads.py): the same answers,
+    # their first round trip made with the session check (two round trips in all)
     player, where, records, clan = reads.profile(env["redis"], v["caller"].name,
-                                                 env["clock"](), env["config"].status_ttl)
+                                                 env["clock"](), env["config"].status_ttl,
+                                                 g.ssm_profile_first)
     return _html(pages.me_page(player, where, records, clan, v["unread"]))
 
 

@@ -26,14 +26,25 @@ from shared.storage.status import render
 ACCOUNT = ("id", "name", "created", "last_seen", "server", "clan")
 
 
-def profile(r: Any, name: str, now: float, status_ttl: int) -> tuple[
+def first(pipe: Any, lname: str) -> None:
+    """Queue the first round trip's reads (the account and its board set, the player's own
+    slot) on ``pipe``: ``/me`` sends them with the session check (shared/web/accounts.py)."""
+    pipe.execute_command("HMGET", keys.player(lname), *ACCOUNT)
+    pipe.execute_command("SMEMBERS", keys.player_boards(lname))
+
+
+def profile(r: Any, name: str, now: float, status_ttl: int,
+            fetched: list[Any] | None = None) -> tuple[
         dict[str, Any], dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]:
     """(``player.get``, ``status.get`` of the server they are on or None, ``record.of_player``'s
-    records, ``clan.get`` or None) for one player: two round trips, three for a clan member.
+    records, ``clan.get`` or None) for one player: two round trips, three for a clan member;
+    one fewer when ``fetched`` holds the replies of :func:`first`'s reads, already made.
     Raises NotFound for no such player."""
     lname = name.lower()
-    values, boards = Reads(r).add("HMGET", keys.player(lname), *ACCOUNT).add(
-        "SMEMBERS", keys.player_boards(lname)).execute()
+    if fetched is None:
+        first(reading := Reads(r), lname)
+        fetched = reading.execute()
+    values, boards = fetched
     acct = dict(zip(ACCOUNT, values, strict=True))
     if acct["id"] is None:
         raise NotFound(f"no player named {name}")
