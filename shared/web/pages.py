@@ -376,15 +376,20 @@ def _minute(minute: int) -> str:
 PRESENCE = ("name", "map", "mode", "player_count", "max_players")  # a server, on a profile
 
 
+def _presence(where: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The live server as _presence.html shows it (the profile and /me): the fields it shows
+    and the connect link, not the heartbeat's time."""
+    if where is None:
+        return None
+    return {**{k: where[k] for k in PRESENCE}, "link": connect_link(where["host"], where["port"])}
+
+
 def player_page(player: dict[str, Any], where: dict[str, Any] | None,
                 records: list[dict[str, Any]], clan: dict[str, Any] | None) -> str:
     """``/players/{name}``: online where (``where`` is the live server's status, None when
     offline or on a server that is not public), records and clan. For a visitor who is not
     logged in, the page is all what it shows: :func:`_anonymous_profile` keeps it."""
-    server = None
-    if where is not None:  # what _presence.html shows of it (not its heartbeat's time)
-        server = {**{k: where[k] for k in PRESENCE}, "link": connect_link(where["host"],
-                                                                          where["port"])}
+    server = _presence(where)
     account: Callable[[], Any] = _TEMPLATES.globals["account"]  # type: ignore[assignment]
     if account() is not None:  # the header names the viewer
         return _render("player.html", title=player["name"], player=player, server=server,
@@ -411,10 +416,7 @@ def error_page(status: int, message: str) -> str:
 def me_page(player: dict[str, Any], where: dict[str, Any] | None,
             records: list[dict[str, Any]], clan: dict[str, Any] | None, unread: int) -> str:
     """``/me``: the player's own account (as the profile shows it) and their unread count."""
-    server = None
-    if where is not None:
-        server = {**where, "link": connect_link(where["host"], where["port"])}
-    return _render("me.html", title=player["name"], player=player, server=server,
+    return _render("me.html", title=player["name"], player=player, server=_presence(where),
                    records=records, clan=clan, unread=unread, when=when, meta_text=meta_text)
 
 

@@ -28,9 +28,10 @@ ACCOUNT = ("id", "name", "created", "last_seen", "server", "clan")
 
 def first(pipe: Any, lname: str) -> None:
     """Queue the first round trip's reads (the account and its board set, the player's own
-    slot) on ``pipe``: ``/me`` sends them with the session check (shared/web/accounts.py)."""
-    pipe.execute_command("HMGET", keys.player(lname), *ACCOUNT)
-    pipe.execute_command("SMEMBERS", keys.player_boards(lname))
+    slot) on ``pipe`` (a Reads): ``/me`` sends them with the session check
+    (shared/web/accounts.py)."""
+    pipe.add("HMGET", keys.player(lname), *ACCOUNT)
+    pipe.add("SMEMBERS", keys.player_boards(lname))
 
 
 def profile(r: Any, name: str, now: float, status_ttl: int,
