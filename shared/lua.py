@@ -22,6 +22,20 @@ local function due_then_lock(due, lock, period_ms, owner)
 end
 """
 
+# --- a capped hash ---------------------------------------------------------------------------
+# A hash that holds at most ``cap`` fields (a player's or server's settings, a player's blocked
+# senders): a new field is refused once it is full; an existing one is always overwritten.
+# Lua: hset_capped(key, field, value, cap) -> 1 stored (or replaced), 0 refused (full).
+HSET_CAPPED = """
+local function hset_capped(key, field, value, cap)
+  if redis.call('HEXISTS', key, field) == 0 and redis.call('HLEN', key) >= cap then
+    return 0
+  end
+  redis.call('HSET', key, field, value)
+  return 1
+end
+"""
+
 # --- a board's zset member --------------------------------------------------------------------
 # A record's member in a board's rank zset (shared/storage/records.py): ``<at ms, 13 digits>:
 # <lname>``, so equal values rank the earlier record first.

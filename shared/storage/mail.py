@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from shared import keys, queues
+from shared import keys, lua, queues
 from shared.config import Config
 from shared.redis_conn import Lua, Ordered
 from shared.storage import messages
@@ -294,13 +294,8 @@ def mark_pending(r: Any, lname: str, ids: list[str]) -> None:
 # --- blocked senders (mail.block, README "Abuse budgets") -----------------------------------------
 # KEYS: the player's blocked senders (hash: lowercase name -> name as given). ARGV: lowercase
 # name, name, cap. 1 stored (or there already), 0 refused (the list holds ``cap`` senders).
-BLOCK = Lua("""
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
-   and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
-  return 0
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1""")
+BLOCK = Lua(lua.HSET_CAPPED
+            + "return hset_capped(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))")
 
 
 def block(r: Any, lname: str, sender: str, cap: int) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from shared import lua
 from shared.errors import TooManySettings
 from shared.redis_conn import Lua
 from shared.schema import SETTING_KEY, Json, Str
@@ -23,13 +24,8 @@ VALUE = Json("value", max_bytes="settings_value_max",
              doc="any JSON value except null, at most SETTINGS_VALUE_MAX bytes serialized")
 
 # KEYS[1] settings hash; ARGV: field, JSON text, max keys. 1 stored, 0 refused (too many keys).
-SET = Lua("""
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
-   and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
-  return 0
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1""")
+SET = Lua(lua.HSET_CAPPED
+          + "return hset_capped(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))")
 
 
 def render(raw: dict[str, str]) -> dict[str, Any]:
